@@ -1,0 +1,76 @@
+"""Needles and plans: the data model, the plan file format, validation, atomic save.
+
+No Qt here: this package runs headless (command line, tests) and the GUI builds on it.
+"""
+
+from thighmap.planning.model import (
+    CONTRAINDICATION_KEYS,
+    GAUGE_PRESETS_MM,
+    GAUGE_RANGE_MM,
+    NEEDLE_LENGTH_PRESETS_MM,
+    NEEDLE_LENGTH_RANGE_MM,
+    PATIENT_BOUNDS,
+    SEXES,
+    SIDES,
+    Needle,
+    PatientProfile,
+    Plan,
+)
+from thighmap.planning.planfile import (
+    FORMAT_NAME,
+    NO_VALUE,
+    PLAN_SUFFIX,
+    SUPPORTED_VERSIONS,
+    KnownIds,
+    PlanError,
+    PlanProblem,
+    dumps_plan,
+    load_plan,
+    parse_plan,
+    plan_to_document,
+    save_plan,
+    validate_plan,
+)
+from thighmap.planning.resolve import (
+    AngleConventionError,
+    AtlasForPlanning,
+    angles_from_direction,
+    direction_from_angles,
+    mirror_needle,
+    mirror_x,
+    tangent_frame,
+)
+
+__all__ = [
+    "CONTRAINDICATION_KEYS",
+    "FORMAT_NAME",
+    "GAUGE_PRESETS_MM",
+    "GAUGE_RANGE_MM",
+    "NEEDLE_LENGTH_PRESETS_MM",
+    "NEEDLE_LENGTH_RANGE_MM",
+    "NO_VALUE",
+    "PATIENT_BOUNDS",
+    "PLAN_SUFFIX",
+    "SEXES",
+    "SIDES",
+    "SUPPORTED_VERSIONS",
+    "AngleConventionError",
+    "AtlasForPlanning",
+    "KnownIds",
+    "Needle",
+    "PatientProfile",
+    "Plan",
+    "PlanError",
+    "PlanProblem",
+    "angles_from_direction",
+    "direction_from_angles",
+    "dumps_plan",
+    "load_plan",
+    "mirror_needle",
+    "mirror_x",
+    "parse_plan",
+    "plan_to_document",
+    "save_plan",
+    "tangent_frame",
+    "validate_plan",
+]

@@ -1,0 +1,1000 @@
+"""Plan files (``*.thighplan.json``, contract version 1 of ``design.md``).
+
+Loading validates everything and reports *all* problems at once as a
+:class:`PlanError`; each :class:`PlanProblem` names the file, the needle, the field
+and the offending value, e.g.::
+
+    plan.thighplan.json: needle 'n2': field 'depth_mm': value -3: depth must be greater than 0 mm
+
+A wrong ``format`` or ``version`` stops validation early: the rest of the document
+cannot be interpreted, and listing its "problems" would only bury the real one.
+
+Saving writes pretty, UTF-8 JSON with a trailing newline and keys in a fixed order,
+atomically (temporary file in the same directory, fsync, ``os.replace``), keeping
+unknown keys and the original statement of each needle (trigger point, angles).
+"""
+
+from __future__ import annotations
+
+import copy
+import difflib
+import json
+import math
+import os
+import secrets
+import stat
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol, cast
+
+import numpy as np
+
+from thighmap.planning.model import (
+    CONTRAINDICATION_KEYS,
+    PATIENT_BOUNDS,
+    SEXES,
+    SIDES,
+    Needle,
+    PatientProfile,
+    Plan,
+    needle_value_problems,
+)
+from thighmap.planning.resolve import (
+    TECHNIQUE_KEYS,
+    AngleConventionError,
+    AtlasForPlanning,
+    direction_at_entry,
+    trigger_point_base,
+)
+
+FORMAT_NAME = "thighmap-plan"
+SUPPORTED_VERSIONS: tuple[int, ...] = (1,)
+CURRENT_VERSION = 1
+PLAN_SUFFIX = ".thighplan.json"
+
+TOP_LEVEL_KEYS: tuple[str, ...] = (
+    "format",
+    "version",
+    "side",
+    "title",
+    "patient",
+    "contraindications",
+    "needles",
+)
+PATIENT_KEYS: tuple[str, ...] = (*PATIENT_BOUNDS, "sex")
+# Keys of a needle object, in the order they are written.
+NEEDLE_KEYS: tuple[str, ...] = (
+    "id",
+    "trigger_point",
+    "entry_mm",
+    "direction",
+    "angles_deg",
+    "depth_mm",
+    "needle_length_mm",
+    "gauge_mm",
+    "target",
+    "note",
+)
+_STATEMENT_KEYS: tuple[str, ...] = (*TECHNIQUE_KEYS, "trigger_point", "angles_deg")
+
+MM_DECIMALS = 6  # millimetres and degrees: 1e-6
+UNIT_DECIMALS = 9  # direction components (dimensionless)
+_SAME_TOL = 1e-9
+
+
+class _NoValue:
+    """Marker for a problem that has no value to show (missing field, whole file)."""
+
+    def __repr__(self) -> str:
+        return "<no value>"
+
+
+NO_VALUE: Any = _NoValue()
+
+
+def _render_value(value: Any, limit: int = 80) -> str:
+    if isinstance(value, np.ndarray):
+        value = value.tolist()
+    try:
+        text = json.dumps(value, ensure_ascii=False, allow_nan=True)
+    except (TypeError, ValueError):
+        text = repr(value)
+    if len(text) > limit:
+        text = text[: limit - 1] + "…"
+    return text
+
+
+@dataclass(frozen=True)
+class PlanProblem:
+    """One problem in a plan.
+
+    ``needle_id`` is ``None`` for problems outside the needles, or for a needle without
+    a usable id, in which case ``needle_index`` (0-based) locates it. ``field`` is a
+    dotted path (``"patient.sex"``, ``"angles_deg.tilt"``) or ``None`` for the whole
+    file. ``value`` is :data:`NO_VALUE` when there is none (e.g. a missing field).
+    """
+
+    file: str
+    needle_id: str | None
+    field: str | None
+    value: Any
+    message: str
+    needle_index: int | None = None
+
+    def __str__(self) -> str:
+        parts = [self.file]
+        if self.needle_id is not None:
+            parts.append(f"needle '{self.needle_id}'")
+        elif self.needle_index is not None:
+            parts.append(f"needle #{self.needle_index + 1}")
+        if self.field is not None:
+            parts.append(f"field '{self.field}'")
+        if self.value is not NO_VALUE:
+            parts.append(f"value {_render_value(self.value)}")
+        parts.append(self.message)
+        return ": ".join(parts)
+
+
+class PlanError(ValueError):
+    """A plan could not be used; ``problems`` lists every problem found."""
+
+    def __init__(self, problems: Iterable[PlanProblem]) -> None:
+        self.problems: list[PlanProblem] = list(problems)
+        super().__init__(str(self))
+
+    def __str__(self) -> str:
+        return "\n".join(str(p) for p in self.problems)
+
+
+class KnownIds(Protocol):
+    """Ids to validate references against (the atlas satisfies this)."""
+
+    structure_ids: set[str]
+    trigger_point_ids: set[str]
+
+
+class _Collector:
+    def __init__(self, file: str) -> None:
+        self.file = file
+        self.problems: list[PlanProblem] = []
+
+    def add(
+        self,
+        needle_id: str | None,
+        field: str | None,
+        value: Any,
+        message: str,
+        needle_index: int | None = None,
+    ) -> None:
+        self.problems.append(PlanProblem(self.file, needle_id, field, value, message, needle_index))
+
+    def raise_if_any(self) -> None:
+        if self.problems:
+            raise PlanError(self.problems)
+
+
+Report = Callable[[str, Any, str], None]
+
+
+# --------------------------------------------------------------------------- loading
+
+
+def load_plan(path: str | os.PathLike[str], known: KnownIds | None = None) -> Plan:
+    """Read and validate a plan file; raise :class:`PlanError` listing every problem.
+
+    ``known`` (usually the atlas) supplies ``structure_ids`` and ``trigger_point_ids``
+    to check references; if it also implements
+    :class:`~thighmap.planning.resolve.AtlasForPlanning`, needles stated by trigger
+    point or by angles are resolved with it. A UTF-8 byte-order mark is accepted.
+    """
+    name = str(path)
+
+    def fail(message: str) -> PlanError:
+        return PlanError([PlanProblem(name, None, None, NO_VALUE, message)])
+
+    try:
+        data = Path(path).read_bytes()
+    except FileNotFoundError:
+        raise fail("file not found") from None
+    except IsADirectoryError:
+        raise fail("is a directory, not a plan file") from None
+    except PermissionError:
+        raise fail("cannot read the file: permission denied") from None
+    except OSError as exc:
+        raise fail(f"cannot read the file: {exc.strerror or exc}") from None
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise fail(
+            f"not UTF-8 text (byte 0x{data[exc.start]:02x} at offset {exc.start} is not "
+            "valid UTF-8); plan files must be saved as UTF-8"
+        ) from None
+
+    duplicates: list[str] = []
+
+    def pairs_hook(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for key, value in pairs:
+            if key in out:
+                duplicates.append(key)
+            out[key] = value
+        return out
+
+    try:
+        doc = json.loads(text, object_pairs_hook=pairs_hook)
+    except json.JSONDecodeError as exc:
+        raise fail(f"not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
+    except RecursionError:
+        raise fail("not usable JSON: nested too deeply") from None
+    pre = [
+        PlanProblem(
+            name,
+            None,
+            key,
+            NO_VALUE,
+            "key appears more than once in the same JSON object; remove the duplicate",
+        )
+        for key in dict.fromkeys(duplicates)
+    ]
+    return _parse_plan(doc, name, known, pre)
+
+
+def parse_plan(doc: Any, source_name: str, known: KnownIds | None = None) -> Plan:
+    """Validate an already-decoded JSON document (see :func:`load_plan`)."""
+    return _parse_plan(doc, source_name, known, [])
+
+
+def _type_name(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true/false"
+    if isinstance(value, dict):
+        return "an object"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, int | float):
+        return "a number"
+    return type(value).__name__
+
+
+def _number(value: Any, field: str, report: Report) -> float | None:
+    """A finite number (bool is not a number), or ``None`` after reporting."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        report(field, value, f"must be a number, not {_type_name(value)}")
+        return None
+    if not math.isfinite(value):
+        report(field, value, "must be a finite number (NaN and Infinity are not allowed)")
+        return None
+    return float(value)
+
+
+def _vec3(value: Any, field: str, report: Report) -> list[float] | None:
+    if not isinstance(value, list) or len(value) != 3:
+        what = f"a list of {len(value)}" if isinstance(value, list) else _type_name(value)
+        report(field, value, f"must be a list of 3 numbers [x, y, z], not {what}")
+        return None
+    if any(isinstance(c, bool) or not isinstance(c, int | float) for c in value):
+        report(field, value, "must be a list of 3 numbers [x, y, z] (true/false is not a number)")
+        return None
+    if not all(math.isfinite(c) for c in value):
+        report(field, value, "must contain finite numbers (NaN and Infinity are not allowed)")
+        return None
+    return [float(c) for c in value]
+
+
+def _direction(value: Any, field: str, report: Report) -> list[float] | None:
+    vec = _vec3(value, field, report)
+    if vec is None:
+        return None
+    norm = math.sqrt(sum(c * c for c in vec))
+    if norm < 1e-9 or not math.isfinite(norm):
+        report(field, value, "direction has zero length; it must point somewhere")
+        return None
+    return [c / norm for c in vec]
+
+
+def _optional_text(value: Any, field: str, report: Report) -> str | None:
+    if value is None or isinstance(value, str):
+        return value
+    report(field, value, f"must be text (a string) or null, not {_type_name(value)}")
+    return None
+
+
+def _suggest(value: str, choices: Iterable[str]) -> str:
+    close = difflib.get_close_matches(value, sorted(choices), n=3, cutoff=0.6)
+    return f" (did you mean {', '.join(map(repr, close))}?)" if close else ""
+
+
+def _nonfinite_paths(value: Any, path: str) -> list[str]:
+    if isinstance(value, float) and not math.isfinite(value):
+        return [path]
+    if isinstance(value, dict):
+        return [p for k, v in value.items() for p in _nonfinite_paths(v, f"{path}.{k}")]
+    if isinstance(value, list):
+        return [p for i, v in enumerate(value) for p in _nonfinite_paths(v, f"{path}[{i}]")]
+    return []
+
+
+def _check_unknown_keys(extra: dict[str, Any], prefix: str, report: Report) -> None:
+    """Unknown keys are kept verbatim, but NaN/Infinity cannot be written back as JSON."""
+    for key, value in extra.items():
+        for path in _nonfinite_paths(value, prefix + key):
+            report(path, value, "NaN and Infinity are not valid JSON and cannot be kept")
+
+
+def _parse_plan(doc: Any, name: str, known: KnownIds | None, pre: list[PlanProblem]) -> Plan:
+    c = _Collector(name)
+    c.problems.extend(pre)
+    if not isinstance(doc, dict):
+        c.add(
+            None,
+            None,
+            NO_VALUE,
+            f"the top level must be a JSON object {{...}}, not {_type_name(doc)}",
+        )
+        raise PlanError(c.problems)
+
+    # format and version first: if they are wrong nothing else can be interpreted.
+    if "format" not in doc:
+        c.add(
+            None,
+            "format",
+            NO_VALUE,
+            f'missing required field; a plan starts with "format": "{FORMAT_NAME}"',
+        )
+    elif doc["format"] != FORMAT_NAME:
+        c.add(None, "format", doc["format"], f'not a thighmap plan (expected "{FORMAT_NAME}")')
+    supported = ", ".join(map(str, SUPPORTED_VERSIONS))
+    if "version" not in doc:
+        c.add(
+            None, "version", NO_VALUE, f"missing required field (supported versions: {supported})"
+        )
+    else:
+        version = doc["version"]
+        if isinstance(version, bool) or not isinstance(version, int):
+            c.add(
+                None,
+                "version",
+                version,
+                f"version must be an integer (supported versions: {supported})",
+            )
+        elif version not in SUPPORTED_VERSIONS:
+            newer = " (written by a newer thighmap?)" if version > max(SUPPORTED_VERSIONS) else ""
+            c.add(
+                None,
+                "version",
+                version,
+                f"unsupported plan version{newer}; this thighmap reads version(s) {supported}",
+            )
+    c.raise_if_any()
+
+    def top(field: str, value: Any, message: str) -> None:
+        c.add(None, field, value, message)
+
+    side = "right"
+    if "side" not in doc:
+        top("side", NO_VALUE, 'missing required field; give "right" or "left"')
+    elif doc["side"] not in SIDES:
+        top("side", doc["side"], 'unknown side; must be "right" or "left"')
+    else:
+        side = doc["side"]
+
+    title = _optional_text(doc.get("title"), "title", top)
+
+    patient: PatientProfile | None = None
+    if doc.get("patient") is not None:
+        patient = _parse_patient(doc["patient"], c)
+
+    contraindications: dict[str, bool] | None = None
+    if doc.get("contraindications") is not None:
+        contraindications = _parse_contraindications(doc["contraindications"], c)
+
+    needles: list[Needle] = []
+    if "needles" not in doc:
+        top("needles", NO_VALUE, "missing required field (a list of needles, may be empty)")
+    elif not isinstance(doc["needles"], list):
+        top(
+            "needles",
+            doc["needles"],
+            f"must be a list of needle objects, not {_type_name(doc['needles'])}",
+        )
+    else:
+        seen: set[str] = set()
+        for index, raw in enumerate(doc["needles"]):
+            needle = _parse_needle(raw, index, side, known, c, seen)
+            if needle is not None:
+                needles.append(needle)
+
+    extra = {k: copy.deepcopy(v) for k, v in doc.items() if k not in TOP_LEVEL_KEYS}
+    _check_unknown_keys(extra, "", lambda f, v, m: c.add(None, f, v, m))
+    c.raise_if_any()
+    return Plan(
+        side=side,
+        title=title,
+        patient=patient,
+        needles=needles,
+        extra=extra,
+        contraindications=contraindications,
+    )
+
+
+def _parse_patient(raw: Any, c: _Collector) -> PatientProfile | None:
+    def rep(field: str, value: Any, message: str) -> None:
+        shown = raw.get(field, value) if isinstance(raw, dict) else value
+        c.add(None, f"patient.{field}", shown, message)
+
+    if not isinstance(raw, dict):
+        c.add(None, "patient", raw, f"must be an object or null, not {_type_name(raw)}")
+        return None
+    before = len(c.problems)
+    values: dict[str, Any] = {}
+    for key in PATIENT_BOUNDS:
+        if raw.get(key) is not None:
+            values[key] = _number(raw[key], key, rep)
+    sex = raw.get("sex", "unspecified")
+    if sex is None:
+        sex = "unspecified"
+    if sex not in SEXES:
+        rep("sex", sex, "must be one of " + ", ".join(f'"{s}"' for s in SEXES))
+        sex = "unspecified"
+    extra = {k: copy.deepcopy(v) for k, v in raw.items() if k not in PATIENT_KEYS}
+    _check_unknown_keys(extra, "patient.", lambda f, v, m: c.add(None, f, v, m))
+    profile = PatientProfile(sex=sex, extra=extra, **values)
+    if len(c.problems) == before:
+        for field, value, message in profile.problems():
+            rep(field, value, message)
+    return profile if len(c.problems) == before else None
+
+
+def _parse_contraindications(raw: Any, c: _Collector) -> dict[str, bool] | None:
+    if not isinstance(raw, dict):
+        c.add(
+            None,
+            "contraindications",
+            raw,
+            f"must be an object of true/false flags, not {_type_name(raw)}",
+        )
+        return None
+    out: dict[str, bool] = {}
+    for key, value in raw.items():
+        field = f"contraindications.{key}"
+        if key not in CONTRAINDICATION_KEYS:
+            # A misspelt contraindication must not be silently ignored.
+            c.add(
+                None,
+                field,
+                value,
+                "unknown contraindication"
+                + _suggest(key, CONTRAINDICATION_KEYS)
+                + "; known: "
+                + ", ".join(CONTRAINDICATION_KEYS),
+            )
+        elif not isinstance(value, bool):
+            c.add(None, field, value, f"must be true or false, not {_type_name(value)}")
+        else:
+            out[key] = value
+    return out
+
+
+def _parse_needle(
+    raw: Any,
+    index: int,
+    side: str,
+    known: KnownIds | None,
+    c: _Collector,
+    seen: set[str],
+) -> Needle | None:
+    if not isinstance(raw, dict):
+        c.add(None, None, raw, f"each needle must be a JSON object, not {_type_name(raw)}", index)
+        return None
+    before = len(c.problems)
+
+    needle_id: str | None = None
+    raw_id = raw.get("id")
+    if "id" not in raw:
+        c.add(None, "id", NO_VALUE, "missing required field (a unique needle id)", index)
+    elif not isinstance(raw_id, str) or not raw_id.strip():
+        c.add(None, "id", raw_id, "needle id must be a non-empty string", index)
+    elif raw_id in seen:
+        c.add(raw_id, "id", raw_id, "duplicate needle id; every needle needs its own id", index)
+    else:
+        needle_id = raw_id
+        seen.add(raw_id)
+    # Name the needle by its id whenever it has a usable one (even a duplicate).
+    label = raw_id if isinstance(raw_id, str) and raw_id.strip() else None
+
+    def rep(field: str, value: Any, message: str) -> None:
+        c.add(label, field, value, message, index)
+
+    explicit, bad = _parse_technique_fields(raw, rep)
+    note = _optional_text(raw.get("note"), "note", rep)
+
+    tp_id: str | None = None
+    if "trigger_point" in raw:
+        value = raw["trigger_point"]
+        if not isinstance(value, str) or not value:
+            rep("trigger_point", value, "must be a trigger point id (a non-empty string)")
+        else:
+            tp_id = value
+
+    angles: tuple[float, float] | None = None
+    if "angles_deg" in raw:
+        angles = _parse_angles(raw["angles_deg"], rep)
+        if "direction" in raw:
+            rep(
+                "angles_deg", raw["angles_deg"], "give either 'direction' or 'angles_deg', not both"
+            )
+            angles = None
+
+    # Trigger point: the atlas's technique, overridden by explicit fields.
+    base: dict[str, Any] = {}
+    # Values as written (in the needle or by the atlas), for messages.
+    shown: dict[str, Any] = {}
+    # Fields whose absence is already explained by a reported problem.
+    explained: set[str] = set(bad)
+    if "trigger_point" in raw:
+        resolved_tp = None
+        if tp_id is not None:
+            resolved_tp = _trigger_point_fields(tp_id, side, known, explicit, bad, rep)
+        if resolved_tp is None:
+            explained.update(TECHNIQUE_KEYS)
+        else:
+            base, tp_bad, tp_raw = resolved_tp
+            explained.update(tp_bad)
+            shown.update(tp_raw)
+    values: dict[str, Any] = {**base, **explicit}
+    shown.update({k: raw[k] for k in TECHNIQUE_KEYS if k in raw})
+    from_tp = {k for k in base if k not in explicit}
+
+    def rep_value(field: str, value: Any, message: str) -> None:
+        suffix = f" (value from trigger point '{tp_id}')" if field in from_tp else ""
+        rep(field, shown.get(field, value), message + suffix)
+
+    # Angles: direction from the skin normal at the entry point.
+    normal: list[float] | None = None
+    if "angles_deg" in raw:
+        explained.add("direction")  # resolved below, or a problem is reported
+    if angles is not None and values.get("entry_mm") is not None:
+        if not callable(getattr(known, "skin_surface_frame", None)):
+            rep(
+                "angles_deg",
+                raw["angles_deg"],
+                "a needle stated by angles needs the atlas (its skin normals) to resolve; "
+                "load the plan with the atlas",
+            )
+        else:
+            try:
+                atlas = cast(AtlasForPlanning, known)
+                entry = np.array(values["entry_mm"])
+                d, n = direction_at_entry(atlas, entry, angles[0], angles[1], side)
+            except (AngleConventionError, ValueError) as exc:
+                rep("angles_deg", raw["angles_deg"], f"cannot resolve the angles here: {exc}")
+            else:
+                values["direction"] = d.tolist()
+                normal = n.tolist()
+
+    # Required fields (unless their absence is explained by a problem already reported).
+    hints = {
+        "entry_mm": " (give 'entry_mm' [x, y, z], or a 'trigger_point')",
+        "direction": " (give 'direction' [dx, dy, dz] or 'angles_deg', or a 'trigger_point')",
+    }
+    for key in ("entry_mm", "direction", "depth_mm", "needle_length_mm", "gauge_mm"):
+        if key not in values and key not in explained:
+            rep(key, NO_VALUE, "missing required field" + hints.get(key, ""))
+
+    for field, value, message in needle_value_problems(
+        values.get("entry_mm"),
+        values.get("depth_mm"),
+        values.get("needle_length_mm"),
+        values.get("gauge_mm"),
+    ):
+        rep_value(field, value, message)
+
+    target = values.get("target")
+    structure_ids = getattr(known, "structure_ids", None)
+    if target is not None and structure_ids is not None and target not in structure_ids:
+        rep_value(
+            "target",
+            target,
+            "unknown structure id (not in the atlas)" + _suggest(target, structure_ids),
+        )
+
+    extra = {k: copy.deepcopy(v) for k, v in raw.items() if k not in NEEDLE_KEYS}
+    _check_unknown_keys(extra, "", rep)
+
+    if len(c.problems) != before or needle_id is None:
+        return None
+    for key in ("entry_mm", "direction", "depth_mm", "needle_length_mm", "gauge_mm"):
+        if key not in values:  # defensive: never build a needle from a partial statement
+            rep(key, NO_VALUE, "missing required field")
+            return None
+
+    kind = "trigger_point" if tp_id is not None else "angles" if angles is not None else "explicit"
+    resolved = {key: values.get(key) for key in TECHNIQUE_KEYS}
+    source: dict[str, Any] = {
+        "kind": kind,
+        "stated": {k: copy.deepcopy(raw[k]) for k in _STATEMENT_KEYS if k in raw},
+        "resolved": resolved,
+    }
+    if tp_id is not None:
+        source["trigger_point"] = tp_id
+    if angles is not None:
+        source["angles_deg"] = {"tilt": angles[0], "azimuth": angles[1]}
+        source["inward_normal"] = normal
+    return Needle(
+        id=needle_id,
+        entry_mm=np.array(values["entry_mm"]),
+        direction=np.array(values["direction"]),
+        depth_mm=values["depth_mm"],
+        needle_length_mm=values["needle_length_mm"],
+        gauge_mm=values["gauge_mm"],
+        target=target,
+        note=note,
+        source=source,
+        extra=extra,
+    )
+
+
+def _parse_technique_fields(raw: dict[str, Any], rep: Report) -> tuple[dict[str, Any], set[str]]:
+    """Type-check the technique fields present in ``raw``.
+
+    Returns the parsed values and the set of fields that were present but invalid.
+    """
+    values: dict[str, Any] = {}
+    bad: set[str] = set()
+    for key in TECHNIQUE_KEYS:
+        if key not in raw:
+            continue
+        value = raw[key]
+        parsed: Any
+        if key == "entry_mm":
+            parsed = _vec3(value, key, rep)
+        elif key == "direction":
+            parsed = _direction(value, key, rep)
+        elif key == "target":
+            if value is not None and (not isinstance(value, str) or not value):
+                rep(key, value, "must be a structure id (a non-empty string) or null")
+                bad.add(key)
+                continue
+            values[key] = value
+            continue
+        else:
+            parsed = _number(value, key, rep)
+        if parsed is None:
+            bad.add(key)
+        else:
+            values[key] = parsed
+    return values, bad
+
+
+def _parse_angles(raw: Any, rep: Report) -> tuple[float, float] | None:
+    if not isinstance(raw, dict):
+        rep(
+            "angles_deg",
+            raw,
+            'must be an object {"tilt": degrees, "azimuth": degrees}, not ' + _type_name(raw),
+        )
+        return None
+    out: list[float] = []
+    for key in ("tilt", "azimuth"):
+        field = f"angles_deg.{key}"
+        if key not in raw:
+            rep(field, NO_VALUE, "missing required field")
+            continue
+        value = _number(raw[key], field, rep)
+        if value is not None:
+            out.append(value)
+    if len(out) != 2:
+        return None
+    tilt, azimuth = out
+    if not 0.0 <= tilt < 90.0:
+        rep(
+            "angles_deg.tilt",
+            raw["tilt"],
+            "tilt must be at least 0 and less than 90 degrees from the inward skin normal "
+            "(0 = straight in; 90 would run along the skin)",
+        )
+        return None
+    return tilt, azimuth
+
+
+def _trigger_point_fields(
+    tp_id: str,
+    side: str,
+    known: KnownIds | None,
+    explicit: dict[str, Any],
+    bad: set[str],
+    rep: Report,
+) -> tuple[dict[str, Any], set[str], dict[str, Any]] | None:
+    """Technique fields from the atlas for ``tp_id``, type-checked, in the plan frame.
+
+    ``None`` (after reporting) when the trigger point cannot be resolved at all;
+    otherwise the valid values, the set of invalid (reported) fields and the values as
+    the atlas gave them.
+    """
+    tp_ids = getattr(known, "trigger_point_ids", None)
+    if known is None:
+        rep(
+            "trigger_point",
+            tp_id,
+            "a needle stated by trigger point needs the atlas to resolve; "
+            "load the plan with the atlas",
+        )
+        return None
+    if tp_ids is not None and tp_id not in tp_ids:
+        rep(
+            "trigger_point",
+            tp_id,
+            "unknown trigger point id (not in the atlas)" + _suggest(tp_id, tp_ids),
+        )
+        return None
+    if not callable(getattr(known, "trigger_point_technique", None)):
+        rep(
+            "trigger_point",
+            tp_id,
+            "a needle stated by trigger point needs the atlas (its techniques) to resolve; "
+            "load the plan with the atlas",
+        )
+        return None
+    try:
+        technique = trigger_point_base(cast(AtlasForPlanning, known), tp_id, side)
+    except (KeyError, ValueError, TypeError) as exc:
+        rep("trigger_point", tp_id, f"the atlas has no usable technique for it: {exc}")
+        return None
+
+    def rep_tp(field: str, value: Any, message: str) -> None:
+        rep(field, value, f"{message} (value from trigger point '{tp_id}')")
+
+    # Only check what the needle does not override.
+    needed = {k: v for k, v in technique.items() if k not in explicit and k not in bad}
+    values, bad_values = _parse_technique_fields(needed, rep_tp)
+    return values, bad_values, needed
+
+
+# --------------------------------------------------------------------------- saving
+
+
+def _round(value: float, decimals: int) -> float:
+    r = round(float(value), decimals)
+    return 0.0 if r == 0 else r  # no "-0.0"
+
+
+def _clean(value: Any, decimals: int) -> Any:
+    """Copy of a JSON value with floats rounded (ints, strings, bools untouched)."""
+    if isinstance(value, bool) or value is None or isinstance(value, int | str):
+        return value
+    if isinstance(value, float):
+        return _round(value, decimals) if math.isfinite(value) else value
+    if isinstance(value, list | tuple):
+        return [_clean(v, decimals) for v in value]
+    if isinstance(value, np.ndarray):
+        return [_clean(float(v), decimals) for v in value.tolist()]
+    if isinstance(value, dict):
+        return {k: _clean(v, decimals) for k, v in value.items()}
+    return value
+
+
+def _decimals(key: str) -> int:
+    return UNIT_DECIMALS if key == "direction" else MM_DECIMALS
+
+
+def _same(a: Any, b: Any) -> bool:
+    if a is None or b is None or isinstance(a, str) or isinstance(b, str):
+        return a == b
+    try:
+        return bool(np.allclose(np.asarray(a, float), np.asarray(b, float), rtol=0, atol=_SAME_TOL))
+    except (TypeError, ValueError):
+        return False
+
+
+def _needle_document(n: Needle) -> dict[str, Any]:
+    current: dict[str, Any] = {
+        "entry_mm": n.entry_mm,
+        "direction": n.direction,
+        "depth_mm": n.depth_mm,
+        "needle_length_mm": n.needle_length_mm,
+        "gauge_mm": n.gauge_mm,
+        "target": n.target,
+    }
+    out: dict[str, Any] = {"id": n.id}
+    stated = n.source.get("stated")
+    resolved = n.source.get("resolved")
+    if not isinstance(stated, dict) or not isinstance(resolved, dict):
+        # Built in code: write the explicit form.
+        for key in TECHNIQUE_KEYS:
+            if key != "target" or n.target is not None:
+                out[key] = _clean(current[key], _decimals(key))
+    else:
+        # Write the original statement back; fields changed since it was resolved are
+        # written explicitly (an explicit field overrides a trigger point's value).
+        changed = {
+            k for k in TECHNIQUE_KEYS if k not in resolved or not _same(current[k], resolved[k])
+        }
+        keep_angles = "angles_deg" in stated and not changed & {"entry_mm", "direction"}
+        if "trigger_point" in stated:
+            out["trigger_point"] = stated["trigger_point"]
+        for key in TECHNIQUE_KEYS:
+            if key == "direction" and keep_angles:
+                out["angles_deg"] = _clean(stated["angles_deg"], MM_DECIMALS)
+            elif key in stated and key not in changed:
+                out[key] = _clean(stated[key], _decimals(key))
+            elif key in changed or (key == "direction" and "angles_deg" in stated):
+                out[key] = _clean(current[key], _decimals(key))
+    if n.note is not None:
+        out["note"] = n.note
+    for key, value in n.extra.items():
+        if key not in NEEDLE_KEYS:
+            out[key] = copy.deepcopy(value)
+    return out
+
+
+def _patient_document(p: PatientProfile) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key in PATIENT_BOUNDS:
+        value = getattr(p, key)
+        if value is not None:
+            out[key] = _clean(value, MM_DECIMALS)
+    out["sex"] = p.sex
+    for key, value in p.extra.items():
+        if key not in PATIENT_KEYS:
+            out[key] = copy.deepcopy(value)
+    return out
+
+
+def plan_to_document(plan: Plan) -> dict[str, Any]:
+    """The JSON document for a plan (keys in a fixed order, unknown keys last)."""
+    doc: dict[str, Any] = {"format": FORMAT_NAME, "version": CURRENT_VERSION, "side": plan.side}
+    if plan.title is not None:
+        doc["title"] = plan.title
+    if plan.patient is not None:
+        doc["patient"] = _patient_document(plan.patient)
+    if plan.contraindications is not None:
+        ordered = sorted(
+            plan.contraindications,
+            key=lambda k: (
+                CONTRAINDICATION_KEYS.index(k)
+                if k in CONTRAINDICATION_KEYS
+                else len(CONTRAINDICATION_KEYS),
+                k,
+            ),
+        )
+        doc["contraindications"] = {k: bool(plan.contraindications[k]) for k in ordered}
+    doc["needles"] = [_needle_document(n) for n in plan.needles]
+    for key, value in plan.extra.items():
+        if key not in TOP_LEVEL_KEYS:
+            doc[key] = copy.deepcopy(value)
+    return doc
+
+
+def validate_plan(plan: Plan, source_name: str = "<plan>") -> list[PlanProblem]:
+    """Problems of an in-memory plan (what :func:`save_plan` refuses to write)."""
+    c = _Collector(source_name)
+    if plan.side not in SIDES:
+        c.add(None, "side", plan.side, 'unknown side; must be "right" or "left"')
+    if plan.patient is not None:
+        for field, value, message in plan.patient.problems():
+            c.add(None, f"patient.{field}", value, message)
+    for key, value in (plan.contraindications or {}).items():
+        if key not in CONTRAINDICATION_KEYS:
+            c.add(None, f"contraindications.{key}", value, "unknown contraindication")
+        elif not isinstance(value, bool):
+            c.add(None, f"contraindications.{key}", value, "must be true or false")
+    seen: set[str] = set()
+    for index, n in enumerate(plan.needles):
+        if not isinstance(n.id, str) or not n.id.strip():
+            c.add(None, "id", n.id, "needle id must be a non-empty string", index)
+            continue
+        if n.id in seen:
+            c.add(n.id, "id", n.id, "duplicate needle id", index)
+        seen.add(n.id)
+        for field, value, message in n.problems():
+            c.add(n.id, field, value, message, index)
+    return c.problems
+
+
+def dumps_plan(plan: Plan) -> str:
+    """The text :func:`save_plan` writes (pretty JSON, trailing newline)."""
+    return _dumps(plan_to_document(plan)) + "\n"
+
+
+def _is_scalar(value: Any) -> bool:
+    return value is None or isinstance(value, bool | int | float | str)
+
+
+def _dumps(value: Any, indent: int = 0) -> str:
+    """Pretty JSON: objects one key per line, short lists of scalars on one line."""
+
+    def scalar(v: Any) -> str:
+        return json.dumps(v, ensure_ascii=False, allow_nan=False)
+
+    pad = "  " * (indent + 1)
+    if isinstance(value, dict):
+        if not value:
+            return "{}"
+        items = [f"{pad}{scalar(str(k))}: {_dumps(v, indent + 1)}" for k, v in value.items()]
+        return "{\n" + ",\n".join(items) + "\n" + "  " * indent + "}"
+    if isinstance(value, list | tuple):
+        if not value:
+            return "[]"
+        if all(_is_scalar(v) for v in value) and len(value) <= 8:
+            return "[" + ", ".join(scalar(v) for v in value) + "]"
+        items = [pad + _dumps(v, indent + 1) for v in value]
+        return "[\n" + ",\n".join(items) + "\n" + "  " * indent + "]"
+    return scalar(value)
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        written = os.write(fd, view)
+        view = view[written:]
+
+
+def _fsync_directory(directory: Path) -> None:
+    flags = os.O_RDONLY | getattr(os, "O_DIRECTORY", 0)
+    try:
+        fd = os.open(directory, flags)
+    except OSError:
+        return  # e.g. Windows: directories cannot be opened; nothing more to do
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def save_plan(plan: Plan, path: str | os.PathLike[str]) -> None:
+    """Write ``plan`` to ``path`` atomically.
+
+    The plan is validated first (:class:`PlanError` if invalid, nothing written). The
+    text goes to a new temporary file in the same directory, which is flushed and
+    fsynced, then ``os.replace``-d onto ``path`` and the directory fsynced where the
+    platform allows. On any failure the temporary file is removed and the previous
+    content of ``path`` is untouched. An existing file's permission bits are kept.
+    """
+    problems = validate_plan(plan, str(path))
+    if problems:
+        raise PlanError(problems)
+    try:
+        text = dumps_plan(plan)
+    except (TypeError, ValueError) as exc:
+        raise PlanError(
+            [PlanProblem(str(path), None, None, NO_VALUE, f"cannot be written as JSON: {exc}")]
+        ) from exc
+    data = text.encode("utf-8")
+    target = Path(os.path.realpath(path))  # through a symlink, not over it
+    directory = target.parent
+    while True:
+        tmp = directory / f".{target.name}.{secrets.token_hex(6)}.tmp"
+        try:
+            fd = os.open(
+                tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666
+            )
+        except FileExistsError:
+            continue
+        break
+    try:
+        try:
+            _write_all(fd, data)
+            try:
+                mode = stat.S_IMODE(os.stat(target).st_mode)
+            except FileNotFoundError:
+                pass
+            else:
+                os.chmod(tmp, mode)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(tmp, target)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+    _fsync_directory(directory)
