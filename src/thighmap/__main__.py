@@ -1,0 +1,3 @@
+from thighmap.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,403 @@
+"""The atlas: landmarks.json read and validated into plain data objects.
+
+Nothing here draws or imports Qt. Meshes are loaded lazily from assets/meshes/
+(or generated on demand) and cached per atlas object.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from thighmap import paths
+from thighmap.anatomy import shapes
+from thighmap.anatomy.meshgen import SurfaceMesh
+
+KINDS = ("muscle", "tendon", "bone", "nerve", "artery", "vein", "skin", "fat", "fascia")
+ROLES = ("target", "danger", "context")
+REQUIRED_LANDMARKS = (
+    "ischial_tuberosity",
+    "greater_trochanter",
+    "lesser_trochanter",
+    "adductor_tubercle",
+    "medial_epicondyle",
+    "lateral_epicondyle",
+    "fibular_head",
+    "gluteal_fold",
+    "popliteal_crease",
+    "sciatic_bifurcation",
+    "adductor_hiatus",
+)
+REQUIRED_STRUCTURES = (
+    "skin",
+    "biceps_femoris_long_head",
+    "biceps_femoris_short_head",
+    "semitendinosus",
+    "semimembranosus",
+    "adductor_magnus",
+    "femur",
+    "sciatic_nerve",
+    "tibial_nerve",
+    "common_fibular_nerve",
+    "femoral_artery",
+    "femoral_vein",
+    "popliteal_artery",
+    "popliteal_vein",
+)
+
+
+class AtlasError(ValueError):
+    """landmarks.json cannot be used; the message names the file, field and value."""
+
+
+@dataclass(frozen=True)
+class Landmark:
+    id: str
+    position_mm: np.ndarray
+    source: str
+
+
+@dataclass(frozen=True)
+class SafetySpec:
+    """Danger-zone parameters of a danger structure.
+
+    The uncertainty is a profile along the centreline (stations in [0, 1]); the
+    reference adult uses `reference_mm`, a patient-fitted atlas `fitted_mm`.
+    """
+
+    uncertainty_stations: np.ndarray
+    uncertainty_reference_mm: np.ndarray
+    uncertainty_fitted_mm: np.ndarray
+    caution_margin_mm: float
+    uncertainty_source: str
+    caution_margin_source: str
+
+    def uncertainty_at(self, s: np.ndarray, fitted: bool) -> np.ndarray:
+        vals = self.uncertainty_fitted_mm if fitted else self.uncertainty_reference_mm
+        return np.interp(np.clip(s, 0, 1), self.uncertainty_stations, vals)
+
+
+@dataclass(frozen=True)
+class Structure:
+    id: str
+    name: str
+    kind: str
+    role: str
+    recipe: Mapping[str, Any]
+    info: Mapping[str, Any]
+    safety: SafetySpec | None = None
+
+    @property
+    def is_tube(self) -> bool:
+        return self.recipe.get("type") == "tube"
+
+
+@dataclass(frozen=True)
+class Technique:
+    """A recommended insertion for a trigger point (entry resolved on the skin)."""
+
+    direction: np.ndarray
+    depth_range_mm: tuple[float, float]
+    needle_length_mm: float
+    gauge_mm: float
+    text: str
+    source: str
+
+
+@dataclass(frozen=True)
+class TriggerPoint:
+    id: str
+    name: str
+    muscle: str
+    position_mm: np.ndarray
+    spread_mm: float
+    referral: str
+    technique: Technique
+    source: str
+    protocol: str | None = None
+
+
+@dataclass
+class Atlas:
+    """The posterior-thigh atlas of one subject (the reference adult or a fitted one)."""
+
+    path: Path
+    document: dict[str, Any]
+    landmarks: dict[str, Landmark]
+    structures: dict[str, Structure]
+    trigger_points: dict[str, TriggerPoint]
+    rules: dict[str, Any]
+    reference_adult: dict[str, Any]
+    fitted: bool = False
+    patient: Any = None
+    meshes_dir: Path | None = None
+    _meshes: dict[str, SurfaceMesh] = field(default_factory=dict, repr=False)
+    _tubes: dict[str, shapes.TubeSamples] = field(default_factory=dict, repr=False)
+
+    # ------------------------------------------------------------------ queries
+    @property
+    def structure_ids(self) -> set[str]:
+        return set(self.structures)
+
+    @property
+    def trigger_point_ids(self) -> set[str]:
+        return set(self.trigger_points)
+
+    def danger_structures(self) -> list[Structure]:
+        return [s for s in self.structures.values() if s.role == "danger"]
+
+    def landmark(self, lid: str) -> np.ndarray:
+        return self.landmarks[lid].position_mm
+
+    def tube(self, sid: str) -> shapes.TubeSamples:
+        """Sampled centreline and radii of a nerve or vessel (the checked geometry)."""
+        if sid not in self._tubes:
+            st = self.structures[sid]
+            rec = st.recipe
+            self._tubes[sid] = shapes.sample_tube(
+                np.array(rec["centreline_mm"], float),
+                np.array(rec["radius"]["at"], float),
+                np.array(rec["radius"]["mm"], float),
+                float(rec.get("spacing_mm", 2.5)),
+            )
+        return self._tubes[sid]
+
+    def mesh(self, sid: str) -> SurfaceMesh:
+        """The structure's surface: the committed file if present, else generated."""
+        if sid not in self._meshes:
+            from thighmap.anatomy import meshio
+
+            path = (self.meshes_dir or paths.meshes_dir()) / f"{sid}.ply"
+            if path.exists() and not self.fitted:
+                self._meshes[sid] = meshio.read_mesh(path)
+            else:
+                from thighmap.anatomy import build
+
+                self._meshes[sid] = build.build_structure(self, sid)
+        return self._meshes[sid]
+
+    def set_mesh(self, sid: str, mesh: SurfaceMesh) -> None:
+        self._meshes[sid] = mesh
+
+
+# ---------------------------------------------------------------------- loading
+
+
+def _err(path: Path, where: str, value: Any, message: str) -> AtlasError:
+    shown = json.dumps(value) if not isinstance(value, str) else repr(value)
+    if len(shown) > 80:
+        shown = shown[:77] + "..."
+    return AtlasError(f"{path}: field '{where}': value {shown}: {message}")
+
+
+def _vec3(path: Path, where: str, value: Any) -> np.ndarray:
+    if (
+        not isinstance(value, list)
+        or len(value) != 3
+        or not all(isinstance(v, int | float) and not isinstance(v, bool) for v in value)
+        or not all(math.isfinite(v) for v in value)
+    ):
+        raise _err(path, where, value, "expected three finite numbers [x, y, z] in mm")
+    return np.array(value, float)
+
+
+def _number(path: Path, where: str, value: Any, *, positive: bool = False) -> float:
+    if not isinstance(value, int | float) or isinstance(value, bool) or not math.isfinite(value):
+        raise _err(path, where, value, "expected a finite number")
+    if positive and value <= 0:
+        raise _err(path, where, value, "expected a number greater than 0")
+    return float(value)
+
+
+def _text(path: Path, where: str, value: Any) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise _err(path, where, value, "expected non-empty text")
+    return value
+
+
+def load_atlas(path: Path | str | None = None) -> Atlas:
+    """Read and validate landmarks.json (the bundled one by default)."""
+    path = Path(path) if path is not None else paths.landmarks_path()
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise AtlasError(f"{path}: cannot read the atlas file: {exc.strerror or exc}") from exc
+    try:
+        doc = json.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        raise AtlasError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from exc
+    except json.JSONDecodeError as exc:
+        raise AtlasError(f"{path}: not valid JSON: {exc.msg} at line {exc.lineno}") from exc
+    return parse_atlas(doc, path)
+
+
+def parse_atlas(doc: Any, path: Path) -> Atlas:
+    if not isinstance(doc, dict):
+        raise _err(path, "(top level)", type(doc).__name__, "the atlas must be a JSON object")
+    if doc.get("format") != "thighmap-atlas":
+        raise _err(path, "format", doc.get("format"), "expected 'thighmap-atlas'")
+    if doc.get("version") != 1:
+        raise _err(path, "version", doc.get("version"), "this thighmap reads atlas version 1")
+
+    landmarks: dict[str, Landmark] = {}
+    for lid, lm in (doc.get("landmarks") or {}).items():
+        where = f"landmarks.{lid}"
+        if not isinstance(lm, dict):
+            raise _err(path, where, lm, "expected an object with position_mm and source")
+        landmarks[lid] = Landmark(
+            lid,
+            _vec3(path, f"{where}.position_mm", lm.get("position_mm")),
+            _text(path, f"{where}.source", lm.get("source")),
+        )
+    for lid in REQUIRED_LANDMARKS:
+        if lid not in landmarks:
+            raise _err(path, f"landmarks.{lid}", None, "this landmark is required")
+
+    structures: dict[str, Structure] = {}
+    for i, st in enumerate(doc.get("structures") or []):
+        where = f"structures[{i}]"
+        if not isinstance(st, dict):
+            raise _err(path, where, st, "expected an object")
+        sid = _text(path, f"{where}.id", st.get("id"))
+        where = f"structures.{sid}"
+        if sid in structures:
+            raise _err(path, f"{where}.id", sid, "duplicate structure id")
+        kind = st.get("kind")
+        if kind not in KINDS:
+            raise _err(path, f"{where}.kind", kind, f"expected one of {', '.join(KINDS)}")
+        role = st.get("role")
+        if role not in ROLES:
+            raise _err(path, f"{where}.role", role, f"expected one of {', '.join(ROLES)}")
+        recipe = st.get("recipe")
+        if not isinstance(recipe, dict) or recipe.get("type") not in ("tube", "loft", "limb", "bone"):
+            raise _err(path, f"{where}.recipe.type", (recipe or {}).get("type") if isinstance(recipe, dict) else recipe,
+                       "expected one of tube, loft, limb, bone")
+        safety = None
+        if role == "danger":
+            safety = _parse_safety(path, where, st.get("safety"))
+            if recipe["type"] != "tube":
+                raise _err(path, f"{where}.recipe.type", recipe["type"],
+                           "danger structures of the bundled atlas must be tubes (centreline and radius)")
+        if recipe["type"] == "tube":
+            _parse_tube_recipe(path, where, recipe)
+        info = {k: v for k, v in st.items() if k not in ("id", "kind", "role", "recipe", "safety")}
+        structures[sid] = Structure(
+            sid, _text(path, f"{where}.name", st.get("name")), kind, role, recipe, info, safety
+        )
+    for sid in REQUIRED_STRUCTURES:
+        if sid not in structures:
+            raise _err(path, f"structures.{sid}", None, "this structure is required")
+
+    atlas = Atlas(
+        path=path,
+        document=doc,
+        landmarks=landmarks,
+        structures=structures,
+        trigger_points={},
+        rules=doc.get("rules") or {},
+        reference_adult=doc.get("reference_adult") or {},
+        meshes_dir=path.parent / "meshes",
+    )
+    for i, tp in enumerate(doc.get("trigger_points") or []):
+        t = _parse_trigger_point(path, f"trigger_points[{i}]", tp, structures)
+        if t.id in atlas.trigger_points:
+            raise _err(path, f"trigger_points[{i}].id", t.id, "duplicate trigger point id")
+        atlas.trigger_points[t.id] = t
+    return atlas
+
+
+def _parse_tube_recipe(path: Path, where: str, recipe: Mapping[str, Any]) -> None:
+    pts = recipe.get("centreline_mm")
+    if not isinstance(pts, list) or len(pts) < 2:
+        raise _err(path, f"{where}.recipe.centreline_mm", pts, "expected at least two points")
+    for k, p in enumerate(pts):
+        _vec3(path, f"{where}.recipe.centreline_mm[{k}]", p)
+    rad = recipe.get("radius")
+    if not isinstance(rad, dict) or len(rad.get("at", [])) != len(rad.get("mm", [])) or not rad.get("at"):
+        raise _err(path, f"{where}.recipe.radius", rad, "expected {'at': [...], 'mm': [...]} of equal length")
+    for k, r in enumerate(rad["mm"]):
+        _number(path, f"{where}.recipe.radius.mm[{k}]", r, positive=True)
+
+
+def _parse_safety(path: Path, where: str, sf: Any) -> SafetySpec:
+    if not isinstance(sf, dict):
+        raise _err(path, f"{where}.safety", sf, "a danger structure needs a safety object")
+    unc = sf.get("uncertainty")
+    if not isinstance(unc, dict):
+        raise _err(path, f"{where}.safety.uncertainty", unc, "expected {at, reference_mm, fitted_mm}")
+    at = unc.get("at")
+    ref = unc.get("reference_mm")
+    fit = unc.get("fitted_mm")
+    if not (isinstance(at, list) and isinstance(ref, list) and isinstance(fit, list)) or not (
+        len(at) == len(ref) == len(fit) >= 1
+    ):
+        raise _err(path, f"{where}.safety.uncertainty", unc, "at, reference_mm and fitted_mm must be lists of equal length")
+    for k in range(len(at)):
+        _number(path, f"{where}.safety.uncertainty.at[{k}]", at[k])
+        if _number(path, f"{where}.safety.uncertainty.reference_mm[{k}]", ref[k]) < 0:
+            raise _err(path, f"{where}.safety.uncertainty.reference_mm[{k}]", ref[k], "must not be negative")
+        if _number(path, f"{where}.safety.uncertainty.fitted_mm[{k}]", fit[k]) < 0:
+            raise _err(path, f"{where}.safety.uncertainty.fitted_mm[{k}]", fit[k], "must not be negative")
+    margin = _number(path, f"{where}.safety.caution_margin_mm", sf.get("caution_margin_mm"))
+    if margin < 0:
+        raise _err(path, f"{where}.safety.caution_margin_mm", margin, "must not be negative")
+    return SafetySpec(
+        np.array(at, float),
+        np.array(ref, float),
+        np.array(fit, float),
+        margin,
+        _text(path, f"{where}.safety.uncertainty_source", sf.get("uncertainty_source")),
+        _text(path, f"{where}.safety.caution_margin_source", sf.get("caution_margin_source")),
+    )
+
+
+def _parse_trigger_point(
+    path: Path, where: str, tp: Any, structures: Mapping[str, Structure]
+) -> TriggerPoint:
+    if not isinstance(tp, dict):
+        raise _err(path, where, tp, "expected an object")
+    tid = _text(path, f"{where}.id", tp.get("id"))
+    where = f"trigger_points.{tid}"
+    muscle = tp.get("muscle")
+    if muscle not in structures:
+        raise _err(path, f"{where}.muscle", muscle, "unknown structure id")
+    tech = tp.get("technique")
+    if not isinstance(tech, dict):
+        raise _err(path, f"{where}.technique", tech, "expected an object")
+    direction = _vec3(path, f"{where}.technique.direction", tech.get("direction"))
+    norm = float(np.linalg.norm(direction))
+    if norm == 0:
+        raise _err(path, f"{where}.technique.direction", tech.get("direction"), "zero-length direction")
+    dr = tech.get("depth_range_mm")
+    if not isinstance(dr, list) or len(dr) != 2:
+        raise _err(path, f"{where}.technique.depth_range_mm", dr, "expected [min, max]")
+    lo = _number(path, f"{where}.technique.depth_range_mm[0]", dr[0], positive=True)
+    hi = _number(path, f"{where}.technique.depth_range_mm[1]", dr[1], positive=True)
+    if hi < lo:
+        raise _err(path, f"{where}.technique.depth_range_mm", dr, "max is below min")
+    technique = Technique(
+        direction / norm,
+        (lo, hi),
+        _number(path, f"{where}.technique.needle_length_mm", tech.get("needle_length_mm"), positive=True),
+        _number(path, f"{where}.technique.gauge_mm", tech.get("gauge_mm"), positive=True),
+        _text(path, f"{where}.technique.text", tech.get("text")),
+        _text(path, f"{where}.technique.source", tech.get("source")),
+    )
+    return TriggerPoint(
+        id=tid,
+        name=_text(path, f"{where}.name", tp.get("name")),
+        muscle=muscle,
+        position_mm=_vec3(path, f"{where}.position_mm", tp.get("position_mm")),
+        spread_mm=_number(path, f"{where}.spread_mm", tp.get("spread_mm"), positive=True),
+        referral=_text(path, f"{where}.referral", tp.get("referral")),
+        technique=technique,
+        source=_text(path, f"{where}.source", tp.get("source")),
+        protocol=tp.get("protocol"),
+    )
+

@@ -1,0 +1,48 @@
+"""Build the atlas surfaces from their recipes (`thighmap atlas build`)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from thighmap.anatomy import meshgen
+from thighmap.anatomy.atlas import Atlas
+from thighmap.anatomy.meshgen import SurfaceMesh
+
+
+def build_structure(atlas: Atlas, sid: str) -> SurfaceMesh:
+    st = atlas.structures[sid]
+    kind = st.recipe["type"]
+    if kind == "tube":
+        return meshgen.tube_mesh(atlas.tube(sid))
+    if kind == "loft":
+        return meshgen.loft_mesh(st.recipe)
+    if kind == "bone":
+        return meshgen.bone_mesh(st.recipe)
+    if kind == "limb":
+        layers = meshgen.limb_meshes(atlas.document["limb"])
+        return layers["skin" if st.recipe["layer"] == "skin" else "subcutaneous_fat"]
+    raise ValueError(f"structure {sid!r}: unknown recipe type {kind!r}")
+
+
+def build_all(atlas: Atlas) -> dict[str, SurfaceMesh]:
+    out: dict[str, SurfaceMesh] = {}
+    limb = None
+    for sid, st in atlas.structures.items():
+        if st.recipe["type"] == "limb":
+            if limb is None:
+                limb = meshgen.limb_meshes(atlas.document["limb"])
+            out[sid] = limb["skin" if st.recipe["layer"] == "skin" else "subcutaneous_fat"]
+        else:
+            out[sid] = build_structure(atlas, sid)
+    return out
+
+
+def write_all(meshes: dict[str, SurfaceMesh], directory: Path) -> list[Path]:
+    from thighmap.anatomy import meshio
+
+    written = []
+    for sid, mesh in meshes.items():
+        p = directory / f"{sid}.ply"
+        meshio.write_mesh(mesh, p)
+        written.append(p)
+    return written

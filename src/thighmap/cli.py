@@ -1,0 +1,230 @@
+"""The `thighmap` command: the desktop program by default, plus headless subcommands.
+
+    thighmap [PLAN]                 open the program (optionally on a plan)
+    thighmap check PLAN [--json]    check a plan; exit 0 safe, 1 caution, 2 danger, 3 bad input
+    thighmap check --trigger-point ID
+    thighmap atlas build | info
+    thighmap render [PLAN] -o FILE.png
+
+Bad input never produces a traceback: it is reported on stderr with exit code 3.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from thighmap import NOT_A_MEDICAL_DEVICE, __version__
+
+EXIT_SAFE, EXIT_CAUTION, EXIT_DANGER, EXIT_BAD_INPUT = 0, 1, 2, 3
+STATUS_EXIT = {"safe": EXIT_SAFE, "caution": EXIT_CAUTION, "danger": EXIT_DANGER}
+SUBCOMMANDS = ("check", "atlas", "render", "gui")
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="thighmap",
+        description=(
+            "3D posterior-thigh atlas and dry-needling insertion checker. "
+            "Run without a subcommand to open the desktop program. " + NOT_A_MEDICAL_DEVICE
+        ),
+    )
+    p.add_argument("--version", action="version", version=f"thighmap {__version__}")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND")
+
+    g = sub.add_parser("gui", help="open the desktop program (the default)")
+    g.add_argument("plan", nargs="?", help="a .thighplan.json file to open")
+
+    c = sub.add_parser(
+        "check",
+        help="check a plan's needles against the danger zones",
+        description="Exit codes: 0 all safe, 1 at least one caution, 2 at least one danger, "
+        "3 the input could not be used.",
+    )
+    c.add_argument("plan", nargs="?", help="plan file (.thighplan.json)")
+    c.add_argument("--json", action="store_true", help="print the report as one JSON document")
+    c.add_argument(
+        "--trigger-point",
+        metavar="ID",
+        help="check a bundled trigger point's recommended technique on the reference adult",
+    )
+
+    a = sub.add_parser("atlas", help="build or describe the bundled atlas")
+    asub = a.add_subparsers(dest="atlas_command", metavar="ACTION")
+    b = asub.add_parser("build", help="regenerate assets/meshes/ from assets/landmarks.json")
+    b.add_argument("--out", type=Path, help="write the meshes here instead of assets/meshes/")
+    i = asub.add_parser("info", help="list every structure: kind, role, volume, bounding box")
+    i.add_argument("--json", action="store_true")
+    asub.add_parser("trigger-points", help="list the bundled trigger points")
+
+    r = sub.add_parser("render", help="draw the atlas (and a plan's needles) off screen to a PNG")
+    r.add_argument("plan", nargs="?", help="optional plan whose needles are drawn")
+    r.add_argument("-o", "--output", required=True, type=Path, help="PNG file to write")
+    r.add_argument(
+        "--view",
+        default="posterior",
+        choices=["posterior", "anterior", "lateral", "medial", "axial_from_below", "axial_from_above"],
+    )
+    r.add_argument("--size", default="900x1200", help="image size WIDTHxHEIGHT (default 900x1200)")
+    r.add_argument("--hide", default="", help="comma-separated structure ids to hide")
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    # `thighmap PLAN` opens the program on a plan.
+    if argv and not argv[0].startswith("-") and argv[0] not in SUBCOMMANDS:
+        argv = ["gui", *argv]
+    args = _parser().parse_args(argv)
+    try:
+        if args.command in (None, "gui"):
+            return _gui(getattr(args, "plan", None))
+        if args.command == "check":
+            return _check(args)
+        if args.command == "atlas":
+            return _atlas(args)
+        if args.command == "render":
+            return _render(args)
+    except KeyboardInterrupt:
+        return 130
+    return 0
+
+
+def _fail(message: str) -> int:
+    print(f"thighmap: {message}", file=sys.stderr)
+    return EXIT_BAD_INPUT
+
+
+def _gui(plan: str | None) -> int:
+    from thighmap.gui.app import run
+
+    return run(plan)
+
+
+def _load_atlas_or_fail():  # type: ignore[no-untyped-def]
+    from thighmap.anatomy.atlas import AtlasError, load_atlas
+
+    try:
+        return load_atlas(), None
+    except AtlasError as exc:
+        return None, str(exc)
+
+
+def _check(args: argparse.Namespace) -> int:
+    from thighmap.planning import PlanError, load_plan
+    from thighmap.safety.engine import SafetyModel, model_for_plan
+
+    atlas, err = _load_atlas_or_fail()
+    if atlas is None:
+        return _fail(err or "cannot load the atlas")
+    if args.trigger_point:
+        if args.plan:
+            return _fail("give either a plan file or --trigger-point, not both")
+        if args.trigger_point not in atlas.trigger_points:
+            known = ", ".join(sorted(atlas.trigger_points))
+            return _fail(f"unknown trigger point {args.trigger_point!r}; known: {known}")
+        model = SafetyModel.for_atlas(atlas)
+        needle = model.needle_from_trigger_point(args.trigger_point, args.trigger_point)
+        from thighmap.safety.report import PlanReport
+
+        report = PlanReport(None, "right", [model.check_needle(needle)])
+    else:
+        if not args.plan:
+            return _fail("check needs a plan file or --trigger-point ID")
+        try:
+            plan = load_plan(args.plan, known=atlas)
+        except PlanError as exc:
+            print(str(exc), file=sys.stderr)
+            return EXIT_BAD_INPUT
+        try:
+            model = model_for_plan(plan, atlas)
+        except ValueError as exc:
+            return _fail(f"{args.plan}: cannot fit the atlas to the patient profile: {exc}")
+        report = model.check_plan(plan, plan_path=str(args.plan))
+    if args.json:
+        print(json.dumps(report.to_json(), indent=2))
+    else:
+        print(report.to_text())
+    return STATUS_EXIT[report.status]
+
+
+def _atlas(args: argparse.Namespace) -> int:
+    from thighmap import paths
+    from thighmap.anatomy import build
+
+    atlas, err = _load_atlas_or_fail()
+    if atlas is None:
+        return _fail(err or "cannot load the atlas")
+    if args.atlas_command == "build":
+        out = args.out or paths.meshes_dir()
+        meshes = build.build_all(atlas)
+        build.write_all(meshes, out)
+        total = sum(m.n_triangles for m in meshes.values())
+        print(f"wrote {len(meshes)} surfaces ({total} triangles) to {out}")
+        return 0
+    if args.atlas_command == "info":
+        from thighmap.anatomy.describe import describe_atlas
+
+        rows = describe_atlas(atlas)
+        if args.json:
+            print(json.dumps(rows, indent=2))
+        else:
+            print(f"{atlas.document.get('title', 'atlas')} ({atlas.path})")
+            print(f"{'structure':30s} {'kind':7s} {'role':8s} {'volume cm3':>10s}  bounding box mm (min -> max)")
+            for r in rows:
+                lo, hi = r["bounds_mm"]
+                print(
+                    f"{r['id']:30s} {r['kind']:7s} {r['role']:8s} {r['volume_cm3']:10.1f}  "
+                    f"[{lo[0]:6.1f} {lo[1]:6.1f} {lo[2]:6.1f}] -> [{hi[0]:6.1f} {hi[1]:6.1f} {hi[2]:6.1f}]"
+                )
+            print(f"{len(rows)} structures, {sum(r['triangles'] for r in rows)} triangles")
+        return 0
+    if args.atlas_command == "trigger-points":
+        for tp in atlas.trigger_points.values():
+            lo, hi = tp.technique.depth_range_mm
+            print(f"{tp.id:32s} {tp.name}  (depth {lo:.0f}-{hi:.0f} mm, {tp.technique.needle_length_mm:.0f} mm needle)")
+        return 0
+    print("usage: thighmap atlas {build,info,trigger-points}", file=sys.stderr)
+    return EXIT_BAD_INPUT
+
+
+def _render(args: argparse.Namespace) -> int:
+    from thighmap.viz.render import render_atlas_png
+
+    atlas, err = _load_atlas_or_fail()
+    if atlas is None:
+        return _fail(err or "cannot load the atlas")
+    try:
+        w, h = (int(v) for v in args.size.lower().split("x"))
+    except ValueError:
+        return _fail(f"--size: value {args.size!r}: expected WIDTHxHEIGHT, e.g. 900x1200")
+    hidden = [s for s in args.hide.split(",") if s]
+    unknown = [s for s in hidden if s not in atlas.structures]
+    if unknown:
+        return _fail(f"--hide: unknown structure id(s): {', '.join(unknown)}")
+    extra = []
+    if args.plan:
+        from thighmap.planning import PlanError, load_plan
+        from thighmap.safety.engine import model_for_plan
+        from thighmap.viz.needles import needle_actors_for_report
+
+        try:
+            plan = load_plan(args.plan, known=atlas)
+        except PlanError as exc:
+            print(str(exc), file=sys.stderr)
+            return EXIT_BAD_INPUT
+        model = model_for_plan(plan, atlas)
+        atlas = model.atlas
+        report = model.check_plan(plan, plan_path=str(args.plan))
+        for nr in report.needles:
+            extra.extend(needle_actors_for_report(nr))
+    out = render_atlas_png(atlas, args.output, view=args.view, size=(w, h), hidden=hidden, extra=extra)
+    print(f"wrote {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,1 @@
+"""Drawing the atlas with PyVista/VTK (shared by the off-screen renderer and the GUI; no Qt)."""

@@ -1,0 +1,79 @@
+"""Off-screen rendering of the atlas (`thighmap render`)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+import numpy as np
+import pyvista as pv
+
+from thighmap.anatomy.atlas import Atlas
+from thighmap.viz import scene
+
+
+def add_atlas(
+    plotter: pv.Plotter,
+    atlas: Atlas,
+    hidden: Iterable[str] = (),
+    opacity: dict[str, float] | None = None,
+) -> dict[str, pv.Actor]:
+    """Add every structure in anatomical colours; returns actors by structure id."""
+    hidden = set(hidden)
+    opacity = opacity or {}
+    actors = {}
+    for sid, st in atlas.structures.items():
+        poly = scene.surface_to_polydata(atlas.mesh(sid))
+        op = opacity.get(sid, scene.DEFAULT_OPACITY.get(st.kind, 1.0))
+        actor = plotter.add_mesh(
+            poly,
+            color=scene.structure_colour(st.kind, sid),
+            opacity=op,
+            smooth_shading=True,
+            specular=0.25 if st.kind in ("muscle", "bone", "nerve") else 0.1,
+            specular_power=20,
+            name=sid,
+            pickable=True,
+        )
+        actor.SetVisibility(sid not in hidden)
+        actors[sid] = actor
+    return actors
+
+
+def set_camera(plotter: pv.Plotter, preset: str, atlas: Atlas, zoom: float = 1.0) -> None:
+    direction, up = scene.CAMERA_PRESETS[preset]
+    bounds = np.array(scene.surface_to_polydata(atlas.mesh("skin")).bounds).reshape(3, 2)
+    centre = bounds.mean(axis=1)
+    size = float(np.linalg.norm(bounds[:, 1] - bounds[:, 0]))
+    plotter.camera.focal_point = tuple(centre)
+    plotter.camera.position = tuple(centre + np.array(direction) * size * 2.2)
+    plotter.camera.up = up
+    plotter.camera.view_angle = 30.0
+    plotter.reset_camera_clipping_range()
+    plotter.camera.zoom(zoom)
+
+
+def render_atlas_png(
+    atlas: Atlas,
+    out: Path,
+    *,
+    view: str = "posterior",
+    size: Sequence[int] = (900, 1200),
+    hidden: Iterable[str] = (),
+    opacity: dict[str, float] | None = None,
+    extra: Iterable[tuple[pv.DataSet, dict]] = (),
+    zoom: float = 1.0,
+) -> Path:
+    pl = pv.Plotter(off_screen=True, window_size=list(size))
+    pl.set_background("#20242b", top="#3a4150")
+    pl.enable_lightkit()
+    add_atlas(pl, atlas, hidden=hidden, opacity=opacity)
+    for data, kw in extra:
+        pl.add_mesh(data, **kw)
+    set_camera(pl, view, atlas, zoom)
+    pl.add_axes()
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    pl.screenshot(str(out))
+    pl.close()
+    return out

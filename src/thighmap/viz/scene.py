@@ -1,0 +1,89 @@
+"""Scene building blocks: anatomical colours, the display transform, and PyVista meshes.
+
+Display transform. The atlas frame (+x lateral, +y posterior, +z proximal for a right
+thigh) is a left-handed arrangement of the body's directions, while VTK draws in a
+right-handed world. Drawing the numbers as they are would show the mirror image of a
+right thigh (lateral on the viewer's left in a posterior view). Every point is
+therefore drawn at (-x, y, z): the picture is anatomically correct, and picks are
+mapped back with the same (self-inverse) transform. Left-thigh atlases are mirrored in
+x in their files, so the same transform shows them correctly too.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import numpy as np
+import pyvista as pv
+
+from thighmap.anatomy.meshgen import SurfaceMesh
+
+KIND_COLOURS: dict[str, str] = {
+    "muscle": "#a3483a",
+    "tendon": "#ece6d6",
+    "bone": "#f0e6cc",
+    "nerve": "#f2cd32",
+    "artery": "#d42a2a",
+    "vein": "#3056c8",
+    "skin": "#e9bfa3",
+    "fat": "#f3d98f",
+    "fascia": "#d8d2c4",
+}
+STATUS_COLOURS: dict[str, str] = {"safe": "#1f9e4a", "caution": "#e8a317", "danger": "#d7263d"}
+MUSCLE_TINTS: dict[str, str] = {
+    "biceps_femoris_long_head": "#a3483a",
+    "biceps_femoris_short_head": "#8f3b30",
+    "semitendinosus": "#b4574a",
+    "semimembranosus": "#9a4034",
+    "adductor_magnus": "#874338",
+}
+TRIGGER_POINT_COLOURS: dict[str, str] = {
+    "biceps_femoris_long_head": "#ff7f0e",
+    "biceps_femoris_short_head": "#9467bd",
+    "semitendinosus": "#17becf",
+    "semimembranosus": "#2ca02c",
+    "adductor_magnus": "#e377c2",
+}
+DEFAULT_OPACITY: dict[str, float] = {"skin": 0.18, "fat": 0.12}
+
+
+def to_display(points: np.ndarray) -> np.ndarray:
+    """Atlas frame -> drawing frame (mirror x); also its own inverse."""
+    p = np.array(points, dtype=float, copy=True)
+    p[..., 0] *= -1.0
+    return p
+
+
+from_display = to_display
+
+
+def surface_to_polydata(mesh: SurfaceMesh) -> pv.PolyData:
+    """PyVista surface in the drawing frame, outward-oriented, with smooth normals."""
+    faces = mesh.faces[:, ::-1]  # mirroring flips orientation; reverse to keep it outward
+    cells = np.hstack([np.full((len(faces), 1), 3), faces]).astype(np.int64).ravel()
+    poly = pv.PolyData(to_display(mesh.vertices), cells)
+    return poly.compute_normals(
+        cell_normals=False, point_normals=True, split_vertices=False, auto_orient_normals=False
+    )
+
+
+def polyline(points: Iterable[np.ndarray]) -> pv.PolyData:
+    return pv.lines_from_points(to_display(np.asarray(list(points), float)))
+
+
+def structure_colour(kind: str, sid: str) -> str:
+    if kind == "muscle":
+        return MUSCLE_TINTS.get(sid, KIND_COLOURS["muscle"])
+    return KIND_COLOURS.get(kind, "#cccccc")
+
+
+# Camera presets, in the drawing frame (x already mirrored): position direction, view-up.
+CAMERA_PRESETS: dict[str, tuple[tuple[float, float, float], tuple[float, float, float]]] = {
+    "posterior": ((0.0, 1.0, 0.0), (0.0, 0.0, 1.0)),
+    "anterior": ((0.0, -1.0, 0.0), (0.0, 0.0, 1.0)),
+    # lateral of a right thigh is +x in the atlas, -x in the drawing frame
+    "lateral": ((-1.0, 0.0, 0.0), (0.0, 0.0, 1.0)),
+    "medial": ((1.0, 0.0, 0.0), (0.0, 0.0, 1.0)),
+    "axial_from_below": ((0.0, 0.0, -1.0), (0.0, 1.0, 0.0)),
+    "axial_from_above": ((0.0, 0.0, 1.0), (0.0, 1.0, 0.0)),
+}

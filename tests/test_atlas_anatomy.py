@@ -1,0 +1,305 @@
+"""The anatomy held to the literature: measurements of the committed meshes.
+
+Every figure is measured on the generated triangle surfaces (sections by ray
+parity), not read from landmarks.json. Published values are from
+shared/anatomy-references.md; the measured values are printed with -s.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import trimesh
+
+from tests.anatomy_slices import (
+    XS,
+    YS,
+    area_mm2,
+    body_interior,
+    centroid,
+    components,
+    gap_mm,
+    section,
+)
+
+NERVES_AND_VESSELS = (
+    "sciatic_nerve",
+    "tibial_nerve",
+    "common_fibular_nerve",
+    "femoral_artery",
+    "femoral_vein",
+    "popliteal_artery",
+    "popliteal_vein",
+)
+
+
+def _tm(atlas, sid: str) -> trimesh.Trimesh:
+    m = atlas.mesh(sid)
+    return trimesh.Trimesh(m.vertices, m.faces, process=False)
+
+
+def _distance_to_surface(atlas, sid: str, point) -> float:
+    _, d, _ = trimesh.proximity.closest_point(_tm(atlas, sid), [np.asarray(point, float)])
+    return float(d[0])
+
+
+# --------------------------------------------------------------------------- landmarks
+
+
+@pytest.mark.parametrize("lid", ["gluteal_fold", "popliteal_crease"])
+def test_skin_landmarks_lie_on_the_skin(atlas, lid):
+    assert _distance_to_surface(atlas, "skin", atlas.landmark(lid)) < 1.0
+
+
+@pytest.mark.parametrize(
+    "lid",
+    ["adductor_tubercle", "medial_epicondyle", "lateral_epicondyle", "greater_trochanter", "lesser_trochanter"],
+)
+def test_bone_landmarks_lie_on_the_femur(atlas, lid):
+    assert _distance_to_surface(atlas, "femur", atlas.landmark(lid)) < 2.0
+
+
+def test_origin_is_the_epicondylar_midpoint(atlas):
+    mid = (atlas.landmark("medial_epicondyle") + atlas.landmark("lateral_epicondyle")) / 2
+    assert np.allclose(mid, 0.0, atol=1e-9)
+
+
+# --------------------------------------------------------------------------- reference adult
+
+
+def test_reference_adult_thigh_length(atlas):
+    # greater trochanter tip to lateral epicondyle, 0.245 x 1750 mm stature
+    length = atlas.landmark("greater_trochanter")[2] - atlas.landmark("lateral_epicondyle")[2]
+    print(f"thigh length {length:.1f} mm (reference 430)")
+    assert abs(length - 430) < 5
+
+
+def test_reference_adult_ap_diameter_at_lesser_trochanter(atlas):
+    z = atlas.landmark("lesser_trochanter")[2]
+    inside = body_interior(atlas, z) | section(atlas, "skin", z)
+    ys = YS[np.nonzero(inside.any(axis=0))[0]]
+    ap = ys.max() - ys.min() + 1.0
+    print(f"AP diameter at the lesser trochanter {ap:.0f} mm (Chan 2006: 189.4 +/- 26.1)")
+    assert abs(ap - 189.4) < 10
+
+
+def test_reference_adult_mid_thigh_circumference(atlas):
+    z = (atlas.landmark("greater_trochanter")[2] + atlas.landmark("lateral_epicondyle")[2]) / 2
+    loops = _tm(atlas, "skin").section(plane_origin=[0, 0, z], plane_normal=[0, 0, 1])
+    lengths = [float(np.sum(np.linalg.norm(np.diff(d, axis=0), axis=1))) for d in loops.discrete]
+    circumference = max(lengths)
+    print(f"mid-thigh circumference {circumference:.0f} mm (reference 520)")
+    assert abs(circumference - 520) < 20
+
+
+def test_reference_adult_posterior_fat_at_mid_thigh(atlas):
+    z = (atlas.landmark("greater_trochanter")[2] + atlas.landmark("lateral_epicondyle")[2]) / 2
+    fat = section(atlas, "subcutaneous_fat", z)
+    ring = fat | section(atlas, "skin", z)
+    ix = int(np.argmin(np.abs(XS - centroid(ring)[0])))  # posterior midline
+    col_fat = fat[ix]
+    posterior = YS > 0
+    thickness = float(col_fat[posterior].sum())
+    print(f"posterior subcutaneous fat at mid-thigh {thickness:.0f} mm (reference 12)")
+    assert abs(thickness - 12) <= 1.5
+
+
+# --------------------------------------------------------------------------- literature figures
+
+
+def test_sciatic_depth_at_lesser_trochanter_matches_chan_2006(atlas):
+    z = atlas.landmark("lesser_trochanter")[2]
+    nerve = section(atlas, "sciatic_nerve", z)
+    ix, iy = np.nonzero(nerve)
+    k = int(np.argmax(YS[iy]))
+    col = ix[k]
+    nerve_back = YS[iy[k]]
+    skin = section(atlas, "skin", z)
+    skin_back = YS[np.nonzero(skin[col])[0]].max()
+    depth = float(skin_back - nerve_back)
+    print(f"skin-to-sciatic depth at the lesser trochanter {depth:.1f} mm (Chan 2006: 65.1 +/- 14.6)")
+    assert 65.1 - 14.6 <= depth <= 65.1 + 14.6
+
+
+def test_sciatic_course_shallow_below_fold_deeper_mid_thigh_shallow_distally(atlas):
+    # karmakar2008: shallow ~5 cm below the subgluteal fold, deeper mid-thigh, shallow distally
+    def depth(z: float) -> float:
+        nerve = section(atlas, "sciatic_nerve", z)
+        ix, iy = np.nonzero(nerve)
+        k = int(np.argmax(YS[iy]))
+        skin = section(atlas, "skin", z)
+        return float(YS[np.nonzero(skin[ix[k]])[0]].max() - YS[iy[k]])
+
+    fold = atlas.landmark("gluteal_fold")[2]
+    below_fold, mid, distal = depth(fold - 50), depth(215), depth(80)
+    print(f"sciatic depth: 5 cm below fold {below_fold:.0f}, mid-thigh {mid:.0f}, distal {distal:.0f} mm")
+    assert below_fold < mid
+    assert distal < mid
+
+
+def test_bifurcation_height_above_popliteal_crease_matches_kumj_2020(atlas):
+    crease = atlas.landmark("popliteal_crease")[2]
+    level = None
+    for z in np.arange(crease + 150, crease, -1.0):
+        union = (
+            section(atlas, "sciatic_nerve", z)
+            | section(atlas, "tibial_nerve", z)
+            | section(atlas, "common_fibular_nerve", z)
+        )
+        if components(union) >= 2:
+            level = float(z)
+            break
+    assert level is not None, "the nerve never divides above the crease"
+    height = level - crease
+    print(f"bifurcation {height:.0f} mm above the popliteal crease (KUMJ 2020: 54.2 +/- 13.7)")
+    assert 54.2 - 13.7 <= height <= 54.2 + 13.7
+    assert abs(level - atlas.landmark("sciatic_bifurcation")[2]) < 12
+
+
+def test_adductor_hiatus_height_matches_olson_holt_1995(atlas):
+    levels = [
+        z
+        for z in np.arange(60.0, 200.0, 1.0)
+        if np.any(section(atlas, "femoral_artery", z)) and np.any(section(atlas, "popliteal_artery", z))
+    ]
+    assert levels, "femoral and popliteal arteries do not meet"
+    hiatus = float(np.mean(levels))
+    height = hiatus - atlas.landmark("adductor_tubercle")[2]
+    print(f"adductor hiatus {height:.0f} mm above the adductor tubercle (Olson & Holt 1995: 80-135)")
+    assert 80 <= height <= 135
+    # Kale 2012: medial to the vertical through the inter-epicondylar midpoint
+    assert centroid(section(atlas, "femoral_artery", levels[-1]))[0] < 0
+    assert abs(hiatus - atlas.landmark("adductor_hiatus")[2]) < 10
+
+
+# --------------------------------------------------------------------------- relations
+
+
+@pytest.mark.parametrize("z", [300, 215, 150])
+def test_semitendinosus_is_medial_to_biceps_long_head(atlas, z):
+    assert centroid(section(atlas, "semitendinosus", z))[0] < centroid(
+        section(atlas, "biceps_femoris_long_head", z)
+    )[0]
+
+
+@pytest.mark.parametrize("z", [215, 150])
+def test_semimembranosus_is_deep_to_semitendinosus(atlas, z):
+    st = centroid(section(atlas, "semitendinosus", z))
+    sm = centroid(section(atlas, "semimembranosus", z))
+    assert sm[1] < st[1]  # deeper = more anterior
+
+
+def test_semimembranosus_belly_mostly_in_lower_half(atlas):
+    mid = (atlas.landmark("ischial_tuberosity")[2] + atlas.landmark("popliteal_crease")[2]) / 2
+    upper = sum(area_mm2(section(atlas, "semimembranosus", z)) for z in np.arange(mid, 390, 5.0))
+    lower = sum(area_mm2(section(atlas, "semimembranosus", z)) for z in np.arange(0, mid, 5.0))
+    assert lower > upper
+
+
+def test_biceps_long_head_crosses_the_sciatic_nerve_superficially(atlas):
+    above = centroid(section(atlas, "biceps_femoris_long_head", 340))[0] - centroid(
+        section(atlas, "sciatic_nerve", 340)
+    )[0]
+    below = centroid(section(atlas, "biceps_femoris_long_head", 100))[0] - centroid(
+        section(atlas, "sciatic_nerve", 100)
+    )[0]
+    assert above < 0 < below  # medial above, lateral below: crosses medial-proximal to lateral-distal
+    # at the crossing level the long head lies posterior to (superficial to) the nerve
+    zs = np.arange(100.0, 340.0, 5.0)
+    dx = [
+        centroid(section(atlas, "biceps_femoris_long_head", z))[0]
+        - centroid(section(atlas, "sciatic_nerve", z))[0]
+        for z in zs
+    ]
+    z_cross = float(zs[int(np.argmin(np.abs(dx)))])
+    bf = centroid(section(atlas, "biceps_femoris_long_head", z_cross))
+    n = centroid(section(atlas, "sciatic_nerve", z_cross))
+    print(f"long head crosses the sciatic nerve at z={z_cross:.0f} mm")
+    assert bf[1] > n[1] + 10
+
+
+def test_sciatic_nerve_leaves_between_tuberosity_and_trochanter(atlas):
+    z = atlas.landmark("ischial_tuberosity")[2]
+    x = centroid(section(atlas, "sciatic_nerve", z))[0]
+    assert atlas.landmark("ischial_tuberosity")[0] < x < atlas.landmark("greater_trochanter")[0]
+
+
+@pytest.mark.parametrize("z", [300, 250, 200])
+def test_sciatic_nerve_lies_on_adductor_magnus(atlas, z):
+    nerve = section(atlas, "sciatic_nerve", z)
+    am = section(atlas, "adductor_magnus", z)
+    assert centroid(am)[1] < centroid(nerve)[1]  # muscle anterior (deep) to the nerve
+    assert gap_mm(nerve, am) < 12.0
+
+
+@pytest.mark.parametrize("z", [120, 90])
+def test_sciatic_nerve_lateral_to_semimembranosus_and_semitendinosus_distally(atlas, z):
+    n = centroid(section(atlas, "sciatic_nerve", z))[0]
+    assert n > centroid(section(atlas, "semimembranosus", z))[0]
+    assert n > centroid(section(atlas, "semitendinosus", z))[0]
+
+
+@pytest.mark.parametrize("z", [30.0, 0.0, -20.0])
+def test_popliteal_fossa_layers(atlas, z):
+    tib = centroid(section(atlas, "tibial_nerve", z))
+    vein = centroid(section(atlas, "popliteal_vein", z))
+    art = centroid(section(atlas, "popliteal_artery", z))
+    assert tib[1] > vein[1] > art[1]  # nerve most superficial (posterior), artery deepest
+
+
+def test_common_fibular_nerve_follows_biceps_tendon_to_fibular_head(atlas):
+    for z in (10.0, 0.0, -10.0):
+        cfn = section(atlas, "common_fibular_nerve", z)
+        bf = section(atlas, "biceps_femoris_long_head", z)
+        assert centroid(cfn)[0] < centroid(bf)[0]  # along its medial border
+        assert gap_mm(cfn, bf) < 8.0
+    assert _distance_to_surface(atlas, "common_fibular_nerve", atlas.landmark("fibular_head")) < 12.0
+
+
+def test_femoral_vessels_anteromedial_above_the_hiatus(atlas):
+    z = 250.0
+    femur = centroid(section(atlas, "femur", z))
+    am = centroid(section(atlas, "adductor_magnus", z))
+    for sid in ("femoral_artery", "femoral_vein"):
+        c = centroid(section(atlas, sid, z))
+        assert c[0] < femur[0]
+        assert c[1] < am[1]  # in front of adductor magnus
+
+
+# --------------------------------------------------------------------------- integrity
+
+
+def test_every_committed_mesh_is_closed_manifold_and_outward(atlas):
+    for sid in atlas.structures:
+        tm = _tm(atlas, sid)
+        assert tm.is_watertight, sid
+        assert tm.is_winding_consistent, sid
+        assert tm.volume > 0, sid
+        expected_euler = 0 if sid in ("skin", "subcutaneous_fat") else 2  # shells are tori
+        assert tm.euler_number == expected_euler, sid
+
+
+def test_no_structure_pokes_out_of_the_skin(atlas):
+    inner = [s for s in atlas.structures if s not in ("skin", "subcutaneous_fat")]
+    for z in np.arange(-90.0, 490.0, 10.0):
+        interior = body_interior(atlas, z)
+        for sid in inner:
+            outside = section(atlas, sid, z) & ~interior
+            assert not outside.any(), f"{sid} leaves the body at z={z}"
+
+
+NERVE_VESSEL_TOLERANCE_MM3 = 4.0  # voxel noise of a 1 mm grid
+
+
+def test_nerves_and_vessels_do_not_run_through_muscle_or_bone(atlas):
+    from thighmap.anatomy.voxels import inside_grid
+
+    solids = [s for s, st in atlas.structures.items() if st.kind in ("muscle", "bone")]
+    for sid in NERVES_AND_VESSELS:
+        m = atlas.mesh(sid)
+        lo, hi = m.vertices.min(axis=0), m.vertices.max(axis=0)
+        xs, ys, zs = (np.arange(lo[k], hi[k] + 1.0, 1.0) for k in range(3))
+        tube = inside_grid(m, xs, ys, zs)
+        for other in solids:
+            overlap = float((tube & inside_grid(atlas.mesh(other), xs, ys, zs)).sum())
+            assert overlap <= NERVE_VESSEL_TOLERANCE_MM3, f"{sid} enters {other}: {overlap:.0f} mm3"
