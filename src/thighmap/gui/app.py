@@ -1,0 +1,816 @@
+"""The main window and :func:`run`.
+
+The window holds the current plan (an immutable value), its file path and an undo
+stack. Every edit builds a new plan and pushes it as an undoable command; applying a
+plan asks the core to check the needles (only changed needles are re-checked) and
+redraws the needle actors and panels. Atlas actors are rebuilt only when the model
+changes (patient profile or side).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyvista as pv
+from PySide6.QtCore import QEvent, QObject, Qt, QTimer, QUrl
+from PySide6.QtGui import QAction, QDragEnterEvent, QDropEvent, QIcon, QKeySequence, QUndoStack
+from PySide6.QtWidgets import (
+    QApplication,
+    QDockWidget,
+    QFileDialog,
+    QLabel,
+    QMainWindow,
+    QMessageBox,
+    QToolBar,
+    QWidget,
+)
+
+import thighmap
+from thighmap.planning import (
+    Needle,
+    Plan,
+    PlanError,
+    angles_from_direction,
+    direction_from_angles,
+    load_plan,
+    save_plan,
+)
+
+from . import storage
+from .commands import PlanEdit
+from .core import CoreSession, EngineMissing
+from .dialogs import PatientDialog, show_about
+from .panels import InfoPanel, LayersPanel, NeedlePanel, SafetyPanel
+from .scene3d import Scene3D
+from .section import SectionPanel
+
+log = logging.getLogger("thighmap.gui")
+
+PLAN_FILTER = "thighmap plans (*.thighplan.json);;JSON files (*.json);;All files (*)"
+DEFAULT_LENGTH_MM = 50.0
+DEFAULT_GAUGE_MM = 0.25
+DEFAULT_DEPTH_MM = 15.0
+AUTOSAVE_DELAY_MS = 3000
+CAMERA_KEYS = (
+    ("Posterior", "posterior", "P"),
+    ("Lateral", "lateral", "L"),
+    ("Medial", "medial", "M"),
+    ("From below", "axial_from_below", "B"),
+    ("From above", "axial_from_above", "T"),
+)
+
+
+def _make_plotter(parent: QWidget) -> Any:
+    from pyvistaqt import QtInteractor
+
+    # Multisampling triples the cost of a frame in software OpenGL; FXAA is nearly free.
+    pv.global_theme.multi_samples = 0
+    pl = QtInteractor(parent, auto_update=False, multi_samples=0)
+    try:
+        pl.enable_anti_aliasing("fxaa")
+    except Exception:  # pragma: no cover - depends on the OpenGL driver
+        log.info("FXAA not available")
+    for key in ("q", "b", "v", "C", "plus", "minus"):
+        pl.clear_events_for_key(key)
+    # VTK's own one-letter keys (w wireframe, s surface, e/q exit, 3 stereo, ...)
+    pl.iren.interactor.RemoveObservers("CharEvent")
+    return pl
+
+
+class _WheelFilter(QObject):
+    """Ctrl + mouse wheel over the 3D view changes the selected needle's depth."""
+
+    def __init__(self, window: MainWindow) -> None:
+        super().__init__(window)
+        self.window = window
+
+    def eventFilter(self, obj: QObject, event: QEvent) -> bool:
+        if (
+            event.type() == QEvent.Type.Wheel
+            and event.modifiers() & Qt.KeyboardModifier.ControlModifier
+        ):  # type: ignore[attr-defined]
+            steps = event.angleDelta().y() / 120.0  # type: ignore[attr-defined]
+            self.window.nudge_depth(0.5 * steps)
+            return True
+        return False
+
+
+class MainWindow(QMainWindow):
+    def __init__(
+        self,
+        plan_path: str | os.PathLike[str] | None = None,
+        *,
+        session: CoreSession | None = None,
+        offer_recovery: bool = True,
+    ) -> None:
+        super().__init__()
+        t0 = time.perf_counter()
+        self.setWindowTitle("thighmap")
+        self.setAcceptDrops(True)
+        self.resize(1400, 900)
+        self.core = session or CoreSession()
+        self.plan: Plan = Plan()
+        self.plan_path: str | None = None
+        self.selected: str | None = None
+        self.reports: dict[str, Any] = {}
+        self.check_error: str | None = None
+        self.timings: dict[str, float] = {}
+        self.undo = QUndoStack(self)
+        self._drawn_atlas: Any = None
+
+        self.pl = _make_plotter(self)
+        self.setCentralWidget(self.pl)
+        self.scene = Scene3D(self.pl)
+        self.scene.set_handle_callback(self.on_tip_dragged)
+        self._wheel = _WheelFilter(self)
+        self.pl.installEventFilter(self._wheel)
+        self._press_pos: tuple[int, int] | None = None
+        self.pl.iren.add_observer("LeftButtonPressEvent", self._on_press)
+        self.pl.iren.add_observer("LeftButtonReleaseEvent", self._on_release)
+        self.pl.iren.add_observer("EndInteractionEvent", lambda *_: self.scene.relayout_labels())
+
+        self.layers = LayersPanel()
+        self.info = InfoPanel()
+        self.needles = NeedlePanel()
+        self.safety = SafetyPanel()
+        self.section = SectionPanel()
+        self.docks: dict[str, QDockWidget] = {}
+        self._dock("Layers", self.layers, Qt.DockWidgetArea.LeftDockWidgetArea)
+        self._dock("Information", self.info, Qt.DockWidgetArea.LeftDockWidgetArea)
+        self._dock("Needles", self.needles, Qt.DockWidgetArea.RightDockWidgetArea)
+        self._dock("Safety", self.safety, Qt.DockWidgetArea.RightDockWidgetArea)
+        self._dock("Cross-section", self.section, Qt.DockWidgetArea.BottomDockWidgetArea)
+        self.docks["Cross-section"].hide()
+        self.resizeDocks(
+            [self.docks["Layers"], self.docks["Needles"]], [270, 360], Qt.Orientation.Horizontal
+        )
+
+        self._build_actions()
+        self.status_label = QLabel()
+        self.statusBar().addPermanentWidget(self.status_label)
+
+        self._autosave = QTimer(self)
+        self._autosave.setSingleShot(True)
+        self._autosave.setInterval(AUTOSAVE_DELAY_MS)
+        self._autosave.timeout.connect(self.write_recovery)
+        self.undo.cleanChanged.connect(self._on_clean_changed)
+        self.undo.indexChanged.connect(self._schedule_autosave)
+
+        self._connect_panels()
+        self._load_model(None)
+        self.scene.camera("posterior")
+        self.timings["window_built_s"] = time.perf_counter() - t0
+        if plan_path is not None:
+            self.open_plan(plan_path)
+        elif offer_recovery:
+            QTimer.singleShot(0, self.offer_recovery)
+        self._update_title()
+
+    # ================================================================ construction
+    def _dock(self, title: str, widget: QWidget, area: Qt.DockWidgetArea) -> None:
+        dock = QDockWidget(title, self)
+        dock.setObjectName(f"dock_{title}")
+        dock.setWidget(widget)
+        self.addDockWidget(area, dock)
+        self.docks[title] = dock
+
+    def _action(self, text: str, slot: Any, shortcut: Any = None, tip: str = "") -> QAction:
+        act = QAction(text, self)
+        if shortcut is not None:
+            act.setShortcut(QKeySequence(shortcut))
+        if tip:
+            act.setStatusTip(tip)
+            act.setToolTip(f"{tip} ({QKeySequence(shortcut).toString()})" if shortcut else tip)
+        act.triggered.connect(slot)
+        self.addAction(act)
+        return act
+
+    def _build_actions(self) -> None:
+        mb = self.menuBar()
+        f = mb.addMenu("&File")
+        f.addAction(self._action("&New plan", self.new_plan, QKeySequence.StandardKey.New))
+        f.addAction(self._action("&Open…", self.open_dialog, QKeySequence.StandardKey.Open))
+        self.recent_menu = f.addMenu("Open &recent")
+        f.addAction(self._action("&Save", self.save, QKeySequence.StandardKey.Save))
+        f.addAction(self._action("Save &as…", self.save_as, QKeySequence.StandardKey.SaveAs))
+        f.addSeparator()
+        f.addAction(self._action("&Export view as PNG…", self.export_png_dialog, "Ctrl+E"))
+        f.addSeparator()
+        f.addAction(self._action("&Quit", self.close, QKeySequence.StandardKey.Quit))
+        self._refresh_recent()
+
+        e = mb.addMenu("&Edit")
+        undo = self.undo.createUndoAction(self, "&Undo")
+        undo.setShortcut(QKeySequence.StandardKey.Undo)
+        redo = self.undo.createRedoAction(self, "&Redo")
+        redo.setShortcut(QKeySequence.StandardKey.Redo)
+        e.addAction(undo)
+        e.addAction(redo)
+        e.addSeparator()
+        e.addAction(self._action("&Patient profile…", self.edit_patient, "Ctrl+Shift+P"))
+        e.addAction(
+            self._action("&Delete needle", self.remove_selected, QKeySequence.StandardKey.Delete)
+        )
+
+        v = mb.addMenu("&View")
+        tb = QToolBar("View")
+        tb.setObjectName("toolbar_view")
+        self.addToolBar(tb)
+        for text, preset, key in CAMERA_KEYS:
+            act = self._action(
+                text, lambda _c=False, p=preset: self.scene.camera(p), key, f"{text} view"
+            )
+            v.addAction(act)
+            tb.addAction(act)
+        reset = self._action(
+            "Reset", lambda: self.scene.camera("posterior"), "R", "Reset to the posterior view"
+        )
+        v.addAction(reset)
+        tb.addAction(reset)
+        tb.addSeparator()
+        self.act_labels = self._action("Labels", self._toggle_labels, "Ctrl+L", "Structure labels")
+        self.act_labels.setCheckable(True)
+        self.act_labels.setChecked(True)
+        self.act_zones = self._action(
+            "Danger zones",
+            self._toggle_zones,
+            "Ctrl+D",
+            "Danger zones (structure + positional uncertainty)",
+        )
+        self.act_zones.setCheckable(True)
+        self.act_zones.setChecked(True)
+        self.act_place = self._action(
+            "Place entry", self._toggle_place, "N", "Click on the skin to place a new needle"
+        )
+        self.act_place.setCheckable(True)
+        for act in (self.act_labels, self.act_zones):
+            v.addAction(act)
+            tb.addAction(act)
+        tb.addSeparator()
+        tb.addAction(self.act_place)
+        v.addSeparator()
+        for dock in self.docks.values():
+            v.addAction(dock.toggleViewAction())
+        h = mb.addMenu("&Help")
+        h.addAction(self._action("&About thighmap", lambda: show_about(self)))
+
+    def _connect_panels(self) -> None:
+        self.layers.visibility_changed.connect(self.set_layer_visible)
+        self.layers.opacity_changed.connect(self.scene.set_structure_opacity)
+        self.layers.show_only.connect(self.show_only)
+        self.layers.item_selected.connect(self._show_info_structure)
+        n = self.needles
+        n.selected.connect(self.select_needle)
+        n.place_entry.connect(lambda: self.act_place.setChecked(True))
+        n.add_from_trigger_point.connect(self.add_from_trigger_point)
+        n.remove.connect(self.remove_needle)
+        n.depth_changed.connect(self.set_depth)
+        n.angles_changed.connect(self.set_angles)
+        n.length_changed.connect(lambda v: self._edit_selected("Needle length", needle_length_mm=v))
+        n.gauge_changed.connect(lambda v: self._edit_selected("Gauge", gauge_mm=v))
+        n.target_changed.connect(lambda v: self._edit_selected("Target", target=v or None))
+
+    # ================================================================ model / redraw
+    def _load_model(self, old: Plan | None) -> None:
+        """(Re)build the anatomy when the model changes (start, patient, side)."""
+        atlas = self.core.atlas(self.plan)
+        if atlas is self._drawn_atlas:
+            return
+        self._drawn_atlas = atlas
+
+        def zone(sid: str) -> Any:
+            try:
+                return self.core.danger_zone_mesh(self.plan, sid)
+            except EngineMissing:
+                return None
+
+        self.scene.set_atlas(atlas, zone, self.plan.side)
+        self.layers.populate(
+            atlas,
+            self.scene.hidden,
+            self.scene.opacity,
+            {
+                "danger_zones": self.scene.show_zones,
+                "trigger_points": self.scene.show_trigger_points,
+                "needles": self.scene.show_needles,
+                "labels": self.scene.show_labels,
+                "landmarks": self.scene.show_landmarks,
+            },
+        )
+        self.needles.set_atlas(atlas)
+        self.section.set_atlas(atlas, zone, self.plan.side)
+
+    def apply_plan(self, plan: Plan, select: str | None) -> None:
+        """Make ``plan`` current (called by undo commands and by open/new)."""
+        t0 = time.perf_counter()
+        old = self.plan
+        self.plan = plan
+        ids = [n.id for n in plan.needles]
+        self.selected = (
+            select
+            if select in ids
+            else (
+                ids[0]
+                if ids and self.selected not in ids
+                else self.selected
+                if self.selected in ids
+                else None
+            )
+        )
+        if self.core.model_changes(old, plan):
+            try:
+                self._load_model(old)
+            except EngineMissing as exc:
+                self.check_error = str(exc)
+        self._recheck()
+        t1 = time.perf_counter()
+        self._refresh_views()
+        t2 = time.perf_counter()
+        self.timings.update(check_s=t1 - t0, redraw_s=t2 - t1)
+
+    def _recheck(self) -> None:
+        self.check_error = None
+        try:
+            self.reports = self.core.check_all(self.plan)
+        except EngineMissing as exc:
+            self.reports = {}
+            self.check_error = str(exc)
+        except Exception as exc:  # a failing check must be visible, never silent
+            log.exception("safety check failed")
+            self.reports = {}
+            self.check_error = f"The safety check failed: {exc}"
+
+    def _refresh_views(self) -> None:
+        statuses = {k: r.status for k, r in self.reports.items()}
+        self.needles.set_needles([n.id for n in self.plan.needles], statuses, self.selected)
+        needle = self.selected_needle()
+        self.needles.show_needle(needle, self._angles(needle))
+        report = self.reports.get(self.selected) if self.selected else None
+        if needle is None:
+            self.safety.show_report(None)
+        elif report is None:
+            self.safety.show_report(None, self.check_error or "Not checked.")
+        else:
+            self.safety.show_report(report)
+        self.scene.update_needles(self.plan, self.reports, self.selected)
+        self.section.set_needle(needle, report)
+        worst = max(
+            (r.status for r in self.reports.values()),
+            key=["safe", "caution", "danger"].index,
+            default=None,
+        )
+        patient = "fitted to patient" if self.plan.patient is not None else "reference adult"
+        self.status_label.setText(
+            f"{self.plan.side} thigh · {patient} · {len(self.plan.needles)} needle(s)"
+            + (f" · plan {worst.upper()}" if worst else "")
+        )
+
+    def _angles(self, needle: Needle | None) -> tuple[float, float] | None:
+        if needle is None:
+            return None
+        try:
+            _p, normal = self.core.skin_frame(self.plan, needle.entry_mm)
+            return angles_from_direction(needle.direction, normal, self.plan.side)
+        except Exception:
+            return None
+
+    def selected_needle(self) -> Needle | None:
+        if self.selected is None:
+            return None
+        try:
+            return self.plan.needle(self.selected)
+        except KeyError:
+            return None
+
+    # ================================================================ edits
+    def push_edit(
+        self, plan: Plan, text: str, select: str | None = None, merge: str | None = None
+    ) -> None:
+        sel = select if select is not None else self.selected
+        self.undo.push(PlanEdit(self.apply_plan, self.plan, plan, text, self.selected, sel, merge))
+
+    def _replace_needle(self, new: Needle) -> Plan:
+        return self.plan.with_changes(
+            needles=[new if n.id == new.id else n for n in self.plan.needles]
+        )
+
+    def _edit_selected(self, text: str, merge: str | None = None, **changes: Any) -> None:
+        needle = self.selected_needle()
+        if needle is None:
+            return
+        if "needle_length_mm" in changes:
+            changes["depth_mm"] = min(needle.depth_mm, changes["needle_length_mm"])
+        new = needle.with_changes(**changes)
+        if new == needle:
+            return
+        self.push_edit(self._replace_needle(new), f"{text} of {needle.id}", needle.id, merge)
+
+    def set_depth(self, depth_mm: float) -> None:
+        needle = self.selected_needle()
+        if needle is None:
+            return
+        depth = float(min(max(depth_mm, 0.1), needle.needle_length_mm))
+        self._edit_selected("Depth", "depth", depth_mm=round(depth, 2))
+
+    def nudge_depth(self, delta_mm: float) -> None:
+        needle = self.selected_needle()
+        if needle is not None:
+            self.set_depth(needle.depth_mm + delta_mm)
+
+    def set_angles(self, tilt_deg: float, azimuth_deg: float) -> None:
+        needle = self.selected_needle()
+        if needle is None:
+            return
+        try:
+            _p, normal = self.core.skin_frame(self.plan, needle.entry_mm)
+            direction = direction_from_angles(tilt_deg, azimuth_deg, normal, self.plan.side)
+        except Exception as exc:
+            self.statusBar().showMessage(f"Cannot aim by angles here: {exc}", 5000)
+            return
+        self._edit_selected("Angle", "angles", direction=direction)
+
+    def on_tip_dragged(self, tip_mm: np.ndarray) -> None:
+        """The tip handle was dragged: aim the needle at it, depth = distance."""
+        needle = self.selected_needle()
+        if needle is None:
+            return
+        v = np.asarray(tip_mm, float) - needle.entry_mm
+        dist = float(np.linalg.norm(v))
+        if not math.isfinite(dist) or dist < 1.0:
+            return
+        depth = min(dist, needle.needle_length_mm)
+        self._edit_selected("Aim", "aim", direction=v / dist, depth_mm=round(depth, 2))
+
+    def _new_id(self) -> str:
+        ids = {n.id for n in self.plan.needles}
+        k = 1
+        while f"n{k}" in ids:
+            k += 1
+        return f"n{k}"
+
+    def handle_skin_pick(self, point_mm: np.ndarray) -> Needle | None:
+        """Place a new needle at a picked skin point (plan frame), along the inward normal."""
+        self.act_place.setChecked(False)
+        self.needles.place.setChecked(False)
+        try:
+            entry, normal = self.core.skin_frame(self.plan, np.asarray(point_mm, float))
+        except EngineMissing as exc:
+            self.error("Cannot place a needle", str(exc))
+            return None
+        nid = self._new_id()
+        needle = Needle(nid, entry, normal, DEFAULT_DEPTH_MM, DEFAULT_LENGTH_MM, DEFAULT_GAUGE_MM)
+        self.push_edit(
+            self.plan.with_changes(needles=[*self.plan.needles, needle]), f"Place needle {nid}", nid
+        )
+        return needle
+
+    def add_from_trigger_point(self, tp_id: str) -> Needle | None:
+        nid = self._new_id()
+        try:
+            needle = self.core.needle_from_trigger_point(self.plan, tp_id, nid)
+        except Exception as exc:
+            self.error("Cannot create the needle", f"{tp_id}: {exc}")
+            return None
+        self.push_edit(
+            self.plan.with_changes(needles=[*self.plan.needles, needle]),
+            f"Needle {nid} from trigger point",
+            nid,
+        )
+        return needle
+
+    def remove_needle(self, nid: str) -> None:
+        keep = [n for n in self.plan.needles if n.id != nid]
+        if len(keep) != len(self.plan.needles):
+            nxt = keep[0].id if keep else None
+            self.push_edit(self.plan.with_changes(needles=keep), f"Delete needle {nid}", nxt)
+
+    def remove_selected(self) -> None:
+        if self.selected:
+            self.remove_needle(self.selected)
+
+    def select_needle(self, nid: str) -> None:
+        if nid == self.selected:
+            return
+        self.selected = nid
+        self._refresh_views()
+        needle = self.selected_needle()
+        if needle is not None:
+            self.info.show_needle(needle, self.reports.get(nid))
+
+    def edit_patient(self) -> None:
+        dlg = PatientDialog(self.plan.patient, self.core.reference_atlas.reference_adult, self)
+        if dlg.exec():
+            prof = dlg.result_profile
+            if prof != self.plan.patient:
+                self.push_edit(self.plan.with_changes(patient=prof), "Patient profile")
+
+    # ================================================================ view interactions
+    def set_layer_visible(self, key: str, visible: bool) -> None:
+        s = self.scene
+        if key == "danger_zones":
+            s.set_zones_visible(visible)
+            self.act_zones.setChecked(visible)
+        elif key == "trigger_points":
+            s.set_trigger_points_visible(visible)
+        elif key == "needles":
+            s.set_needles_visible(visible)
+            s.update_needles(self.plan, self.reports, self.selected)
+        elif key == "labels":
+            s.set_labels(visible, s.show_landmarks)
+            self.act_labels.setChecked(visible)
+        elif key == "landmarks":
+            s.set_labels(s.show_labels, visible)
+        else:
+            s.set_structure_visible(key, visible)
+            self.section.hidden = set(s.hidden)
+            self.section.schedule()
+            s.relayout_labels()
+
+    def show_only(self, sid: str) -> None:
+        atlas = self.scene.atlas
+        if atlas is None:
+            return
+        for other in atlas.structures:
+            visible = (not sid) or other == sid
+            self.layers.set_checked(other, visible)  # emits visibility_changed
+
+    def _toggle_labels(self, on: bool) -> None:
+        self.layers.set_checked("labels", on)
+
+    def _toggle_zones(self, on: bool) -> None:
+        self.layers.set_checked("danger_zones", on)
+
+    def _toggle_place(self, on: bool) -> None:
+        self.needles.place.blockSignals(True)
+        self.needles.place.setChecked(on)
+        self.needles.place.blockSignals(False)
+        if on:
+            self.statusBar().showMessage(
+                "Click on the skin to place the entry point (Esc to cancel)"
+            )
+        else:
+            self.statusBar().clearMessage()
+
+    def keyPressEvent(self, event: Any) -> None:
+        if event.key() == Qt.Key.Key_Escape and self.act_place.isChecked():
+            self.act_place.setChecked(False)
+            return
+        super().keyPressEvent(event)
+
+    def _on_press(self, *_args: Any) -> None:
+        self._press_pos = self.pl.iren.interactor.GetEventPosition()
+
+    def _on_release(self, *_args: Any) -> None:
+        if self._press_pos is None:
+            return
+        x, y = self.pl.iren.interactor.GetEventPosition()
+        x0, y0 = self._press_pos
+        self._press_pos = None
+        if abs(x - x0) + abs(y - y0) > 4:
+            return  # a drag (rotation), not a click
+        shift = bool(self.pl.iren.interactor.GetShiftKey())
+        if self.act_place.isChecked() or shift:
+            hit = self.scene.pick(x, y, skin_only=True)
+            if hit is not None:
+                self.handle_skin_pick(hit.point_mm)
+            else:
+                self.statusBar().showMessage("No skin under the cursor", 3000)
+            return
+        hit = self.scene.pick(x, y)
+        if hit is None:
+            return
+        self.show_info(hit.kind, hit.ident)
+
+    def show_info(self, kind: str, ident: str) -> None:
+        atlas = self.scene.atlas
+        if atlas is None:
+            return
+        if kind == "structure":
+            self._show_info_structure(ident)
+        elif kind == "trigger_point":
+            self.info.show_trigger_point(atlas, ident)
+            self.needles.tp_combo.setCurrentIndex(self.needles.tp_combo.findData(ident))
+        elif kind == "needle":
+            self.select_needle(ident)
+            self.info.show_needle(self.plan.needle(ident), self.reports.get(ident))
+        self.docks["Information"].raise_()
+
+    def _show_info_structure(self, sid: str) -> None:
+        atlas = self.scene.atlas
+        if atlas is not None and sid in atlas.structures:
+            self.info.show_structure(atlas, sid)
+            self.statusBar().showMessage(atlas.structures[sid].name, 4000)
+
+    # ================================================================ files
+    def _update_title(self) -> None:
+        name = Path(self.plan_path).name if self.plan_path else "untitled plan"
+        self.setWindowTitle(f"{name}[*] — thighmap")
+        self.setWindowModified(not self.undo.isClean())
+
+    def _on_clean_changed(self, _clean: bool) -> None:
+        self._update_title()
+
+    def _schedule_autosave(self, _index: int = 0) -> None:
+        if not self.undo.isClean():
+            self._autosave.start()
+
+    def write_recovery(self) -> None:
+        try:
+            storage.write_recovery(self.plan, self.plan_path)
+        except Exception:
+            log.exception("could not write the recovery file")
+
+    def offer_recovery(self) -> bool:
+        cand = storage.recovery_candidate()
+        if cand is None:
+            return False
+        rec, original = cand
+        when = time.strftime("%Y-%m-%d %H:%M", time.localtime(rec.stat().st_mtime))
+        answer = QMessageBox.question(
+            self,
+            "Restore unsaved work?",
+            f"thighmap found unsaved changes from {when}"
+            + (f" to {original}" if original else " to an untitled plan")
+            + ".\nRestore them?",
+            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
+        )
+        if answer != QMessageBox.StandardButton.Yes:
+            storage.clear_recovery()
+            return False
+        try:
+            plan = load_plan(rec, self.core.planning_context())
+        except PlanError as err:
+            self.error("Cannot restore", str(err))
+            return False
+        self._set_document(plan, original)
+        # restored work is unsaved: make it undoable back to the file's state
+        self.undo.resetClean()
+        return True
+
+    def maybe_save(self) -> bool:
+        """True when it is fine to discard the current plan."""
+        if self.undo.isClean():
+            return True
+        answer = QMessageBox.question(
+            self,
+            "Unsaved changes",
+            "The plan has unsaved changes. Save them?",
+            QMessageBox.StandardButton.Save
+            | QMessageBox.StandardButton.Discard
+            | QMessageBox.StandardButton.Cancel,
+        )
+        if answer == QMessageBox.StandardButton.Save:
+            return self.save()
+        return answer == QMessageBox.StandardButton.Discard
+
+    def _set_document(self, plan: Plan, path: str | None) -> None:
+        self.undo.clear()
+        self.plan_path = path
+        self.selected = None
+        self.apply_plan(plan, plan.needles[0].id if plan.needles else None)
+        self._update_title()
+
+    def new_plan(self) -> None:
+        if self.maybe_save():
+            self._set_document(Plan(), None)
+            storage.clear_recovery()
+
+    def open_dialog(self) -> None:
+        if not self.maybe_save():
+            return
+        start = str(Path(self.plan_path).parent) if self.plan_path else ""
+        path, _ = QFileDialog.getOpenFileName(self, "Open plan", start, PLAN_FILTER)
+        if path:
+            self.open_plan(path, ask=False)
+
+    def open_plan(self, path: str | os.PathLike[str], ask: bool = False) -> bool:
+        """Open a plan file; on a bad file show the problem and keep the current work."""
+        if ask and not self.maybe_save():
+            return False
+        try:
+            plan = load_plan(path, self.core.planning_context())
+        except PlanError as err:
+            self.error("Cannot open the plan", str(err))
+            return False
+        self._set_document(plan, str(path))
+        storage.add_recent_file(path)
+        self._refresh_recent()
+        self.statusBar().showMessage(f"Opened {path}", 4000)
+        return True
+
+    def save(self) -> bool:
+        if self.plan_path is None:
+            return self.save_as()
+        return self.save_to(self.plan_path)
+
+    def save_as(self) -> bool:
+        start = self.plan_path or str(Path.home() / "plan.thighplan.json")
+        path, _ = QFileDialog.getSaveFileName(self, "Save plan", start, PLAN_FILTER)
+        if not path:
+            return False
+        if not path.endswith(".json"):
+            path += ".thighplan.json"
+        return self.save_to(path)
+
+    def save_to(self, path: str | os.PathLike[str]) -> bool:
+        try:
+            save_plan(self.plan, path)
+        except (PlanError, OSError) as err:
+            self.error("Cannot save the plan", str(err))
+            return False
+        self.plan_path = str(path)
+        self.undo.setClean()
+        storage.clear_recovery()
+        storage.add_recent_file(path)
+        self._refresh_recent()
+        self._update_title()
+        self.statusBar().showMessage(f"Saved {path}", 4000)
+        return True
+
+    def _refresh_recent(self) -> None:
+        self.recent_menu.clear()
+        files = storage.recent_files()
+        for f in files:
+            act = self.recent_menu.addAction(f)
+            act.triggered.connect(lambda _c=False, p=f: self.open_plan(p, ask=True))
+        self.recent_menu.setEnabled(bool(files))
+
+    def export_png_dialog(self) -> None:
+        path, _ = QFileDialog.getSaveFileName(
+            self, "Export view", "thighmap-view.png", "PNG images (*.png)"
+        )
+        if path:
+            self.export_png(path)
+
+    def export_png(self, path: str | os.PathLike[str]) -> Path:
+        self.scene.render_now()
+        self.pl.screenshot(str(path))
+        return Path(path)
+
+    def dragEnterEvent(self, event: QDragEnterEvent) -> None:
+        urls = event.mimeData().urls()
+        if urls and all(u.isLocalFile() and u.toLocalFile().endswith(".json") for u in urls):
+            event.acceptProposedAction()
+
+    def dropEvent(self, event: QDropEvent) -> None:
+        urls: list[QUrl] = event.mimeData().urls()
+        if urls:
+            event.acceptProposedAction()
+            self.open_plan(urls[0].toLocalFile(), ask=True)
+
+    def closeEvent(self, event: Any) -> None:
+        if not self.maybe_save():
+            event.ignore()
+            return
+        self._autosave.stop()
+        if self.undo.isClean():
+            storage.clear_recovery()
+        self.scene.close()
+        self.pl.close()
+        event.accept()
+
+    # ================================================================ errors
+    def error(self, title: str, text: str) -> None:
+        log.warning("%s: %s", title, text)
+        QMessageBox.critical(self, title, text)
+
+    def show_unexpected(self, summary: str, details: str) -> None:
+        box = QMessageBox(self)
+        box.setIcon(QMessageBox.Icon.Critical)
+        box.setWindowTitle("Unexpected error")
+        box.setText(
+            "thighmap hit an unexpected error. Your plan is still open; save it under "
+            f"a new name to be safe.\n\n{summary}\n\nDetails are in "
+            f"{storage.data_dir() / storage.LOG_NAME}"
+        )
+        box.setDetailedText(details)
+        box.exec()
+
+
+def run(plan_path: str | None = None) -> int:
+    """Open the window (on ``plan_path`` if given) and run the event loop."""
+    app = QApplication.instance() or QApplication(sys.argv[:1])
+    app.setApplicationName("thighmap")
+    app.setApplicationVersion(thighmap.__version__)
+    app.setWindowIcon(QIcon())
+    storage.setup_logging()
+    log.info("thighmap %s starting", thighmap.__version__)
+    window = MainWindow(plan_path)
+    storage.install_excepthook(window.show_unexpected)
+    window.show()
+    window.scene.request_render()
+    return int(app.exec())
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(run(sys.argv[1] if len(sys.argv) > 1 else None))
+
+
+__all__ = ["MainWindow", "run"]

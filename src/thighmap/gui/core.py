@@ -1,0 +1,123 @@
+"""The GUI's one door into the core (no Qt here).
+
+Every question the window asks about anatomy or safety goes through :class:`CoreSession`,
+which holds the current plan's safety model (fitted to the patient, mirrored for a left
+plan) and caches needle reports by needle value, so that a redraw after an edit of one
+needle re-checks only that needle.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from thighmap.anatomy.atlas import Atlas, load_atlas
+from thighmap.planning import Needle, Plan
+
+
+class EngineMissing(RuntimeError):
+    """The safety engine (thighmap.safety.engine) is not importable."""
+
+
+def _engine() -> Any:
+    try:
+        return importlib.import_module("thighmap.safety.engine")
+    except ImportError as exc:  # pragma: no cover - only while the core is incomplete
+        raise EngineMissing(f"the safety engine is not available: {exc}") from exc
+
+
+def engine_available() -> bool:
+    try:
+        _engine()
+    except EngineMissing:
+        return False
+    return True
+
+
+@dataclass
+class _Cached:
+    needle: Needle
+    report: Any
+
+
+class CoreSession:
+    """The reference atlas, the model of the current plan, and cached needle reports."""
+
+    def __init__(self, atlas: Atlas | None = None) -> None:
+        self.reference_atlas: Atlas = atlas if atlas is not None else load_atlas()
+        self._model: Any = None
+        self._model_key: tuple[Any, ...] | None = None
+        self._reports: dict[str, _Cached] = {}
+
+    # ------------------------------------------------------------------ model
+    @staticmethod
+    def _key(plan: Plan) -> tuple[Any, ...]:
+        p = plan.patient
+        patient = None
+        if p is not None:
+            patient = (
+                p.thigh_length_mm,
+                p.mid_thigh_circumference_mm,
+                p.subcutaneous_fat_mm,
+                p.sex,
+            )
+        return (plan.side, patient)
+
+    def model(self, plan: Plan) -> Any:
+        """The safety model for this plan (re-fitted only when side or patient change)."""
+        key = self._key(plan)
+        if self._model is None or key != self._model_key:
+            eng = _engine()
+            if plan.patient is None and plan.side == "right":
+                self._model = eng.SafetyModel.for_atlas(self.reference_atlas)
+            else:
+                self._model = eng.model_for_plan(plan)
+            self._model_key = key
+            self._reports.clear()
+        return self._model
+
+    def atlas(self, plan: Plan) -> Atlas:
+        """The atlas the view draws: fitted to the patient / mirrored like the checks."""
+        try:
+            return self.model(plan).atlas
+        except EngineMissing:
+            return self.reference_atlas
+
+    def model_changes(self, old: Plan | None, new: Plan) -> bool:
+        return old is None or self._key(old) != self._key(new)
+
+    def planning_context(self) -> Any:
+        """What load_plan needs to check ids and resolve trigger-point/angle needles."""
+        try:
+            return _engine().SafetyModel.for_atlas(self.reference_atlas)
+        except EngineMissing:
+            return self.reference_atlas
+
+    # ------------------------------------------------------------------ checks
+    def check(self, plan: Plan, needle: Needle) -> Any:
+        model = self.model(plan)
+        cached = self._reports.get(needle.id)
+        if cached is not None and cached.needle == needle:
+            return cached.report
+        report = model.check_needle(needle)
+        self._reports[needle.id] = _Cached(needle, report)
+        return report
+
+    def check_all(self, plan: Plan) -> dict[str, Any]:
+        out = {n.id: self.check(plan, n) for n in plan.needles}
+        for nid in set(self._reports) - set(out):
+            del self._reports[nid]
+        return out
+
+    def skin_frame(self, plan: Plan, point_mm: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        point, normal = self.model(plan).skin_surface_frame(np.asarray(point_mm, float))
+        return np.asarray(point, float), np.asarray(normal, float)
+
+    def needle_from_trigger_point(self, plan: Plan, tp_id: str, needle_id: str) -> Needle:
+        return self.model(plan).needle_from_trigger_point(tp_id, needle_id)
+
+    def danger_zone_mesh(self, plan: Plan, sid: str) -> Any:
+        return self.model(plan).danger_zone_mesh(sid)

@@ -1,0 +1,169 @@
+"""Patient profile dialog and About box."""
+
+from __future__ import annotations
+
+import html
+
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QDialog,
+    QDialogButtonBox,
+    QDoubleSpinBox,
+    QFormLayout,
+    QHBoxLayout,
+    QLabel,
+    QMessageBox,
+    QVBoxLayout,
+    QWidget,
+)
+
+import thighmap
+from thighmap.planning import PATIENT_BOUNDS, SEXES, PatientProfile
+
+LICENCES: tuple[tuple[str, str], ...] = (
+    ("PySide6 (Qt for Python)", "LGPL-3.0"),
+    ("VTK", "BSD-3-Clause"),
+    ("PyVista", "MIT"),
+    ("pyvistaqt", "MIT"),
+    ("NumPy", "BSD-3-Clause"),
+    ("SciPy", "BSD-3-Clause"),
+    ("trimesh", "MIT"),
+)
+
+_LABELS = {
+    "thigh_length_mm": "Thigh length",
+    "mid_thigh_circumference_mm": "Mid-thigh circumference",
+    "subcutaneous_fat_mm": "Posterior subcutaneous fat",
+}
+_HINTS = {
+    "thigh_length_mm": "greater trochanter / gluteal fold to the knee joint line",
+    "mid_thigh_circumference_mm": "tape measure around the thigh halfway down",
+    "subcutaneous_fat_mm": "skin to fascia, posterior mid-thigh (ultrasound, or skinfold / 2)",
+}
+
+
+class PatientDialog(QDialog):
+    """Edit the plan's patient profile; unchecked fields use the reference adult."""
+
+    def __init__(
+        self,
+        patient: PatientProfile | None,
+        reference: dict[str, object],
+        parent: QWidget | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("Patient profile")
+        self._extra = dict(patient.extra) if patient is not None else {}
+        lay = QVBoxLayout(self)
+        lay.addWidget(
+            QLabel(
+                "The atlas is fitted to these measurements before every check; the danger zones "
+                "shrink to the spread that remains once the measurements are known.\n"
+                "Leave a box unticked to use the reference adult's value."
+            )
+        )
+        form = QFormLayout()
+        self.use: dict[str, QCheckBox] = {}
+        self.spin: dict[str, QDoubleSpinBox] = {}
+        for key, (lo, hi) in PATIENT_BOUNDS.items():
+            value = getattr(patient, key) if patient is not None else None
+            ref = reference.get(key)
+            box = QCheckBox()
+            spin = QDoubleSpinBox(
+                decimals=0 if key != "subcutaneous_fat_mm" else 1,
+                minimum=lo,
+                maximum=hi,
+                suffix=" mm",
+            )
+            spin.setValue(
+                float(
+                    value
+                    if value is not None
+                    else ref
+                    if isinstance(ref, int | float)
+                    else (lo + hi) / 2
+                )
+            )
+            box.setChecked(value is not None)
+            spin.setEnabled(value is not None)
+            box.toggled.connect(spin.setEnabled)
+            spin.setToolTip(_HINTS[key])
+            row = QHBoxLayout()
+            row.addWidget(box)
+            row.addWidget(spin, 1)
+            if isinstance(ref, int | float):
+                row.addWidget(QLabel(f"(reference {ref:g} mm)"))
+            form.addRow(_LABELS[key], row)
+            self.use[key] = box
+            self.spin[key] = spin
+        self.sex = QComboBox()
+        for s in SEXES:
+            self.sex.addItem(s, s)
+        self.sex.setCurrentIndex(
+            SEXES.index(patient.sex)
+            if patient is not None and patient.sex in SEXES
+            else SEXES.index("unspecified")
+        )
+        form.addRow("Sex", self.sex)
+        lay.addLayout(form)
+        self.problem = QLabel("")
+        self.problem.setStyleSheet("color: #d7263d")
+        self.problem.setWordWrap(True)
+        lay.addWidget(self.problem)
+        buttons = QDialogButtonBox(
+            QDialogButtonBox.StandardButton.Ok
+            | QDialogButtonBox.StandardButton.Cancel
+            | QDialogButtonBox.StandardButton.Reset
+        )
+        buttons.accepted.connect(self._accept)
+        buttons.rejected.connect(self.reject)
+        buttons.button(QDialogButtonBox.StandardButton.Reset).setText("Reference adult")
+        buttons.button(QDialogButtonBox.StandardButton.Reset).clicked.connect(self._reset)
+        lay.addWidget(buttons)
+        self.result_profile: PatientProfile | None = patient
+
+    def _reset(self) -> None:
+        for box in self.use.values():
+            box.setChecked(False)
+        self.sex.setCurrentIndex(SEXES.index("unspecified"))
+
+    def profile(self) -> PatientProfile | None:
+        values = {k: (self.spin[k].value() if self.use[k].isChecked() else None) for k in self.use}
+        sex = str(self.sex.currentData())
+        if all(v is None for v in values.values()) and sex == "unspecified" and not self._extra:
+            return None
+        return PatientProfile(sex=sex, extra=self._extra, **values)
+
+    def _accept(self) -> None:
+        prof = self.profile()
+        problems = prof.problems() if prof is not None else []
+        if problems:
+            self.problem.setText("\n".join(f"{_LABELS.get(f, f)}: {m}" for f, _v, m in problems))
+            return
+        self.result_profile = prof
+        self.accept()
+
+
+def about_html() -> str:
+    rows = "".join(
+        f"<tr><td>{html.escape(n)}</td><td>{html.escape(lic)}</td></tr>" for n, lic in LICENCES
+    )
+    return (
+        f"<h2>thighmap {html.escape(thighmap.__version__)}</h2>"
+        "<p>A 3D atlas of the posterior thigh with dry-needling trigger points and an "
+        "insertion checker.</p>"
+        f"<p style='color:#d7263d'><b>{html.escape(thighmap.NOT_A_MEDICAL_DEVICE)}</b></p>"
+        "<p>Built with:</p>"
+        f"<table cellspacing='4'><tr><th align='left'>Library</th><th align='left'>Licence"
+        f"</th></tr>{rows}</table>"
+    )
+
+
+def show_about(parent: QWidget) -> None:
+    box = QMessageBox(parent)
+    box.setWindowTitle("About thighmap")
+    box.setTextFormat(box.textFormat().RichText)
+    box.setText(about_html())
+    box.setStandardButtons(QMessageBox.StandardButton.Ok)
+    box.exec()

@@ -1,0 +1,587 @@
+"""Dock panels: layers, information card, needles, safety.
+
+Panels emit intentions (signals); the main window turns them into undoable plan edits
+and asks the core. Panels only display what they are given.
+"""
+
+from __future__ import annotations
+
+import html
+import math
+from typing import Any
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QColor, QIcon, QPixmap
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QComboBox,
+    QDoubleSpinBox,
+    QFormLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QLineEdit,
+    QListWidget,
+    QListWidgetItem,
+    QPushButton,
+    QSlider,
+    QTableWidget,
+    QTableWidgetItem,
+    QTextBrowser,
+    QTreeWidget,
+    QTreeWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from thighmap.anatomy.atlas import Atlas
+from thighmap.planning import GAUGE_PRESETS_MM, NEEDLE_LENGTH_PRESETS_MM, Needle
+from thighmap.viz import scene
+
+from .scene3d import GROUPS
+
+ROLE_SID = Qt.ItemDataRole.UserRole
+ROLE_KIND = Qt.ItemDataRole.UserRole + 1
+
+SPECIAL_LAYERS = {
+    "danger_zones": "Danger zones",
+    "trigger_points": "Trigger points",
+    "needles": "Needles",
+    "labels": "Structure labels",
+    "landmarks": "Landmark labels",
+}
+
+
+def _swatch(colour: str) -> QIcon:
+    pix = QPixmap(12, 12)
+    pix.fill(QColor(colour))
+    return QIcon(pix)
+
+
+def _esc(value: Any) -> str:
+    return html.escape(str(value))
+
+
+# ====================================================================== layers
+class LayersPanel(QWidget):
+    visibility_changed = Signal(str, bool)  # structure id or special layer key
+    opacity_changed = Signal(str, float)
+    show_only = Signal(str)
+    item_selected = Signal(str)
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.search = QLineEdit(placeholderText="Search structures…")
+        self.search.setClearButtonEnabled(True)
+        self.tree = QTreeWidget()
+        self.tree.setHeaderHidden(True)
+        self.tree.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.opacity = QSlider(Qt.Orientation.Horizontal)
+        self.opacity.setRange(0, 100)
+        self.opacity.setToolTip("Opacity of the selected structure")
+        self.only = QPushButton("Show only this")
+        self.show_all = QPushButton("Show all")
+        lay = QVBoxLayout(self)
+        lay.setContentsMargins(4, 4, 4, 4)
+        lay.addWidget(self.search)
+        lay.addWidget(self.tree, 1)
+        row = QHBoxLayout()
+        row.addWidget(QLabel("Opacity"))
+        row.addWidget(self.opacity, 1)
+        lay.addLayout(row)
+        row2 = QHBoxLayout()
+        row2.addWidget(self.only)
+        row2.addWidget(self.show_all)
+        lay.addLayout(row2)
+        self._items: dict[str, QTreeWidgetItem] = {}
+        self._opacities: dict[str, float] = {}
+        self._building = False
+        self.tree.itemChanged.connect(self._on_item_changed)
+        self.tree.currentItemChanged.connect(self._on_current)
+        self.search.textChanged.connect(self._filter)
+        self.opacity.valueChanged.connect(self._on_opacity)
+        self.only.clicked.connect(self._on_only)
+        self.show_all.clicked.connect(self._on_show_all)
+
+    def populate(
+        self, atlas: Atlas, hidden: set[str], opacity: dict[str, float], specials: dict[str, bool]
+    ) -> None:
+        self._building = True
+        self.tree.clear()
+        self._items.clear()
+        for group, kinds in GROUPS.items():
+            g = QTreeWidgetItem(self.tree, [group])
+            g.setFlags(g.flags() | Qt.ItemFlag.ItemIsUserCheckable | Qt.ItemFlag.ItemIsAutoTristate)
+            for sid, st in atlas.structures.items():
+                if st.kind not in kinds:
+                    continue
+                it = QTreeWidgetItem(g, [st.name])
+                it.setFlags(it.flags() | Qt.ItemFlag.ItemIsUserCheckable)
+                it.setCheckState(
+                    0, Qt.CheckState.Unchecked if sid in hidden else Qt.CheckState.Checked
+                )
+                it.setData(0, ROLE_SID, sid)
+                it.setData(0, ROLE_KIND, st.kind)
+                it.setIcon(0, _swatch(scene.structure_colour(st.kind, sid)))
+                it.setToolTip(0, f"{st.name} — {st.kind}, {st.role}")
+                self._items[sid] = it
+                self._opacities[sid] = opacity.get(sid, scene.DEFAULT_OPACITY.get(st.kind, 1.0))
+            g.setExpanded(group in ("Nerves", "Vessels", "Muscles"))
+            if g.childCount() == 0:
+                self.tree.invisibleRootItem().removeChild(g)
+        other = QTreeWidgetItem(self.tree, ["Overlays"])
+        for key, label in SPECIAL_LAYERS.items():
+            it = QTreeWidgetItem(other, [label])
+            it.setFlags(it.flags() | Qt.ItemFlag.ItemIsUserCheckable)
+            it.setCheckState(
+                0, Qt.CheckState.Checked if specials.get(key, True) else Qt.CheckState.Unchecked
+            )
+            it.setData(0, ROLE_SID, key)
+            it.setData(0, ROLE_KIND, "special")
+            self._items[key] = it
+        other.setExpanded(True)
+        self._building = False
+
+    def _on_item_changed(self, item: QTreeWidgetItem, _col: int) -> None:
+        if self._building:
+            return
+        sid = item.data(0, ROLE_SID)
+        if sid:
+            self.visibility_changed.emit(str(sid), item.checkState(0) == Qt.CheckState.Checked)
+
+    def _on_current(self, item: QTreeWidgetItem | None, _prev: QTreeWidgetItem | None) -> None:
+        sid = item.data(0, ROLE_SID) if item is not None else None
+        is_structure = bool(sid) and item is not None and item.data(0, ROLE_KIND) != "special"
+        self.opacity.setEnabled(is_structure)
+        self.only.setEnabled(is_structure)
+        if is_structure:
+            self.opacity.blockSignals(True)
+            self.opacity.setValue(round(100 * self._opacities.get(str(sid), 1.0)))
+            self.opacity.blockSignals(False)
+            self.item_selected.emit(str(sid))
+
+    def _current_sid(self) -> str | None:
+        item = self.tree.currentItem()
+        if item is None or item.data(0, ROLE_KIND) == "special":
+            return None
+        sid = item.data(0, ROLE_SID)
+        return str(sid) if sid else None
+
+    def _on_opacity(self, value: int) -> None:
+        sid = self._current_sid()
+        if sid:
+            self._opacities[sid] = value / 100.0
+            self.opacity_changed.emit(sid, value / 100.0)
+
+    def _on_only(self) -> None:
+        sid = self._current_sid()
+        if sid:
+            self.show_only.emit(sid)
+
+    def _on_show_all(self) -> None:
+        self.show_only.emit("")
+
+    def set_checked(self, sid: str, checked: bool) -> None:
+        it = self._items.get(sid)
+        if it is not None:
+            it.setCheckState(0, Qt.CheckState.Checked if checked else Qt.CheckState.Unchecked)
+
+    def select(self, sid: str) -> None:
+        it = self._items.get(sid)
+        if it is not None:
+            self.tree.setCurrentItem(it)
+
+    def _filter(self, text: str) -> None:
+        text = text.strip().lower()
+        root = self.tree.invisibleRootItem()
+        for i in range(root.childCount()):
+            g = root.child(i)
+            any_visible = False
+            for k in range(g.childCount()):
+                c = g.child(k)
+                match = not text or text in c.text(0).lower() or text in str(c.data(0, ROLE_SID))
+                c.setHidden(not match)
+                any_visible |= match
+            g.setHidden(not any_visible)
+            if text and any_visible:
+                g.setExpanded(True)
+
+
+# ====================================================================== information card
+class InfoPanel(QTextBrowser):
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setOpenExternalLinks(False)
+        self.setHtml(
+            "<p style='color:#888'>Click a structure, a trigger point or a needle "
+            "in the view (or a layer) to see what it is.</p>"
+        )
+
+    def show_structure(self, atlas: Atlas, sid: str) -> None:
+        st = atlas.structures.get(sid)
+        if st is None:
+            return
+        colour = scene.structure_colour(st.kind, sid)
+        rows = [
+            f"<h3 style='margin-bottom:2px'><span style='color:{colour}'>■</span> "
+            f"{_esc(st.name)}</h3>",
+            f"<p style='margin-top:0'><i>{_esc(st.kind)}</i> · role: <b>{_esc(st.role)}</b></p>",
+        ]
+        table = []
+        for key in ("origin", "insertion", "innervation", "action"):
+            if st.info.get(key):
+                table.append(
+                    f"<tr><td valign='top'><b>{key.capitalize()}</b></td>"
+                    f"<td>{_esc(st.info[key])}</td></tr>"
+                )
+        if table:
+            rows.append("<table cellspacing='3'>" + "".join(table) + "</table>")
+        if st.info.get("description"):
+            rows.append(f"<p>{_esc(st.info['description'])}</p>")
+        if st.safety is not None:
+            sf = st.safety
+            fitted = bool(getattr(atlas, "fitted", False))
+            vals = sf.uncertainty_fitted_mm if fitted else sf.uncertainty_reference_mm
+            lo, hi = float(min(vals)), float(max(vals))
+            unc = f"{lo:.0f} mm" if math.isclose(lo, hi) else f"{lo:.0f}–{hi:.0f} mm"
+            rows.append(
+                "<p style='background:#3a2a2a;padding:4px'><b>Danger structure.</b><br>"
+                f"Danger zone: the structure grown by its positional uncertainty, {unc} "
+                f"({'fitted to the patient' if fitted else 'reference adult'}).<br>"
+                f"Caution margin beyond the zone: {sf.caution_margin_mm:.0f} mm.</p>"
+                f"<p><small><b>Uncertainty source:</b> {_esc(sf.uncertainty_source)}<br>"
+                f"<b>Margin source:</b> {_esc(sf.caution_margin_source)}</small></p>"
+            )
+        for key in ("source", "course_source", "radius_source"):
+            if st.info.get(key):
+                rows.append(
+                    f"<p><small><b>{key.replace('_', ' ').capitalize()}:</b> "
+                    f"{_esc(st.info[key])}</small></p>"
+                )
+        self.setHtml("".join(rows))
+
+    def show_trigger_point(self, atlas: Atlas, tp_id: str) -> None:
+        tp = atlas.trigger_points.get(tp_id)
+        if tp is None:
+            return
+        colour = scene.TRIGGER_POINT_COLOURS.get(tp.muscle, "#fff")
+        muscle = atlas.structures[tp.muscle].name if tp.muscle in atlas.structures else tp.muscle
+        t = tp.technique
+        self.setHtml(
+            f"<h3><span style='color:{colour}'>●</span> {_esc(tp.name)}</h3>"
+            f"<p><i>Trigger point</i> in the {_esc(muscle)} (spread ± {tp.spread_mm:.0f} mm)</p>"
+            f"<p><b>Referral pattern:</b> {_esc(tp.referral)}</p>"
+            f"<p><b>Technique:</b> {_esc(t.text)}<br>depth {t.depth_range_mm[0]:.0f}–"
+            f"{t.depth_range_mm[1]:.0f} mm, needle {t.gauge_mm:.2f} × "
+            f"{t.needle_length_mm:.0f} mm</p>"
+            f"<p><small><b>Source:</b> {_esc(tp.source)}<br><b>Technique source:</b> "
+            f"{_esc(t.source)}</small></p>"
+            "<p><i>Use “Needle from trigger point” to plan this insertion.</i></p>"
+        )
+
+    def show_needle(self, needle: Needle, report: Any | None) -> None:
+        text = report.to_text() if report is not None else f"Needle {needle.id}"
+        self.setHtml(f"<pre style='white-space:pre-wrap'>{_esc(text)}</pre>")
+
+
+# ====================================================================== needles
+class NeedlePanel(QWidget):
+    """Needle list and the editor of the selected needle.
+
+    Emits intentions; :meth:`show_needle` refreshes the controls without emitting.
+    """
+
+    selected = Signal(str)
+    add_from_trigger_point = Signal(str)
+    place_entry = Signal()
+    remove = Signal(str)
+    depth_changed = Signal(float)
+    angles_changed = Signal(float, float)
+    length_changed = Signal(float)
+    gauge_changed = Signal(float)
+    target_changed = Signal(str)
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._guard = False
+        self.list = QListWidget()
+        self.list.setMaximumHeight(120)
+        self.place = QPushButton("Place entry…")
+        self.place.setCheckable(True)
+        self.place.setToolTip("Then click on the skin in the 3D view (or Shift+click any time)")
+        self.tp_combo = QComboBox()
+        self.tp_add = QPushButton("Needle from trigger point")
+        self.delete = QPushButton("Delete")
+        top = QVBoxLayout(self)
+        top.setContentsMargins(4, 4, 4, 4)
+        top.addWidget(self.list)
+        r1 = QHBoxLayout()
+        r1.addWidget(self.place)
+        r1.addWidget(self.delete)
+        top.addLayout(r1)
+        r2 = QHBoxLayout()
+        r2.addWidget(self.tp_combo, 1)
+        r2.addWidget(self.tp_add)
+        top.addLayout(r2)
+
+        self.box = QGroupBox("Selected needle")
+        form = QFormLayout(self.box)
+        self.entry = QLabel("–")
+        self.entry.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.tilt = QDoubleSpinBox(
+            decimals=1, minimum=0.0, maximum=89.0, singleStep=1.0, suffix=" °"
+        )
+        self.tilt.setToolTip(
+            "Angle between the needle and the inward skin normal (0 = straight in)"
+        )
+        self.azimuth = QDoubleSpinBox(
+            decimals=0, minimum=-1.0, maximum=360.0, singleStep=5.0, suffix=" °", wrapping=True
+        )
+        self.azimuth.setToolTip(
+            "Direction of the tilt: 0 proximal, 90 lateral, 180 distal, 270 medial"
+        )
+        self.depth_slider = QSlider(Qt.Orientation.Horizontal)
+        self.depth_slider.setRange(1, 1500)  # tenths of a millimetre
+        self.depth = QDoubleSpinBox(
+            decimals=1, minimum=0.1, maximum=150.0, singleStep=0.5, suffix=" mm"
+        )
+        self.depth.setToolTip("Depth along the needle (mouse wheel: 0.5 mm steps)")
+        self.length = QComboBox()
+        for v in NEEDLE_LENGTH_PRESETS_MM:
+            self.length.addItem(f"{v:g} mm", v)
+        self.gauge = QComboBox()
+        for v in GAUGE_PRESETS_MM:
+            self.gauge.addItem(f"{v:.2f} mm", v)
+        self.target = QComboBox()
+        depth_row = QHBoxLayout()
+        depth_row.addWidget(self.depth_slider, 1)
+        depth_row.addWidget(self.depth)
+        angle_row = QHBoxLayout()
+        angle_row.addWidget(QLabel("tilt"))
+        angle_row.addWidget(self.tilt)
+        angle_row.addWidget(QLabel("azimuth"))
+        angle_row.addWidget(self.azimuth)
+        form.addRow("Entry (mm)", self.entry)
+        form.addRow("Angles", angle_row)
+        form.addRow("Depth", depth_row)
+        form.addRow("Needle length", self.length)
+        form.addRow("Gauge", self.gauge)
+        form.addRow("Target muscle", self.target)
+        top.addWidget(self.box)
+        top.addStretch(1)
+        self.box.setEnabled(False)
+
+        self.list.currentItemChanged.connect(self._on_list)
+        self.place.toggled.connect(lambda on: on and self.place_entry.emit())
+        self.tp_add.clicked.connect(self._on_tp)
+        self.delete.clicked.connect(self._on_delete)
+        self.depth_slider.valueChanged.connect(lambda v: self._emit_depth(v / 10.0))
+        self.depth.valueChanged.connect(self._emit_depth)
+        self.tilt.valueChanged.connect(self._emit_angles)
+        self.azimuth.valueChanged.connect(self._emit_angles)
+        self.length.currentIndexChanged.connect(
+            lambda _i: self._guard or self.length_changed.emit(float(self.length.currentData()))
+        )
+        self.gauge.currentIndexChanged.connect(
+            lambda _i: self._guard or self.gauge_changed.emit(float(self.gauge.currentData()))
+        )
+        self.target.currentIndexChanged.connect(
+            lambda _i: self._guard or self.target_changed.emit(str(self.target.currentData() or ""))
+        )
+
+    # -------------------------------------------------------------- filling
+    def set_atlas(self, atlas: Atlas) -> None:
+        self._guard = True
+        self.tp_combo.clear()
+        for tp in atlas.trigger_points.values():
+            self.tp_combo.addItem(tp.name, tp.id)
+        self.tp_combo.setEnabled(self.tp_combo.count() > 0)
+        self.tp_add.setEnabled(self.tp_combo.count() > 0)
+        self.target.clear()
+        self.target.addItem("(none)", "")
+        for sid, st in atlas.structures.items():
+            if st.kind == "muscle":
+                self.target.addItem(st.name, sid)
+        self._guard = False
+
+    def set_needles(self, ids: list[str], statuses: dict[str, str], selected: str | None) -> None:
+        self._guard = True
+        self.list.clear()
+        for nid in ids:
+            status = statuses.get(nid, "")
+            it = QListWidgetItem(f"{nid}    {status.upper()}")
+            it.setData(ROLE_SID, nid)
+            if status:
+                it.setIcon(_swatch(scene.STATUS_COLOURS[status]))
+            self.list.addItem(it)
+            if nid == selected:
+                self.list.setCurrentItem(it)
+        self.delete.setEnabled(selected is not None)
+        self._guard = False
+
+    @staticmethod
+    def _set_combo(combo: QComboBox, value: Any) -> None:
+        idx = -1
+        for i in range(combo.count()):
+            data = combo.itemData(i)
+            if isinstance(value, float) and isinstance(data, float):
+                if math.isclose(data, value, abs_tol=1e-6):
+                    idx = i
+            elif data == value:
+                idx = i
+        if idx < 0 and isinstance(value, float):
+            combo.addItem(f"{value:g} mm", value)
+            idx = combo.count() - 1
+        combo.setCurrentIndex(max(idx, 0))
+
+    def show_needle(self, needle: Needle | None, angles: tuple[float, float] | None) -> None:
+        self._guard = True
+        try:
+            self.box.setEnabled(needle is not None)
+            if needle is None:
+                self.entry.setText("–")
+                return
+            e = needle.entry_mm
+            self.entry.setText(f"x {e[0]:.1f}, y {e[1]:.1f}, z {e[2]:.1f}")
+            self.box.setTitle(f"Needle {needle.id}")
+            self.depth.setMaximum(needle.needle_length_mm)
+            self.depth_slider.setMaximum(round(needle.needle_length_mm * 10))
+            self.depth.setValue(needle.depth_mm)
+            self.depth_slider.setValue(round(needle.depth_mm * 10))
+            self.tilt.setEnabled(angles is not None)
+            self.azimuth.setEnabled(angles is not None)
+            if angles is not None:
+                self.tilt.setValue(min(angles[0], 89.0))
+                self.azimuth.setValue(angles[1])
+            self._set_combo(self.length, needle.needle_length_mm)
+            self._set_combo(self.gauge, needle.gauge_mm)
+            self._set_combo(self.target, needle.target or "")
+        finally:
+            self._guard = False
+
+    # -------------------------------------------------------------- intentions
+    def _on_list(self, item: QListWidgetItem | None, _prev: QListWidgetItem | None) -> None:
+        if not self._guard and item is not None:
+            self.selected.emit(str(item.data(ROLE_SID)))
+
+    def _on_tp(self) -> None:
+        tp = self.tp_combo.currentData()
+        if tp:
+            self.add_from_trigger_point.emit(str(tp))
+
+    def _on_delete(self) -> None:
+        item = self.list.currentItem()
+        if item is not None:
+            self.remove.emit(str(item.data(ROLE_SID)))
+
+    def _emit_depth(self, value: float) -> None:
+        if not self._guard:
+            self.depth_changed.emit(float(value))
+
+    def _emit_angles(self, _value: float) -> None:
+        if not self._guard:
+            self.angles_changed.emit(self.tilt.value(), self.azimuth.value() % 360.0)
+
+
+# ====================================================================== safety
+class SafetyPanel(QWidget):
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.badge = QLabel("NO NEEDLE")
+        self.badge.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.badge.setMinimumHeight(46)
+        self.sentence = QLabel("Place a needle to check it.")
+        self.sentence.setWordWrap(True)
+        self.nearest = QLabel("–")
+        self.nearest.setWordWrap(True)
+        self.max_safe = QLabel("–")
+        self.tip = QLabel("–")
+        self.tissues = QTableWidget(0, 3)
+        self.tissues.setHorizontalHeaderLabels(["Tissue", "from mm", "to mm"])
+        self.tissues.verticalHeader().setVisible(False)
+        self.tissues.horizontalHeader().setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
+        self.tissues.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.tissues.setMaximumHeight(170)
+        self.findings = QTextBrowser()
+        self.findings.setMaximumHeight(150)
+        lay = QVBoxLayout(self)
+        lay.setContentsMargins(4, 4, 4, 4)
+        lay.addWidget(self.badge)
+        lay.addWidget(self.sentence)
+        form = QFormLayout()
+        form.addRow("Nearest danger", self.nearest)
+        form.addRow("Max safe depth", self.max_safe)
+        form.addRow("Tip in", self.tip)
+        lay.addLayout(form)
+        lay.addWidget(QLabel("Tissues along the needle"))
+        lay.addWidget(self.tissues)
+        lay.addWidget(QLabel("Findings"))
+        lay.addWidget(self.findings)
+        self.status = ""
+        self.show_report(None)
+
+    def _set_badge(self, text: str, colour: str) -> None:
+        self.badge.setText(text)
+        self.badge.setStyleSheet(
+            f"QLabel {{ background: {colour}; color: white; font-size: 20px; font-weight: bold;"
+            " border-radius: 6px; padding: 6px; }"
+        )
+
+    def badge_colour(self) -> str:
+        return str(self.badge.property("status_colour") or "")
+
+    def show_report(self, report: Any | None, message: str | None = None) -> None:
+        if report is None:
+            self.status = ""
+            self.badge.setProperty("status_colour", "#5a6270")
+            self._set_badge("NO NEEDLE" if message is None else "NOT CHECKED", "#5a6270")
+            self.sentence.setText(message or "Place a needle (click “Place entry…”) to check it.")
+            for w in (self.nearest, self.max_safe, self.tip):
+                w.setText("–")
+            self.tissues.setRowCount(0)
+            self.findings.clear()
+            return
+        self.status = report.status
+        colour = scene.STATUS_COLOURS.get(report.status, "#5a6270")
+        self.badge.setProperty("status_colour", colour)
+        self._set_badge(report.status.upper(), colour)
+        self.sentence.setText(report.key_sentence())
+        nd = report.nearest_danger
+        if nd is None:
+            self.nearest.setText("none near this trajectory")
+        else:
+            self.nearest.setText(
+                f"{report.name(nd.structure)}: {nd.clearance_mm:.1f} mm "
+                f"(danger zone {nd.zone_clearance_mm:+.1f} mm) at {nd.depth_on_needle_mm:.1f} mm "
+                "along the needle"
+            )
+        limit = (
+            f" (limited by the {report.name(report.limiting_structure)})"
+            if report.limiting_structure
+            else ""
+        )
+        self.max_safe.setText(
+            f"{report.max_safe_depth_mm:.1f} mm{limit}; planned {report.depth_mm:.1f} mm"
+        )
+        self.tip.setText(
+            report.name(report.tip_in)
+            if report.tip_in
+            else "no modelled structure (connective tissue)"
+        )
+        self.tissues.setRowCount(len(report.tissues))
+        for i, t in enumerate(report.tissues):
+            for j, text in enumerate(
+                (report.name(t.structure), f"{t.enter_mm:.1f}", f"{t.exit_mm:.1f}")
+            ):
+                cell = QTableWidgetItem(text)
+                if j:
+                    cell.setTextAlignment(
+                        Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter
+                    )
+                self.tissues.setItem(i, j, cell)
+        rows = []
+        for f in report.findings:
+            c = scene.STATUS_COLOURS.get(f.severity, "#9aa3ad")
+            rows.append(f"<p><b style='color:{c}'>[{_esc(f.severity)}]</b> {_esc(f.message)}</p>")
+        self.findings.setHtml("".join(rows) or "<p style='color:#888'>No rule fired.</p>")
