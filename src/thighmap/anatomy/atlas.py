@@ -123,7 +123,7 @@ class TriggerPoint:
     protocol: str | None = None
 
 
-@dataclass
+@dataclass(eq=False)
 class Atlas:
     """The posterior-thigh atlas of one subject (the reference adult or a fitted one)."""
 

@@ -1,0 +1,118 @@
+"""Which structures a straight needle passes through, exactly, against the triangles.
+
+All surfaces go into one bucket grid (triangles listed in every cell their bounding box
+touches). A query takes the cells the line's bounding box touches, intersects the
+line exactly with those triangles (Möller–Trumbore), and turns each structure's
+sorted crossings into inside intervals by parity, starting from a point far outside
+the body.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from thighmap.anatomy.meshgen import SurfaceMesh
+from thighmap.safety import geometry
+
+CELL_MM = 10.0
+OUTSIDE_MM = 600.0  # start parity this far back along the line: beyond any atlas structure
+DUPLICATE_T_MM = 1e-6  # a line through a shared edge is reported by both triangles
+
+
+@dataclass(frozen=True)
+class Interval:
+    structure: str
+    enter_mm: float
+    exit_mm: float
+
+
+class TissueIndex:
+    def __init__(self, meshes: dict[str, SurfaceMesh]) -> None:
+        self.ids = list(meshes)
+        tris = []
+        owner = []
+        for k, sid in enumerate(self.ids):
+            m = meshes[sid]
+            tris.append(m.vertices[m.faces])
+            owner.append(np.full(len(m.faces), k, np.int32))
+        self.tri = np.concatenate(tris)  # (T,3,3)
+        self.owner = np.concatenate(owner)
+        lo = self.tri.min(axis=1)
+        hi = self.tri.max(axis=1)
+        self.origin = lo.min(axis=0) - 1.0
+        self.shape = np.ceil((hi.max(axis=0) + 1.0 - self.origin) / CELL_MM).astype(int) + 1
+        c0 = np.floor((lo - self.origin) / CELL_MM).astype(np.int64)
+        c1 = np.floor((hi - self.origin) / CELL_MM).astype(np.int64)
+        ext = c1 - c0 + 1
+        counts = ext.prod(axis=1)
+        tri_idx = np.repeat(np.arange(len(self.tri)), counts)
+        local = np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts)
+        e = ext[tri_idx]
+        ix = c0[tri_idx, 0] + local // (e[:, 1] * e[:, 2])
+        iy = c0[tri_idx, 1] + (local // e[:, 2]) % e[:, 1]
+        iz = c0[tri_idx, 2] + local % e[:, 2]
+        cell = (ix * self.shape[1] + iy) * self.shape[2] + iz
+        order = np.argsort(cell, kind="stable")
+        self.cell_sorted = cell[order]
+        self.tri_sorted = tri_idx[order]
+
+    def _candidates(self, p0: np.ndarray, p1: np.ndarray) -> np.ndarray:
+        lo = np.minimum(p0, p1)
+        hi = np.maximum(p0, p1)
+        c0 = np.clip(np.floor((lo - self.origin) / CELL_MM).astype(np.int64), 0, self.shape - 1)
+        c1 = np.clip(np.floor((hi - self.origin) / CELL_MM).astype(np.int64), 0, self.shape - 1)
+        gx, gy, gz = np.meshgrid(
+            np.arange(c0[0], c1[0] + 1), np.arange(c0[1], c1[1] + 1), np.arange(c0[2], c1[2] + 1),
+            indexing="ij",
+        )
+        cells = ((gx * self.shape[1] + gy) * self.shape[2] + gz).ravel()
+        # keep only cells the segment really passes near (the bounding box of a long
+        # oblique needle holds many cells it never touches)
+        centres = self.origin + (
+            np.column_stack([gx.ravel(), gy.ravel(), gz.ravel()]) + 0.5
+        ) * CELL_MM
+        d = p1 - p0
+        dd = float(d @ d)
+        t = np.clip(((centres - p0) @ d) / dd, 0.0, 1.0) if dd > 0 else np.zeros(len(centres))
+        near = np.linalg.norm(centres - (p0 + t[:, None] * d), axis=1) <= CELL_MM * 0.8661
+        cells = cells[near]
+        starts = np.searchsorted(self.cell_sorted, cells, side="left")
+        stops = np.searchsorted(self.cell_sorted, cells, side="right")
+        if len(cells) == 0:
+            return np.empty(0, np.int64)
+        idx = np.concatenate([self.tri_sorted[a:b] for a, b in zip(starts, stops, strict=True)])
+        return np.unique(idx)
+
+    def intervals(
+        self, entry: np.ndarray, direction: np.ndarray, length_mm: float
+    ) -> list[Interval]:
+        """Inside intervals of every structure along entry + t*direction, t in [0, length],
+        sorted by entry depth. Parity starts OUTSIDE_MM behind the entry."""
+        direction = direction / np.linalg.norm(direction)
+        start = entry - direction * OUTSIDE_MM
+        end = entry + direction * length_mm
+        cand = self._candidates(start, end)
+        if len(cand) == 0:
+            return []
+        tri = self.tri[cand]
+        t = geometry.ray_triangle_hits(start, direction, tri[:, 0], tri[:, 1], tri[:, 2])
+        ok = np.isfinite(t) & (t <= OUTSIDE_MM + length_mm)
+        out: list[Interval] = []
+        owners = self.owner[cand][ok]
+        ts = t[ok] - OUTSIDE_MM
+        for k in np.unique(owners):
+            tk = np.sort(ts[owners == k])
+            if len(tk) > 1:
+                keep = np.concatenate([[True], np.diff(tk) > DUPLICATE_T_MM])
+                tk = tk[keep]
+            # parity: crossings alternate enter/exit from outside
+            for i in range(0, len(tk), 2):
+                enter = tk[i]
+                leave = tk[i + 1] if i + 1 < len(tk) else np.inf
+                if leave < 0.0 or enter > length_mm:
+                    continue
+                out.append(Interval(self.ids[k], max(enter, 0.0), min(leave, length_mm)))
+        out.sort(key=lambda iv: (iv.enter_mm, iv.exit_mm))
+        return out
