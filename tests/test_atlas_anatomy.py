@@ -53,7 +53,13 @@ def test_skin_landmarks_lie_on_the_skin(atlas, lid):
 
 @pytest.mark.parametrize(
     "lid",
-    ["adductor_tubercle", "medial_epicondyle", "lateral_epicondyle", "greater_trochanter", "lesser_trochanter"],
+    [
+        "adductor_tubercle",
+        "medial_epicondyle",
+        "lateral_epicondyle",
+        "greater_trochanter",
+        "lesser_trochanter",
+    ],
 )
 def test_bone_landmarks_lie_on_the_femur(atlas, lid):
     assert _distance_to_surface(atlas, "femur", atlas.landmark(lid)) < 2.0
@@ -177,9 +183,10 @@ def test_adductor_hiatus_height_matches_olson_holt_1995(atlas):
 
 @pytest.mark.parametrize("z", [300, 215, 150])
 def test_semitendinosus_is_medial_to_biceps_long_head(atlas, z):
-    assert centroid(section(atlas, "semitendinosus", z))[0] < centroid(
-        section(atlas, "biceps_femoris_long_head", z)
-    )[0]
+    assert (
+        centroid(section(atlas, "semitendinosus", z))[0]
+        < centroid(section(atlas, "biceps_femoris_long_head", z))[0]
+    )
 
 
 @pytest.mark.parametrize("z", [215, 150])
@@ -197,12 +204,14 @@ def test_semimembranosus_belly_mostly_in_lower_half(atlas):
 
 
 def test_biceps_long_head_crosses_the_sciatic_nerve_superficially(atlas):
-    above = centroid(section(atlas, "biceps_femoris_long_head", 340))[0] - centroid(
-        section(atlas, "sciatic_nerve", 340)
-    )[0]
-    below = centroid(section(atlas, "biceps_femoris_long_head", 100))[0] - centroid(
-        section(atlas, "sciatic_nerve", 100)
-    )[0]
+    above = (
+        centroid(section(atlas, "biceps_femoris_long_head", 340))[0]
+        - centroid(section(atlas, "sciatic_nerve", 340))[0]
+    )
+    below = (
+        centroid(section(atlas, "biceps_femoris_long_head", 100))[0]
+        - centroid(section(atlas, "sciatic_nerve", 100))[0]
+    )
     assert above < 0 < below  # medial above, lateral below: crosses medial-proximal to lateral-distal
     # at the crossing level the long head lies posterior to (superficial to) the nerve
     zs = np.arange(100.0, 340.0, 5.0)

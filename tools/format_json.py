@@ -16,9 +16,13 @@ def _inline(value: Any) -> str | None:
     text = json.dumps(value, ensure_ascii=False)
     if isinstance(value, list) and len(text) <= 100 and all(not isinstance(v, dict) for v in value):
         return text
-    if isinstance(value, dict) and len(text) <= 100 and all(
-        not isinstance(v, dict | list) or (isinstance(v, list) and len(json.dumps(v)) <= 40)
-        for v in value.values()
+    if (
+        isinstance(value, dict)
+        and len(text) <= 100
+        and all(
+            not isinstance(v, dict | list) or (isinstance(v, list) and len(json.dumps(v)) <= 40)
+            for v in value.values()
+        )
     ):
         return text
     return None

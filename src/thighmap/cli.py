@@ -66,7 +66,14 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument(
         "--view",
         default="posterior",
-        choices=["posterior", "anterior", "lateral", "medial", "axial_from_below", "axial_from_above"],
+        choices=[
+            "posterior",
+            "anterior",
+            "lateral",
+            "medial",
+            "axial_from_below",
+            "axial_from_above",
+        ],
     )
     r.add_argument("--size", default="900x1200", help="image size WIDTHxHEIGHT (default 900x1200)")
     r.add_argument("--hide", default="", help="comma-separated structure ids to hide")
@@ -173,19 +180,20 @@ def _atlas(args: argparse.Namespace) -> int:
             print(json.dumps(rows, indent=2))
         else:
             print(f"{atlas.document.get('title', 'atlas')} ({atlas.path})")
-            print(f"{'structure':30s} {'kind':7s} {'role':8s} {'volume cm3':>10s}  bounding box mm (min -> max)")
+            print(
+                f"{'structure':30s} {'kind':7s} {'role':8s} {'volume cm3':>10s}  bounding box mm (min -> max)"
+            )
             for r in rows:
                 lo, hi = r["bounds_mm"]
-                print(
-                    f"{r['id']:30s} {r['kind']:7s} {r['role']:8s} {r['volume_cm3']:10.1f}  "
-                    f"[{lo[0]:6.1f} {lo[1]:6.1f} {lo[2]:6.1f}] -> [{hi[0]:6.1f} {hi[1]:6.1f} {hi[2]:6.1f}]"
-                )
+                box = f"[{lo[0]:6.1f} {lo[1]:6.1f} {lo[2]:6.1f}] -> [{hi[0]:6.1f} {hi[1]:6.1f} {hi[2]:6.1f}]"
+                print(f"{r['id']:30s} {r['kind']:7s} {r['role']:8s} {r['volume_cm3']:10.1f}  {box}")
             print(f"{len(rows)} structures, {sum(r['triangles'] for r in rows)} triangles")
         return 0
     if args.atlas_command == "trigger-points":
         for tp in atlas.trigger_points.values():
             lo, hi = tp.technique.depth_range_mm
-            print(f"{tp.id:32s} {tp.name}  (depth {lo:.0f}-{hi:.0f} mm, {tp.technique.needle_length_mm:.0f} mm needle)")
+            length = tp.technique.needle_length_mm
+            print(f"{tp.id:32s} {tp.name}  (depth {lo:.0f}-{hi:.0f} mm, {length:.0f} mm needle)")
         return 0
     print("usage: thighmap atlas {build,info,trigger-points}", file=sys.stderr)
     return EXIT_BAD_INPUT

@@ -275,15 +275,28 @@ def parse_atlas(doc: Any, path: Path) -> Atlas:
         if role not in ROLES:
             raise _err(path, f"{where}.role", role, f"expected one of {', '.join(ROLES)}")
         recipe = st.get("recipe")
-        if not isinstance(recipe, dict) or recipe.get("type") not in ("tube", "loft", "limb", "bone"):
-            raise _err(path, f"{where}.recipe.type", (recipe or {}).get("type") if isinstance(recipe, dict) else recipe,
-                       "expected one of tube, loft, limb, bone")
+        if not isinstance(recipe, dict) or recipe.get("type") not in (
+            "tube",
+            "loft",
+            "limb",
+            "bone",
+        ):
+            raise _err(
+                path,
+                f"{where}.recipe.type",
+                (recipe or {}).get("type") if isinstance(recipe, dict) else recipe,
+                "expected one of tube, loft, limb, bone",
+            )
         safety = None
         if role == "danger":
             safety = _parse_safety(path, where, st.get("safety"))
             if recipe["type"] != "tube":
-                raise _err(path, f"{where}.recipe.type", recipe["type"],
-                           "danger structures of the bundled atlas must be tubes (centreline and radius)")
+                raise _err(
+                    path,
+                    f"{where}.recipe.type",
+                    recipe["type"],
+                    "danger structures of the bundled atlas must be tubes (centreline and radius)",
+                )
         if recipe["type"] == "tube":
             _parse_tube_recipe(path, where, recipe)
         info = {k: v for k, v in st.items() if k not in ("id", "kind", "role", "recipe", "safety")}
@@ -320,7 +333,12 @@ def _parse_tube_recipe(path: Path, where: str, recipe: Mapping[str, Any]) -> Non
         _vec3(path, f"{where}.recipe.centreline_mm[{k}]", p)
     rad = recipe.get("radius")
     if not isinstance(rad, dict) or len(rad.get("at", [])) != len(rad.get("mm", [])) or not rad.get("at"):
-        raise _err(path, f"{where}.recipe.radius", rad, "expected {'at': [...], 'mm': [...]} of equal length")
+        raise _err(
+            path,
+            f"{where}.recipe.radius",
+            rad,
+            "expected {'at': [...], 'mm': [...]} of equal length",
+        )
     for k, r in enumerate(rad["mm"]):
         _number(path, f"{where}.recipe.radius.mm[{k}]", r, positive=True)
 
@@ -337,11 +355,21 @@ def _parse_safety(path: Path, where: str, sf: Any) -> SafetySpec:
     if not (isinstance(at, list) and isinstance(ref, list) and isinstance(fit, list)) or not (
         len(at) == len(ref) == len(fit) >= 1
     ):
-        raise _err(path, f"{where}.safety.uncertainty", unc, "at, reference_mm and fitted_mm must be lists of equal length")
+        raise _err(
+            path,
+            f"{where}.safety.uncertainty",
+            unc,
+            "at, reference_mm and fitted_mm must be lists of equal length",
+        )
     for k in range(len(at)):
         _number(path, f"{where}.safety.uncertainty.at[{k}]", at[k])
         if _number(path, f"{where}.safety.uncertainty.reference_mm[{k}]", ref[k]) < 0:
-            raise _err(path, f"{where}.safety.uncertainty.reference_mm[{k}]", ref[k], "must not be negative")
+            raise _err(
+                path,
+                f"{where}.safety.uncertainty.reference_mm[{k}]",
+                ref[k],
+                "must not be negative",
+            )
         if _number(path, f"{where}.safety.uncertainty.fitted_mm[{k}]", fit[k]) < 0:
             raise _err(path, f"{where}.safety.uncertainty.fitted_mm[{k}]", fit[k], "must not be negative")
     margin = _number(path, f"{where}.safety.caution_margin_mm", sf.get("caution_margin_mm"))
@@ -400,4 +428,3 @@ def _parse_trigger_point(
         source=_text(path, f"{where}.source", tp.get("source")),
         protocol=tp.get("protocol"),
     )
-

@@ -37,7 +37,7 @@ class SurfaceMesh:
 
     @property
     def n_triangles(self) -> int:
-        return int(len(self.faces))
+        return len(self.faces)
 
     def signed_volume_mm3(self) -> float:
         v = self.vertices[self.faces]
@@ -105,9 +105,7 @@ def _cap_rings(
     rings = []
     for k in range(1, n_steps):
         phi = 0.5 * np.pi * k / n_steps
-        rings.append(
-            centre + outward_sign * tangent * cap_length_mm * np.sin(phi) + section * np.cos(phi)
-        )
+        rings.append(centre + outward_sign * tangent * cap_length_mm * np.sin(phi) + section * np.cos(phi))
     pole = centre + outward_sign * tangent * cap_length_mm
     return np.array(rings), pole
 
@@ -127,9 +125,7 @@ def tube_mesh(samples: shapes.TubeSamples, chord_error_mm: float = 0.012) -> Sur
     u, v = shapes.section_frames(t)
     n = segments_for_radius(float(r.max()), chord_error_mm)
     theta = np.linspace(0, 2 * np.pi, n, endpoint=False)
-    ring_dirs = np.cos(theta)[None, :, None] * u[:, None, :] + np.sin(theta)[None, :, None] * v[
-        :, None, :
-    ]
+    ring_dirs = np.cos(theta)[None, :, None] * u[:, None, :] + np.sin(theta)[None, :, None] * v[:, None, :]
     rings = c[:, None, :] + r[:, None, None] * ring_dirs
     cap_steps = max(6, int(np.ceil(n / 6)))
     start_rings, start_pole = _cap_rings(c[0], t[0], rings[0] - c[0], r[0], cap_steps, -1.0)
@@ -150,9 +146,7 @@ class LoftSamples:
     offset_mm: FloatArray  # (N,2) shift of the section centre in (u, v)
 
 
-def _station_parameters(
-    recipe: Mapping[str, Any], centres: FloatArray, s: FloatArray
-) -> FloatArray:
+def _station_parameters(recipe: Mapping[str, Any], centres: FloatArray, s: FloatArray) -> FloatArray:
     """Map each section's `z_mm` (or `at`) to normalised arc length."""
     stations = []
     for sec in recipe["sections"]:
@@ -252,9 +246,7 @@ class LimbEnvelope:
         prof = _pchip_in_z(self, np.asarray(z, float))
         return prof[:, 0:2], prof[:, 2:6], prof[:, 6:10]
 
-    def surface_points(
-        self, z: FloatArray, theta: FloatArray, inset: str | float = 0.0
-    ) -> FloatArray:
+    def surface_points(self, z: FloatArray, theta: FloatArray, inset: str | float = 0.0) -> FloatArray:
         """Points of the envelope (or an inset surface) on a (len(z), len(theta)) grid.
 
         inset: a distance in mm inward from the skin surface, or "fascia" for the deep
@@ -277,7 +269,11 @@ class LimbEnvelope:
         rad = np.hypot(x, y)
         scale = np.clip((rad - depth) / rad, 0.0, None)
         pts = np.stack(
-            [centre[:, 0:1] + x * scale, centre[:, 1:2] + y * scale, np.broadcast_to(z[:, None], x.shape)],
+            [
+                centre[:, 0:1] + x * scale,
+                centre[:, 1:2] + y * scale,
+                np.broadcast_to(z[:, None], x.shape),
+            ],
             axis=-1,
         )
         return pts
@@ -339,7 +335,10 @@ def limb_meshes(limb: Mapping[str, Any]) -> dict[str, SurfaceMesh]:
     outer = env.surface_points(z, theta, 0.0)
     under_skin = env.surface_points(z, theta, env.skin_thickness_mm)
     fascia = env.surface_points(z, theta, "fascia")
-    return {"skin": shell_mesh(outer, under_skin), "subcutaneous_fat": shell_mesh(under_skin, fascia)}
+    return {
+        "skin": shell_mesh(outer, under_skin),
+        "subcutaneous_fat": shell_mesh(under_skin, fascia),
+    }
 
 
 # --------------------------------------------------------------------------- bone (SDF)

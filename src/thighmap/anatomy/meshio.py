@@ -53,9 +53,7 @@ def read_mesh(path: Path) -> SurfaceMesh:
                 nf = int(line.split()[-1])
         body = data[end + len(b"end_header\n") :]
         v = np.frombuffer(body, dtype="<f4", count=nv * 3).reshape(nv, 3).astype(float)
-        f = np.frombuffer(
-            body, dtype=[("n", "u1"), ("idx", "<i4", (3,))], count=nf, offset=nv * 12
-        )
+        f = np.frombuffer(body, dtype=[("n", "u1"), ("idx", "<i4", (3,))], count=nf, offset=nv * 12)
         if nf and not np.all(f["n"] == 3):
             raise ValueError(f"{path}: only triangle faces are supported")
         return SurfaceMesh(v, f["idx"].astype(np.int64))

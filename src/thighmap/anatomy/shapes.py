@@ -62,17 +62,13 @@ def resample_by_arc_length(dense: FloatArray, spacing_mm: float) -> tuple[FloatA
     return pts, target / total if total > 0 else np.zeros(n)
 
 
-def smooth_centreline(
-    control_points_mm: FloatArray, spacing_mm: float
-) -> tuple[FloatArray, FloatArray]:
+def smooth_centreline(control_points_mm: FloatArray, spacing_mm: float) -> tuple[FloatArray, FloatArray]:
     """Smooth curve through the control points, sampled every `spacing_mm`."""
     dense = _centripetal_catmull_rom(np.asarray(control_points_mm, float), 64)
     return resample_by_arc_length(dense, spacing_mm)
 
 
-def interpolate_profile(
-    stations: FloatArray, values: FloatArray, s: FloatArray
-) -> FloatArray:
+def interpolate_profile(stations: FloatArray, values: FloatArray, s: FloatArray) -> FloatArray:
     """Shape-preserving (PCHIP) interpolation of a profile given at stations in [0, 1].
 
     `values` may be (K,) or (K, M); PCHIP never overshoots the given values, so a

@@ -16,9 +16,7 @@ from thighmap.anatomy.meshgen import SurfaceMesh
 _NUDGE_MM = 1e-4 * np.pi
 
 
-def inside_grid(
-    mesh: SurfaceMesh, xs: np.ndarray, ys: np.ndarray, zs: np.ndarray
-) -> np.ndarray:
+def inside_grid(mesh: SurfaceMesh, xs: np.ndarray, ys: np.ndarray, zs: np.ndarray) -> np.ndarray:
     """Boolean array (len(xs), len(ys), len(zs)): grid points inside the closed mesh."""
     xs = np.asarray(xs, float) + _NUDGE_MM
     ys = np.asarray(ys, float) + _NUDGE_MM * 0.7

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import weakref
 from dataclasses import dataclass
+from typing import ClassVar
 
 import numpy as np
 from scipy.spatial import cKDTree
@@ -25,7 +26,17 @@ from thighmap.safety.tubes import CapsuleChains
 STATUS_CODES = ("safe", "caution", "danger")
 
 # Which structure "holds" the tip when several overlap (branch points, tendon junctions).
-_TIP_PRIORITY = {"nerve": 0, "artery": 0, "vein": 0, "muscle": 1, "tendon": 1, "bone": 2, "fascia": 3, "fat": 4, "skin": 5}
+_TIP_PRIORITY = {
+    "nerve": 0,
+    "artery": 0,
+    "vein": 0,
+    "muscle": 1,
+    "tendon": 1,
+    "bone": 2,
+    "fascia": 3,
+    "fat": 4,
+    "skin": 5,
+}
 
 
 @dataclass
@@ -41,7 +52,7 @@ class BatchResult:
 class SafetyModel:
     """Everything needed to check needles against one atlas. Build once, query often."""
 
-    _cache: weakref.WeakKeyDictionary[Atlas, SafetyModel] = weakref.WeakKeyDictionary()
+    _cache: ClassVar[weakref.WeakKeyDictionary[Atlas, SafetyModel]] = weakref.WeakKeyDictionary()
 
     def __init__(self, atlas: Atlas, side: str = "right") -> None:
         self.atlas = atlas
@@ -99,9 +110,13 @@ class SafetyModel:
         mesh, tree, vn = self._outer_skin()
         _, near = tree.query(point, k=12)
         verts = self._skin_used[np.atleast_1d(near)]
-        faces = np.unique(np.concatenate([self._vf_faces[self._vf_start[v] : self._vf_stop[v]] for v in verts]))
+        faces = np.unique(
+            np.concatenate([self._vf_faces[self._vf_start[v] : self._vf_stop[v]] for v in verts])
+        )
         tri = mesh.vertices[mesh.faces[faces]]
-        dist, closest = point_triangle_closest(np.broadcast_to(point, (len(faces), 3)), tri[:, 0], tri[:, 1], tri[:, 2])
+        dist, closest = point_triangle_closest(
+            np.broadcast_to(point, (len(faces), 3)), tri[:, 0], tri[:, 1], tri[:, 2]
+        )
         i = int(np.argmin(dist))
         q = closest[i]
         a, b, c = tri[i]
@@ -159,12 +174,18 @@ class SafetyModel:
         tip = entry + direction * depth
         gauge = float(needle.gauge_mm)
         res = self.chains.needle_clearances(entry, tip, gauge)
-        first, _ = self.chains.first_caution_hit(entry, direction, gauge)
+        first = self.chains.first_caution_hit(
+            entry, direction, gauge, max(float(needle.needle_length_mm), depth)
+        )
         ids = self.chains.structure_ids
         k_near = int(np.argmin(res["clearance"]))
         k_limit = int(np.argmin(first))
         max_safe = float(min(first[k_limit], needle.needle_length_mm))
-        limiting = ids[k_limit] if np.isfinite(first[k_limit]) and first[k_limit] <= needle.needle_length_mm else None
+        limiting = (
+            ids[k_limit]
+            if np.isfinite(first[k_limit]) and first[k_limit] <= needle.needle_length_mm
+            else None
+        )
         nearest = NearestDanger(
             structure=ids[k_near],
             clearance_mm=float(res["clearance"][k_near]),
@@ -173,7 +194,10 @@ class SafetyModel:
             point_on_needle_mm=res["point_on_needle"][k_near],
             depth_on_needle_mm=float(res["s"][k_near] * depth),
         )
-        ladder = self.tissues.intervals(entry, direction, depth)
+        line = self.tissues.intervals(entry, direction, depth, behind=True)
+        ladder = [
+            type(iv)(iv.structure, max(iv.enter_mm, 0.0), iv.exit_mm) for iv in line if iv.exit_mm >= 0.0
+        ]
         tissues = [TissueSpan(iv.structure, iv.enter_mm, iv.exit_mm) for iv in ladder]
         tip_holders = [iv.structure for iv in ladder if iv.exit_mm >= depth - 1e-9]
         tip_in = min(
@@ -211,7 +235,7 @@ class SafetyModel:
                         sid,
                     )
                 )
-        findings += rules.evaluate(self.atlas, needle, entry, direction, depth, ladder, tip_in, self)
+        findings += rules.evaluate(self.atlas, needle, direction, depth, ladder, line, tip_in)
         status = "safe"
         if any(f.severity == "danger" for f in findings):
             status = "danger"
@@ -268,7 +292,9 @@ class SafetyModel:
             direction = direction * np.array([-1.0, 1.0, 1.0])
         depth = np.broadcast_to(np.asarray(depth_mm, float), (n,))
         gauge = np.broadcast_to(np.asarray(gauge_mm, float), (n,))
-        reach = depth if needle_length_mm is None else np.broadcast_to(np.asarray(needle_length_mm, float), (n,))
+        reach = (
+            depth if needle_length_mm is None else np.broadcast_to(np.asarray(needle_length_mm, float), (n,))
+        )
         out = self.chains.batch(entry, direction, depth, gauge, np.maximum(reach, depth))
         status = np.where(out["min_zone"] < 0, 2, np.where(out["min_caution"] < 0, 1, 0))
         ids = self.chains.structure_ids
@@ -291,7 +317,10 @@ class SafetyModel:
         return pts, nrm
 
     def approach_map(
-        self, target_mm: np.ndarray, skin_points_mm: np.ndarray | None = None, gauge_mm: float = 0.25
+        self,
+        target_mm: np.ndarray,
+        skin_points_mm: np.ndarray | None = None,
+        gauge_mm: float = 0.25,
     ) -> dict[str, np.ndarray]:
         """For one target, the straight path from every skin point to it: its zone
         clearance (negative = enters a danger zone), caution status and length."""
@@ -322,7 +351,9 @@ class SafetyModel:
         tube = self.atlas.tube(sid)
         seg = np.linalg.norm(np.diff(tube.centres_mm, axis=0), axis=1)
         s = np.concatenate([[0.0], np.cumsum(seg)]) / seg.sum()
-        grown = shapes.TubeSamples(tube.centres_mm, tube.radii_mm + st.safety.uncertainty_at(s, self.atlas.fitted))
+        grown = shapes.TubeSamples(
+            tube.centres_mm, tube.radii_mm + st.safety.uncertainty_at(s, self.atlas.fitted)
+        )
         mesh = meshgen.tube_mesh(grown, chord_error_mm=0.3)
         if self.side == "left":
             mesh = SurfaceMesh(mesh.vertices * np.array([-1.0, 1.0, 1.0]), mesh.faces[:, ::-1].copy())

@@ -154,7 +154,8 @@ class NeedleReport:
             f"planned depth {self.depth_mm:.1f} mm of a {self.needle_length_mm:.0f} mm needle, "
             f"gauge {self.gauge_mm:.2f} mm"
         )
-        lines.append(f"  Tip lies in: {self.name(self.tip_in) if self.tip_in else 'no modelled structure (connective tissue)'}")
+        tip = self.name(self.tip_in) if self.tip_in else "no modelled structure (connective tissue)"
+        lines.append(f"  Tip lies in: {tip}")
         if self.tissues:
             lines.append("  Tissues passed (depth along the needle):")
             for t in self.tissues:

@@ -7,7 +7,7 @@ sources live in the atlas, not here.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
@@ -16,20 +16,20 @@ from thighmap.planning import Needle
 from thighmap.safety.report import Finding
 from thighmap.safety.tissues import Interval
 
-if TYPE_CHECKING:
-    from thighmap.safety.engine import SafetyModel
-
 
 def evaluate(
     atlas: Atlas,
     needle: Needle,
-    entry: np.ndarray,
     direction: np.ndarray,
     depth: float,
     ladder: Sequence[Interval],
+    line: Sequence[Interval],
     tip_in: str | None,
-    model: SafetyModel,
 ) -> list[Finding]:
+    """Findings of the non-geometric rules. `ladder` holds the structures passed
+    between entry and tip; `line` the same line's intervals including those behind
+    the entry (negative depths), which locate the skin surface."""
+    entry = np.asarray(needle.entry_mm, float)
     cfg: dict[str, Any] = atlas.rules or {}
     out: list[Finding] = []
     names = {sid: st.name for sid, st in atlas.structures.items()}
@@ -54,7 +54,9 @@ def evaluate(
                     Finding(
                         "bone_strike",
                         bone.get("severity", "caution"),
-                        bone["message"].format(structure=names.get(iv.structure, iv.structure), depth_mm=iv.enter_mm),
+                        bone["message"].format(
+                            structure=names.get(iv.structure, iv.structure), depth_mm=iv.enter_mm
+                        ),
                         iv.structure,
                     )
                 )
@@ -62,20 +64,45 @@ def evaluate(
 
     on_skin = cfg.get("entry_on_skin")
     if on_skin and "skin" in atlas.structures:
-        point, _ = model.skin_surface_frame(entry)
-        dist = float(np.linalg.norm(point - entry))
+        # the skin's outer surface is where the line first enters the skin
+        outer = [iv.enter_mm for iv in line if iv.structure == "skin"]
+        dist = abs(min(outer, key=abs)) if outer else float("inf")
         if dist > float(on_skin["max_distance_mm"]):
-            out.append(Finding("entry_on_skin", on_skin.get("severity", "caution"), on_skin["message"].format(distance_mm=dist)))
+            out.append(
+                Finding(
+                    "entry_on_skin",
+                    on_skin.get("severity", "caution"),
+                    on_skin["message"].format(distance_mm=dist),
+                )
+            )
 
     tgt = cfg.get("target")
     if tgt and needle.target:
         passed = {iv.structure for iv in ladder}
         target_name = names.get(needle.target, needle.target)
         if needle.target not in passed:
-            out.append(Finding("target", tgt.get("severity", "note"), tgt["message_not_reached"].format(target=target_name), needle.target))
+            out.append(
+                Finding(
+                    "target",
+                    tgt.get("severity", "note"),
+                    tgt["message_not_reached"].format(target=target_name),
+                    needle.target,
+                )
+            )
         elif tip_in != needle.target:
-            tip_name = names.get(tip_in, "connective tissue between structures") if tip_in else "connective tissue between structures"
-            out.append(Finding("target", tgt.get("severity", "note"), tgt["message_missed"].format(tip=tip_name, target=target_name), needle.target))
+            tip_name = (
+                names.get(tip_in, "connective tissue between structures")
+                if tip_in
+                else "connective tissue between structures"
+            )
+            out.append(
+                Finding(
+                    "target",
+                    tgt.get("severity", "note"),
+                    tgt["message_missed"].format(tip=tip_name, target=target_name),
+                    needle.target,
+                )
+            )
 
     for rule in cfg.get("regional", []):
         kind = rule.get("type")
@@ -93,7 +120,11 @@ def evaluate(
                     Finding(
                         rule["id"],
                         rule.get("severity", "caution"),
-                        rule["message"].format(radius_mm=radius, depth_mm=depth, max_depth_mm=float(rule["max_depth_mm"])),
+                        rule["message"].format(
+                            radius_mm=radius,
+                            depth_mm=depth,
+                            max_depth_mm=float(rule["max_depth_mm"]),
+                        ),
                         None,
                     )
                 )
@@ -102,5 +133,12 @@ def evaluate(
             reaches = any(iv.structure == sid for iv in ladder) or needle.target == sid
             medial_deg = float(np.degrees(np.arcsin(np.clip(-direction[0], -1.0, 1.0))))
             if reaches and medial_deg > float(rule.get("max_medial_angle_deg", 0.0)):
-                out.append(Finding(rule["id"], rule.get("severity", "caution"), rule["message"].format(medial_deg=medial_deg), sid))
+                out.append(
+                    Finding(
+                        rule["id"],
+                        rule.get("severity", "caution"),
+                        rule["message"].format(medial_deg=medial_deg),
+                        sid,
+                    )
+                )
     return out

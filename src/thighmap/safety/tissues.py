@@ -17,7 +17,6 @@ from thighmap.anatomy.meshgen import SurfaceMesh
 from thighmap.safety import geometry
 
 CELL_MM = 10.0
-OUTSIDE_MM = 600.0  # start parity this far back along the line: beyond any atlas structure
 DUPLICATE_T_MM = 1e-6  # a line through a shared edge is reported by both triangles
 
 
@@ -42,6 +41,7 @@ class TissueIndex:
         lo = self.tri.min(axis=1)
         hi = self.tri.max(axis=1)
         self.origin = lo.min(axis=0) - 1.0
+        self.box_hi = hi.max(axis=0) + 1.0
         self.shape = np.ceil((hi.max(axis=0) + 1.0 - self.origin) / CELL_MM).astype(int) + 1
         c0 = np.floor((lo - self.origin) / CELL_MM).astype(np.int64)
         c1 = np.floor((hi - self.origin) / CELL_MM).astype(np.int64)
@@ -64,15 +64,15 @@ class TissueIndex:
         c0 = np.clip(np.floor((lo - self.origin) / CELL_MM).astype(np.int64), 0, self.shape - 1)
         c1 = np.clip(np.floor((hi - self.origin) / CELL_MM).astype(np.int64), 0, self.shape - 1)
         gx, gy, gz = np.meshgrid(
-            np.arange(c0[0], c1[0] + 1), np.arange(c0[1], c1[1] + 1), np.arange(c0[2], c1[2] + 1),
+            np.arange(c0[0], c1[0] + 1),
+            np.arange(c0[1], c1[1] + 1),
+            np.arange(c0[2], c1[2] + 1),
             indexing="ij",
         )
         cells = ((gx * self.shape[1] + gy) * self.shape[2] + gz).ravel()
         # keep only cells the segment really passes near (the bounding box of a long
         # oblique needle holds many cells it never touches)
-        centres = self.origin + (
-            np.column_stack([gx.ravel(), gy.ravel(), gz.ravel()]) + 0.5
-        ) * CELL_MM
+        centres = self.origin + (np.column_stack([gx.ravel(), gy.ravel(), gz.ravel()]) + 0.5) * CELL_MM
         d = p1 - p0
         dd = float(d @ d)
         t = np.clip(((centres - p0) @ d) / dd, 0.0, 1.0) if dd > 0 else np.zeros(len(centres))
@@ -85,23 +85,40 @@ class TissueIndex:
         idx = np.concatenate([self.tri_sorted[a:b] for a, b in zip(starts, stops, strict=True)])
         return np.unique(idx)
 
+    def _distance_to_box_exit(self, point: np.ndarray, direction: np.ndarray) -> float:
+        """How far along `direction` the point must go to leave the box around every
+        surface (plus 1 mm): from there the line starts outside all structures."""
+        lo = self.origin
+        hi = self.box_hi
+        with np.errstate(divide="ignore", invalid="ignore"):
+            t1 = (lo - point) / direction
+            t2 = (hi - point) / direction
+        t_far = np.where(direction != 0, np.maximum(t1, t2), np.inf)
+        exit_t = float(np.min(t_far))
+        if not np.isfinite(exit_t) or exit_t < 0:
+            exit_t = 0.0
+        return exit_t + 1.0
+
     def intervals(
-        self, entry: np.ndarray, direction: np.ndarray, length_mm: float
+        self, entry: np.ndarray, direction: np.ndarray, length_mm: float, *, behind: bool = False
     ) -> list[Interval]:
         """Inside intervals of every structure along entry + t*direction, t in [0, length],
-        sorted by entry depth. Parity starts OUTSIDE_MM behind the entry."""
+        sorted by entry depth. With behind=True, intervals behind the entry (negative
+        depths) are kept too. Parity starts where the line, followed backwards,
+        leaves the box around every surface."""
         direction = direction / np.linalg.norm(direction)
-        start = entry - direction * OUTSIDE_MM
+        back = self._distance_to_box_exit(entry, -direction)
+        start = entry - direction * back
         end = entry + direction * length_mm
         cand = self._candidates(start, end)
         if len(cand) == 0:
             return []
         tri = self.tri[cand]
         t = geometry.ray_triangle_hits(start, direction, tri[:, 0], tri[:, 1], tri[:, 2])
-        ok = np.isfinite(t) & (t <= OUTSIDE_MM + length_mm)
+        ok = np.isfinite(t) & (t <= back + length_mm)
         out: list[Interval] = []
         owners = self.owner[cand][ok]
-        ts = t[ok] - OUTSIDE_MM
+        ts = t[ok] - back
         for k in np.unique(owners):
             tk = np.sort(ts[owners == k])
             if len(tk) > 1:
@@ -111,8 +128,9 @@ class TissueIndex:
             for i in range(0, len(tk), 2):
                 enter = tk[i]
                 leave = tk[i + 1] if i + 1 < len(tk) else np.inf
-                if leave < 0.0 or enter > length_mm:
+                if enter > length_mm or (leave < 0.0 and not behind):
                     continue
-                out.append(Interval(self.ids[k], max(enter, 0.0), min(leave, length_mm)))
+                lo = enter if behind else max(enter, 0.0)
+                out.append(Interval(self.ids[k], lo, min(leave, length_mm)))
         out.sort(key=lambda iv: (iv.enter_mm, iv.exit_mm))
         return out

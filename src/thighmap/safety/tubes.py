@@ -105,64 +105,90 @@ class CapsuleChains:
         return len(self.structure_ids)
 
     # ------------------------------------------------------------------ single needle
-    def needle_clearances(
-        self, p0: np.ndarray, p1: np.ndarray, gauge_mm: float
-    ) -> dict[str, np.ndarray]:
-        """Exact per-structure results for one needle (all capsules; M is small).
+    def _clusters_for_segment(self, p0: np.ndarray, p1: np.ndarray, half: float) -> np.ndarray:
+        """Capsule indices that may hold, for each structure, the nearest capsule to the
+        segment or a caution zone it touches (bounds keep the exact minimum)."""
+        d_c = _point_segment_distance_matrix(p0[None, :], p1[None, :], self.cluster_centre)[0]
+        lower = d_c - self.cluster_reach - self.cluster_radius - half
+        upper = d_c + self.cluster_reach
+        best = np.full(self.n_structures, np.inf)
+        np.minimum.at(best, self.cluster_structure, upper)
+        keep = (lower <= best[self.cluster_structure]) | (lower <= 0.0)
+        kept = np.flatnonzero(keep)
+        counts = self.cluster_stop[kept] - self.cluster_start[kept]
+        offs = np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts)
+        return np.repeat(self.cluster_start[kept], counts) + offs
+
+    def needle_clearances(self, p0: np.ndarray, p1: np.ndarray, gauge_mm: float) -> dict[str, np.ndarray]:
+        """Exact per-structure results for one needle.
 
         Returns arrays over structures: clearance (to the surface), zone clearance (to
         the danger zone), caution clearance (to the caution zone), and for the nearest
         capsule of each structure the parameter on the needle and the closest points.
         """
-        m = len(self.a)
-        d_axis, s, t = geometry.segment_segment_closest(
-            np.broadcast_to(p0, (m, 3)), np.broadcast_to(p1, (m, 3)), self.a, self.b
-        )
         half = gauge_mm / 2.0
-        surface = d_axis - self.radius - half
-        zone = surface - self.uncertainty
-        caution = zone - self.caution_margin[self.structure]
+        cap = self._clusters_for_segment(p0, p1, half)
+        m = len(cap)
+        d_axis, s, t = geometry.segment_segment_closest(
+            np.broadcast_to(p0, (m, 3)), np.broadcast_to(p1, (m, 3)), self.a[cap], self.b[cap]
+        )
+        struct = self.structure[cap]
+        surface = d_axis - self.radius[cap] - half
+        zone = surface - self.uncertainty[cap]
+        caution = zone - self.caution_margin[struct]
         S = self.n_structures
-        out = {
-            "clearance": np.full(S, np.inf),
-            "zone": np.full(S, np.inf),
-            "caution": np.full(S, np.inf),
-            "s": np.zeros(S),
-            "point_on_structure": np.zeros((S, 3)),
-            "point_on_needle": np.zeros((S, 3)),
+        clearance = np.full(S, np.inf)
+        np.minimum.at(clearance, struct, surface)
+        zone_min = np.full(S, np.inf)
+        np.minimum.at(zone_min, struct, zone)
+        caution_min = np.full(S, np.inf)
+        np.minimum.at(caution_min, struct, caution)
+        # index of the nearest capsule of each structure
+        order = np.lexsort((surface, struct))
+        first_of = np.searchsorted(struct[order], np.arange(S))
+        i = order[np.minimum(first_of, m - 1)]
+        on_needle = p0 + s[i, None] * (p1 - p0)
+        ci = cap[i]
+        on_axis = self.a[ci] + t[i, None] * (self.b[ci] - self.a[ci])
+        vec = on_needle - on_axis
+        norm = np.linalg.norm(vec, axis=1, keepdims=True)
+        unit = np.divide(vec, norm, out=np.zeros_like(vec), where=norm > 1e-12)
+        return {
+            "clearance": clearance,
+            "zone": zone_min,
+            "caution": caution_min,
+            "s": s[i],
+            "point_on_structure": on_axis + unit * self.radius[ci, None],
+            "point_on_needle": on_needle,
         }
-        for k in range(S):
-            sel = np.flatnonzero(self.structure == k)
-            i = sel[int(np.argmin(surface[sel]))]
-            out["clearance"][k] = surface[i]
-            out["zone"][k] = zone[sel].min()
-            out["caution"][k] = caution[sel].min()
-            out["s"][k] = s[i]
-            on_needle = p0 + s[i] * (p1 - p0)
-            on_axis = self.a[i] + t[i] * (self.b[i] - self.a[i])
-            direction = on_needle - on_axis
-            norm = float(np.linalg.norm(direction))
-            if norm > 1e-12:
-                on_surface = on_axis + direction / norm * self.radius[i]
-            else:
-                on_surface = on_axis
-            out["point_on_structure"][k] = on_surface
-            out["point_on_needle"][k] = on_needle
-        return out
 
     def first_caution_hit(
-        self, entry: np.ndarray, direction: np.ndarray, gauge_mm: float
-    ) -> tuple[np.ndarray, np.ndarray]:
-        """Per structure, the depth along the ray at which the needle first enters the
-        caution zone (0 if the entry already is inside, inf if never)."""
-        m = len(self.a)
-        grown = self.radius + self.uncertainty + self.caution_margin[self.structure] + gauge_mm / 2
-        t = geometry.ray_capsule_first_hit(
-            np.broadcast_to(entry, (m, 3)), np.broadcast_to(direction, (m, 3)), self.a, self.b, grown
-        )
+        self, entry: np.ndarray, direction: np.ndarray, gauge_mm: float, reach_mm: float = 200.0
+    ) -> np.ndarray:
+        """Per structure, the depth along the ray (up to reach_mm) at which the needle
+        first enters the caution zone (0 if the entry already is, inf if not by reach)."""
+        half = gauge_mm / 2.0
+        far = entry + direction * reach_mm
+        d_c = _point_segment_distance_matrix(entry[None, :], far[None, :], self.cluster_centre)[0]
+        kept = np.flatnonzero(d_c - self.cluster_reach - self.cluster_radius - half <= 0.0)
         per = np.full(self.n_structures, np.inf)
-        np.minimum.at(per, self.structure, t)
-        return per, t
+        if len(kept) == 0:
+            return per
+        counts = self.cluster_stop[kept] - self.cluster_start[kept]
+        offs = np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts)
+        cap = np.repeat(self.cluster_start[kept], counts) + offs
+        m = len(cap)
+        grown = self.radius[cap] + self.uncertainty[cap] + self.caution_margin[self.structure[cap]] + half
+        t = geometry.ray_capsule_first_hit(
+            np.broadcast_to(entry, (m, 3)),
+            np.broadcast_to(direction, (m, 3)),
+            self.a[cap],
+            self.b[cap],
+            grown,
+        )
+        t = np.where(t <= reach_mm, t, np.inf)
+        np.minimum.at(per, self.structure[cap], t)
+        return per
 
     # ------------------------------------------------------------------ many needles
     def batch(
@@ -214,7 +240,9 @@ class CapsuleChains:
             rep_n = np.repeat(pairs_n, counts)
             offs = np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts)
             cap = np.repeat(self.cluster_start[pairs_c], counts) + offs
-            d_axis, _, _ = geometry.segment_segment_closest(entry[rep_n], tip[rep_n], self.a[cap], self.b[cap])
+            d_axis, _, _ = geometry.segment_segment_closest(
+                entry[rep_n], tip[rep_n], self.a[cap], self.b[cap]
+            )
             surf = d_axis - self.radius[cap] - half[rep_n]
             zn = surf - self.uncertainty[cap]
             caut = zn - self.caution_margin[self.structure[cap]]
@@ -226,7 +254,9 @@ class CapsuleChains:
             ca = caution.ravel()
             np.minimum.at(ca, flat, caut)
             grown = self.radius[cap] + self.uncertainty[cap] + self.caution_margin[self.structure[cap]]
-            t = geometry.ray_capsule_first_hit(entry[rep_n], direction[rep_n], self.a[cap], self.b[cap], grown + half[rep_n])
+            t = geometry.ray_capsule_first_hit(
+                entry[rep_n], direction[rep_n], self.a[cap], self.b[cap], grown + half[rep_n]
+            )
             t = np.where(t <= reach[rep_n], t, np.inf)
             np.minimum.at(first, rep_n, t)
         nearest = np.argmin(clearance, axis=1)
