@@ -1,0 +1,206 @@
+"""Fitting the atlas to a patient profile.
+
+The reference adult (landmarks.json, "reference_adult") is deformed so that:
+
+- lengths scale along the thigh: z' = z * thigh_length / reference thigh length
+  (about the knee, the frame's origin);
+- soft tissue scales about the femur: a point at distance r from the femoral shaft
+  axis moves to R + (r - R) * s, where R is the shaft radius and s is chosen so that
+  the mid-thigh circumference matches; the bone itself keeps its shape;
+- the subcutaneous fat takes the given posterior thickness: the fat layer everywhere
+  is scaled by fat / reference fat.
+
+Nerves and vessels are regenerated from their deformed centrelines with their own
+radii (a nerve does not get thicker with girth), so the safety engine stays exact on
+the fitted atlas. Their positional uncertainty switches to the fitted values.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import numpy as np
+
+from thighmap.anatomy import shapes
+from thighmap.anatomy.atlas import Atlas, Landmark, TriggerPoint
+from thighmap.anatomy.meshgen import LimbEnvelope, SurfaceMesh
+
+SHAFT_RADIUS_MM = 15.0  # soft tissue inside this distance from the shaft axis is not scaled
+FEMALE_DEFAULT_FAT_MM = 20.0  # refs_reference_adult: 15-30 mm in women (chosen inside it)
+SKIN_LANDMARKS = ("gluteal_fold", "popliteal_crease")
+BONE_LANDMARKS = (
+    "greater_trochanter",
+    "lesser_trochanter",
+    "adductor_tubercle",
+    "medial_epicondyle",
+    "lateral_epicondyle",
+    "fibular_head",
+)
+
+
+class FemurAxis:
+    """The femoral shaft axis (x, y) as a function of z, from the femur recipe."""
+
+    def __init__(self, atlas: Atlas) -> None:
+        part = atlas.structures["femur"].recipe["parts"][0]
+        pts, _ = shapes.smooth_centreline(np.array(part["points_mm"], float), 2.0)
+        order = np.argsort(pts[:, 2])
+        self.z = pts[order, 2]
+        self.xy = pts[order, :2]
+
+    def __call__(self, z: np.ndarray) -> np.ndarray:
+        z = np.asarray(z, float)
+        return np.column_stack([np.interp(z, self.z, self.xy[:, 0]), np.interp(z, self.z, self.xy[:, 1])])
+
+
+class ThighWarp:
+    def __init__(self, axis: FemurAxis, length_scale: float, soft_scale: float) -> None:
+        self.axis = axis
+        self.length_scale = length_scale
+        self.soft_scale = soft_scale
+
+    def soft(self, p: np.ndarray) -> np.ndarray:
+        p = np.atleast_2d(np.asarray(p, float))
+        a = self.axis(p[:, 2])
+        d = p[:, :2] - a
+        r = np.linalg.norm(d, axis=1)
+        r_new = np.where(r <= SHAFT_RADIUS_MM, r, SHAFT_RADIUS_MM + (r - SHAFT_RADIUS_MM) * self.soft_scale)
+        scale = np.divide(r_new, r, out=np.ones_like(r), where=r > 1e-12)
+        out = np.column_stack([a + d * scale[:, None], p[:, 2] * self.length_scale])
+        return out
+
+    def bone(self, p: np.ndarray) -> np.ndarray:
+        p = np.atleast_2d(np.asarray(p, float)).copy()
+        p[:, 2] *= self.length_scale
+        return p
+
+
+def _fitted_limb(limb: dict[str, Any], warp: ThighWarp, fat_scale: float) -> dict[str, Any]:
+    out = copy.deepcopy(limb)
+    t = float(limb["skin_thickness_mm"])
+    dirs = {"medial": (-1.0, 0.0), "lateral": (1.0, 0.0), "anterior": (0.0, -1.0), "posterior": (0.0, 1.0)}
+    for sec in out["sections"]:
+        z = float(sec["z_mm"])
+        c = np.array(sec["centre_mm"], float)
+        new_c = warp.soft(np.array([[c[0], c[1], z]]))[0]
+        for key, dv in dirs.items():
+            dv_arr = np.array(dv)
+            fascia = c + dv_arr * (sec["half_extent_mm"][key] - t - sec["fat_mm"][key])
+            moved = warp.soft(np.array([[fascia[0], fascia[1], z]]))[0]
+            fascia_extent = float(abs((moved[:2] - new_c[:2]) @ dv_arr))
+            fat = sec["fat_mm"][key] * fat_scale
+            sec["fat_mm"][key] = round(fat, 4)
+            sec["half_extent_mm"][key] = round(fascia_extent + fat + t, 4)
+        sec["centre_mm"] = [round(float(new_c[0]), 4), round(float(new_c[1]), 4)]
+        sec["z_mm"] = round(z * warp.length_scale, 4)
+    z0, z1 = limb["z_range_mm"]
+    out["z_range_mm"] = [z0 * warp.length_scale, z1 * warp.length_scale]
+    return out
+
+
+def mid_thigh_circumference(limb: dict[str, Any], z: float) -> float:
+    env = LimbEnvelope.from_recipe(limb)
+    theta = np.linspace(0, 2 * np.pi, 720, endpoint=False)
+    pts = env.surface_points(np.array([z]), theta, 0.0)[0]
+    closed = np.vstack([pts, pts[:1]])
+    return float(np.sum(np.linalg.norm(np.diff(closed[:, :2], axis=0), axis=1)))
+
+
+def fit_atlas(atlas: Atlas, patient: Any) -> Atlas:
+    """A new atlas deformed to the patient's thigh length, girth and fat."""
+    ref = atlas.reference_adult
+    ref_length = float(ref["thigh_length_mm"])
+    ref_fat = float(ref["posterior_subcutaneous_fat_mm"])
+    length = getattr(patient, "thigh_length_mm", None) or ref_length
+    fat = getattr(patient, "subcutaneous_fat_mm", None)
+    if fat is None:
+        fat = FEMALE_DEFAULT_FAT_MM if getattr(patient, "sex", None) == "female" else ref_fat
+    length_scale = float(length) / ref_length
+    fat_scale = float(fat) / ref_fat
+    axis = FemurAxis(atlas)
+    limb = atlas.document["limb"]
+    z_mid_ref = (atlas.landmark("greater_trochanter")[2] + atlas.landmark("lateral_epicondyle")[2]) / 2
+
+    circumference = getattr(patient, "mid_thigh_circumference_mm", None)
+    soft_scale = 1.0
+    if circumference is not None:
+        target = float(circumference)
+
+        def circ(s: float) -> float:
+            w = ThighWarp(axis, length_scale, s)
+            return mid_thigh_circumference(_fitted_limb(limb, w, fat_scale), z_mid_ref * length_scale)
+
+        lo, hi = 0.3, 3.0
+        if not circ(lo) <= target <= circ(hi):
+            raise ValueError(
+                f"mid_thigh_circumference_mm {target:g} cannot be reached with a "
+                f"{fat:g} mm fat layer on this atlas"
+            )
+        for _ in range(40):
+            mid = (lo + hi) / 2
+            if circ(mid) < target:
+                lo = mid
+            else:
+                hi = mid
+        soft_scale = (lo + hi) / 2
+
+    warp = ThighWarp(axis, length_scale, soft_scale)
+    doc = copy.deepcopy(atlas.document)
+    doc["limb"] = _fitted_limb(limb, warp, fat_scale)
+    for st in doc["structures"]:
+        rec = st["recipe"]
+        if rec["type"] == "tube":
+            rec["centreline_mm"] = np.round(warp.soft(np.array(rec["centreline_mm"], float)), 4).tolist()
+
+    fitted = Atlas(
+        path=atlas.path,
+        document=doc,
+        landmarks={},
+        structures={},
+        trigger_points={},
+        rules=atlas.rules,
+        reference_adult=atlas.reference_adult,
+        fitted=True,
+        patient=patient,
+        meshes_dir=None,
+    )
+    for sid, st in atlas.structures.items():
+        new_recipe = next(s["recipe"] for s in doc["structures"] if s["id"] == sid)
+        fitted.structures[sid] = type(st)(st.id, st.name, st.kind, st.role, new_recipe, st.info, st.safety)
+        if st.recipe["type"] == "loft":
+            m = atlas.mesh(sid)
+            fitted.set_mesh(sid, SurfaceMesh(warp.soft(m.vertices), m.faces))
+        elif st.recipe["type"] == "bone":
+            m = atlas.mesh(sid)
+            fitted.set_mesh(sid, SurfaceMesh(warp.bone(m.vertices), m.faces))
+
+    env = LimbEnvelope.from_recipe(doc["limb"])
+    for lid, lm in atlas.landmarks.items():
+        if lid in BONE_LANDMARKS:
+            pos = warp.bone(lm.position_mm)[0]
+        elif lid in SKIN_LANDMARKS:
+            z = lm.position_mm[2] * length_scale
+            centre, ext, _ = env.at_levels(np.array([z]))
+            pos = np.array([centre[0, 0], centre[0, 1] + ext[0, 3], z])
+        else:
+            pos = warp.soft(lm.position_mm)[0]
+        fitted.landmarks[lid] = Landmark(lid, pos, lm.source)
+    for tid, tp in atlas.trigger_points.items():
+        fitted.trigger_points[tid] = TriggerPoint(
+            tp.id,
+            tp.name,
+            tp.muscle,
+            warp.soft(tp.position_mm)[0],
+            tp.spread_mm,
+            tp.referral,
+            tp.technique,
+            tp.source,
+            tp.protocol,
+        )
+    fitted.document["fit"] = {
+        "length_scale": length_scale,
+        "soft_tissue_scale": soft_scale,
+        "fat_scale": fat_scale,
+    }
+    return fitted
