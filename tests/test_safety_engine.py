@@ -194,7 +194,6 @@ def test_left_plan_gives_the_mirrored_results(atlas):
 @pytest.mark.slow
 def test_fitted_sciatic_depth_follows_thigh_size(atlas):
     from tests.anatomy_slices import YS, body_interior, section
-
     from thighmap.anatomy.fitting import fit_atlas
 
     def depth_and_ap(at):
