@@ -128,7 +128,7 @@ def test_rules_fire_with_readable_findings(model, atlas):
 
 
 def test_bone_strike_is_caution(model, atlas):
-    entry, normal = model.skin_surface_frame(np.array([60.0, 0.0, 250.0]))  # lateral thigh
+    entry, _ = model.skin_surface_frame(np.array([60.0, 0.0, 250.0]))  # lateral thigh
     report = model.check_needle(_needle(entry, [-1, 0, 0], 70.0, length=100))
     assert any(f.rule == "bone_strike" for f in report.findings)
     assert report.status in ("caution", "danger")
@@ -217,7 +217,8 @@ def test_fitted_sciatic_depth_follows_thigh_size(atlas):
     d_small, ap_small = depth_and_ap(small)
     d_large, ap_large = depth_and_ap(large)
     print(
-        f"sciatic depth / AP: small {d_small:.0f}/{ap_small:.0f}, reference {d_ref:.0f}/{ap_ref:.0f}, large {d_large:.0f}/{ap_large:.0f}"
+        f"sciatic depth / AP: small {d_small:.0f}/{ap_small:.0f}, "
+        f"reference {d_ref:.0f}/{ap_ref:.0f}, large {d_large:.0f}/{ap_large:.0f}"
     )
     assert d_small < d_ref < d_large
     # Chan 2006 cohort: depth 65.1 mm at AP 189.4 mm, i.e. about 0.344 x AP; within the
