@@ -121,8 +121,8 @@ def _load_atlas_or_fail():  # type: ignore[no-untyped-def]
 
 
 def _check(args: argparse.Namespace) -> int:
-    from thighmap.planning import PlanError, load_plan
-    from thighmap.safety.engine import SafetyModel, model_for_plan
+    from thighmap.planning import PlanError
+    from thighmap.safety.engine import SafetyModel, load_plan_for_checking
 
     atlas, err = _load_atlas_or_fail()
     if atlas is None:
@@ -142,14 +142,12 @@ def _check(args: argparse.Namespace) -> int:
         if not args.plan:
             return _fail("check needs a plan file or --trigger-point ID")
         try:
-            plan = load_plan(args.plan, known=atlas)
+            plan, model = load_plan_for_checking(args.plan, atlas)
         except PlanError as exc:
             print(str(exc), file=sys.stderr)
             return EXIT_BAD_INPUT
-        try:
-            model = model_for_plan(plan, atlas)
         except ValueError as exc:
-            return _fail(f"{args.plan}: cannot fit the atlas to the patient profile: {exc}")
+            return _fail(f"{args.plan}: field 'patient': cannot fit the atlas to this profile: {exc}")
         report = model.check_plan(plan, plan_path=str(args.plan))
     if args.json:
         print(json.dumps(report.to_json(), indent=2))
@@ -215,16 +213,17 @@ def _render(args: argparse.Namespace) -> int:
         return _fail(f"--hide: unknown structure id(s): {', '.join(unknown)}")
     extra = []
     if args.plan:
-        from thighmap.planning import PlanError, load_plan
-        from thighmap.safety.engine import model_for_plan
+        from thighmap.planning import PlanError
+        from thighmap.safety.engine import load_plan_for_checking
         from thighmap.viz.needles import needle_actors_for_report
 
         try:
-            plan = load_plan(args.plan, known=atlas)
+            plan, model = load_plan_for_checking(args.plan, atlas)
         except PlanError as exc:
             print(str(exc), file=sys.stderr)
             return EXIT_BAD_INPUT
-        model = model_for_plan(plan, atlas)
+        except ValueError as exc:
+            return _fail(f"{args.plan}: field 'patient': cannot fit the atlas to this profile: {exc}")
         atlas = model.atlas
         report = model.check_plan(plan, plan_path=str(args.plan))
         for nr in report.needles:

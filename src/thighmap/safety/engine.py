@@ -216,9 +216,12 @@ class SafetyModel:
                         "danger_zone",
                         "danger",
                         f"The needle enters the danger zone of the {name} (the structure grown by "
-                        f"its positional uncertainty): it passes {res['clearance'][k]:.1f} mm from "
-                        "the modelled structure"
-                        + (" and enters it." if res["clearance"][k] < 0 else ".")
+                        "its positional uncertainty): "
+                        + (
+                            f"it enters the modelled structure by {-res['clearance'][k]:.1f} mm."
+                            if res["clearance"][k] < 0
+                            else f"it passes {res['clearance'][k]:.1f} mm from the modelled structure."
+                        )
                         + f" Stop short of {first[k]:.1f} mm on this line or change the angle.",
                         sid,
                     )
@@ -377,22 +380,107 @@ def _mirror_report(report: NeedleReport) -> NeedleReport:
     return report
 
 
-def model_for_plan(plan: Plan, base: Atlas | None = None) -> SafetyModel:
-    """The model a plan is checked against: fitted to its patient, on its side."""
-    from thighmap.anatomy.atlas import load_atlas
+_FITTED: dict[tuple, Atlas] = {}
 
-    atlas = base if base is not None else load_atlas()
-    if plan.patient is not None and _has_measurements(plan.patient):
+
+def _patient_key(patient: object) -> tuple:
+    return tuple(
+        getattr(patient, f, None)
+        for f in ("thigh_length_mm", "mid_thigh_circumference_mm", "subcutaneous_fat_mm", "sex")
+    )
+
+
+def model_for_patient(patient: object | None, base: Atlas | None = None, side: str = "right") -> SafetyModel:
+    """The model for a patient profile (None: the reference adult) on one side.
+
+    Fitted atlases are cached per profile, so asking again is cheap."""
+    atlas = base if base is not None else _default_atlas()
+    if patient is not None and _has_measurements(patient):
         from thighmap.anatomy.fitting import fit_atlas
 
-        atlas = fit_atlas(atlas, plan.patient)
+        key = (id(atlas), _patient_key(patient))
+        if key not in _FITTED:
+            if len(_FITTED) > 8:
+                _FITTED.clear()
+            _FITTED[key] = fit_atlas(atlas, patient)
+        atlas = _FITTED[key]
     model = SafetyModel.for_atlas(atlas)
-    if plan.side == "left":
+    if side == "left":
         left = SafetyModel.__new__(SafetyModel)
         left.__dict__.update(model.__dict__)
         left.side = "left"
         return left
     return model
+
+
+_DEFAULT: list[Atlas] = []
+
+
+def _default_atlas() -> Atlas:
+    from thighmap.anatomy.atlas import load_atlas
+
+    if not _DEFAULT:
+        _DEFAULT.append(load_atlas())
+    return _DEFAULT[0]
+
+
+def model_for_plan(plan: Plan, base: Atlas | None = None) -> SafetyModel:
+    """The model a plan is checked against: fitted to its patient, on its side."""
+    return model_for_patient(plan.patient, base, plan.side)
+
+
+class PlanningAtlas:
+    """The atlas as the plan loader sees it (planning.AtlasForPlanning), on the model's
+    subject, in the atlas (right-thigh) frame: the loader mirrors left plans itself."""
+
+    def __init__(self, model: SafetyModel) -> None:
+        self.model = model if model.side == "right" else SafetyModel.for_atlas(model.atlas)
+
+    @property
+    def structure_ids(self) -> set[str]:
+        return self.model.atlas.structure_ids
+
+    @property
+    def trigger_point_ids(self) -> set[str]:
+        return self.model.atlas.trigger_point_ids
+
+    def trigger_point_technique(self, tp_id: str) -> dict:
+        n = self.model.needle_from_trigger_point(tp_id)
+        return {
+            "entry_mm": n.entry_mm,
+            "direction": n.direction,
+            "depth_mm": n.depth_mm,
+            "needle_length_mm": n.needle_length_mm,
+            "gauge_mm": n.gauge_mm,
+            "target": n.target,
+        }
+
+    def skin_surface_frame(self, point_mm: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        return self.model.skin_surface_frame(point_mm)
+
+
+def load_plan_for_checking(path: str, base: Atlas | None = None) -> tuple[Plan, SafetyModel]:
+    """Load a plan and the model it is checked against. Trigger-point and angle
+    statements resolve on the patient's fitted atlas. Raises planning.PlanError."""
+    import json
+
+    from thighmap.planning import PatientProfile, load_plan
+
+    patient = None
+    try:
+        with open(path, encoding="utf-8") as fh:
+            raw = json.load(fh)
+        p = raw.get("patient") if isinstance(raw, dict) else None
+        if isinstance(p, dict):
+            fields = ("thigh_length_mm", "mid_thigh_circumference_mm", "subcutaneous_fat_mm", "sex")
+            patient = PatientProfile(**{k: p[k] for k in fields if k in p})
+            if patient.problems():
+                patient = None
+    except (OSError, ValueError, TypeError):
+        patient = None  # the full load below reports the problem properly
+    model = model_for_patient(patient, base)
+    plan = load_plan(path, known=PlanningAtlas(model))
+    return plan, model_for_patient(plan.patient, base, plan.side)
 
 
 def _has_measurements(patient: object) -> bool:

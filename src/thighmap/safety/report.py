@@ -93,10 +93,14 @@ class NeedleReport:
         """The one line a student reads first."""
         nd = self.nearest_danger
         if self.status == "danger" and nd is not None:
+            where = (
+                f"it enters the structure itself by {-nd.clearance_mm:.1f} mm"
+                if nd.clearance_mm < 0
+                else f"{nd.clearance_mm:.1f} mm from the structure itself"
+            )
             return (
                 f"DANGER: the needle reaches the danger zone of the {self.name(nd.structure)} "
-                f"({nd.clearance_mm:.1f} mm from the structure itself). "
-                f"Stop at {self.max_safe_depth_mm:.1f} mm or change the angle."
+                f"({where}). Stop at {self.max_safe_depth_mm:.1f} mm or change the angle."
             )
         if self.status == "caution":
             first = next((f for f in self.findings if f.severity == "caution"), None)
