@@ -161,7 +161,7 @@ def test_place_entry_aim_and_depth_to_caution_then_danger(window, session) -> No
     report = window.reports[n.id]
     assert "DANGER" in window.safety.sentence.text()
     assert report.nearest_danger is not None
-    assert any(name == "fb:line" for name in window.scene.needle_names)
+    assert "fb:line" in window.scene.needle_actors  # closest-point line is drawn
     # undo takes the whole depth walk back in one step (merged commands)
     deep = window.selected_needle().depth_mm
     window.undo.undo()

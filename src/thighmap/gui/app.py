@@ -39,7 +39,6 @@ from thighmap.planning import (
     PlanError,
     angles_from_direction,
     direction_from_angles,
-    load_plan,
     save_plan,
 )
 
@@ -92,10 +91,7 @@ class _WheelFilter(QObject):
         self.window = window
 
     def eventFilter(self, obj: QObject, event: QEvent) -> bool:
-        if (
-            event.type() == QEvent.Type.Wheel
-            and event.modifiers() & Qt.KeyboardModifier.ControlModifier
-        ):  # type: ignore[attr-defined]
+        if event.type() == QEvent.Type.Wheel and event.modifiers() & Qt.KeyboardModifier.ControlModifier:  # type: ignore[attr-defined]
             steps = event.angleDelta().y() / 120.0  # type: ignore[attr-defined]
             self.window.nudge_depth(0.5 * steps)
             return True
@@ -134,7 +130,7 @@ class MainWindow(QMainWindow):
         self._press_pos: tuple[int, int] | None = None
         self.pl.iren.add_observer("LeftButtonPressEvent", self._on_press)
         self.pl.iren.add_observer("LeftButtonReleaseEvent", self._on_release)
-        self.pl.iren.add_observer("EndInteractionEvent", lambda *_: self.scene.relayout_labels())
+        self.pl.iren.add_observer("EndInteractionEvent", self._after_camera_move)
 
         self.layers = LayersPanel()
         self.info = InfoPanel()
@@ -148,9 +144,7 @@ class MainWindow(QMainWindow):
         self._dock("Safety", self.safety, Qt.DockWidgetArea.RightDockWidgetArea)
         self._dock("Cross-section", self.section, Qt.DockWidgetArea.BottomDockWidgetArea)
         self.docks["Cross-section"].hide()
-        self.resizeDocks(
-            [self.docks["Layers"], self.docks["Needles"]], [270, 360], Qt.Orientation.Horizontal
-        )
+        self.resizeDocks([self.docks["Layers"], self.docks["Needles"]], [270, 360], Qt.Orientation.Horizontal)
 
         self._build_actions()
         self.status_label = QLabel()
@@ -215,18 +209,14 @@ class MainWindow(QMainWindow):
         e.addAction(redo)
         e.addSeparator()
         e.addAction(self._action("&Patient profile…", self.edit_patient, "Ctrl+Shift+P"))
-        e.addAction(
-            self._action("&Delete needle", self.remove_selected, QKeySequence.StandardKey.Delete)
-        )
+        e.addAction(self._action("&Delete needle", self.remove_selected, QKeySequence.StandardKey.Delete))
 
         v = mb.addMenu("&View")
         tb = QToolBar("View")
         tb.setObjectName("toolbar_view")
         self.addToolBar(tb)
         for text, preset, key in CAMERA_KEYS:
-            act = self._action(
-                text, lambda _c=False, p=preset: self.scene.camera(p), key, f"{text} view"
-            )
+            act = self._action(text, lambda _c=False, p=preset: self.scene.camera(p), key, f"{text} view")
             v.addAction(act)
             tb.addAction(act)
         reset = self._action(
@@ -302,6 +292,7 @@ class MainWindow(QMainWindow):
                 "needles": self.scene.show_needles,
                 "labels": self.scene.show_labels,
                 "landmarks": self.scene.show_landmarks,
+                "tp_labels": self.scene.show_tp_labels,
             },
         )
         self.needles.set_atlas(atlas)
@@ -390,16 +381,12 @@ class MainWindow(QMainWindow):
             return None
 
     # ================================================================ edits
-    def push_edit(
-        self, plan: Plan, text: str, select: str | None = None, merge: str | None = None
-    ) -> None:
+    def push_edit(self, plan: Plan, text: str, select: str | None = None, merge: str | None = None) -> None:
         sel = select if select is not None else self.selected
         self.undo.push(PlanEdit(self.apply_plan, self.plan, plan, text, self.selected, sel, merge))
 
     def _replace_needle(self, new: Needle) -> Plan:
-        return self.plan.with_changes(
-            needles=[new if n.id == new.id else n for n in self.plan.needles]
-        )
+        return self.plan.with_changes(needles=[new if n.id == new.id else n for n in self.plan.needles])
 
     def _edit_selected(self, text: str, merge: str | None = None, **changes: Any) -> None:
         needle = self.selected_needle()
@@ -527,6 +514,9 @@ class MainWindow(QMainWindow):
             self.act_labels.setChecked(visible)
         elif key == "landmarks":
             s.set_labels(s.show_labels, visible)
+        elif key == "tp_labels":
+            s.show_tp_labels = visible
+            s.relayout_labels()
         else:
             s.set_structure_visible(key, visible)
             self.section.hidden = set(s.hidden)
@@ -552,9 +542,7 @@ class MainWindow(QMainWindow):
         self.needles.place.setChecked(on)
         self.needles.place.blockSignals(False)
         if on:
-            self.statusBar().showMessage(
-                "Click on the skin to place the entry point (Esc to cancel)"
-            )
+            self.statusBar().showMessage("Click on the skin to place the entry point (Esc to cancel)")
         else:
             self.statusBar().clearMessage()
 
@@ -563,6 +551,9 @@ class MainWindow(QMainWindow):
             self.act_place.setChecked(False)
             return
         super().keyPressEvent(event)
+
+    def _after_camera_move(self, *_args: Any) -> None:
+        self.scene.relayout_labels()
 
     def _on_press(self, *_args: Any) -> None:
         self._press_pos = self.pl.iren.interactor.GetEventPosition()
@@ -574,7 +565,8 @@ class MainWindow(QMainWindow):
         x0, y0 = self._press_pos
         self._press_pos = None
         if abs(x - x0) + abs(y - y0) > 4:
-            return  # a drag (rotation), not a click
+            self.scene.relayout_labels()  # a drag (rotation), not a click
+            return
         shift = bool(self.pl.iren.interactor.GetShiftKey())
         if self.act_place.isChecked() or shift:
             hit = self.scene.pick(x, y, skin_only=True)
@@ -645,7 +637,7 @@ class MainWindow(QMainWindow):
             storage.clear_recovery()
             return False
         try:
-            plan = load_plan(rec, self.core.planning_context())
+            plan = self.core.load(rec)
         except PlanError as err:
             self.error("Cannot restore", str(err))
             return False
@@ -695,7 +687,7 @@ class MainWindow(QMainWindow):
         if ask and not self.maybe_save():
             return False
         try:
-            plan = load_plan(path, self.core.planning_context())
+            plan = self.core.load(path)
         except PlanError as err:
             self.error("Cannot open the plan", str(err))
             return False
@@ -743,9 +735,7 @@ class MainWindow(QMainWindow):
         self.recent_menu.setEnabled(bool(files))
 
     def export_png_dialog(self) -> None:
-        path, _ = QFileDialog.getSaveFileName(
-            self, "Export view", "thighmap-view.png", "PNG images (*.png)"
-        )
+        path, _ = QFileDialog.getSaveFileName(self, "Export view", "thighmap-view.png", "PNG images (*.png)")
         if path:
             self.export_png(path)
 

@@ -9,12 +9,14 @@ needle re-checks only that needle.
 from __future__ import annotations
 
 import importlib
-from dataclasses import dataclass
+import os
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
 
 from thighmap.anatomy.atlas import Atlas, load_atlas
+from thighmap.anatomy.meshgen import SurfaceMesh
 from thighmap.planning import Needle, Plan
 
 
@@ -51,6 +53,7 @@ class CoreSession:
         self._model: Any = None
         self._model_key: tuple[Any, ...] | None = None
         self._reports: dict[str, _Cached] = {}
+        self._display: MirroredAtlas | None = None
 
     # ------------------------------------------------------------------ model
     @staticmethod
@@ -71,30 +74,34 @@ class CoreSession:
         key = self._key(plan)
         if self._model is None or key != self._model_key:
             eng = _engine()
-            if plan.patient is None and plan.side == "right":
-                self._model = eng.SafetyModel.for_atlas(self.reference_atlas)
-            else:
-                self._model = eng.model_for_plan(plan)
+            self._model = eng.model_for_plan(plan, base=self.reference_atlas)
             self._model_key = key
             self._reports.clear()
+            self._display = None
         return self._model
 
-    def atlas(self, plan: Plan) -> Atlas:
-        """The atlas the view draws: fitted to the patient / mirrored like the checks."""
+    def atlas(self, plan: Plan) -> Any:
+        """The atlas the view draws, in the plan's frame: fitted to the patient like the
+        checks, and mirrored in x for a left-side plan (the model keeps the right-thigh
+        atlas and mirrors needles itself)."""
         try:
-            return self.model(plan).atlas
+            model = self.model(plan)
         except EngineMissing:
             return self.reference_atlas
+        if plan.side != "left":
+            return model.atlas
+        if self._display is None or self._display.base is not model.atlas:
+            self._display = MirroredAtlas(model.atlas)
+        return self._display
+
+    def load(self, path: str | os.PathLike[str]) -> Plan:
+        """Load a plan file as the checker does (trigger points resolve on the patient's
+        fitted atlas). Raises planning.PlanError."""
+        plan, _model = _engine().load_plan_for_checking(str(path), base=self.reference_atlas)
+        return plan
 
     def model_changes(self, old: Plan | None, new: Plan) -> bool:
         return old is None or self._key(old) != self._key(new)
-
-    def planning_context(self) -> Any:
-        """What load_plan needs to check ids and resolve trigger-point/angle needles."""
-        try:
-            return _engine().SafetyModel.for_atlas(self.reference_atlas)
-        except EngineMissing:
-            return self.reference_atlas
 
     # ------------------------------------------------------------------ checks
     def check(self, plan: Plan, needle: Needle) -> Any:
@@ -121,3 +128,41 @@ class CoreSession:
 
     def danger_zone_mesh(self, plan: Plan, sid: str) -> Any:
         return self.model(plan).danger_zone_mesh(sid)
+
+
+_FLIP = np.array([-1.0, 1.0, 1.0])
+
+
+class MirroredAtlas:
+    """Read-only view of an atlas mirrored in x, for drawing a left thigh.
+
+    Only what the window draws or shows is provided: structures, landmarks, trigger
+    points, meshes and tubes. Meshes keep outward orientation (faces reversed).
+    """
+
+    def __init__(self, base: Atlas) -> None:
+        self.base = base
+        self.structures = base.structures
+        self.fitted = base.fitted
+        self.reference_adult = base.reference_adult
+        self.landmarks = {k: replace(v, position_mm=v.position_mm * _FLIP) for k, v in base.landmarks.items()}
+        self.trigger_points = {
+            k: replace(v, position_mm=v.position_mm * _FLIP) for k, v in base.trigger_points.items()
+        }
+        self._meshes: dict[str, SurfaceMesh] = {}
+        self._tubes: dict[str, Any] = {}
+
+    def danger_structures(self) -> list[Any]:
+        return self.base.danger_structures()
+
+    def mesh(self, sid: str) -> SurfaceMesh:
+        if sid not in self._meshes:
+            m = self.base.mesh(sid)
+            self._meshes[sid] = SurfaceMesh(m.vertices * _FLIP, m.faces[:, ::-1].copy())
+        return self._meshes[sid]
+
+    def tube(self, sid: str) -> Any:
+        if sid not in self._tubes:
+            t = self.base.tube(sid)
+            self._tubes[sid] = replace(t, centres_mm=t.centres_mm * _FLIP)
+        return self._tubes[sid]

@@ -77,13 +77,7 @@ class PatientDialog(QDialog):
                 suffix=" mm",
             )
             spin.setValue(
-                float(
-                    value
-                    if value is not None
-                    else ref
-                    if isinstance(ref, int | float)
-                    else (lo + hi) / 2
-                )
+                float(value if value is not None else ref if isinstance(ref, int | float) else (lo + hi) / 2)
             )
             box.setChecked(value is not None)
             spin.setEnabled(value is not None)
@@ -146,9 +140,7 @@ class PatientDialog(QDialog):
 
 
 def about_html() -> str:
-    rows = "".join(
-        f"<tr><td>{html.escape(n)}</td><td>{html.escape(lic)}</td></tr>" for n, lic in LICENCES
-    )
+    rows = "".join(f"<tr><td>{html.escape(n)}</td><td>{html.escape(lic)}</td></tr>" for n, lic in LICENCES)
     return (
         f"<h2>thighmap {html.escape(thighmap.__version__)}</h2>"
         "<p>A 3D atlas of the posterior thigh with dry-needling trigger points and an "

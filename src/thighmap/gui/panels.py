@@ -50,6 +50,7 @@ SPECIAL_LAYERS = {
     "needles": "Needles",
     "labels": "Structure labels",
     "landmarks": "Landmark labels",
+    "tp_labels": "Trigger point labels",
 }
 
 
@@ -118,9 +119,7 @@ class LayersPanel(QWidget):
                     continue
                 it = QTreeWidgetItem(g, [st.name])
                 it.setFlags(it.flags() | Qt.ItemFlag.ItemIsUserCheckable)
-                it.setCheckState(
-                    0, Qt.CheckState.Unchecked if sid in hidden else Qt.CheckState.Checked
-                )
+                it.setCheckState(0, Qt.CheckState.Unchecked if sid in hidden else Qt.CheckState.Checked)
                 it.setData(0, ROLE_SID, sid)
                 it.setData(0, ROLE_KIND, st.kind)
                 it.setIcon(0, _swatch(scene.structure_colour(st.kind, sid)))
@@ -134,9 +133,7 @@ class LayersPanel(QWidget):
         for key, label in SPECIAL_LAYERS.items():
             it = QTreeWidgetItem(other, [label])
             it.setFlags(it.flags() | Qt.ItemFlag.ItemIsUserCheckable)
-            it.setCheckState(
-                0, Qt.CheckState.Checked if specials.get(key, True) else Qt.CheckState.Unchecked
-            )
+            it.setCheckState(0, Qt.CheckState.Checked if specials.get(key, True) else Qt.CheckState.Unchecked)
             it.setData(0, ROLE_SID, key)
             it.setData(0, ROLE_KIND, "special")
             self._items[key] = it
@@ -224,16 +221,14 @@ class InfoPanel(QTextBrowser):
             return
         colour = scene.structure_colour(st.kind, sid)
         rows = [
-            f"<h3 style='margin-bottom:2px'><span style='color:{colour}'>■</span> "
-            f"{_esc(st.name)}</h3>",
+            f"<h3 style='margin-bottom:2px'><span style='color:{colour}'>■</span> {_esc(st.name)}</h3>",
             f"<p style='margin-top:0'><i>{_esc(st.kind)}</i> · role: <b>{_esc(st.role)}</b></p>",
         ]
         table = []
         for key in ("origin", "insertion", "innervation", "action"):
             if st.info.get(key):
                 table.append(
-                    f"<tr><td valign='top'><b>{key.capitalize()}</b></td>"
-                    f"<td>{_esc(st.info[key])}</td></tr>"
+                    f"<tr><td valign='top'><b>{key.capitalize()}</b></td><td>{_esc(st.info[key])}</td></tr>"
                 )
         if table:
             rows.append("<table cellspacing='3'>" + "".join(table) + "</table>")
@@ -256,8 +251,7 @@ class InfoPanel(QTextBrowser):
         for key in ("source", "course_source", "radius_source"):
             if st.info.get(key):
                 rows.append(
-                    f"<p><small><b>{key.replace('_', ' ').capitalize()}:</b> "
-                    f"{_esc(st.info[key])}</small></p>"
+                    f"<p><small><b>{key.replace('_', ' ').capitalize()}:</b> {_esc(st.info[key])}</small></p>"
                 )
         self.setHtml("".join(rows))
 
@@ -329,23 +323,15 @@ class NeedlePanel(QWidget):
         form = QFormLayout(self.box)
         self.entry = QLabel("–")
         self.entry.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        self.tilt = QDoubleSpinBox(
-            decimals=1, minimum=0.0, maximum=89.0, singleStep=1.0, suffix=" °"
-        )
-        self.tilt.setToolTip(
-            "Angle between the needle and the inward skin normal (0 = straight in)"
-        )
+        self.tilt = QDoubleSpinBox(decimals=1, minimum=0.0, maximum=89.0, singleStep=1.0, suffix=" °")
+        self.tilt.setToolTip("Angle between the needle and the inward skin normal (0 = straight in)")
         self.azimuth = QDoubleSpinBox(
             decimals=0, minimum=-1.0, maximum=360.0, singleStep=5.0, suffix=" °", wrapping=True
         )
-        self.azimuth.setToolTip(
-            "Direction of the tilt: 0 proximal, 90 lateral, 180 distal, 270 medial"
-        )
+        self.azimuth.setToolTip("Direction of the tilt: 0 proximal, 90 lateral, 180 distal, 270 medial")
         self.depth_slider = QSlider(Qt.Orientation.Horizontal)
         self.depth_slider.setRange(1, 1500)  # tenths of a millimetre
-        self.depth = QDoubleSpinBox(
-            decimals=1, minimum=0.1, maximum=150.0, singleStep=0.5, suffix=" mm"
-        )
+        self.depth = QDoubleSpinBox(decimals=1, minimum=0.1, maximum=150.0, singleStep=0.5, suffix=" mm")
         self.depth.setToolTip("Depth along the needle (mouse wheel: 0.5 mm steps)")
         self.length = QComboBox()
         for v in NEEDLE_LENGTH_PRESETS_MM:
@@ -557,28 +543,18 @@ class SafetyPanel(QWidget):
                 "along the needle"
             )
         limit = (
-            f" (limited by the {report.name(report.limiting_structure)})"
-            if report.limiting_structure
-            else ""
+            f" (limited by the {report.name(report.limiting_structure)})" if report.limiting_structure else ""
         )
-        self.max_safe.setText(
-            f"{report.max_safe_depth_mm:.1f} mm{limit}; planned {report.depth_mm:.1f} mm"
-        )
+        self.max_safe.setText(f"{report.max_safe_depth_mm:.1f} mm{limit}; planned {report.depth_mm:.1f} mm")
         self.tip.setText(
-            report.name(report.tip_in)
-            if report.tip_in
-            else "no modelled structure (connective tissue)"
+            report.name(report.tip_in) if report.tip_in else "no modelled structure (connective tissue)"
         )
         self.tissues.setRowCount(len(report.tissues))
         for i, t in enumerate(report.tissues):
-            for j, text in enumerate(
-                (report.name(t.structure), f"{t.enter_mm:.1f}", f"{t.exit_mm:.1f}")
-            ):
+            for j, text in enumerate((report.name(t.structure), f"{t.enter_mm:.1f}", f"{t.exit_mm:.1f}")):
                 cell = QTableWidgetItem(text)
                 if j:
-                    cell.setTextAlignment(
-                        Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter
-                    )
+                    cell.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
                 self.tissues.setItem(i, j, cell)
         rows = []
         for f in report.findings:

@@ -25,7 +25,7 @@ from thighmap.viz import render, scene
 
 BACKGROUND = ("#1c2027", "#39404d")
 LABEL_STRUCTURE_KINDS = ("muscle", "bone", "nerve", "artery", "vein")
-NEEDLE_RADIUS_MM = 0.7  # drawn radius (a 0.25 mm needle would be invisible)
+NEEDLE_RADIUS_MM = 1.0  # drawn radius (a 0.25 mm needle would be invisible)
 HANDLE_GREY = "#b8bcc4"
 LEADER_GREY = "#d0d4da"
 
@@ -49,6 +49,33 @@ class PickResult:
 def _hex_to_rgb(colour: str) -> tuple[float, float, float]:
     c = colour.lstrip("#")
     return (int(c[0:2], 16) / 255.0, int(c[2:4], 16) / 255.0, int(c[4:6], 16) / 255.0)
+
+
+def _actor(data: Any, colour: str, opacity: float = 1.0, line_width: float | None = None) -> Any:
+    """A plain actor for the overlay layer (pyvista's add_mesh only targets its renderer)."""
+    if (
+        line_width is None
+        and isinstance(data, pv.PolyData)
+        and data.n_cells
+        and data.n_lines == 0
+        and "Normals" not in data.point_data
+    ):
+        try:
+            data = data.triangulate().compute_normals(cell_normals=False)
+        except RuntimeError:  # degenerate tiny shapes: flat shading is fine
+            pass
+    actor = pv.Actor(mapper=pv.DataSetMapper(data))
+    prop = actor.prop
+    prop.color = colour
+    prop.opacity = opacity
+    if line_width is not None:
+        prop.line_width = line_width
+        prop.render_lines_as_tubes = True
+    else:
+        prop.interpolation = "gouraud"
+        prop.specular = 0.4
+        prop.specular_power = 25
+    return actor
 
 
 def _lighter(colour: str, amount: float = 0.45) -> tuple[float, float, float]:
@@ -132,6 +159,7 @@ class Scene3D(QObject):
         self.show_landmarks = False
         self.show_zones = True
         self.show_trigger_points = True
+        self.show_tp_labels = False
         self.show_needles = True
         self.side = "right"
         self.zone_source: Callable[[str], Any] | None = None
@@ -149,6 +177,15 @@ class Scene3D(QObject):
         self.pl.set_background(BACKGROUND[0], top=BACKGROUND[1])
         self._picker = vtk.vtkCellPicker()
         self._picker.SetTolerance(0.0005)
+        # Needles, their feedback and trigger-point markers are drawn in an overlay layer
+        # that shares the camera: a needle inside a muscle must never be hidden by it.
+        self.overlay = vtk.vtkRenderer()
+        self.overlay.SetLayer(1)
+        self.overlay.InteractiveOff()
+        self.overlay.SetActiveCamera(self.pl.renderer.GetActiveCamera())
+        self.pl.ren_win.SetNumberOfLayers(2)
+        self.pl.ren_win.AddRenderer(self.overlay)
+        self.needle_actors: dict[str, Any] = {}
 
     # ------------------------------------------------------------------ rendering
     def request_render(self) -> None:
@@ -159,6 +196,7 @@ class Scene3D(QObject):
 
         self._render_timer.stop()
         t0 = time.perf_counter()
+        self.overlay.SetActiveCamera(self.pl.renderer.GetActiveCamera())
         self.pl.suppress_rendering = False
         try:
             self.pl.render()
@@ -168,9 +206,7 @@ class Scene3D(QObject):
         self.frames += 1
 
     # ------------------------------------------------------------------ atlas
-    def set_atlas(
-        self, atlas: Atlas, zone_source: Callable[[str], Any] | None, side: str = "right"
-    ) -> None:
+    def set_atlas(self, atlas: Atlas, zone_source: Callable[[str], Any] | None, side: str = "right") -> None:
         """(Re)build the anatomy: structures, zones, trigger points, labels, decorations."""
         for actor in [*self.atlas_actors.values(), *self.zone_actors.values()]:
             self.pl.remove_actor(actor, render=False)
@@ -181,9 +217,7 @@ class Scene3D(QObject):
         self.atlas = atlas
         self.side = side
         self.zone_source = zone_source
-        self.atlas_actors = render.add_atlas(
-            self.pl, atlas, hidden=self.hidden, opacity=self.opacity
-        )
+        self.atlas_actors = render.add_atlas(self.pl, atlas, hidden=self.hidden, opacity=self.opacity)
         for actor in self.atlas_actors.values():
             actor.prop.ambient = 0.12
         self.zone_actors = {}
@@ -217,25 +251,22 @@ class Scene3D(QObject):
             self.zone_actors[st.id] = actor
 
     def _build_trigger_points(self) -> None:
+        for actors in self.tp_actors.values():
+            self.overlay.RemoveActor(actors[0])
         self.tp_actors = {}
         if self.atlas is None:
             return
         for tp in self.atlas.trigger_points.values():
             colour = scene.TRIGGER_POINT_COLOURS.get(tp.muscle, "#ffffff")
             centre = scene.to_display(tp.position_mm)
-            core = self.pl.add_mesh(
-                pv.Sphere(radius=3.0, center=centre, theta_resolution=16, phi_resolution=12),
-                color=colour,
-                smooth_shading=True,
-                name=f"tp:{tp.id}",
-                render=False,
+            core = _actor(
+                pv.Sphere(radius=2.5, center=centre, theta_resolution=16, phi_resolution=12), colour
             )
+            self.overlay.AddActor(core)
             spread = self.pl.add_mesh(
-                pv.Sphere(
-                    radius=tp.spread_mm, center=centre, theta_resolution=20, phi_resolution=14
-                ),
+                pv.Sphere(radius=tp.spread_mm, center=centre, theta_resolution=20, phi_resolution=14),
                 color=colour,
-                opacity=0.18,
+                opacity=0.22,
                 smooth_shading=True,
                 name=f"tpspread:{tp.id}",
                 pickable=False,
@@ -254,29 +285,23 @@ class Scene3D(QObject):
             ylabel="Posterior",
             zlabel="Proximal",
             line_width=4,
-            viewport=(0.0, 0.0, 0.22, 0.26),
+            label_size=(0.5, 0.16),
+            viewport=(0.0, 0.0, 0.2, 0.24),
         )
-        skin = scene.surface_to_polydata(self.atlas.mesh("skin"))
-        b = np.array(skin.bounds).reshape(3, 2)
-        # 100 mm scale bar across the thigh, just below the knee, in the posterior plane
-        xc = float(b[0].mean())
-        y = float(b[1, 1])
-        z = float(b[2, 0]) - 18.0
-        bar = pv.Line((xc - 50.0, y, z), (xc + 50.0, y, z))
-        ticks = [bar]
+
+    def _scale_bar(self, centre: np.ndarray, right: np.ndarray, up: np.ndarray, below: float) -> None:
+        """A 100 mm bar in the focal plane, along the screen's horizontal, under the model."""
+        base = centre + up * (below - 22.0)
+        parts = [pv.Line(base - 50.0 * right, base + 50.0 * right)]
         for k in range(0, 101, 10):
             half = 5.0 if k % 50 == 0 else 2.5
-            ticks.append(pv.Line((xc - 50.0 + k, y, z - half), (xc - 50.0 + k, y, z + half)))
+            p = base + (k - 50.0) * right
+            parts.append(pv.Line(p - half * up, p + half * up))
         self.pl.add_mesh(
-            pv.merge(ticks),
-            color="white",
-            line_width=2,
-            name="scalebar",
-            pickable=False,
-            render=False,
+            pv.merge(parts), color="white", line_width=2, name="scalebar", pickable=False, render=False
         )
         self.pl.add_point_labels(
-            np.array([[xc, y, z - 16.0]]),
+            np.array([base - 14.0 * up]),
             ["100 mm"],
             font_size=12,
             text_color="white",
@@ -289,51 +314,49 @@ class Scene3D(QObject):
 
     # ------------------------------------------------------------------ labels
     def relayout_labels(self) -> None:
-        for name in ("labels", "leaders"):
+        """Place structure, landmark and trigger-point labels in two columns beside the
+        model as seen from the current camera, with leader lines; redraw the scale bar."""
+        for name in ("labels", "labels_lm", "labels_tp", "leaders"):
             self.pl.remove_actor(name, render=False)
-        if self.atlas is None or not (self.show_labels or self.show_landmarks):
-            self.request_render()
+        if self.atlas is None:
             return
-        texts: list[str] = []
-        anchors: list[np.ndarray] = []
+        cam = self.pl.camera
+        view = np.array(cam.focal_point) - np.array(cam.position)
+        view /= np.linalg.norm(view)
+        up = np.array(cam.up, float)
+        up = up - (up @ view) * view
+        up /= np.linalg.norm(up)
+        right = np.cross(view, up)
+        skin_d = scene.to_display(np.asarray(self.atlas.mesh("skin").vertices))
+        centre = skin_d.mean(axis=0)
+        rel = skin_d - centre
+        half_width = float(np.abs(rel @ right).max())
+        self._scale_bar(centre, right, up, float((rel @ up).min()))
+        groups: list[tuple[str, str, np.ndarray]] = []
         if self.show_labels:
             for sid, st in self.atlas.structures.items():
                 if st.kind not in LABEL_STRUCTURE_KINDS or sid in self.hidden:
                     continue
                 if st.kind == "muscle" and st.role != "target":
                     continue
-                texts.append(st.name)
-                anchors.append(scene.to_display(label_anchor(self.atlas, sid)))
+                groups.append(("labels", st.name, scene.to_display(label_anchor(self.atlas, sid))))
         if self.show_landmarks:
             for lid, lm in self.atlas.landmarks.items():
-                texts.append("◆ " + lid.replace("_", " "))
-                anchors.append(scene.to_display(lm.position_mm))
-        if not texts:
+                groups.append(("labels_lm", lid.replace("_", " "), scene.to_display(lm.position_mm)))
+        if self.show_trigger_points and self.show_tp_labels:
+            for tp in self.atlas.trigger_points.values():
+                groups.append(("labels_tp", tp.name, scene.to_display(tp.position_mm)))
+        if not groups:
             self.request_render()
             return
-        a = np.array(anchors)
-        cam = self.pl.camera
-        pos = np.array(cam.position)
-        focal = np.array(cam.focal_point)
-        up = np.array(cam.up)
-        view = focal - pos
-        view /= np.linalg.norm(view)
-        up = up - (up @ view) * view
-        up /= np.linalg.norm(up)
-        right = np.cross(view, up)
-        skin = np.asarray(self.atlas.mesh("skin").vertices)
-        skin_d = scene.to_display(skin)
-        centre = skin_d.mean(axis=0)
-        half_width = float(np.abs((skin_d - centre) @ right).max())
-        spacing = 0.045 * float(np.ptp(skin_d @ up))
-        pos_labels = layout_columns(a, right, up, centre, half_width, max(spacing, 12.0))
-        lines = pv.PolyData()
-        pts = np.vstack([a, pos_labels])
-        n = len(a)
+        anchors = np.array([g[2] for g in groups])
+        spacing = max(0.042 * float(np.ptp(rel @ up)), 12.0)
+        placed = layout_columns(anchors, right, up, centre, half_width, spacing)
+        n = len(anchors)
         cells = np.hstack([[2, i, i + n] for i in range(n)])
-        lines = pv.PolyData(pts, lines=cells)
+        leaders = pv.PolyData(np.vstack([anchors, placed]), lines=cells)
         self.pl.add_mesh(
-            lines,
+            leaders,
             color=LEADER_GREY,
             line_width=1,
             name="leaders",
@@ -341,20 +364,30 @@ class Scene3D(QObject):
             render=False,
             opacity=0.8,
         )
-        self.pl.add_point_labels(
-            pos_labels,
-            texts,
-            font_size=11,
-            text_color="#f4f4f4",
-            shape="rounded_rect",
-            shape_color="#2c3440",
-            shape_opacity=0.8,
-            show_points=False,
-            name="labels",
-            always_visible=True,
-            render=False,
-            bold=False,
-        )
+        styles = {
+            "labels": ("#f4f4f4", "#2c3440"),
+            "labels_lm": ("#ffe9a8", "#3b3420"),
+            "labels_tp": ("#ffffff", "#40305a"),
+        }
+        for name, (fg, bg) in styles.items():
+            idx = [i for i, g in enumerate(groups) if g[0] == name]
+            if not idx:
+                continue
+            self.pl.add_point_labels(
+                placed[idx],
+                [groups[i][1] for i in idx],
+                font_size=11,
+                text_color=fg,
+                shape="rounded_rect",
+                shape_color=bg,
+                shape_opacity=0.8,
+                show_points=False,
+                name=name,
+                always_visible=True,
+                render=False,
+                bold=False,
+                italic=name != "labels",
+            )
         self.request_render()
 
     # ------------------------------------------------------------------ visibility
@@ -388,10 +421,12 @@ class Scene3D(QObject):
         for actors in self.tp_actors.values():
             for a in actors:
                 a.SetVisibility(visible)
-        self.request_render()
+        self.relayout_labels()
 
     def set_needles_visible(self, visible: bool) -> None:
         self.show_needles = visible
+        for actor in self.needle_actors.values():
+            actor.SetVisibility(visible)
         for name in self.needle_names:
             actor = self.pl.actors.get(name)
             if actor is not None:
@@ -407,22 +442,30 @@ class Scene3D(QObject):
     def camera(self, preset: str) -> None:
         if self.atlas is None:
             return
-        render.set_camera(
-            self.pl, preset, self.atlas, zoom=1.15 if preset.startswith("axial") else 1.0
-        )
+        render.set_camera(self.pl, preset, self.atlas, zoom=1.2 if preset.startswith("axial") else 1.1)
         self.relayout_labels()
         self.request_render()
 
     # ------------------------------------------------------------------ needles
-    def _add(self, name: str, data: Any, **kw: Any) -> None:
-        actor = self.pl.add_mesh(data, name=name, render=False, **kw)
+    def _add(
+        self,
+        name: str,
+        data: Any,
+        color: str,
+        opacity: float = 1.0,
+        line_width: float | None = None,
+        **_kw: Any,
+    ) -> None:
+        actor = _actor(data, color, opacity, line_width)
         actor.SetVisibility(self.show_needles)
-        self.needle_names.add(name)
+        self.overlay.AddActor(actor)
+        self.needle_actors[name] = actor
 
-    def _add_label(self, name: str, point: np.ndarray, text: str, colour: str) -> None:
+    def _add_label(self, name: str, point: np.ndarray, text: str, colour: str, justify: str = "left") -> None:
         actor = self.pl.add_point_labels(
             np.asarray([point]),
             [text],
+            justification_horizontal=justify,  # type: ignore[arg-type]
             font_size=12,
             text_color="white",
             shape="rounded_rect",
@@ -438,6 +481,9 @@ class Scene3D(QObject):
         self.needle_names.add(name)
 
     def clear_needles(self) -> None:
+        for actor in self.needle_actors.values():
+            self.overlay.RemoveActor(actor)
+        self.needle_actors.clear()
         for name in list(self.needle_names):
             self.pl.remove_actor(name, render=False)
         self.needle_names.clear()
@@ -511,9 +557,7 @@ class Scene3D(QObject):
             smooth_shading=True,
             pickable=False,
         )
-        self._add_label(
-            f"nlabel:{n.id}", hub - direction * 26.0, n.id, "#4a7bd0" if selected else "#5a6270"
-        )
+        self._add_label(f"nlabel:{n.id}", entry - direction * 6.0, n.id, "#4a7bd0" if selected else "#5a6270")
 
     def _draw_feedback(self, n: Needle, report: Any, colours: dict[str, str]) -> None:
         nd = report.nearest_danger
@@ -536,9 +580,7 @@ class Scene3D(QObject):
                 pickable=False,
                 render_lines_as_tubes=True,
             )
-            self._add_label(
-                "fb:distance", (a + b) / 2.0, f"{nd.clearance_mm:.1f} mm", status_colour
-            )
+            self._add_label("fb:distance", (a + b) / 2.0, f"{nd.clearance_mm:.1f} mm", status_colour)
             if report.status in ("caution", "danger"):
                 self._highlight(nd.structure)
         msd = float(report.max_safe_depth_mm)
@@ -554,12 +596,7 @@ class Scene3D(QObject):
                 pickable=False,
                 opacity=0.95,
             )
-            self._add_label(
-                "fb:maxsafe_label",
-                p + np.cross(d, [0.0, 0.0, 1.0]) * 0 + [0, 0, -9.0],
-                f"max safe {msd:.1f} mm",
-                "#7a5a10",
-            )
+            self._add_label("nlabel:" + n.id, entry - d * 6.0, f"{n.id} · max safe {msd:.1f} mm", "#4a7bd0")
 
     def _highlight(self, sid: str) -> None:
         actor = self.atlas_actors.get(sid)
@@ -568,9 +605,7 @@ class Scene3D(QObject):
         prop = actor.prop
         self._highlighted = (sid, tuple(prop.color), prop.ambient, prop.opacity)
         prop.color = _lighter(
-            scene.structure_colour(self.atlas.structures[sid].kind, sid)
-            if self.atlas
-            else "#ffffff",
+            scene.structure_colour(self.atlas.structures[sid].kind, sid) if self.atlas else "#ffffff",
             0.35,
         )
         prop.ambient = 0.55
@@ -626,6 +661,18 @@ class Scene3D(QObject):
         """What is under the display position (x, y in VTK pixels, origin bottom-left)."""
         picker = self._picker
         picker.InitializePickList()
+        if not skin_only and self.show_trigger_points and self.tp_actors:
+            # trigger points are drawn on top (overlay layer): they win
+            for actors in self.tp_actors.values():
+                picker.AddPickList(actors[0])
+            picker.PickFromListOn()
+            if picker.Pick(x, y, 0, self.overlay):
+                hit = self._identify(
+                    picker.GetActor(), [(a[0], ("trigger_point", tid)) for tid, a in self.tp_actors.items()]
+                )
+                if hit is not None:
+                    return hit
+            picker.InitializePickList()
         candidates: list[tuple[Any, tuple[str, str]]] = []
         if skin_only:
             actor = self.atlas_actors.get("skin")
@@ -637,14 +684,11 @@ class Scene3D(QObject):
         else:
             picker.PickFromListOff()
             candidates += [(a, ("structure", sid)) for sid, a in self.atlas_actors.items()]
-            candidates += [(a[0], ("trigger_point", tid)) for tid, a in self.tp_actors.items()]
-            for name in self.needle_names:
-                actor = self.pl.actors.get(name)
-                if name.startswith("needle:") and actor is not None:
-                    candidates.append((actor, ("needle", name.split(":", 1)[1])))
         if not picker.Pick(x, y, 0, self.pl.renderer):
             return None
-        actor = picker.GetActor()
+        return self._identify(picker.GetActor(), candidates)
+
+    def _identify(self, actor: Any, candidates: list[tuple[Any, tuple[str, str]]]) -> PickResult | None:
         if actor is None:
             return None
         # compare the C++ objects: Python wrappers of the same actor may differ
@@ -652,7 +696,7 @@ class Scene3D(QObject):
         hit = next((h for a, h in candidates if a.GetAddressAsString("vtkActor") == address), None)
         if hit is None:
             return None
-        point = scene.from_display(np.array(picker.GetPickPosition(), float))
+        point = scene.from_display(np.array(self._picker.GetPickPosition(), float))
         return PickResult(hit[0], hit[1], point)
 
     def close(self) -> None:

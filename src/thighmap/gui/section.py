@@ -179,9 +179,7 @@ class SectionView(QWidget):
         top, bottom, left, right = s.edge_labels
         p.setPen(QColor("#9fb3c8"))
         p.drawText(QRectF(0, 16, self.width(), 14), Qt.AlignmentFlag.AlignCenter, top)
-        p.drawText(
-            QRectF(0, self.height() - 28, self.width(), 14), Qt.AlignmentFlag.AlignCenter, bottom
-        )
+        p.drawText(QRectF(0, self.height() - 28, self.width(), 14), Qt.AlignmentFlag.AlignCenter, bottom)
         p.drawText(
             QRectF(4, 0, 80, self.height()),
             Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter,
@@ -213,9 +211,7 @@ class SectionPanel(QWidget):
         self.mode = QComboBox()
         self.mode.addItem("Plane of needle and long axis", "long")
         self.mode.addItem("Plane through needle, across the thigh", "across")
-        self.level = QDoubleSpinBox(
-            decimals=0, minimum=-100.0, maximum=600.0, singleStep=5.0, suffix=" mm"
-        )
+        self.level = QDoubleSpinBox(decimals=0, minimum=-100.0, maximum=600.0, singleStep=5.0, suffix=" mm")
         self.level.setToolTip("Height of the axial slice above the knee (z)")
         self.level_slider = QSlider(Qt.Orientation.Horizontal)
         self.level_slider.setRange(-100, 600)

@@ -1,0 +1,79 @@
+"""Regenerate the documentation screenshots of the main window.
+
+    xvfb-run -a python3 -m thighmap.gui.screenshots docs/screenshots
+
+Drives the real window through its public intentions (pick, aim, depth) and grabs the
+whole window at 1280x800.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QApplication
+
+SIZE = (1280, 800)
+
+
+def _settle(app: QApplication, window: object) -> None:
+    for _ in range(3):
+        app.processEvents()
+    window.scene.render_now()  # type: ignore[attr-defined]
+    app.processEvents()
+
+
+def main(out_dir: str) -> int:
+    os.environ.setdefault("THIGHMAP_SETTINGS_DIR", tempfile.mkdtemp(prefix="thighmap-shots-"))
+    from thighmap.gui.app import MainWindow
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    app = QApplication.instance() or QApplication(sys.argv[:1])
+    w = MainWindow(offer_recovery=False)
+    w.resize(*SIZE)
+    w.show()
+    _settle(app, w)
+    w.grab().save(str(out / "01-start.png"))
+
+    # a safe needle: semitendinosus trigger point technique if there is one, else a
+    # shallow perpendicular needle on the posteromedial thigh
+    atlas = w.core.reference_atlas
+    tps = [t for t in atlas.trigger_points.values() if t.muscle == "semitendinosus"]
+    if tps:
+        w.add_from_trigger_point(tps[0].id)
+    else:
+        w.handle_skin_pick(np.array([-30.0, 120.0, 200.0]))
+    w.scene.camera("lateral")
+    w.scene.camera("posterior")
+    _settle(app, w)
+    w.grab().save(str(out / "02-safe-needle.png"))
+
+    # a danger needle: aimed at the sciatic nerve at mid-thigh, seen from the side
+    tube = atlas.tube("sciatic_nerve")
+    nerve = np.asarray(tube.centres_mm[len(tube.centres_mm) // 2], float)
+    w.handle_skin_pick(nerve + np.array([0.0, 120.0, 0.0]))
+    w.on_tip_dragged(nerve)
+    needle = w.selected_needle()
+    assert needle is not None
+    w.set_depth(float(np.linalg.norm(nerve - needle.entry_mm)) - 2.0)
+    w.scene.camera("medial")
+    _settle(app, w)
+    w.grab().save(str(out / "03-danger-needle.png"))
+
+    w.docks["Cross-section"].show()
+    w.resizeDocks([w.docks["Cross-section"]], [330], Qt.Orientation.Vertical)
+    w.section.recompute()
+    _settle(app, w)
+    w.grab().save(str(out / "04-cross-section.png"))
+    w.undo.setClean()
+    w.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1] if len(sys.argv) > 1 else "docs/screenshots"))
