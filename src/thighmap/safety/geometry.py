@@ -203,6 +203,25 @@ def segment_capsule_signed_distance(
 # --------------------------------------------------------------------------------------------
 
 
+def _smaller_root(
+    half_b: FloatArray, disc: FloatArray, c: FloatArray, a: FloatArray, scale: FloatArray
+) -> FloatArray:
+    """Smaller root of ``a t^2 + 2 half_b t + c`` for ``half_b < 0``, ``disc = half_b^2 - a c``.
+
+    The cancellation-free form ``c / (-half_b + sqrt(disc))`` is used unless its denominator
+    is itself at rounding level (a ray grazing the surface right at its origin, where both
+    ``half_b`` and ``disc`` vanish); there the plain form ``(-half_b - sqrt(disc)) / a`` is
+    accurate, and both are ~0.
+    """
+    root = np.sqrt(disc)
+    q = -half_b + root
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        stable = c / q
+        plain = (-half_b - root) / a
+    tiny = q <= _TANGENT_REL * scale * np.sqrt(np.maximum(a, 0.0))
+    return np.where(tiny, plain, stable)
+
+
 def _ray_sphere_unit(o: FloatArray, d: FloatArray, c: FloatArray, r: FloatArray) -> FloatArray:
     """First t >= 0 at which the ray ``o + t d`` (``d`` unit or zero) meets the closed ball.
 
@@ -217,8 +236,7 @@ def _ray_sphere_unit(o: FloatArray, d: FloatArray, c: FloatArray, r: FloatArray)
     slack = _TANGENT_REL * (mlen + r)
     disc = np.maximum((r - h) * (r + h), 0.0)
     hit = (h <= r + slack) & (b < 0.0)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        t = c_ / (-b + np.sqrt(disc))  # smaller root, in the cancellation-free form
+    t = _smaller_root(b, disc, c_, np.ones_like(b), mlen + r)
     t = np.where(hit & (c_ > 0.0), np.maximum(t, 0.0), np.inf)
     return np.where(c_ <= 0.0, 0.0, t)
 
@@ -259,8 +277,7 @@ def _ray_capsule_unit(
     slack = _TANGENT_REL * (_norm(m) + r)
     disc = aa * np.maximum((r - h) * (r + h), 0.0)
     ok = cyl & (aa > 0.0) & (cc > 0.0) & (bb < 0.0) & (h <= r + slack)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        t_cyl = cc / (-bb + np.sqrt(disc))
+    t_cyl = _smaller_root(bb, disc, cc, aa, _norm(m) + r)
     proj = m_ax + t_cyl * d_ax
     tol_ax = _TANGENT_REL * (np.abs(m_ax) + length + r)
     ok &= (proj >= -tol_ax) & (proj <= length + tol_ax) & np.isfinite(t_cyl)
