@@ -172,6 +172,10 @@ def test_batch_agrees_with_single_checks(model):
         assert batch.nearest_structure[k] == rep.nearest_danger.structure
         assert batch.nearest_clearance_mm[k] == pytest.approx(rep.nearest_danger.clearance_mm, abs=1e-9)
         assert batch.max_safe_depth_mm[k] == pytest.approx(rep.max_safe_depth_mm, abs=1e-9)
+        assert batch.limiting_structure[k] == rep.limiting_structure
+        margins = {s.id: s.safety.caution_margin_mm for s in model.atlas.danger_structures()}
+        caution = min(z - margins[sid] for sid, z in rep.zone_clearances_mm.items())
+        assert batch.caution_clearance_mm[k] == pytest.approx(caution, abs=1e-9)
 
 
 def test_left_plan_gives_the_mirrored_results(atlas):

@@ -1,5 +1,5 @@
 """The safety engine: one model per atlas (reference or fitted), checks of needles and
-plans, the tissue ladder, the rules, and the maps built on them.
+plans, the tissue ladder and the rules (the skin maps built on them are in maps.py).
 
     model = SafetyModel.for_atlas(load_atlas())
     report = model.check_needle(needle)
@@ -46,7 +46,9 @@ class BatchResult:
     status: np.ndarray  # (N,) int: 0 safe, 1 caution (danger structures only), 2 danger
     nearest_structure: list[str]
     nearest_clearance_mm: np.ndarray
+    caution_clearance_mm: np.ndarray  # (N,) to the nearest caution zone, negative inside
     max_safe_depth_mm: np.ndarray
+    limiting_structure: list[str | None]  # whose caution zone sets max_safe_depth_mm
 
 
 class SafetyModel:
@@ -301,14 +303,28 @@ class SafetyModel:
         out = self.chains.batch(entry, direction, depth, gauge, np.maximum(reach, depth))
         status = np.where(out["min_zone"] < 0, 2, np.where(out["min_caution"] < 0, 1, 0))
         ids = self.chains.structure_ids
+        limiting = np.where(out["first_caution_depth"] <= reach, out["first_caution_structure"], -1)
         return BatchResult(
             status=status,
             nearest_structure=[ids[k] for k in out["nearest"]],
             nearest_clearance_mm=out["nearest_clearance"],
+            caution_clearance_mm=out["min_caution"],
             max_safe_depth_mm=np.minimum(out["first_caution_depth"], reach),
+            limiting_structure=[ids[k] if k >= 0 else None for k in limiting],
         )
 
-    # ------------------------------------------------------------------ maps
+    # ------------------------------------------------------------------ skin vertices
+    def outer_skin(self) -> SurfaceMesh:
+        """The outer skin surface on this model's side; its vertices are skin_points()."""
+        mesh, _, _ = self._outer_skin()
+        used = self._skin_used
+        remap = np.full(len(mesh.vertices), -1, np.int64)
+        remap[used] = np.arange(len(used))
+        verts, faces = mesh.vertices[used], remap[mesh.faces]
+        if self.side == "left":
+            return SurfaceMesh(verts * np.array([-1.0, 1.0, 1.0]), faces[:, ::-1].copy())
+        return SurfaceMesh(verts, faces)
+
     def skin_points(self) -> tuple[np.ndarray, np.ndarray]:
         """Vertices of the outer skin and their inward normals (for maps)."""
         mesh, _, vn = self._outer_skin()
@@ -318,32 +334,6 @@ class SafetyModel:
             pts = pts * np.array([-1.0, 1.0, 1.0])
             nrm = nrm * np.array([-1.0, 1.0, 1.0])
         return pts, nrm
-
-    def approach_map(
-        self,
-        target_mm: np.ndarray,
-        skin_points_mm: np.ndarray | None = None,
-        gauge_mm: float = 0.25,
-    ) -> dict[str, np.ndarray]:
-        """For one target, the straight path from every skin point to it: its zone
-        clearance (negative = enters a danger zone), caution status and length."""
-        pts = self.skin_points()[0] if skin_points_mm is None else np.asarray(skin_points_mm, float)
-        target = np.asarray(target_mm, float)
-        d = target[None, :] - pts
-        length = np.linalg.norm(d, axis=1)
-        res = self.check_many(pts, d, length, gauge_mm)
-        return {
-            "points_mm": pts,
-            "length_mm": length,
-            "status": res.status,
-            "nearest_clearance_mm": res.nearest_clearance_mm,
-        }
-
-    def depth_map(self, needle_length_mm: float = 75.0, gauge_mm: float = 0.25) -> dict[str, np.ndarray]:
-        """Maximum safe depth of a needle along the inward skin normal at every skin vertex."""
-        pts, nrm = self.skin_points()
-        res = self.check_many(pts, nrm, np.full(len(pts), 1.0), gauge_mm, needle_length_mm)
-        return {"points_mm": pts, "max_safe_depth_mm": res.max_safe_depth_mm}
 
     def danger_zone_mesh(self, sid: str) -> SurfaceMesh:
         """The danger structure grown by its positional uncertainty (for drawing)."""

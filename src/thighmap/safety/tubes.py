@@ -20,7 +20,10 @@ import numpy as np
 from thighmap.anatomy.atlas import Atlas
 from thighmap.safety import geometry
 
-CLUSTER_SIZE = 16
+CLUSTER_SIZE = 8
+# Allowance for rounding in the pruning distances (coordinates of a few hundred mm give
+# errors around 1e-5 mm); bounds only decide what is measured exactly, never a result.
+PRUNE_SLACK_MM = 1e-3
 
 
 @dataclass
@@ -39,6 +42,8 @@ class CapsuleChains:
     cluster_reach: np.ndarray  # (C,) max distance from centre to any capsule axis point
     cluster_radius: np.ndarray  # (C,) largest grown radius (r + u + margin) in the cluster
     cluster_structure: np.ndarray  # (C,)
+    cluster_tube_radius: np.ndarray  # (C,) largest tube radius r in the cluster
+    cluster_zone_radius: np.ndarray  # (C,) largest zone radius r + u in the cluster
 
     @classmethod
     def from_atlas(cls, atlas: Atlas) -> CapsuleChains:
@@ -73,6 +78,8 @@ class CapsuleChains:
             cluster_reach=np.empty(0),
             cluster_radius=np.empty(0),
             cluster_structure=np.empty(0, np.int64),
+            cluster_tube_radius=np.empty(0),
+            cluster_zone_radius=np.empty(0),
         )
         chains._build_clusters()
         return chains
@@ -99,25 +106,52 @@ class CapsuleChains:
         self.cluster_reach = np.array(reach)
         self.cluster_radius = np.array(rad)
         self.cluster_structure = np.array(struct, np.int64)
+        self.cluster_tube_radius = np.maximum.reduceat(self.radius, self.cluster_start)
+        self.cluster_zone_radius = np.maximum.reduceat(self.radius + self.uncertainty, self.cluster_start)
 
     @property
     def n_structures(self) -> int:
         return len(self.structure_ids)
 
     # ------------------------------------------------------------------ single needle
-    def _clusters_for_segment(self, p0: np.ndarray, p1: np.ndarray, half: float) -> np.ndarray:
-        """Capsule indices that may hold, for each structure, the nearest capsule to the
-        segment or a caution zone it touches (bounds keep the exact minimum)."""
-        d_c = _point_segment_distance_matrix(p0[None, :], p1[None, :], self.cluster_centre)[0]
-        lower = d_c - self.cluster_reach - self.cluster_radius - half
-        upper = d_c + self.cluster_reach
-        best = np.full(self.n_structures, np.inf)
-        np.minimum.at(best, self.cluster_structure, upper)
-        keep = (lower <= best[self.cluster_structure]) | (lower <= 0.0)
-        kept = np.flatnonzero(keep)
-        counts = self.cluster_stop[kept] - self.cluster_start[kept]
+    def _cluster_bounds(
+        self, d_c: np.ndarray, half: np.ndarray | float
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Bounds from the needle's distances d_c to the cluster centres.
+
+        Every capsule axis point of a cluster lies within its reach of the centre, so the
+        axis distance to any of its capsules is d_c +- reach. Returns (lower_surface,
+        upper_surface, lower_zone, upper_zone): lower bounds of the clearance to every
+        capsule's surface (zone), and upper bounds of the smallest of them in the cluster.
+        """
+        half = np.asarray(half, float)
+        near = d_c - self.cluster_reach - half - PRUNE_SLACK_MM
+        far = d_c + self.cluster_reach - half + PRUNE_SLACK_MM
+        return (
+            near - self.cluster_tube_radius,
+            far - self.cluster_tube_radius,
+            near - self.cluster_zone_radius,
+            far - self.cluster_zone_radius,
+        )
+
+    def _expand(self, clusters: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Capsule indices of the given clusters, and for each the position in `clusters`."""
+        counts = self.cluster_stop[clusters] - self.cluster_start[clusters]
         offs = np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts)
-        return np.repeat(self.cluster_start[kept], counts) + offs
+        owner = np.repeat(np.arange(len(clusters)), counts)
+        return np.repeat(self.cluster_start[clusters], counts) + offs, owner
+
+    def _clusters_for_segment(self, p0: np.ndarray, p1: np.ndarray, half: float) -> np.ndarray:
+        """Capsule indices that may hold, for each structure, the nearest surface or the
+        nearest danger zone to the segment (the bounds keep both exact minima)."""
+        d_c = _point_segment_distance_matrix(p0[None, :], p1[None, :], self.cluster_centre)[0]
+        lo_s, up_s, lo_z, up_z = self._cluster_bounds(d_c, half)
+        best_s = np.full(self.n_structures, np.inf)
+        np.minimum.at(best_s, self.cluster_structure, up_s)
+        best_z = np.full(self.n_structures, np.inf)
+        np.minimum.at(best_z, self.cluster_structure, up_z)
+        keep = (lo_s <= best_s[self.cluster_structure]) | (lo_z <= best_z[self.cluster_structure])
+        return self._expand(np.flatnonzero(keep))[0]
 
     def needle_clearances(self, p0: np.ndarray, p1: np.ndarray, gauge_mm: float) -> dict[str, np.ndarray]:
         """Exact per-structure results for one needle.
@@ -203,11 +237,13 @@ class CapsuleChains:
 
         Returns per needle: `clearance` (N,S) exact where it matters, +inf where a bound
         proves the structure is farther than the nearest one and outside its caution
-        zone; `min_caution` (N,) smallest caution clearance; `nearest` (N,) index of the
-        structure with the smallest clearance, `nearest_clearance` (N,); `min_zone`
-        (N,) smallest danger-zone clearance (its sign is exact);
+        zone (never nearer than it is); `nearest` (N,) index of the structure with the
+        smallest clearance and `nearest_clearance` (N,) that clearance, exact;
+        `min_caution` (N,) the smallest clearance to any caution zone, exact; `min_zone`
+        (N,) the smallest danger-zone clearance (its sign is exact);
         `first_caution_depth` (N,) first depth along the ray (up to reach_mm) at which a
-        caution zone is entered (inf if not before reach_mm).
+        caution zone is entered (inf if not before reach_mm), exact, and
+        `first_caution_structure` (N,) whose zone that is (-1 if none).
         """
         entry = np.asarray(entry, float)
         direction = np.asarray(direction, float)
@@ -220,63 +256,83 @@ class CapsuleChains:
         far = entry + direction * reach[:, None]
         S = self.n_structures
 
-        # cluster bounds against the longer of the two segments (needle and reach)
-        seg_end = np.where((reach >= depth)[:, None], far, tip)
-        d_c = _point_segment_distance_matrix(entry, seg_end, self.cluster_centre)  # (N,C)
-        lower = d_c - self.cluster_reach[None, :] - self.cluster_radius[None, :] - half[:, None]
-        # an upper bound of the needle's clearance to the nearest structure
-        d_tip_c = _point_segment_distance_matrix(entry, tip, self.cluster_centre)
-        upper_needle = (d_tip_c + self.cluster_reach[None, :]).min(axis=1)
-        keep = lower <= np.maximum(upper_needle[:, None], 0.0)  # may hold the nearest capsule
-        keep |= lower <= 0.0  # may hold a caution zone within reach
-        pairs_n, pairs_c = np.nonzero(keep)
-
+        margin_c = self.caution_margin[self.cluster_structure][None, :]
         clearance = np.full((n, S), np.inf)
         zone = np.full((n, S), np.inf)
         caution = np.full((n, S), np.inf)
-        first = np.full(n, np.inf)
-        if len(pairs_n):
-            counts = self.cluster_stop[pairs_c] - self.cluster_start[pairs_c]
-            rep_n = np.repeat(pairs_n, counts)
-            offs = np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts)
-            cap = np.repeat(self.cluster_start[pairs_c], counts) + offs
+        first = np.full((n, S), np.inf)
+
+        def measure(pairs_n: np.ndarray, pairs_c: np.ndarray) -> None:
+            """Exact clearances of the needles pairs_n to the capsules of clusters pairs_c."""
+            cap, owner = self._expand(pairs_c)
+            rep_n = pairs_n[owner]
             d_axis, _, _ = geometry.segment_segment_closest(
                 entry[rep_n], tip[rep_n], self.a[cap], self.b[cap]
             )
             surf = d_axis - self.radius[cap] - half[rep_n]
             zn = surf - self.uncertainty[cap]
-            caut = zn - self.caution_margin[self.structure[cap]]
             flat = rep_n * S + self.structure[cap]
-            cl = clearance.ravel()
-            np.minimum.at(cl, flat, surf)
-            zo = zone.ravel()
-            np.minimum.at(zo, flat, zn)
-            ca = caution.ravel()
-            np.minimum.at(ca, flat, caut)
+            np.minimum.at(clearance.ravel(), flat, surf)
+            np.minimum.at(zone.ravel(), flat, zn)
+            np.minimum.at(caution.ravel(), flat, zn - self.caution_margin[self.structure[cap]])
+
+        # needle segment: first, for each needle, the cluster most promising for the
+        # nearest surface and the one for the nearest caution zone; their exact values
+        # bound the minima, so every other cluster that may still beat them is measured
+        d_needle = _point_segment_distance_matrix(entry, tip, self.cluster_centre)  # (N,C)
+        lo_s, _, lo_z, _ = self._cluster_bounds(d_needle, half[:, None])
+        lo_c = lo_z - margin_c
+        rows = np.arange(n)
+        first_s = np.argmin(lo_s, axis=1)
+        first_c = np.argmin(lo_c, axis=1)
+        measure(rows, first_s)
+        other = first_c != first_s
+        measure(rows[other], first_c[other])
+        bound_s = clearance.min(axis=1, keepdims=True)
+        bound_c = np.maximum(caution.min(axis=1, keepdims=True), 0.0)
+        keep_segment = (lo_s <= bound_s) | (lo_c <= bound_c)
+        keep_segment[rows, first_s] = False
+        keep_segment[rows, first_c] = False
+        measure(*np.nonzero(keep_segment))
+        # reach segment (entry to entry + reach): clusters whose caution zone it may enter
+        if np.array_equal(reach, depth):
+            keep_ray = lo_c <= 0.0
+        else:
+            d_reach = _point_segment_distance_matrix(entry, far, self.cluster_centre)
+            keep_ray = self._cluster_bounds(d_reach, half[:, None])[2] - margin_c <= 0.0
+
+        pairs_n, pairs_c = np.nonzero(keep_ray)
+        if len(pairs_n):
+            cap, owner = self._expand(pairs_c)
+            rep_n = pairs_n[owner]
             grown = self.radius[cap] + self.uncertainty[cap] + self.caution_margin[self.structure[cap]]
             t = geometry.ray_capsule_first_hit(
                 entry[rep_n], direction[rep_n], self.a[cap], self.b[cap], grown + half[rep_n]
             )
             t = np.where(t <= reach[rep_n], t, np.inf)
-            np.minimum.at(first, rep_n, t)
+            np.minimum.at(first.ravel(), rep_n * S + self.structure[cap], t)
         nearest = np.argmin(clearance, axis=1)
+        limiting = np.argmin(first, axis=1)
         return {
             "clearance": clearance,
             "min_zone": zone.min(axis=1),
             "min_caution": caution.min(axis=1),
             "nearest": nearest,
-            "nearest_clearance": clearance[np.arange(n), nearest],
-            "first_caution_depth": first,
+            "nearest_clearance": clearance[rows, nearest],
+            "first_caution_depth": first[rows, limiting],
+            "first_caution_structure": np.where(np.isfinite(first[rows, limiting]), limiting, -1),
         }
 
 
 def _point_segment_distance_matrix(p0: np.ndarray, p1: np.ndarray, c: np.ndarray) -> np.ndarray:
-    """(N,C) distances from points c (C,3) to segments p0p1 (N,3)."""
+    """(N,C) distances from points c (C,3) to segments p0p1 (N,3), for pruning only.
+
+    Dot products are expanded into matrix products (no (N,C,3) temporaries); the rounding
+    that adds is far below PRUNE_SLACK_MM, which every bound built on these allows for."""
     d = p1 - p0
-    dd = np.einsum("ij,ij->i", d, d)
-    w = c[None, :, :] - p0[:, None, :]
+    dd = np.einsum("ij,ij->i", d, d)[:, None]
+    wd = d @ c.T - np.einsum("ij,ij->i", p0, d)[:, None]  # (c - p0).d
+    ww = (c * c).sum(axis=1)[None, :] - 2.0 * (p0 @ c.T) + np.einsum("ij,ij->i", p0, p0)[:, None]
     with np.errstate(divide="ignore", invalid="ignore"):
-        t = np.einsum("nij,nj->ni", w, d) / dd[:, None]
-    t = np.where(dd[:, None] > 0, np.clip(t, 0.0, 1.0), 0.0)
-    diff = w - t[:, :, None] * d[:, None, :]
-    return np.sqrt(np.einsum("nij,nij->ni", diff, diff))
+        t = np.where(dd > 0, np.clip(wd / dd, 0.0, 1.0), 0.0)
+    return np.sqrt(np.maximum(ww - 2.0 * t * wd + t * t * dd, 0.0))
