@@ -4,7 +4,7 @@
     thighmap check PLAN [--json]    check a plan; exit 0 safe, 1 caution, 2 danger, 3 bad input
     thighmap check --trigger-point ID
     thighmap atlas build | info
-    thighmap render [PLAN] -o FILE.png
+    thighmap render [PLAN] -o FILE.png [--approach TARGET | --depth-map]
 
 Bad input never produces a traceback: it is reported on stderr with exit code 3.
 """
@@ -77,6 +77,25 @@ def _parser() -> argparse.ArgumentParser:
     )
     r.add_argument("--size", default="900x1200", help="image size WIDTHxHEIGHT (default 900x1200)")
     r.add_argument("--hide", default="", help="comma-separated structure ids to hide")
+    maps = r.add_mutually_exclusive_group()
+    maps.add_argument(
+        "--approach",
+        metavar="TARGET",
+        help="colour the skin by the clearance of the straight path to TARGET "
+        "(a trigger point id, or a point 'x,y,z' in mm) and mark the best entry",
+    )
+    maps.add_argument(
+        "--depth-map",
+        action="store_true",
+        help="colour the skin by the maximum safe depth of a needle along the inward normal",
+    )
+    r.add_argument(
+        "--needle-length",
+        type=float,
+        default=75.0,
+        metavar="MM",
+        help="needle length for --depth-map (default 75 mm)",
+    )
     return p
 
 
@@ -212,6 +231,7 @@ def _render(args: argparse.Namespace) -> int:
     if unknown:
         return _fail(f"--hide: unknown structure id(s): {', '.join(unknown)}")
     extra = []
+    model = None
     if args.plan:
         from thighmap.planning import PlanError
         from thighmap.safety.engine import load_plan_for_checking
@@ -228,9 +248,87 @@ def _render(args: argparse.Namespace) -> int:
         report = model.check_plan(plan, plan_path=str(args.plan))
         for nr in report.needles:
             extra.extend(needle_actors_for_report(nr))
-    out = render_atlas_png(atlas, args.output, view=args.view, size=(w, h), hidden=hidden, extra=extra)
+    decorate = []
+    if args.approach or args.depth_map:
+        from thighmap.safety.engine import SafetyModel
+
+        model = model or SafetyModel.for_atlas(atlas)
+        made = _skin_map(args, model)
+        if isinstance(made, int):
+            return made
+        decorate.append(made)
+        hidden = [*hidden, "skin"]
+    out = render_atlas_png(
+        atlas, args.output, view=args.view, size=(w, h), hidden=hidden, extra=extra, decorate=decorate
+    )
     print(f"wrote {out}")
     return 0
+
+
+def _skin_map(args: argparse.Namespace, model):  # type: ignore[no-untyped-def]
+    """Compute the requested skin map, print its summary, and return the function that
+    draws it (or an exit code for bad input)."""
+    import time
+
+    import numpy as np
+
+    from thighmap.safety import maps
+    from thighmap.viz import maps as draw
+
+    start = time.perf_counter()
+    if args.depth_map:
+        if not np.isfinite(args.needle_length) or args.needle_length <= 0:
+            return _fail(f"--needle-length: value {args.needle_length}: must be a positive number of mm")
+        dmap = maps.depth_map(model, args.needle_length)
+        elapsed = time.perf_counter() - start
+        d = dmap.max_safe_depth_mm
+        print(
+            f"depth map: {len(d)} skin points in {elapsed * 1e3:.0f} ms; max safe depth along the "
+            f"normal: median {np.median(d):.1f} mm, {np.mean(d < 20):.0%} of the skin below 20 mm "
+            f"(needle {args.needle_length:.0f} mm)"
+        )
+        return lambda pl: draw.add_depth_map(pl, model, dmap)
+    target = _target_point(args.approach, model)
+    if target is None:
+        known = ", ".join(sorted(model.atlas.trigger_points))
+        return _fail(
+            f"--approach: value {args.approach!r}: not a trigger point id ({known}) nor 'x,y,z' in mm"
+        )
+    amap = maps.approach_map(model, target)
+    elapsed = time.perf_counter() - start
+    s = amap.summary()
+    print(
+        f"approach map to {args.approach}: {s['skin_vertices']} skin points in {elapsed * 1e3:.0f} ms; "
+        f"paths: {s['danger_fraction']:.0%} danger, {s['caution_fraction']:.0%} caution, "
+        f"{s['safe_fraction']:.0%} safe ({s['usable_safe_vertices']} safe entries a needle can use)"
+    )
+    if amap.best_index is None:
+        print("no safe entry a needle can use reaches this target on a straight path")
+    else:
+        i = amap.best_index
+        e = amap.points_mm[i]
+        print(
+            f"best entry: [{e[0]:.1f}, {e[1]:.1f}, {e[2]:.1f}] mm, path {amap.length_mm[i]:.1f} mm, "
+            f"{amap.angle_from_normal_deg[i]:.0f} deg from the skin normal, "
+            f"{amap.caution_clearance_mm[i]:.1f} mm clear of the nearest caution zone "
+            f"({model.names[amap.nearest_structure[i]]} nearest)"
+        )
+    return lambda pl: draw.add_approach_map(pl, model, amap)
+
+
+def _target_point(text: str, model):  # type: ignore[no-untyped-def]
+    import numpy as np
+
+    if text in model.atlas.trigger_points:
+        p = model.atlas.trigger_points[text].position_mm
+        return p * np.array([-1.0, 1.0, 1.0]) if model.side == "left" else p
+    try:
+        values = [float(v) for v in text.split(",")]
+    except ValueError:
+        return None
+    if len(values) != 3 or not all(np.isfinite(values)):
+        return None
+    return np.array(values)
 
 
 if __name__ == "__main__":

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -63,6 +63,7 @@ def render_atlas_png(
     opacity: dict[str, float] | None = None,
     extra: Iterable[tuple[pv.DataSet, dict]] = (),
     zoom: float = 1.0,
+    decorate: Iterable[Callable[[pv.Plotter], None]] = (),
 ) -> Path:
     pl = pv.Plotter(off_screen=True, window_size=list(size))
     pl.set_background("#20242b", top="#3a4150")
@@ -70,6 +71,8 @@ def render_atlas_png(
     add_atlas(pl, atlas, hidden=hidden, opacity=opacity)
     for data, kw in extra:
         pl.add_mesh(data, **kw)
+    for draw in decorate:
+        draw(pl)
     set_camera(pl, view, atlas, zoom)
     pl.add_axes()
     out = Path(out)
