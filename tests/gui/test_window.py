@@ -233,3 +233,101 @@ def test_patient_profile_refits_and_rechecks(window, session) -> None:  # type: 
     assert window.selected in window.reports
     window.undo.undo()
     assert window.plan.patient is None
+
+
+def test_approach_map_best_entry_and_depth_map(window) -> None:  # type: ignore[no-untyped-def]
+    engine_or_skip()
+    idx = window.needles.tp_combo.findData("bfl_nct_mid")
+    window.needles.tp_combo.setCurrentIndex(idx)
+    window.act_map_tp.trigger()
+    assert window.approach is not None and window.approach.best_index is not None
+    assert not window.scene.atlas_actors["skin"].GetVisibility()  # the map replaces the skin
+    assert window.act_map_best.isEnabled()
+    window.scene.render_now()
+    img = np.asarray(window.pl.screenshot(None, return_img=True), dtype=float)[..., :3]
+    r, g, b = img[..., 0], img[..., 1], img[..., 2]
+    assert ((g > r + 25) & (g > b + 25)).mean() > 0.02, "no green (safe) skin in the approach map"
+    assert "Best entry" in window.statusBar().currentMessage()
+
+    needle = window.place_needle_at_best_entry()
+    assert needle is not None and window.selected == needle.id
+    assert window.reports[needle.id].status != "danger"
+    target = window.approach.target_mm
+    assert np.linalg.norm(window.reports[needle.id].tip_mm - target) < 0.05
+    window.undo.undo()
+    assert needle.id not in {n.id for n in window.plan.needles}
+
+    # the map follows the patient profile
+    from thighmap.planning import PatientProfile
+
+    before = window.approach.caution_clearance_mm.copy()
+    window.push_edit(
+        window.plan.with_changes(patient=PatientProfile(mid_thigh_circumference_mm=620)), "Patient"
+    )
+    assert window.approach is not None
+    assert not np.allclose(window.approach.caution_clearance_mm, before)
+    window.undo.undo()
+
+    window.act_map_depth.trigger()
+    assert window.approach is None and window.map_request == ("depth",)
+    window.scene.render_now()
+    assert "Depth map" in window.statusBar().currentMessage()
+    window.act_map_clear.trigger()
+    assert window.map_request is None
+    assert window.scene.atlas_actors["skin"].GetVisibility()
+    assert not any(str(n).startswith("map-") for n in window.pl.actors)
+
+
+def test_unfittable_patient_is_refused_and_changes_nothing(window, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    engine_or_skip()
+    from thighmap.planning import PatientProfile
+
+    errors = _capture_errors(monkeypatch)
+    before = window.plan
+    assert window.set_patient(PatientProfile(mid_thigh_circumference_mm=360, subcutaneous_fat_mm=45)) is False
+    assert window.plan is before and window.undo.count() == 0
+    assert errors and "cannot be reached" in errors[-1][1]
+
+
+def test_pauses_split_depth_edits_into_undo_steps(window, session, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    engine_or_skip()
+    from thighmap.gui import commands
+
+    skin_guess, _ = point_above_nerve(session)
+    window.handle_skin_pick(skin_guess)
+    window.set_depth(10.0)
+    window.set_depth(12.0)  # quick succession: one step
+    monkeypatch.setattr(commands, "MERGE_WINDOW_S", -1.0)  # as if the user paused
+    window.set_depth(20.0)
+    window.undo.undo()
+    assert window.selected_needle().depth_mm == pytest.approx(12.0)
+    window.undo.undo()
+    from thighmap.gui.app import DEFAULT_DEPTH_MM
+
+    assert window.selected_needle().depth_mm == pytest.approx(DEFAULT_DEPTH_MM)  # before both steps
+
+
+def test_click_through_the_translucent_skin_picks_what_is_seen(window) -> None:  # type: ignore[no-untyped-def]
+    window.scene.camera("posterior")
+    window.scene.render_now()
+    atlas = window.scene.atlas
+    # a point on the long head's posterior surface, projected to the screen
+    mesh = atlas.mesh("biceps_femoris_long_head")
+    mid = np.median(mesh.vertices[:, 2])
+    band = mesh.vertices[np.abs(mesh.vertices[:, 2] - mid) < 5.0]
+    back = band[np.argmax(band[:, 1])]
+    ren = window.pl.renderer
+    ren.SetWorldPoint(*scene.to_display(back), 1.0)
+    ren.WorldToDisplay()
+    x, y, _ = ren.GetDisplayPoint()
+    hit = window.scene.pick(round(x), round(y))
+    assert hit is not None and hit.kind == "structure"
+    assert hit.ident not in ("skin", "subcutaneous_fat"), hit.ident
+    # placing an entry still picks the skin itself
+    skin = window.scene.pick(round(x), round(y), skin_only=True)
+    assert skin is not None and skin.ident == "skin"
+
+
+def test_plan_files_dropped_on_the_view_reach_the_window(window) -> None:  # type: ignore[no-untyped-def]
+    assert not window.pl.acceptDrops()
+    assert window.acceptDrops()

@@ -41,6 +41,7 @@ from thighmap.planning import (
     direction_from_angles,
     save_plan,
 )
+from thighmap.safety import maps
 
 from . import storage
 from .commands import PlanEdit
@@ -120,8 +121,13 @@ class MainWindow(QMainWindow):
         self.timings: dict[str, float] = {}
         self.undo = QUndoStack(self)
         self._drawn_atlas: Any = None
+        # the skin map on show: ("approach", target_mm, label), ("depth",) or None
+        self.map_request: tuple[Any, ...] | None = None
+        self.approach: maps.ApproachMap | None = None
 
         self.pl = _make_plotter(self)
+        # plan files dropped on the view reach the window (pyvistaqt would read them as meshes)
+        self.pl.setAcceptDrops(False)
         self.setCentralWidget(self.pl)
         self.scene = Scene3D(self.pl)
         self.scene.set_handle_callback(self.on_tip_dragged)
@@ -248,6 +254,45 @@ class MainWindow(QMainWindow):
         v.addSeparator()
         for dock in self.docks.values():
             v.addAction(dock.toggleViewAction())
+        m = mb.addMenu("&Maps")
+        self.act_map_tp = self._action(
+            "&Approach map to the chosen trigger point",
+            self.show_approach_to_trigger_point,
+            "A",
+            "Colour the skin by how close the straight path to the trigger point chosen in the "
+            "Needles panel comes to a danger zone",
+        )
+        self.act_map_tip = self._action(
+            "Approach map to the selected needle's &tip",
+            self.show_approach_to_needle_tip,
+            "Shift+A",
+            "Colour the skin by the clearance of straight paths to the selected needle's tip",
+        )
+        self.act_map_depth = self._action(
+            "&Depth map",
+            self.show_depth_map,
+            "D",
+            "Colour the skin by the maximum safe depth of a needle along the inward normal",
+        )
+        self.act_map_best = self._action(
+            "Place a needle at the &best entry",
+            self.place_needle_at_best_entry,
+            "Ctrl+B",
+            "A needle from the approach map's best entry to its target",
+        )
+        self.act_map_clear = self._action("&Clear map", self.clear_map, "X", "Show the skin again")
+        for act in (self.act_map_tp, self.act_map_tip, self.act_map_depth):
+            m.addAction(act)
+        m.addSeparator()
+        m.addAction(self.act_map_best)
+        m.addAction(self.act_map_clear)
+        tb.addSeparator()
+        tb.addAction(self.act_map_tp)
+        tb.addAction(self.act_map_depth)
+        self.act_map_tp.setIconText("Approach map")
+        self.act_map_depth.setIconText("Depth map")
+        self._update_map_actions()
+
         h = mb.addMenu("&Help")
         h.addAction(self._action("&About thighmap", lambda: show_about(self)))
 
@@ -320,6 +365,8 @@ class MainWindow(QMainWindow):
                 self._load_model(old)
             except EngineMissing as exc:
                 self.check_error = str(exc)
+            if self.map_request is not None:
+                self._draw_map()  # the map follows the patient profile
         self._recheck()
         t1 = time.perf_counter()
         self._refresh_views()
@@ -491,12 +538,111 @@ class MainWindow(QMainWindow):
         if needle is not None:
             self.info.show_needle(needle, self.reports.get(nid))
 
+    # ================================================================ skin maps
+    def _update_map_actions(self) -> None:
+        self.act_map_best.setEnabled(self.approach is not None and self.approach.best_index is not None)
+        self.act_map_clear.setEnabled(self.map_request is not None)
+
+    def show_approach_to_trigger_point(self) -> None:
+        tp_id = self.needles.tp_combo.currentData()
+        if not tp_id:
+            self.error("Approach map", "Choose a trigger point in the Needles panel first.")
+            return
+        model = self.core.model(self.plan)
+        target = np.asarray(model.atlas.trigger_points[tp_id].position_mm, float)
+        if self.plan.side == "left":
+            target = target * np.array([-1.0, 1.0, 1.0])
+        self.show_approach(target, model.atlas.trigger_points[tp_id].name)
+
+    def show_approach_to_needle_tip(self) -> None:
+        needle = self.selected_needle()
+        if needle is None:
+            self.error("Approach map", "Select a needle first: the map is drawn to its tip.")
+            return
+        self.show_approach(needle.tip_mm, f"the tip of needle {needle.id}")
+
+    def show_approach(self, target_mm: np.ndarray, label: str) -> None:
+        self.map_request = ("approach", np.asarray(target_mm, float), label)
+        self._draw_map()
+
+    def show_depth_map(self) -> None:
+        self.map_request = ("depth",)
+        self._draw_map()
+
+    def clear_map(self) -> None:
+        self.map_request = None
+        self.approach = None
+        self.scene.clear_map()
+        self._update_map_actions()
+        self.statusBar().clearMessage()
+
+    def _draw_map(self) -> None:
+        """(Re)compute the requested map on the current model and draw it."""
+        from thighmap.viz import maps as draw
+
+        if self.map_request is None:
+            return
+        t0 = time.perf_counter()
+        model = self.core.model(self.plan)
+        if self.map_request[0] == "depth":
+            self.approach = None
+            dmap = maps.depth_map(model)
+            self.scene.show_map(lambda pl: draw.add_depth_map(pl, model, dmap))
+            d = dmap.max_safe_depth_mm
+            text = (
+                f"Depth map: a needle along the skin normal stays clear of every caution zone to a "
+                f"median {np.median(d):.0f} mm; {np.mean(d < 20):.0%} of the skin allows less than 20 mm."
+            )
+        else:
+            _, target, label = self.map_request
+            amap = maps.approach_map(model, target)
+            self.approach = amap
+            self.scene.show_map(lambda pl: draw.add_approach_map(pl, model, amap))
+            if amap.best_index is None:
+                text = f"No safe straight path of usable length and angle reaches {label}."
+            else:
+                i = amap.best_index
+                text = (
+                    f"Best entry: {amap.length_mm[i]:.0f} mm path, "
+                    f"{amap.angle_from_normal_deg[i]:.0f}° from the skin normal, "
+                    f"{amap.caution_clearance_mm[i]:.1f} mm clear of the nearest caution zone "
+                    f"(Ctrl+B places a needle there); approach map to {label}."
+                )
+        self.timings["map_s"] = time.perf_counter() - t0
+        self.statusBar().showMessage(text)
+        self._update_map_actions()
+
+    def place_needle_at_best_entry(self) -> Needle | None:
+        amap = self.approach
+        if amap is None or amap.best_index is None:
+            return None
+        nid = self._new_id()
+        needle = amap.needle_at(amap.best_index, nid)
+        self.push_edit(
+            self.plan.with_changes(needles=[*self.plan.needles, needle]),
+            f"Needle {nid} at the best entry",
+            nid,
+        )
+        return needle
+
     def edit_patient(self) -> None:
         dlg = PatientDialog(self.plan.patient, self.core.reference_atlas.reference_adult, self)
         if dlg.exec():
             prof = dlg.result_profile
             if prof != self.plan.patient:
-                self.push_edit(self.plan.with_changes(patient=prof), "Patient profile")
+                self.set_patient(prof)
+
+    def set_patient(self, profile: Any) -> bool:
+        """Fit the atlas to a patient profile and re-check; a profile the atlas cannot be
+        fitted to is refused with its reason and changes nothing."""
+        plan = self.plan.with_changes(patient=profile)
+        try:
+            self.core.model(plan)
+        except ValueError as err:
+            self.error("Cannot use this patient profile", str(err))
+            return False
+        self.push_edit(plan, "Patient profile")
+        return True
 
     # ================================================================ view interactions
     def set_layer_visible(self, key: str, visible: bool) -> None:
@@ -691,6 +837,9 @@ class MainWindow(QMainWindow):
         except PlanError as err:
             self.error("Cannot open the plan", str(err))
             return False
+        except ValueError as err:  # the atlas cannot be fitted to the plan's patient
+            self.error("Cannot open the plan", f"{path}: field 'patient': {err}")
+            return False
         self._set_document(plan, str(path))
         storage.add_recent_file(path)
         self._refresh_recent()
@@ -760,8 +909,7 @@ class MainWindow(QMainWindow):
             event.ignore()
             return
         self._autosave.stop()
-        if self.undo.isClean():
-            storage.clear_recovery()
+        storage.clear_recovery()  # saved, or discarded on purpose: nothing to recover
         self.scene.close()
         self.pl.close()
         event.accept()

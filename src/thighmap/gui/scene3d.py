@@ -28,6 +28,7 @@ LABEL_STRUCTURE_KINDS = ("muscle", "bone", "nerve", "artery", "vein")
 NEEDLE_RADIUS_MM = 1.0  # drawn radius (a 0.25 mm needle would be invisible)
 HANDLE_GREY = "#b8bcc4"
 LEADER_GREY = "#d0d4da"
+SOLID_OPACITY = 0.5  # layers at least this opaque are picked before translucent ones
 
 # Layer groups of the layers panel: group name -> structure kinds.
 GROUPS: dict[str, tuple[str, ...]] = {
@@ -186,6 +187,7 @@ class Scene3D(QObject):
         self.pl.ren_win.SetNumberOfLayers(2)
         self.pl.ren_win.AddRenderer(self.overlay)
         self.needle_actors: dict[str, Any] = {}
+        self.map_actor: Any = None  # the coloured skin of a skin map, when one is shown
 
     # ------------------------------------------------------------------ rendering
     def request_render(self) -> None:
@@ -442,6 +444,8 @@ class Scene3D(QObject):
     def camera(self, preset: str) -> None:
         if self.atlas is None:
             return
+        if self.side == "left":  # the presets name the thigh's sides; a left thigh is mirrored
+            preset = {"lateral": "medial", "medial": "lateral"}.get(preset, preset)
         render.set_camera(self.pl, preset, self.atlas, zoom=1.2 if preset.startswith("axial") else 1.1)
         self.relayout_labels()
         self.request_render()
@@ -656,6 +660,31 @@ class Scene3D(QObject):
         finally:
             self._handle_guard = False
 
+    # ------------------------------------------------------------------ skin maps
+    def show_map(self, draw: Callable[[Any], None]) -> None:
+        """Replace the skin by a coloured skin map; `draw(plotter)` adds the map's actors
+        (viz.maps names them "map-*")."""
+        self.clear_map(render=False)
+        draw(self.pl)
+        self.map_actor = self.pl.actors.get("map-skin")
+        skin = self.atlas_actors.get("skin")
+        if skin is not None:
+            skin.SetVisibility(False)
+        self.request_render()
+
+    def clear_map(self, render: bool = True) -> None:
+        for name in [n for n in self.pl.actors if str(n).startswith("map-")]:
+            self.pl.remove_actor(name, render=False)
+        self.pl.remove_legend(render=False)
+        for title in list(self.pl.scalar_bars.keys()):
+            self.pl.remove_scalar_bar(title, render=False)
+        self.map_actor = None
+        skin = self.atlas_actors.get("skin")
+        if skin is not None:
+            skin.SetVisibility("skin" not in self.hidden)
+        if render:
+            self.request_render()
+
     # ------------------------------------------------------------------ picking
     def pick(self, x: int, y: int, skin_only: bool = False) -> PickResult | None:
         """What is under the display position (x, y in VTK pixels, origin bottom-left)."""
@@ -674,16 +703,28 @@ class Scene3D(QObject):
                     return hit
             picker.InitializePickList()
         candidates: list[tuple[Any, tuple[str, str]]] = []
+        map_skin = [(self.map_actor, ("structure", "skin"))] if self.map_actor is not None else []
         if skin_only:
             actor = self.atlas_actors.get("skin")
             if actor is None:
                 return None
-            picker.AddPickList(actor)
+            candidates += [(actor, ("structure", "skin")), *map_skin]
+            for a, _hit in candidates:
+                picker.AddPickList(a)
             picker.PickFromListOn()
-            candidates.append((actor, ("structure", "skin")))
         else:
-            picker.PickFromListOff()
             candidates += [(a, ("structure", sid)) for sid, a in self.atlas_actors.items()]
+            candidates += map_skin
+            # look through the translucent layers (skin and fat by default) first: a click
+            # on a muscle seen through the skin means the muscle
+            solid = [a for a, _hit in candidates if a.GetVisibility() and a.prop.opacity >= SOLID_OPACITY]
+            for a in solid:
+                picker.AddPickList(a)
+            picker.PickFromListOn()
+            if solid and picker.Pick(x, y, 0, self.pl.renderer):
+                return self._identify(picker.GetActor(), candidates)
+            picker.InitializePickList()
+            picker.PickFromListOff()
         if not picker.Pick(x, y, 0, self.pl.renderer):
             return None
         return self._identify(picker.GetActor(), candidates)

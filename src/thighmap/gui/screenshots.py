@@ -70,6 +70,19 @@ def main(out_dir: str) -> int:
     w.section.recompute()
     _settle(app, w)
     w.grab().save(str(out / "04-cross-section.png"))
+    w.docks["Cross-section"].hide()
+
+    # the approach map to the lateral mid-thigh trigger point, with a needle at its best entry
+    w.needles.tp_combo.setCurrentIndex(max(w.needles.tp_combo.findData("bfl_nct_mid"), 0))
+    w.show_approach_to_trigger_point()
+    w.place_needle_at_best_entry()
+    w.scene.camera("posterior")
+    _settle(app, w)
+    w.grab().save(str(out / "05-approach-map.png"))
+
+    w.show_depth_map()
+    _settle(app, w)
+    w.grab().save(str(out / "06-depth-map.png"))
     w.undo.setClean()
     w.close()
     return 0
