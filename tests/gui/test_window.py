@@ -331,3 +331,70 @@ def test_click_through_the_translucent_skin_picks_what_is_seen(window) -> None: 
 def test_plan_files_dropped_on_the_view_reach_the_window(window) -> None:  # type: ignore[no-untyped-def]
     assert not window.pl.acceptDrops()
     assert window.acceptDrops()
+
+
+def _screen_point(window, point_mm: np.ndarray):  # type: ignore[no-untyped-def]
+    """Where an atlas-frame point appears in the 3D view, as a Qt widget position."""
+    from PySide6.QtCore import QPoint
+
+    ren = window.pl.renderer
+    ren.SetWorldPoint(*scene.to_display(np.asarray(point_mm, float)), 1.0)
+    ren.WorldToDisplay()
+    x, y, _ = ren.GetDisplayPoint()
+    ratio = window.pl.devicePixelRatioF()
+    return QPoint(round(x / ratio), round((window.pl.height() * ratio - 1 - y) / ratio))
+
+
+def _muscle_back_point(atlas, sid: str) -> np.ndarray:  # type: ignore[no-untyped-def]
+    mesh = atlas.mesh(sid)
+    mid = np.median(mesh.vertices[:, 2])
+    band = mesh.vertices[np.abs(mesh.vertices[:, 2] - mid) < 5.0]
+    return band[np.argmax(band[:, 1])]
+
+
+def test_hover_outlines_and_names_what_is_under_the_mouse(window, qtbot) -> None:  # type: ignore[no-untyped-def]
+    from PySide6.QtTest import QTest
+
+    window.scene.camera("posterior")
+    window.scene.render_now()
+    pos = _screen_point(window, _muscle_back_point(window.scene.atlas, "biceps_femoris_long_head"))
+    QTest.mouseMove(window.pl, pos)
+    qtbot.waitUntil(lambda: window.scene.focused is not None, timeout=3000)
+    sid = window.scene.focused
+    assert sid not in ("skin", "subcutaneous_fat")
+    assert window.scene.atlas.structures[sid].name in window.statusBar().currentMessage()
+    assert window.scene.focus_actor is not None
+
+
+def test_clicking_a_needle_in_the_view_selects_it(window, qtbot) -> None:  # type: ignore[no-untyped-def]
+    from PySide6.QtCore import Qt
+    from PySide6.QtTest import QTest
+
+    engine_or_skip()
+    first = window.add_from_trigger_point("st_nct_mid")
+    second = window.add_from_trigger_point("bfl_nct_mid")
+    assert window.selected == second.id
+    window.scene.camera("medial")  # the semitendinosus needle seen from the side
+    window.scene.render_now()
+    middle = first.entry_mm + first.direction * first.depth_mm / 2
+    pos = _screen_point(window, middle)
+    QTest.mouseClick(window.pl, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, pos)
+    qtbot.waitUntil(lambda: window.selected == first.id, timeout=3000)
+    from thighmap.gui.panels import ROLE_SID
+
+    assert window.needles.list.currentItem().data(ROLE_SID) == first.id
+
+
+def test_escape_and_the_panel_button_leave_placement_mode(window, qtbot) -> None:  # type: ignore[no-untyped-def]
+    from PySide6.QtCore import Qt
+    from PySide6.QtTest import QTest
+
+    window.needles.place.setChecked(True)
+    assert window.act_place.isChecked()
+    window.needles.place.setChecked(False)
+    assert not window.act_place.isChecked()
+    window.act_place.setChecked(True)
+    window.pl.setFocus()
+    QTest.keyClick(window.pl, Qt.Key.Key_Escape)
+    qtbot.waitUntil(lambda: not window.act_place.isChecked(), timeout=2000)
+    assert not window.needles.place.isChecked()

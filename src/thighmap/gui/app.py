@@ -57,6 +57,7 @@ PLAN_FILTER = "thighmap plans (*.thighplan.json);;JSON files (*.json);;All files
 DEFAULT_LENGTH_MM = 50.0
 DEFAULT_GAUGE_MM = 0.25
 DEFAULT_DEPTH_MM = 15.0
+HOVER_DELAY_MS = 120  # the mouse rests this long before what is under it is outlined
 AUTOSAVE_DELAY_MS = 3000
 CAMERA_KEYS = (
     ("Posterior", "posterior", "P"),
@@ -85,7 +86,8 @@ def _make_plotter(parent: QWidget) -> Any:
 
 
 class _WheelFilter(QObject):
-    """Ctrl + mouse wheel over the 3D view changes the selected needle's depth."""
+    """Ctrl + mouse wheel over the 3D view changes the selected needle's depth; Esc
+    over it cancels placement."""
 
     def __init__(self, window: MainWindow) -> None:
         super().__init__(window)
@@ -95,6 +97,10 @@ class _WheelFilter(QObject):
         if event.type() == QEvent.Type.Wheel and event.modifiers() & Qt.KeyboardModifier.ControlModifier:  # type: ignore[attr-defined]
             steps = event.angleDelta().y() / 120.0  # type: ignore[attr-defined]
             self.window.nudge_depth(0.5 * steps)
+            return True
+        # the 3D view takes every key for itself: Esc must still leave placement mode
+        if event.type() == QEvent.Type.KeyPress and event.key() == Qt.Key.Key_Escape:  # type: ignore[attr-defined]
+            self.window.cancel()
             return True
         return False
 
@@ -137,6 +143,13 @@ class MainWindow(QMainWindow):
         self.pl.iren.add_observer("LeftButtonPressEvent", self._on_press)
         self.pl.iren.add_observer("LeftButtonReleaseEvent", self._on_release)
         self.pl.iren.add_observer("EndInteractionEvent", self._after_camera_move)
+        self.pl.iren.add_observer("MouseMoveEvent", self._on_move)
+        self._clicked_focus: str | None = None
+        self._hover_pos: tuple[int, int] | None = None
+        self._hover_timer = QTimer(self)
+        self._hover_timer.setSingleShot(True)
+        self._hover_timer.setInterval(HOVER_DELAY_MS)
+        self._hover_timer.timeout.connect(self._hover)
 
         self.layers = LayersPanel()
         self.info = InfoPanel()
@@ -251,6 +264,7 @@ class MainWindow(QMainWindow):
             tb.addAction(act)
         tb.addSeparator()
         tb.addAction(self.act_place)
+
         v.addSeparator()
         for dock in self.docks.values():
             v.addAction(dock.toggleViewAction())
@@ -303,7 +317,7 @@ class MainWindow(QMainWindow):
         self.layers.item_selected.connect(self._show_info_structure)
         n = self.needles
         n.selected.connect(self.select_needle)
-        n.place_entry.connect(lambda: self.act_place.setChecked(True))
+        n.place_entry.connect(self.act_place.setChecked)
         n.add_from_trigger_point.connect(self.add_from_trigger_point)
         n.remove.connect(self.remove_needle)
         n.depth_changed.connect(self.set_depth)
@@ -693,10 +707,18 @@ class MainWindow(QMainWindow):
             self.statusBar().clearMessage()
 
     def keyPressEvent(self, event: Any) -> None:
-        if event.key() == Qt.Key.Key_Escape and self.act_place.isChecked():
-            self.act_place.setChecked(False)
+        if event.key() == Qt.Key.Key_Escape:
+            self.cancel()
             return
         super().keyPressEvent(event)
+
+    def cancel(self) -> None:
+        """Esc: leave placement mode, else drop the clicked structure's outline."""
+        if self.act_place.isChecked():
+            self.act_place.setChecked(False)
+        else:
+            self._clicked_focus = None
+            self.scene.set_focus(None)
 
     def _after_camera_move(self, *_args: Any) -> None:
         self.scene.relayout_labels()
@@ -726,11 +748,38 @@ class MainWindow(QMainWindow):
             return
         self.show_info(hit.kind, hit.ident)
 
+    def _on_move(self, *_args: Any) -> None:
+        if self._press_pos is not None:  # dragging the camera or the handle
+            return
+        self._hover_pos = self.pl.iren.interactor.GetEventPosition()
+        self._hover_timer.start()
+
+    def _hover(self) -> None:
+        """Outline what is under the resting mouse and name it in the status bar."""
+        if self._hover_pos is None or self.scene.atlas is None:
+            return
+        hit = self.scene.pick(*self._hover_pos)
+        atlas = self.scene.atlas
+        if hit is not None and hit.kind == "structure":
+            st = atlas.structures[hit.ident]
+            self.scene.set_focus(hit.ident)
+            self.statusBar().showMessage(f"{st.name}: {st.kind}, {st.role} (click for its card)", 3000)
+            return
+        self.scene.set_focus(self._clicked_focus)
+        if hit is not None and hit.kind == "trigger_point":
+            self.statusBar().showMessage(f"Trigger point: {atlas.trigger_points[hit.ident].name}", 3000)
+        elif hit is not None and hit.kind == "needle":
+            report = self.reports.get(hit.ident)
+            status = f": {report.status}" if report is not None else ""
+            self.statusBar().showMessage(f"Needle {hit.ident}{status} (click to select)", 3000)
+
     def show_info(self, kind: str, ident: str) -> None:
         atlas = self.scene.atlas
         if atlas is None:
             return
         if kind == "structure":
+            self._clicked_focus = ident
+            self.scene.set_focus(ident)
             self._show_info_structure(ident)
         elif kind == "trigger_point":
             self.info.show_trigger_point(atlas, ident)

@@ -288,7 +288,7 @@ class NeedlePanel(QWidget):
 
     selected = Signal(str)
     add_from_trigger_point = Signal(str)
-    place_entry = Signal()
+    place_entry = Signal(bool)  # placement mode on or off
     remove = Signal(str)
     depth_changed = Signal(float)
     angles_changed = Signal(float, float)
@@ -359,7 +359,7 @@ class NeedlePanel(QWidget):
         self.box.setEnabled(False)
 
         self.list.currentItemChanged.connect(self._on_list)
-        self.place.toggled.connect(lambda on: on and self.place_entry.emit())
+        self.place.toggled.connect(self.place_entry.emit)
         self.tp_add.clicked.connect(self._on_tp)
         self.delete.clicked.connect(self._on_delete)
         self.depth_slider.valueChanged.connect(lambda v: self._emit_depth(v / 10.0))

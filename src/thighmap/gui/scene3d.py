@@ -29,6 +29,7 @@ NEEDLE_RADIUS_MM = 1.0  # drawn radius (a 0.25 mm needle would be invisible)
 HANDLE_GREY = "#b8bcc4"
 LEADER_GREY = "#d0d4da"
 SOLID_OPACITY = 0.5  # layers at least this opaque are picked before translucent ones
+FOCUS_COLOUR = "#ffffff"
 
 # Layer groups of the layers panel: group name -> structure kinds.
 GROUPS: dict[str, tuple[str, ...]] = {
@@ -188,6 +189,8 @@ class Scene3D(QObject):
         self.pl.ren_win.AddRenderer(self.overlay)
         self.needle_actors: dict[str, Any] = {}
         self.map_actor: Any = None  # the coloured skin of a skin map, when one is shown
+        self.focused: str | None = None  # the outlined structure (hover or click)
+        self.focus_actor: Any = None
 
     # ------------------------------------------------------------------ rendering
     def request_render(self) -> None:
@@ -210,6 +213,7 @@ class Scene3D(QObject):
     # ------------------------------------------------------------------ atlas
     def set_atlas(self, atlas: Atlas, zone_source: Callable[[str], Any] | None, side: str = "right") -> None:
         """(Re)build the anatomy: structures, zones, trigger points, labels, decorations."""
+        self.set_focus(None)
         for actor in [*self.atlas_actors.values(), *self.zone_actors.values()]:
             self.pl.remove_actor(actor, render=False)
         for actors in self.tp_actors.values():
@@ -628,6 +632,22 @@ class Scene3D(QObject):
             actor.SetVisibility(sid not in self.hidden)
         self._highlighted = None
 
+    # ------------------------------------------------------------------ focus (hover, click)
+    def set_focus(self, sid: str | None) -> None:
+        """Outline one structure (the one under the mouse, or the one clicked)."""
+        if sid == self.focused:
+            return
+        if self.focus_actor is not None:
+            self.pl.remove_actor(self.focus_actor, render=False)
+            self.focus_actor = None
+        self.focused = None
+        if sid is not None and self.atlas is not None and sid in self.atlas_actors:
+            if self.atlas_actors[sid].GetVisibility() or sid == "skin":
+                poly = scene.surface_to_polydata(self.atlas.mesh(sid))
+                self.focus_actor = self.pl.add_silhouette(poly, color=FOCUS_COLOUR, line_width=3.0)
+                self.focused = sid
+        self.request_render()
+
     # ------------------------------------------------------------------ tip handle
     def set_handle_callback(self, callback: Callable[[np.ndarray], None]) -> None:
         self._handle_callback = callback
@@ -690,6 +710,21 @@ class Scene3D(QObject):
         """What is under the display position (x, y in VTK pixels, origin bottom-left)."""
         picker = self._picker
         picker.InitializePickList()
+        if not skin_only and self.show_needles:
+            # needles first: thin and deliberate, they win over what they pass through
+            needles = [
+                (a, ("needle", name.split(":", 1)[1]))
+                for name, a in self.needle_actors.items()
+                if name.startswith(("needle:", "handle:")) and a.GetVisibility()
+            ]
+            for a, _hit in needles:
+                picker.AddPickList(a)
+            picker.PickFromListOn()
+            if needles and picker.Pick(x, y, 0, self.overlay):
+                hit = self._identify(picker.GetActor(), needles)
+                if hit is not None:
+                    return hit
+            picker.InitializePickList()
         if not skin_only and self.show_trigger_points and self.tp_actors:
             # trigger points are drawn on top (overlay layer): they win
             for actors in self.tp_actors.values():

@@ -238,6 +238,7 @@ class SectionPanel(QWidget):
         self._timer.setSingleShot(True)
         self._timer.setInterval(60)
         self._timer.timeout.connect(self.recompute)
+        self._stale = True
         self.mode.currentIndexChanged.connect(lambda _i: self.schedule())
         self.level.valueChanged.connect(self._on_level)
         self.level_slider.valueChanged.connect(lambda v: self.level.setValue(float(v)))
@@ -280,7 +281,16 @@ class SectionPanel(QWidget):
         self.schedule()
 
     def schedule(self) -> None:
-        self._timer.start()
+        """Recompute soon if the panel is on screen, else when it is next shown."""
+        if self.isVisible():
+            self._timer.start()
+        else:
+            self._stale = True
+
+    def showEvent(self, event: Any) -> None:
+        super().showEvent(event)
+        if self._stale:
+            self._timer.start()
 
     # --------------------------------------------------------------- slicing
     def _zone(self, sid: str) -> pv.PolyData | None:
@@ -361,6 +371,7 @@ class SectionPanel(QWidget):
         if self.atlas is None:
             return
         self._timer.stop()
+        self._stale = False
         if self.follow.currentData() == "tip" and self.needle is not None:
             self.level.blockSignals(True)
             self.level.setValue(float(self.needle.tip_mm[2]))
