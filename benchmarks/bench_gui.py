@@ -2,8 +2,9 @@
 
     xvfb-run -a python3 benchmarks/bench_gui.py
 
-Prints: process start -> interactive window (first frame drawn, event loop idle), and
-depth change -> finished safety update, excluding and including the frame render.
+Prints: process start -> interactive window (first frame drawn, event loop idle);
+depth change -> finished safety update, excluding and including the frame render, and
+with the cross-section panel shown; the time to compute and draw each skin map.
 """
 
 from __future__ import annotations
@@ -73,6 +74,32 @@ def main() -> int:
         f"max {max(with_render) * 1000:6.1f} ms"
     )
     print(f"final status: {w.safety.status}")
+
+    # the same with the cross-section panel on screen (its slices are redone after each edit)
+    w.docks["Cross-section"].show()
+    app.processEvents()
+    with_section: list[float] = []
+    for k in range(10):
+        t = time.perf_counter()
+        w.set_depth(12.0 + k * 3.0)
+        w.section.recompute()
+        w.scene.render_now()
+        app.processEvents()
+        with_section.append(time.perf_counter() - t)
+    print(
+        f"depth change -> update + cross-section + frame: median {med(with_section) * 1000:6.1f} ms, "
+        f"max {max(with_section) * 1000:6.1f} ms"
+    )
+    w.docks["Cross-section"].hide()
+
+    # skin maps (computed by the core, then drawn)
+    w.needles.tp_combo.setCurrentIndex(max(w.needles.tp_combo.findData("bfl_nct_mid"), 0))
+    for label, show in (("approach map", w.show_approach_to_trigger_point), ("depth map", w.show_depth_map)):
+        t = time.perf_counter()
+        show()
+        w.scene.render_now()
+        total = time.perf_counter() - t
+        print(f"{label}: computed in {w.timings['map_s'] * 1000:6.1f} ms, drawn in {total * 1000:6.1f} ms")
     w.undo.setClean()
     w.close()
     return 0
