@@ -284,15 +284,8 @@ class Scene3D(QObject):
 
     def _build_decorations(self) -> None:
         assert self.atlas is not None
-        # +x of the drawing frame is medial for a right thigh, lateral for a left one
-        xlabel = "Medial" if self.side == "right" else "Lateral"
-        self.pl.add_axes(
-            xlabel=xlabel,
-            ylabel="Posterior",
-            zlabel="Proximal",
-            line_width=4,
-            label_size=(0.5, 0.16),
-            viewport=(0.0, 0.0, 0.2, 0.24),
+        self.pl.add_orientation_widget(
+            scene.orientation_cube(self.side), interactive=False, viewport=(0.0, 0.0, 0.16, 0.2)
         )
 
     def _scale_bar(self, centre: np.ndarray, right: np.ndarray, up: np.ndarray, below: float) -> None:

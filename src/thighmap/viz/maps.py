@@ -102,5 +102,6 @@ def add_depth_map(plotter: pv.Plotter, model: SafetyModel, dmap: DepthMap, name:
             "n_labels": 6,
             "title_font_size": 14,
             "label_font_size": 12,
+            "color": "#e8eaee",
         },
     )

@@ -74,7 +74,7 @@ def render_atlas_png(
     for draw in decorate:
         draw(pl)
     set_camera(pl, view, atlas, zoom)
-    pl.add_axes()
+    pl.add_orientation_widget(scene.orientation_cube(), interactive=False, viewport=(0.0, 0.0, 0.18, 0.16))
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     pl.screenshot(str(out))

@@ -12,6 +12,7 @@ x in their files, so the same transform shows them correctly too.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Any
 
 import numpy as np
 import pyvista as pv
@@ -87,3 +88,33 @@ CAMERA_PRESETS: dict[str, tuple[tuple[float, float, float], tuple[float, float, 
     "axial_from_below": ((0.0, 0.0, -1.0), (0.0, 1.0, 0.0)),
     "axial_from_above": ((0.0, 0.0, 1.0), (0.0, 1.0, 0.0)),
 }
+
+
+def orientation_cube(side: str = "right") -> Any:
+    """A cube whose faces name the anatomical directions, for the orientation marker.
+
+    In the drawing frame +x is medial for a right thigh (lateral for a left one), +y
+    posterior and +z proximal."""
+    import vtk
+
+    cube = vtk.vtkAnnotatedCubeActor()
+    medial, lateral = ("Med", "Lat") if side == "right" else ("Lat", "Med")
+    cube.SetXPlusFaceText(medial)
+    cube.SetXMinusFaceText(lateral)
+    cube.SetYPlusFaceText("Post")
+    cube.SetYMinusFaceText("Ant")
+    cube.SetZPlusFaceText("Prox")
+    cube.SetZMinusFaceText("Dist")
+    cube.SetFaceTextScale(0.22)
+    cube.GetCubeProperty().SetColor(0.32, 0.36, 0.44)
+    cube.GetTextEdgesProperty().SetColor(0.85, 0.87, 0.9)
+    for prop in (
+        cube.GetXPlusFaceProperty(),
+        cube.GetXMinusFaceProperty(),
+        cube.GetYPlusFaceProperty(),
+        cube.GetYMinusFaceProperty(),
+        cube.GetZPlusFaceProperty(),
+        cube.GetZMinusFaceProperty(),
+    ):
+        prop.SetColor(1.0, 1.0, 1.0)
+    return cube
