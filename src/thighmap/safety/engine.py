@@ -9,6 +9,7 @@ plans, the tissue ladder and the rules (the skin maps built on them are in maps.
 from __future__ import annotations
 
 import weakref
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -19,9 +20,9 @@ from thighmap.anatomy.atlas import Atlas
 from thighmap.anatomy.meshgen import SurfaceMesh
 from thighmap.planning import Needle, Plan, mirror_needle
 from thighmap.safety import rules
+from thighmap.safety.dangers import DangerSet
 from thighmap.safety.report import Finding, NearestDanger, NeedleReport, PlanReport, TissueSpan
 from thighmap.safety.tissues import TissueIndex
-from thighmap.safety.tubes import CapsuleChains
 
 STATUS_CODES = ("safe", "caution", "danger")
 
@@ -56,10 +57,13 @@ class SafetyModel:
 
     _cache: ClassVar[weakref.WeakKeyDictionary[Atlas, SafetyModel]] = weakref.WeakKeyDictionary()
 
-    def __init__(self, atlas: Atlas, side: str = "right") -> None:
+    def __init__(self, atlas: Atlas, side: str = "right", mesh_only: Iterable[str] = ()) -> None:
+        """`mesh_only`: danger structures to check against their triangles even where a
+        centreline exists (structures without one always are)."""
         self.atlas = atlas
         self.side = side
-        self.chains = CapsuleChains.from_atlas(atlas)
+        self.dangers = DangerSet(atlas, mesh_only)
+        self.chains = self.dangers.chains  # the tube structures
         self.names = {sid: st.name for sid, st in atlas.structures.items()}
         self.tissues = TissueIndex({sid: atlas.mesh(sid) for sid in atlas.structures})
         self._skin_outer: tuple[SurfaceMesh, cKDTree, np.ndarray] | None = None
@@ -84,12 +88,7 @@ class SafetyModel:
                 shared = np.array([tuple(v) in fat_keys for v in np.round(skin.vertices, 4)])
                 faces = faces[~shared[faces].any(axis=1)]
             v = skin.vertices
-            fn = np.cross(v[faces[:, 1]] - v[faces[:, 0]], v[faces[:, 2]] - v[faces[:, 0]])
-            vn = np.zeros_like(v)
-            for k in range(3):
-                np.add.at(vn, faces[:, k], fn)
-            norm = np.linalg.norm(vn, axis=1, keepdims=True)
-            vn = np.divide(vn, norm, out=np.zeros_like(vn), where=norm > 0)
+            vn = _vertex_normals(SurfaceMesh(v, faces))
             used = np.unique(faces)
             tree = cKDTree(v[used])
             self._skin_outer = (SurfaceMesh(v, faces), tree, vn)
@@ -175,11 +174,11 @@ class SafetyModel:
         depth = float(needle.depth_mm)
         tip = entry + direction * depth
         gauge = float(needle.gauge_mm)
-        res = self.chains.needle_clearances(entry, tip, gauge)
-        first = self.chains.first_caution_hit(
+        res = self.dangers.needle_clearances(entry, tip, gauge)
+        first = self.dangers.first_caution_hit(
             entry, direction, gauge, max(float(needle.needle_length_mm), depth)
         )
-        ids = self.chains.structure_ids
+        ids = self.dangers.structure_ids
         k_near = int(np.argmin(res["clearance"]))
         k_limit = int(np.argmin(first))
         max_safe = float(min(first[k_limit], needle.needle_length_mm))
@@ -300,9 +299,9 @@ class SafetyModel:
         reach = (
             depth if needle_length_mm is None else np.broadcast_to(np.asarray(needle_length_mm, float), (n,))
         )
-        out = self.chains.batch(entry, direction, depth, gauge, np.maximum(reach, depth))
+        out = self.dangers.batch(entry, direction, depth, gauge, np.maximum(reach, depth))
         status = np.where(out["min_zone"] < 0, 2, np.where(out["min_caution"] < 0, 1, 0))
-        ids = self.chains.structure_ids
+        ids = self.dangers.structure_ids
         limiting = np.where(out["first_caution_depth"] <= reach, out["first_caution_structure"], -1)
         return BatchResult(
             status=status,
@@ -341,16 +340,31 @@ class SafetyModel:
 
         st = self.atlas.structures[sid]
         assert st.safety is not None
-        tube = self.atlas.tube(sid)
-        seg = np.linalg.norm(np.diff(tube.centres_mm, axis=0), axis=1)
-        s = np.concatenate([[0.0], np.cumsum(seg)]) / seg.sum()
-        grown = shapes.TubeSamples(
-            tube.centres_mm, tube.radii_mm + st.safety.uncertainty_at(s, self.atlas.fitted)
-        )
-        mesh = meshgen.tube_mesh(grown, chord_error_mm=0.3)
+        if st.is_tube:
+            tube = self.atlas.tube(sid)
+            seg = np.linalg.norm(np.diff(tube.centres_mm, axis=0), axis=1)
+            s = np.concatenate([[0.0], np.cumsum(seg)]) / seg.sum()
+            grown = shapes.TubeSamples(
+                tube.centres_mm, tube.radii_mm + st.safety.uncertainty_at(s, self.atlas.fitted)
+            )
+            mesh = meshgen.tube_mesh(grown, chord_error_mm=0.3)
+        else:  # a surface without centreline: pushed out along its normals (drawing only)
+            surface = self.atlas.mesh(sid)
+            unc = float(np.max(st.safety.uncertainty_at(np.linspace(0.0, 1.0, 201), self.atlas.fitted)))
+            mesh = SurfaceMesh(surface.vertices + _vertex_normals(surface) * unc, surface.faces)
         if self.side == "left":
             mesh = SurfaceMesh(mesh.vertices * np.array([-1.0, 1.0, 1.0]), mesh.faces[:, ::-1].copy())
         return mesh
+
+
+def _vertex_normals(mesh: SurfaceMesh) -> np.ndarray:
+    v, f = mesh.vertices, mesh.faces
+    fn = np.cross(v[f[:, 1]] - v[f[:, 0]], v[f[:, 2]] - v[f[:, 0]])
+    vn = np.zeros_like(v)
+    for k in range(3):
+        np.add.at(vn, f[:, k], fn)
+    norm = np.linalg.norm(vn, axis=1, keepdims=True)
+    return np.divide(vn, norm, out=np.zeros_like(vn), where=norm > 0)
 
 
 def _mirror_report(report: NeedleReport) -> NeedleReport:

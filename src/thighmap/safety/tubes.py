@@ -13,6 +13,7 @@ only approximation is none: pruning uses bounds that provably keep the minimum.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import numpy as np
@@ -46,9 +47,18 @@ class CapsuleChains:
     cluster_zone_radius: np.ndarray  # (C,) largest zone radius r + u in the cluster
 
     @classmethod
-    def from_atlas(cls, atlas: Atlas) -> CapsuleChains:
+    def from_atlas(cls, atlas: Atlas, exclude: Iterable[str] = ()) -> CapsuleChains:
+        """The danger structures of the atlas (less `exclude`) as capsule chains."""
         ids, a, b, r, u, s, margins = [], [], [], [], [], [], []
-        for k, st in enumerate(atlas.danger_structures()):
+        skip = set(exclude)
+        tubes = [st for st in atlas.danger_structures() if st.id not in skip]
+        if not tubes:
+            a.append(np.empty((0, 3)))
+            b.append(np.empty((0, 3)))
+            r.append(np.empty(0))
+            u.append(np.empty(0))
+            s.append(np.empty(0, np.int64))
+        for k, st in enumerate(tubes):
             assert st.safety is not None
             tube = atlas.tube(st.id)
             n = len(tube.centres_mm) - 1
@@ -85,6 +95,8 @@ class CapsuleChains:
         return chains
 
     def _build_clusters(self) -> None:
+        if not self.structure_ids:
+            return
         starts, stops = [], []
         for k in range(len(self.structure_ids)):
             idx = np.flatnonzero(self.structure == k)

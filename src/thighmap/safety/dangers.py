@@ -1,0 +1,165 @@
+"""All danger structures of a model behind one interface: tubes checked as capsule chains
+(safety/tubes.py, analytically) and mesh-only structures checked exactly against their
+triangles (safety/mesh_distance.py), e.g. surfaces imported from another atlas.
+
+A mesh-only structure has no centreline, so its positional uncertainty is taken as the
+largest value of its profile (the cautious choice). Both paths use the same sign
+convention: the clearance is the signed distance from the needle's axis to the surface
+minus half the gauge, negative (the penetration depth) when the needle enters it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import numpy as np
+
+from thighmap.anatomy.atlas import Atlas
+from thighmap.safety.geometry import point_triangle_closest
+from thighmap.safety.mesh_distance import TriangleMeshDistance
+from thighmap.safety.tubes import CapsuleChains
+
+
+class MeshDangers:
+    """Mesh-only danger structures, each an exact TriangleMeshDistance."""
+
+    def __init__(self, atlas: Atlas, ids: Iterable[str]) -> None:
+        self.structure_ids = list(ids)
+        self.meshes: list[TriangleMeshDistance] = []
+        unc, margins = [], []
+        for sid in self.structure_ids:
+            st = atlas.structures[sid]
+            if st.safety is None:
+                raise ValueError(f"structure {sid!r} has no safety parameters (uncertainty, caution margin)")
+            mesh = atlas.mesh(sid)
+            self.meshes.append(TriangleMeshDistance(mesh.vertices, mesh.faces))
+            unc.append(float(np.max(st.safety.uncertainty_at(np.linspace(0.0, 1.0, 201), atlas.fitted))))
+            margins.append(st.safety.caution_margin_mm)
+        self.uncertainty = np.array(unc, float)
+        self.caution_margin = np.array(margins, float)
+
+    def needle_clearances(self, p0: np.ndarray, p1: np.ndarray, gauge_mm: float) -> dict[str, np.ndarray]:
+        half = gauge_mm / 2.0
+        n = len(self.meshes)
+        clearance, s = np.empty(n), np.empty(n)
+        on_needle, on_structure = np.empty((n, 3)), np.empty((n, 3))
+        for k, mesh in enumerate(self.meshes):
+            d, s[k] = mesh.segment_signed_distance(p0, p1)
+            clearance[k] = d - half
+            on_needle[k] = p0 + s[k] * (p1 - p0)
+            _, j = mesh.point_distance(on_needle[k])
+            _, closest = point_triangle_closest(
+                on_needle[k][None], mesh.v0[j][None], mesh.v1[j][None], mesh.v2[j][None]
+            )
+            on_structure[k] = closest[0]
+        zone = clearance - self.uncertainty
+        return {
+            "clearance": clearance,
+            "zone": zone,
+            "caution": zone - self.caution_margin,
+            "s": s,
+            "point_on_structure": on_structure,
+            "point_on_needle": on_needle,
+        }
+
+    def first_caution_hit(
+        self, entry: np.ndarray, direction: np.ndarray, gauge_mm: float, reach_mm: float = 200.0
+    ) -> np.ndarray:
+        grown = self.uncertainty + self.caution_margin + gauge_mm / 2.0
+        t = np.array(
+            [m.first_hit_within(entry, direction, float(r)) for m, r in zip(self.meshes, grown, strict=True)]
+        )
+        return np.where(t <= reach_mm, t, np.inf)
+
+
+class DangerSet:
+    """The model's danger structures: tubes first, then mesh-only ones, in one order."""
+
+    def __init__(self, atlas: Atlas, mesh_only: Iterable[str] = ()) -> None:
+        danger = [st.id for st in atlas.danger_structures()]
+        forced = set(mesh_only)
+        unknown = forced - set(danger)
+        if unknown:
+            raise ValueError(f"not danger structures of this atlas: {', '.join(sorted(unknown))}")
+        as_mesh = [sid for sid in danger if sid in forced or not atlas.structures[sid].is_tube]
+        self.chains = CapsuleChains.from_atlas(atlas, exclude=as_mesh)
+        self.meshes = MeshDangers(atlas, as_mesh) if as_mesh else None
+        self.structure_ids = list(self.chains.structure_ids) + (
+            self.meshes.structure_ids if self.meshes else []
+        )
+        self.caution_margin = np.concatenate(
+            [self.chains.caution_margin, self.meshes.caution_margin if self.meshes else []]
+        )
+
+    def needle_clearances(self, p0: np.ndarray, p1: np.ndarray, gauge_mm: float) -> dict[str, np.ndarray]:
+        res = self.chains.needle_clearances(p0, p1, gauge_mm) if self.chains.structure_ids else None
+        if self.meshes is None:
+            assert res is not None
+            return res
+        more = self.meshes.needle_clearances(p0, p1, gauge_mm)
+        if res is None:
+            return more
+        return {key: np.concatenate([res[key], more[key]]) for key in res}
+
+    def first_caution_hit(
+        self, entry: np.ndarray, direction: np.ndarray, gauge_mm: float, reach_mm: float = 200.0
+    ) -> np.ndarray:
+        parts = []
+        if self.chains.structure_ids:
+            parts.append(self.chains.first_caution_hit(entry, direction, gauge_mm, reach_mm))
+        if self.meshes is not None:
+            parts.append(self.meshes.first_caution_hit(entry, direction, gauge_mm, reach_mm))
+        return np.concatenate(parts)
+
+    def batch(
+        self,
+        entry: np.ndarray,
+        direction: np.ndarray,
+        depth_mm: np.ndarray,
+        gauge_mm: np.ndarray,
+        reach_mm: np.ndarray | None = None,
+    ) -> dict[str, np.ndarray]:
+        """CapsuleChains.batch over every danger structure (mesh-only ones one needle at a
+        time: exact, but far slower than the tubes)."""
+        if self.meshes is None:
+            return self.chains.batch(entry, direction, depth_mm, gauge_mm, reach_mm)
+        entry = np.asarray(entry, float)
+        direction = np.asarray(direction, float)
+        direction = direction / np.linalg.norm(direction, axis=1, keepdims=True)
+        depth = np.asarray(depth_mm, float)
+        gauge = np.broadcast_to(np.asarray(gauge_mm, float), depth.shape)
+        reach = depth if reach_mm is None else np.asarray(reach_mm, float)
+        n, s_tube = len(entry), len(self.chains.structure_ids)
+        m = len(self.meshes.structure_ids)
+        clearance, zone, caution = np.empty((n, m)), np.empty((n, m)), np.empty((n, m))
+        first = np.empty((n, m))
+        for i in range(n):
+            tip = entry[i] + direction[i] * depth[i]
+            res = self.meshes.needle_clearances(entry[i], tip, float(gauge[i]))
+            clearance[i], zone[i], caution[i] = res["clearance"], res["zone"], res["caution"]
+            first[i] = self.meshes.first_caution_hit(entry[i], direction[i], float(gauge[i]), float(reach[i]))
+        if s_tube:
+            tubes = self.chains.batch(entry, direction, depth, gauge, reach)
+            clearance = np.hstack([tubes["clearance"], clearance])
+            min_zone = np.minimum(tubes["min_zone"], zone.min(axis=1))
+            min_caution = np.minimum(tubes["min_caution"], caution.min(axis=1))
+            tube_first, tube_first_k = tubes["first_caution_depth"], tubes["first_caution_structure"]
+        else:
+            min_zone, min_caution = zone.min(axis=1), caution.min(axis=1)
+            tube_first, tube_first_k = np.full(n, np.inf), np.full(n, -1)
+        rows = np.arange(n)
+        k_mesh = np.argmin(first, axis=1)
+        mesh_first = first[rows, k_mesh]
+        use_mesh = mesh_first < tube_first
+        first_depth = np.where(use_mesh, mesh_first, tube_first)
+        first_k = np.where(use_mesh, s_tube + k_mesh, tube_first_k)
+        nearest = np.argmin(clearance, axis=1)
+        return {
+            "clearance": clearance,
+            "min_zone": min_zone,
+            "min_caution": min_caution,
+            "nearest": nearest,
+            "nearest_clearance": clearance[rows, nearest],
+            "first_caution_depth": first_depth,
+            "first_caution_structure": np.where(np.isfinite(first_depth), first_k, -1),
+        }
