@@ -398,3 +398,62 @@ def test_escape_and_the_panel_button_leave_placement_mode(window, qtbot) -> None
     QTest.keyClick(window.pl, Qt.Key.Key_Escape)
     qtbot.waitUntil(lambda: not window.act_place.isChecked(), timeout=2000)
     assert not window.needles.place.isChecked()
+
+
+def test_layer_groups_for_danger_zones_and_trigger_points(window) -> None:  # type: ignore[no-untyped-def]
+    from PySide6.QtCore import Qt
+
+    engine_or_skip()
+    tree = window.layers.tree
+    groups = [tree.topLevelItem(i).text(0) for i in range(tree.topLevelItemCount())]
+    for g in ("Skin and fat", "Muscles", "Bone", "Nerves", "Vessels", "Danger zones", "Trigger points"):
+        assert g in groups
+    zone = window.scene.zone_actors["sciatic_nerve"]
+    assert zone.GetVisibility()
+    window.layers.set_checked("zone:sciatic_nerve", False)
+    assert not zone.GetVisibility() and window.scene.zone_actors["tibial_nerve"].GetVisibility()
+    # the zone's opacity from the tree
+    window.layers.select("zone:tibial_nerve")
+    window.layers.opacity.setValue(40)
+    assert window.scene.zone_actors["tibial_nerve"].prop.opacity == pytest.approx(0.4)
+    assert not window.layers.only.isEnabled()  # "show only" is for structures
+    # the group's checkbox switches every member; Ctrl+D does the same
+    group = next(
+        tree.topLevelItem(i)
+        for i in range(tree.topLevelItemCount())
+        if tree.topLevelItem(i).text(0) == "Danger zones"
+    )
+    group.setCheckState(0, Qt.CheckState.Unchecked)
+    assert not any(a.GetVisibility() for a in window.scene.zone_actors.values())
+    assert not window.act_zones.isChecked()
+    window.act_zones.trigger()
+    assert all(a.GetVisibility() for a in window.scene.zone_actors.values())
+    # one trigger point off: its markers go, the others stay, and it can no longer be picked
+    tp = "bfl_nct_mid"
+    window.layers.set_checked(f"tp:{tp}", False)
+    assert not any(a.GetVisibility() for a in window.scene.tp_actors[tp])
+    assert all(a[0].GetVisibility() for t, a in window.scene.tp_actors.items() if t != tp)
+
+
+def test_switching_to_the_left_thigh_mirrors_atlas_needles_and_views(window) -> None:  # type: ignore[no-untyped-def]
+    engine_or_skip()
+    needle = window.add_from_trigger_point("bfl_nct_mid")
+    right_report = window.reports[needle.id]
+    right_atlas = window.scene.atlas
+    window.act_left.trigger()
+    assert window.plan.side == "left" and window.act_left.isChecked()
+    left_needle = window.plan.needles[0]
+    assert left_needle.entry_mm[0] == pytest.approx(-needle.entry_mm[0])
+    left_report = window.reports[needle.id]
+    assert left_report.status == right_report.status
+    assert left_report.clearances_mm == pytest.approx(right_report.clearances_mm)
+    assert window.scene.atlas is not right_atlas
+    lat = right_atlas.landmark("lateral_epicondyle")
+    assert window.scene.atlas.landmark("lateral_epicondyle")[0] == pytest.approx(-lat[0])
+    # "Lateral" still looks at the lateral side: the camera sits on the lateral epicondyle's side
+    window.scene.camera("lateral")
+    cam_x = window.pl.camera.position[0]
+    lateral_x_drawn = scene.to_display(window.scene.atlas.landmark("lateral_epicondyle"))[0]
+    assert np.sign(cam_x - window.pl.camera.focal_point[0]) == np.sign(lateral_x_drawn)
+    window.undo.undo()
+    assert window.plan.side == "right" and not window.act_left.isChecked()

@@ -39,6 +39,7 @@ from thighmap.planning import (
     PlanError,
     angles_from_direction,
     direction_from_angles,
+    mirror_x,
     save_plan,
 )
 from thighmap.safety import maps
@@ -228,6 +229,14 @@ class MainWindow(QMainWindow):
         e.addAction(redo)
         e.addSeparator()
         e.addAction(self._action("&Patient profile…", self.edit_patient, "Ctrl+Shift+P"))
+        self.act_left = self._action(
+            "&Left thigh",
+            self.set_left_thigh,
+            "Ctrl+Shift+L",
+            "Plan for the left thigh: the atlas and every needle mirrored",
+        )
+        self.act_left.setCheckable(True)
+        e.addAction(self.act_left)
         e.addAction(self._action("&Delete needle", self.remove_selected, QKeySequence.StandardKey.Delete))
 
         v = mb.addMenu("&View")
@@ -346,13 +355,13 @@ class MainWindow(QMainWindow):
             self.scene.hidden,
             self.scene.opacity,
             {
-                "danger_zones": self.scene.show_zones,
-                "trigger_points": self.scene.show_trigger_points,
                 "needles": self.scene.show_needles,
                 "labels": self.scene.show_labels,
                 "landmarks": self.scene.show_landmarks,
                 "tp_labels": self.scene.show_tp_labels,
             },
+            self.scene.hidden_zones,
+            self.scene.hidden_tps,
         )
         self.needles.set_atlas(atlas)
         self.section.set_atlas(atlas, zone, self.plan.side)
@@ -381,6 +390,9 @@ class MainWindow(QMainWindow):
                 self.check_error = str(exc)
             if self.map_request is not None:
                 self._draw_map()  # the map follows the patient profile
+        self.act_left.blockSignals(True)
+        self.act_left.setChecked(plan.side == "left")
+        self.act_left.blockSignals(False)
         self._recheck()
         t1 = time.perf_counter()
         self._refresh_views()
@@ -646,6 +658,11 @@ class MainWindow(QMainWindow):
             if prof != self.plan.patient:
                 self.set_patient(prof)
 
+    def set_left_thigh(self, left: bool) -> None:
+        """Switch the plan to the other thigh: the atlas and every needle are mirrored."""
+        if (self.plan.side == "left") != left:
+            self.push_edit(mirror_x(self.plan), "Left thigh" if left else "Right thigh", self.selected)
+
     def set_patient(self, profile: Any) -> bool:
         """Fit the atlas to a patient profile and re-check; a profile the atlas cannot be
         fitted to is refused with its reason and changes nothing."""
@@ -661,11 +678,14 @@ class MainWindow(QMainWindow):
     # ================================================================ view interactions
     def set_layer_visible(self, key: str, visible: bool) -> None:
         s = self.scene
-        if key == "danger_zones":
-            s.set_zones_visible(visible)
-            self.act_zones.setChecked(visible)
-        elif key == "trigger_points":
-            s.set_trigger_points_visible(visible)
+        if key.startswith("zone:"):
+            s.set_zone_visible(key[5:], visible)
+            any_zone = len(s.hidden_zones) < len(s.zone_actors) or not s.zone_actors
+            self.act_zones.blockSignals(True)
+            self.act_zones.setChecked(any_zone)
+            self.act_zones.blockSignals(False)
+        elif key.startswith("tp:"):
+            s.set_trigger_point_visible(key[3:], visible)
         elif key == "needles":
             s.set_needles_visible(visible)
             s.update_needles(self.plan, self.reports, self.selected)
@@ -695,7 +715,9 @@ class MainWindow(QMainWindow):
         self.layers.set_checked("labels", on)
 
     def _toggle_zones(self, on: bool) -> None:
-        self.layers.set_checked("danger_zones", on)
+        atlas = self.scene.atlas
+        for st in atlas.danger_structures() if atlas is not None else []:
+            self.layers.set_checked(f"zone:{st.id}", on)
 
     def _toggle_place(self, on: bool) -> None:
         self.needles.place.blockSignals(True)
@@ -934,8 +956,14 @@ class MainWindow(QMainWindow):
 
     def export_png_dialog(self) -> None:
         path, _ = QFileDialog.getSaveFileName(self, "Export view", "thighmap-view.png", "PNG images (*.png)")
-        if path:
+        if not path:
+            return
+        try:
             self.export_png(path)
+        except (OSError, ValueError) as err:
+            self.error("Cannot export the view", f"{path}: {err}")
+            return
+        self.statusBar().showMessage(f"Saved the view to {path}", 4000)
 
     def export_png(self, path: str | os.PathLike[str]) -> Path:
         self.scene.render_now()

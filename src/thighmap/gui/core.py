@@ -166,3 +166,6 @@ class MirroredAtlas:
             t = self.base.tube(sid)
             self._tubes[sid] = replace(t, centres_mm=t.centres_mm * _FLIP)
         return self._tubes[sid]
+
+    def landmark(self, lid: str) -> np.ndarray:
+        return self.landmarks[lid].position_mm

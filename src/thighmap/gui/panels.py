@@ -45,8 +45,6 @@ ROLE_SID = Qt.ItemDataRole.UserRole
 ROLE_KIND = Qt.ItemDataRole.UserRole + 1
 
 SPECIAL_LAYERS = {
-    "danger_zones": "Danger zones",
-    "trigger_points": "Trigger points",
     "needles": "Needles",
     "labels": "Structure labels",
     "landmarks": "Landmark labels",
@@ -105,8 +103,23 @@ class LayersPanel(QWidget):
         self.only.clicked.connect(self._on_only)
         self.show_all.clicked.connect(self._on_show_all)
 
+    def _member(self, group: QTreeWidgetItem, key: str, label: str, kind: str, checked: bool) -> None:
+        it = QTreeWidgetItem(group, [label])
+        it.setFlags(it.flags() | Qt.ItemFlag.ItemIsUserCheckable)
+        it.setCheckState(0, Qt.CheckState.Checked if checked else Qt.CheckState.Unchecked)
+        it.setData(0, ROLE_SID, key)
+        it.setData(0, ROLE_KIND, kind)
+        it.setToolTip(0, label)
+        self._items[key] = it
+
     def populate(
-        self, atlas: Atlas, hidden: set[str], opacity: dict[str, float], specials: dict[str, bool]
+        self,
+        atlas: Atlas,
+        hidden: set[str],
+        opacity: dict[str, float],
+        specials: dict[str, bool],
+        hidden_zones: set[str] = frozenset(),  # type: ignore[assignment]
+        hidden_tps: set[str] = frozenset(),  # type: ignore[assignment]
     ) -> None:
         self._building = True
         self.tree.clear()
@@ -129,6 +142,21 @@ class LayersPanel(QWidget):
             g.setExpanded(group in ("Nerves", "Vessels", "Muscles"))
             if g.childCount() == 0:
                 self.tree.invisibleRootItem().removeChild(g)
+        zones = QTreeWidgetItem(self.tree, ["Danger zones"])
+        zones.setFlags(zones.flags() | Qt.ItemFlag.ItemIsUserCheckable | Qt.ItemFlag.ItemIsAutoTristate)
+        zones.setToolTip(0, "Each nerve and vessel grown by its positional uncertainty")
+        for st in atlas.danger_structures():
+            self._member(zones, f"zone:{st.id}", f"{st.name} zone", "zone", st.id not in hidden_zones)
+            self._items[f"zone:{st.id}"].setIcon(0, _swatch(scene.structure_colour(st.kind, st.id)))
+            self._opacities[f"zone:{st.id}"] = opacity.get(f"zone:{st.id}", scene.ZONE_OPACITY)
+        tps = QTreeWidgetItem(self.tree, ["Trigger points"])
+        tps.setFlags(tps.flags() | Qt.ItemFlag.ItemIsUserCheckable | Qt.ItemFlag.ItemIsAutoTristate)
+        for tp in atlas.trigger_points.values():
+            self._member(tps, f"tp:{tp.id}", tp.name, "trigger_point", tp.id not in hidden_tps)
+            self._items[f"tp:{tp.id}"].setIcon(
+                0, _swatch(scene.TRIGGER_POINT_COLOURS.get(tp.muscle, "#ffffff"))
+            )
+            self._opacities[f"tp:{tp.id}"] = opacity.get(f"tp:{tp.id}", scene.SPREAD_OPACITY)
         other = QTreeWidgetItem(self.tree, ["Overlays"])
         for key, label in SPECIAL_LAYERS.items():
             it = QTreeWidgetItem(other, [label])
@@ -149,24 +177,31 @@ class LayersPanel(QWidget):
 
     def _on_current(self, item: QTreeWidgetItem | None, _prev: QTreeWidgetItem | None) -> None:
         sid = item.data(0, ROLE_SID) if item is not None else None
-        is_structure = bool(sid) and item is not None and item.data(0, ROLE_KIND) != "special"
-        self.opacity.setEnabled(is_structure)
+        kind = item.data(0, ROLE_KIND) if item is not None else None
+        is_structure = bool(sid) and kind not in ("special", "zone", "trigger_point")
+        has_opacity = bool(sid) and kind != "special"
+        self.opacity.setEnabled(has_opacity)
         self.only.setEnabled(is_structure)
+        if has_opacity:
+            self.opacity.blockSignals(True)
+            self.opacity.setValue(round(100 * self._opacities.get(str(sid), 1.0)))
+            self.opacity.blockSignals(False)
         if is_structure:
             self.opacity.blockSignals(True)
             self.opacity.setValue(round(100 * self._opacities.get(str(sid), 1.0)))
             self.opacity.blockSignals(False)
             self.item_selected.emit(str(sid))
 
-    def _current_sid(self) -> str | None:
+    def _current_sid(self, kinds: tuple[str, ...] = ("special", "zone", "trigger_point")) -> str | None:
+        """The selected structure's id (or, with fewer excluded kinds, layer key)."""
         item = self.tree.currentItem()
-        if item is None or item.data(0, ROLE_KIND) == "special":
+        if item is None or item.data(0, ROLE_KIND) in kinds:
             return None
         sid = item.data(0, ROLE_SID)
         return str(sid) if sid else None
 
     def _on_opacity(self, value: int) -> None:
-        sid = self._current_sid()
+        sid = self._current_sid(("special",))
         if sid:
             self._opacities[sid] = value / 100.0
             self.opacity_changed.emit(sid, value / 100.0)

@@ -156,6 +156,8 @@ class Scene3D(QObject):
         self.tp_actors: dict[str, list[Any]] = {}
         self.needle_names: set[str] = set()
         self.hidden: set[str] = set()
+        self.hidden_zones: set[str] = set()  # danger zones switched off one by one
+        self.hidden_tps: set[str] = set()  # trigger points switched off one by one
         self.opacity: dict[str, float] = {}
         self.show_labels = True
         self.show_landmarks = False
@@ -247,13 +249,15 @@ class Scene3D(QObject):
             actor = self.pl.add_mesh(
                 poly,
                 color=scene.structure_colour(st.kind, st.id),
-                opacity=0.13,
+                opacity=self.opacity.get(f"zone:{st.id}", scene.ZONE_OPACITY),
                 smooth_shading=True,
                 name=f"zone:{st.id}",
                 pickable=False,
                 render=False,
             )
-            actor.SetVisibility(self.show_zones and st.id not in self.hidden)
+            actor.SetVisibility(
+                self.show_zones and st.id not in self.hidden and st.id not in self.hidden_zones
+            )
             self.zone_actors[st.id] = actor
 
     def _build_trigger_points(self) -> None:
@@ -272,7 +276,7 @@ class Scene3D(QObject):
             spread = self.pl.add_mesh(
                 pv.Sphere(radius=tp.spread_mm, center=centre, theta_resolution=20, phi_resolution=14),
                 color=colour,
-                opacity=0.22,
+                opacity=self.opacity.get(f"tp:{tp.id}", scene.SPREAD_OPACITY),
                 smooth_shading=True,
                 name=f"tpspread:{tp.id}",
                 pickable=False,
@@ -280,7 +284,7 @@ class Scene3D(QObject):
             )
             self.tp_actors[tp.id] = [core, spread]
             for a in (core, spread):
-                a.SetVisibility(self.show_trigger_points)
+                a.SetVisibility(self.show_trigger_points and tp.id not in self.hidden_tps)
 
     def _build_decorations(self) -> None:
         assert self.atlas is not None
@@ -344,7 +348,8 @@ class Scene3D(QObject):
                 groups.append(("labels_lm", lid.replace("_", " "), scene.to_display(lm.position_mm)))
         if self.show_trigger_points and self.show_tp_labels:
             for tp in self.atlas.trigger_points.values():
-                groups.append(("labels_tp", tp.name, scene.to_display(tp.position_mm)))
+                if tp.id not in self.hidden_tps:
+                    groups.append(("labels_tp", tp.name, scene.to_display(tp.position_mm)))
         if not groups:
             self.request_render()
             return
@@ -398,28 +403,55 @@ class Scene3D(QObject):
         if sid in self.atlas_actors:
             self.atlas_actors[sid].SetVisibility(visible)
         if sid in self.zone_actors:
-            self.zone_actors[sid].SetVisibility(visible and self.show_zones)
+            self.zone_actors[sid].SetVisibility(visible and self.show_zones and sid not in self.hidden_zones)
         self.request_render()
 
     def set_structure_opacity(self, sid: str, value: float) -> None:
+        """Opacity of a structure, or of a danger zone ("zone:<id>") or a trigger point's
+        spread ("tp:<id>")."""
         self.opacity[sid] = value
+        kind, _, ident = sid.partition(":")
         if sid in self.atlas_actors:
             self.atlas_actors[sid].prop.opacity = value
+        elif kind == "zone" and ident in self.zone_actors:
+            self.zone_actors[ident].prop.opacity = value
+        elif kind == "tp" and ident in self.tp_actors:
+            self.tp_actors[ident][1].prop.opacity = value
         self.request_render()
+
+    def set_zone_visible(self, sid: str, visible: bool) -> None:
+        """One danger structure's zone on or off (the master switch stays show_zones)."""
+        if visible:
+            self.hidden_zones.discard(sid)
+            self._build_zones()  # zones are built when first needed
+        else:
+            self.hidden_zones.add(sid)
+        if sid in self.zone_actors:
+            self.zone_actors[sid].SetVisibility(visible and self.show_zones and sid not in self.hidden)
+        self.request_render()
+
+    def set_trigger_point_visible(self, tid: str, visible: bool) -> None:
+        if visible:
+            self.hidden_tps.discard(tid)
+        else:
+            self.hidden_tps.add(tid)
+        for a in self.tp_actors.get(tid, []):
+            a.SetVisibility(visible and self.show_trigger_points)
+        self.relayout_labels()
 
     def set_zones_visible(self, visible: bool) -> None:
         self.show_zones = visible
         if visible:
             self._build_zones()
         for sid, actor in self.zone_actors.items():
-            actor.SetVisibility(visible and sid not in self.hidden)
+            actor.SetVisibility(visible and sid not in self.hidden and sid not in self.hidden_zones)
         self.request_render()
 
     def set_trigger_points_visible(self, visible: bool) -> None:
         self.show_trigger_points = visible
-        for actors in self.tp_actors.values():
+        for tid, actors in self.tp_actors.items():
             for a in actors:
-                a.SetVisibility(visible)
+                a.SetVisibility(visible and tid not in self.hidden_tps)
         self.relayout_labels()
 
     def set_needles_visible(self, visible: bool) -> None:
@@ -721,7 +753,8 @@ class Scene3D(QObject):
         if not skin_only and self.show_trigger_points and self.tp_actors:
             # trigger points are drawn on top (overlay layer): they win
             for actors in self.tp_actors.values():
-                picker.AddPickList(actors[0])
+                if actors[0].GetVisibility():
+                    picker.AddPickList(actors[0])
             picker.PickFromListOn()
             if picker.Pick(x, y, 0, self.overlay):
                 hit = self._identify(

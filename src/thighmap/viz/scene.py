@@ -46,6 +46,8 @@ TRIGGER_POINT_COLOURS: dict[str, str] = {
     "adductor_magnus": "#e377c2",
 }
 DEFAULT_OPACITY: dict[str, float] = {"skin": 0.18, "fat": 0.12}
+ZONE_OPACITY = 0.13  # danger zones: an envelope to see through
+SPREAD_OPACITY = 0.22  # a trigger point's spread sphere
 
 
 def to_display(points: np.ndarray) -> np.ndarray:
