@@ -5,6 +5,7 @@
     thighmap check --trigger-point ID
     thighmap atlas build | info
     thighmap render [PLAN] -o FILE.png [--approach TARGET | --depth-map]
+    thighmap report PLAN -o FILE.pdf
 
 Bad input never produces a traceback: it is reported on stderr with exit code 3.
 """
@@ -21,7 +22,7 @@ from thighmap import NOT_A_MEDICAL_DEVICE, __version__
 
 EXIT_SAFE, EXIT_CAUTION, EXIT_DANGER, EXIT_BAD_INPUT = 0, 1, 2, 3
 STATUS_EXIT = {"safe": EXIT_SAFE, "caution": EXIT_CAUTION, "danger": EXIT_DANGER}
-SUBCOMMANDS = ("check", "atlas", "render", "gui")
+SUBCOMMANDS = ("check", "atlas", "render", "report", "gui")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -59,6 +60,14 @@ def _parser() -> argparse.ArgumentParser:
     i = asub.add_parser("info", help="list every structure: kind, role, volume, bounding box")
     i.add_argument("--json", action="store_true")
     asub.add_parser("trigger-points", help="list the bundled trigger points")
+
+    rep = sub.add_parser(
+        "report",
+        help="check a plan and write the PDF report for the clinician's file",
+        description="Exit codes as for check: 0 all safe, 1 caution, 2 danger, 3 bad input.",
+    )
+    rep.add_argument("plan", help="plan file (.thighplan.json)")
+    rep.add_argument("-o", "--output", required=True, type=Path, help="PDF file to write")
 
     r = sub.add_parser("render", help="draw the atlas (and a plan's needles) off screen to a PNG")
     r.add_argument("plan", nargs="?", help="optional plan whose needles are drawn")
@@ -114,6 +123,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _atlas(args)
         if args.command == "render":
             return _render(args)
+        if args.command == "report":
+            return _report(args)
     except KeyboardInterrupt:
         return 130
     return 0
@@ -214,6 +225,30 @@ def _atlas(args: argparse.Namespace) -> int:
         return 0
     print("usage: thighmap atlas {build,info,trigger-points}", file=sys.stderr)
     return EXIT_BAD_INPUT
+
+
+def _report(args: argparse.Namespace) -> int:
+    from thighmap.planning import PlanError
+    from thighmap.report import write_plan_report
+    from thighmap.safety.engine import load_plan_for_checking
+
+    atlas, err = _load_atlas_or_fail()
+    if atlas is None:
+        return _fail(err or "cannot load the atlas")
+    try:
+        plan, model = load_plan_for_checking(args.plan, atlas)
+    except PlanError as exc:
+        print(str(exc), file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except ValueError as exc:
+        return _fail(f"{args.plan}: field 'patient': cannot fit the atlas to this profile: {exc}")
+    report = model.check_plan(plan, plan_path=str(args.plan))
+    try:
+        out = write_plan_report(plan, model, args.output, plan_path=str(args.plan), report=report)
+    except OSError as exc:
+        return _fail(f"--output: value {str(args.output)!r}: cannot write the report: {exc}")
+    print(f"wrote {out} ({len(report.needles) + 1} pages; plan status {report.status})")
+    return STATUS_EXIT[report.status]
 
 
 def _render(args: argparse.Namespace) -> int:

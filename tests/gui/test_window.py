@@ -457,3 +457,14 @@ def test_switching_to_the_left_thigh_mirrors_atlas_needles_and_views(window) -> 
     assert np.sign(cam_x - window.pl.camera.focal_point[0]) == np.sign(lateral_x_drawn)
     window.undo.undo()
     assert window.plan.side == "right" and not window.act_left.isChecked()
+
+
+def test_export_report_from_the_window(window, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from pypdf import PdfReader
+
+    engine_or_skip()
+    window.add_from_trigger_point("st_nct_mid")
+    out = window.export_report(tmp_path / "plan-report.pdf")
+    pages = PdfReader(str(out)).pages
+    assert len(pages) == 2
+    assert "Needle n1" in pages[1].extract_text()

@@ -216,6 +216,7 @@ class MainWindow(QMainWindow):
         f.addAction(self._action("Save &as…", self.save_as, QKeySequence.StandardKey.SaveAs))
         f.addSeparator()
         f.addAction(self._action("&Export view as PNG…", self.export_png_dialog, "Ctrl+E"))
+        f.addAction(self._action("Export &report (PDF)…", self.export_report_dialog, "Ctrl+Shift+E"))
         f.addSeparator()
         f.addAction(self._action("&Quit", self.close, QKeySequence.StandardKey.Quit))
         self._refresh_recent()
@@ -964,6 +965,28 @@ class MainWindow(QMainWindow):
             self.error("Cannot export the view", f"{path}: {err}")
             return
         self.statusBar().showMessage(f"Saved the view to {path}", 4000)
+
+    def export_report_dialog(self) -> None:
+        if not self.plan.needles:
+            self.error("Export report", "The plan has no needles to report on.")
+            return
+        stem = Path(self.plan_path).name.split(".")[0] if self.plan_path else "thighmap-plan"
+        path, _ = QFileDialog.getSaveFileName(self, "Export report", f"{stem}-report.pdf", "PDF (*.pdf)")
+        if not path:
+            return
+        try:
+            self.export_report(path)
+        except (OSError, ValueError) as err:
+            self.error("Cannot write the report", f"{path}: {err}")
+            return
+        self.statusBar().showMessage(f"Wrote the report {path}", 4000)
+
+    def export_report(self, path: str | os.PathLike[str]) -> Path:
+        """The PDF report of the current plan, as checked now (saved or not)."""
+        from thighmap.report import write_plan_report
+
+        model = self.core.model(self.plan)
+        return write_plan_report(self.plan, model, path, plan_path=self.plan_path)
 
     def export_png(self, path: str | os.PathLike[str]) -> Path:
         self.scene.render_now()

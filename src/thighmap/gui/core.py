@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import importlib
 import os
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from thighmap.anatomy.atlas import Atlas, load_atlas
-from thighmap.anatomy.meshgen import SurfaceMesh
+from thighmap.anatomy.mirror import MirroredAtlas
 from thighmap.planning import Needle, Plan
 
 
@@ -128,44 +128,3 @@ class CoreSession:
 
     def danger_zone_mesh(self, plan: Plan, sid: str) -> Any:
         return self.model(plan).danger_zone_mesh(sid)
-
-
-_FLIP = np.array([-1.0, 1.0, 1.0])
-
-
-class MirroredAtlas:
-    """Read-only view of an atlas mirrored in x, for drawing a left thigh.
-
-    Only what the window draws or shows is provided: structures, landmarks, trigger
-    points, meshes and tubes. Meshes keep outward orientation (faces reversed).
-    """
-
-    def __init__(self, base: Atlas) -> None:
-        self.base = base
-        self.structures = base.structures
-        self.fitted = base.fitted
-        self.reference_adult = base.reference_adult
-        self.landmarks = {k: replace(v, position_mm=v.position_mm * _FLIP) for k, v in base.landmarks.items()}
-        self.trigger_points = {
-            k: replace(v, position_mm=v.position_mm * _FLIP) for k, v in base.trigger_points.items()
-        }
-        self._meshes: dict[str, SurfaceMesh] = {}
-        self._tubes: dict[str, Any] = {}
-
-    def danger_structures(self) -> list[Any]:
-        return self.base.danger_structures()
-
-    def mesh(self, sid: str) -> SurfaceMesh:
-        if sid not in self._meshes:
-            m = self.base.mesh(sid)
-            self._meshes[sid] = SurfaceMesh(m.vertices * _FLIP, m.faces[:, ::-1].copy())
-        return self._meshes[sid]
-
-    def tube(self, sid: str) -> Any:
-        if sid not in self._tubes:
-            t = self.base.tube(sid)
-            self._tubes[sid] = replace(t, centres_mm=t.centres_mm * _FLIP)
-        return self._tubes[sid]
-
-    def landmark(self, lid: str) -> np.ndarray:
-        return self.landmarks[lid].position_mm

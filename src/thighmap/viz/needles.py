@@ -23,9 +23,11 @@ def needle_actors_for_report(
     entry, tip = report.entry_mm, report.tip_mm
     handle = entry - report.direction * (report.needle_length_mm - report.depth_mm)
     out: list[tuple[pv.DataSet, dict[str, Any]]] = []
-    inserted = pv.Tube(*scene.to_display(np.array([entry, tip])), radius=shaft_radius_mm, n_sides=12)
+    a, b = scene.to_display(np.array([entry, tip]))
+    inserted = pv.Tube(pointa=a, pointb=b, radius=shaft_radius_mm, n_sides=12)
     out.append((inserted, {"color": colour, "smooth_shading": True}))
-    outside = pv.Tube(*scene.to_display(np.array([handle, entry])), radius=shaft_radius_mm, n_sides=12)
+    a, b = scene.to_display(np.array([handle, entry]))
+    outside = pv.Tube(pointa=a, pointb=b, radius=shaft_radius_mm, n_sides=12)
     out.append((outside, {"color": "#c8c8c8", "smooth_shading": True}))
     out.append((pv.Sphere(radius=1.6, center=scene.to_display(handle)), {"color": "#8a8a8a"}))
     nd = report.nearest_danger

@@ -1,0 +1,308 @@
+"""The PDF report of a checked plan, for the clinician's file (no Qt).
+
+Page 1: the plan (title, file, date, side, patient profile), the contraindication
+checklist the plan records, and a summary line per needle. Then one page per needle: a
+picture of the needle in the thigh, its status and key sentence, nearest danger structure
+and clearance, maximum safe depth, the tissues it passes, and every finding. Every page
+carries the not-a-medical-device line.
+
+Drawn with matplotlib (TrueType fonts, so the text can be searched and read back).
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import os
+import tempfile
+import textwrap
+from collections.abc import Sequence
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+import numpy as np
+from matplotlib.backends.backend_pdf import PdfPages
+from matplotlib.figure import Figure
+
+from thighmap import NOT_A_MEDICAL_DEVICE, __version__
+from thighmap.planning import CONTRAINDICATION_KEYS, Plan
+from thighmap.safety.engine import SafetyModel
+from thighmap.safety.report import NeedleReport, PlanReport
+from thighmap.viz import scene
+
+A4_IN = (8.27, 11.69)
+CONTRAINDICATION_TEXT = {
+    "acute_tear_under_72h": "Acute hamstring tear (less than 72 hours)",
+    "bleeding_disorder_or_anticoagulation": "Bleeding disorder or anticoagulant medication",
+    "needle_phobia": "Needle phobia",
+    "infection_at_site": "Infection or broken skin at the site",
+    "pregnancy": "Pregnancy",
+}
+_WRAP = 96  # characters per line of body text
+
+
+def write_plan_report(
+    plan: Plan,
+    model: SafetyModel,
+    out: str | os.PathLike[str],
+    *,
+    plan_path: str | None = None,
+    report: PlanReport | None = None,
+    pictures: bool = True,
+    today: _dt.date | None = None,
+) -> Path:
+    """Check the plan on `model` (unless `report` is given) and write the PDF atomically."""
+    report = report or model.check_plan(plan, plan_path=plan_path)
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    plt.rcParams["pdf.fonttype"] = 42
+    plt.rcParams["font.family"] = "DejaVu Sans"
+    fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent)
+    os.close(fd)
+    try:
+        with PdfPages(tmp) as pdf:
+            info = pdf.infodict()
+            info["Title"] = f"thighmap plan report: {plan.title or plan_path or 'unsaved plan'}"
+            info["Creator"] = f"thighmap {__version__}"
+            pages = 1 + len(report.needles)
+            first = _front_page(plan, report, plan_path, today or _dt.date.today(), pages)
+            pdf.savefig(first)
+            plt.close(first)
+            atlas = _display_atlas(model, plan.side)
+            for k, nr in enumerate(report.needles):
+                image = _needle_picture(atlas, nr) if pictures else None
+                fig = _needle_page(nr, image, model, k + 2, pages)
+                pdf.savefig(fig)
+                plt.close(fig)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # an ordinary file, not mkstemp's private one
+        os.replace(tmp, out)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return out
+
+
+# ---------------------------------------------------------------------- pages
+def _page(number: int, pages: int) -> Figure:
+    fig = plt.figure(figsize=A4_IN)
+    fig.text(0.07, 0.035, "\n".join(textwrap.wrap(NOT_A_MEDICAL_DEVICE, 110)), fontsize=7, color="#555555")
+    fig.text(0.93, 0.035, f"page {number} of {pages}", fontsize=7, color="#555555", ha="right")
+    return fig
+
+
+def _lines(fig: Figure, y: float, lines: Sequence[tuple[str, dict]], step: float = 0.018) -> float:
+    for text, kw in lines:
+        for part in textwrap.wrap(text, kw.pop("wrap", _WRAP)) or [""]:
+            fig.text(
+                0.07,
+                y,
+                part,
+                fontsize=kw.get("fontsize", 9),
+                **{k: v for k, v in kw.items() if k != "fontsize"},
+            )
+            y -= step
+    return y
+
+
+def _status_box(fig: Figure, x: float, y: float, status: str) -> None:
+    fig.text(
+        x,
+        y,
+        f"  {status.upper()}  ",
+        fontsize=13,
+        weight="bold",
+        color="white",
+        ha="right",
+        bbox={"facecolor": scene.STATUS_COLOURS[status], "edgecolor": "none", "boxstyle": "round,pad=0.35"},
+    )
+
+
+def _front_page(plan: Plan, report: PlanReport, plan_path: str | None, today: _dt.date, pages: int) -> Figure:
+    fig = _page(1, pages)
+    fig.text(0.07, 0.935, "thighmap plan report", fontsize=18, weight="bold")
+    _status_box(fig, 0.93, 0.935, report.status)
+    p = plan.patient
+    if p is None:
+        patient = "reference adult of the atlas (no patient profile: full positional uncertainty)"
+    else:
+        parts = [
+            f"thigh length {p.thigh_length_mm:.0f} mm" if p.thigh_length_mm else None,
+            f"mid-thigh circumference {p.mid_thigh_circumference_mm:.0f} mm"
+            if p.mid_thigh_circumference_mm
+            else None,
+            f"posterior subcutaneous fat {p.subcutaneous_fat_mm:.0f} mm" if p.subcutaneous_fat_mm else None,
+            f"sex {p.sex}" if p.sex else None,
+        ]
+        patient = ", ".join(x for x in parts if x) + " (the atlas was fitted to this profile)"
+    y = _lines(
+        fig,
+        0.88,
+        [
+            (f"Plan: {plan.title or '(untitled)'}", {"fontsize": 11, "weight": "bold"}),
+            (f"File: {plan_path or 'not saved'}", {}),
+            (f"Date of report: {today.isoformat()}    thighmap {__version__}", {}),
+            (f"Side: {plan.side} thigh    Needles: {len(report.needles)}", {}),
+            (f"Patient: {patient}", {}),
+        ],
+    )
+    y -= 0.02
+    fig.text(0.07, y, "Contraindication checklist (as recorded in the plan)", fontsize=11, weight="bold")
+    y -= 0.025
+    recorded = plan.contraindications
+    rows = []
+    for key in CONTRAINDICATION_KEYS:
+        if recorded is None or key not in recorded:
+            answer = "not recorded"
+        else:
+            answer = "YES - reconsider needling" if recorded[key] else "no"
+        rows.append((f"{CONTRAINDICATION_TEXT.get(key, key)}: {answer}", {}))
+    y = _lines(fig, y, rows)
+    if recorded is None:
+        y = _lines(
+            fig, y, [("The plan records no checklist: ask and record before treatment.", {"style": "italic"})]
+        )
+    y -= 0.02
+    fig.text(0.07, y, "Needles", fontsize=11, weight="bold")
+    y -= 0.025
+    for nr in report.needles:
+        nd = nr.nearest_danger
+        nearest = (
+            f"nearest {nr.name(nd.structure)} {nd.clearance_mm:.1f} mm" if nd else "no danger structure near"
+        )
+        y = _lines(
+            fig,
+            y,
+            [
+                (
+                    f"{nr.id}: {nr.status.upper()} - {nearest}; "
+                    f"max safe depth {nr.max_safe_depth_mm:.1f} mm, "
+                    f"planned {nr.depth_mm:.1f} mm of a {nr.needle_length_mm:.0f} mm needle",
+                    {},
+                )
+            ],
+        )
+    y -= 0.02
+    _lines(
+        fig,
+        y,
+        [
+            (
+                "How to read this report: clearances are the shortest distances between the needle (a "
+                "cylinder of its gauge from entry to tip) and each nerve or vessel of the model; a danger "
+                "zone is the structure grown by the published spread of its position, a caution margin "
+                "surrounds it. The model is an average anatomy fitted to a few measurements: real "
+                "anatomy varies, and the evidence for dry needling is limited and mostly short-term.",
+                {"color": "#333333"},
+            )
+        ],
+        step=0.016,
+    )
+    return fig
+
+
+def _needle_page(
+    nr: NeedleReport, image: np.ndarray | None, model: SafetyModel, number: int, pages: int
+) -> Figure:
+    fig = _page(number, pages)
+    fig.text(0.07, 0.935, f"Needle {nr.id}", fontsize=16, weight="bold")
+    _status_box(fig, 0.93, 0.935, nr.status)
+    y = _lines(fig, 0.9, [(nr.key_sentence(), {"fontsize": 10, "weight": "bold"})], step=0.02)
+    if image is not None:
+        ax = fig.add_axes((0.07, y - 0.39, 0.42, 0.38))
+        ax.imshow(image)
+        ax.set_axis_off()
+        fig.text(
+            0.07,
+            y - 0.405,
+            "Seen from the side of the needle; skin translucent.",
+            fontsize=7,
+            color="#555555",
+        )
+    nd = nr.nearest_danger
+    facts = [
+        ("Target", nr.name(nr.target) if nr.target else "not stated"),
+        ("Entry (mm)", ", ".join(f"{v:.1f}" for v in nr.entry_mm)),
+        (
+            "Depth",
+            f"{nr.depth_mm:.1f} mm of a {nr.needle_length_mm:.0f} mm needle, gauge {nr.gauge_mm:.2f} mm",
+        ),
+        (
+            "Nearest danger",
+            f"{nr.name(nd.structure)}: {nd.clearance_mm:.1f} mm (danger zone {nd.zone_clearance_mm:+.1f} mm)"
+            if nd
+            else "none near",
+        ),
+        (
+            "Max safe depth",
+            f"{nr.max_safe_depth_mm:.1f} mm"
+            + (f" (limited by the {nr.name(nr.limiting_structure)})" if nr.limiting_structure else ""),
+        ),
+        ("Tip lies in", nr.name(nr.tip_in) if nr.tip_in else "no modelled structure"),
+    ]
+    fx = 0.52 if image is not None else 0.07
+    fy = y - 0.01
+    for label, value in facts:
+        fig.text(fx, fy, label, fontsize=8, color="#555555")
+        for part in textwrap.wrap(value, 44 if image is not None else _WRAP):
+            fy -= 0.016
+            fig.text(fx, fy, part, fontsize=9)
+        fy -= 0.022
+    y = min(y - 0.43, fy) if image is not None else fy
+    fig.text(0.07, y, "Tissues along the needle (depth from the skin)", fontsize=11, weight="bold")
+    y -= 0.022
+    rows = [
+        (f"{t.enter_mm:6.1f} - {t.exit_mm:6.1f} mm   {nr.name(t.structure)}", {"family": "DejaVu Sans Mono"})
+        for t in nr.tissues
+    ]
+    y = _lines(fig, y, rows or [("none (the needle stays outside the model)", {})], step=0.016)
+    y -= 0.015
+    fig.text(0.07, y, "Findings", fontsize=11, weight="bold")
+    y -= 0.022
+    rows = [(f"[{f.severity}] {f.message}", {}) for f in nr.findings]
+    _lines(fig, y, rows or [("No rule fired.", {})], step=0.016)
+    return fig
+
+
+# ---------------------------------------------------------------------- pictures
+def _display_atlas(model: SafetyModel, side: str):  # type: ignore[no-untyped-def]
+    from thighmap.anatomy.mirror import MirroredAtlas
+
+    return MirroredAtlas(model.atlas) if side == "left" else model.atlas
+
+
+def _needle_picture(atlas, nr: NeedleReport, size: tuple[int, int] = (640, 640)) -> np.ndarray:  # type: ignore[no-untyped-def]
+    """The needle in the thigh, seen from the side (perpendicular to the needle and as
+    close to the thigh's long axis view as possible), zoomed on the needle."""
+    import pyvista as pv
+
+    from thighmap.viz.needles import needle_actors_for_report
+    from thighmap.viz.render import add_atlas
+
+    pl = pv.Plotter(off_screen=True, window_size=list(size))
+    try:
+        pl.set_background("#20242b", top="#3a4150")
+        pl.enable_lightkit()
+        add_atlas(pl, atlas, hidden={"subcutaneous_fat"})
+        for data, kw in needle_actors_for_report(nr):
+            pl.add_mesh(data, **kw)
+        d = scene.to_display(nr.direction[None])[0]
+        mid = scene.to_display(((nr.entry_mm + nr.tip_mm) / 2)[None])[0]
+        side = np.cross(d, [0.0, 0.0, 1.0])
+        if np.linalg.norm(side) < 1e-6:
+            side = np.array([1.0, 0.0, 0.0])
+        view = side / np.linalg.norm(side)
+        if view[1] < 0:  # prefer looking from behind the thigh
+            view = -view
+        distance = max(nr.needle_length_mm, 60.0) * 5.0
+        pl.camera.focal_point = tuple(mid)
+        pl.camera.position = tuple(mid + view * distance)
+        pl.camera.up = (0.0, 0.0, 1.0)
+        pl.camera.view_angle = 30.0
+        pl.reset_camera_clipping_range()
+        return np.asarray(pl.screenshot(return_img=True))
+    finally:
+        pl.close()
