@@ -6,6 +6,7 @@
     thighmap atlas build | info
     thighmap render [PLAN] -o FILE.png [--approach TARGET | --depth-map]
     thighmap report PLAN -o FILE.pdf
+    thighmap demo PLAN -o FOLDER [--gif FILE.gif]
 
 Bad input never produces a traceback: it is reported on stderr with exit code 3.
 """
@@ -22,7 +23,7 @@ from thighmap import NOT_A_MEDICAL_DEVICE, __version__
 
 EXIT_SAFE, EXIT_CAUTION, EXIT_DANGER, EXIT_BAD_INPUT = 0, 1, 2, 3
 STATUS_EXIT = {"safe": EXIT_SAFE, "caution": EXIT_CAUTION, "danger": EXIT_DANGER}
-SUBCOMMANDS = ("check", "atlas", "render", "report", "gui")
+SUBCOMMANDS = ("check", "atlas", "render", "report", "demo", "gui")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -68,6 +69,15 @@ def _parser() -> argparse.ArgumentParser:
     )
     rep.add_argument("plan", help="plan file (.thighplan.json)")
     rep.add_argument("-o", "--output", required=True, type=Path, help="PDF file to write")
+
+    d = sub.add_parser(
+        "demo",
+        help="export a plan's demonstration steps as PNG images (and an animated GIF)",
+    )
+    d.add_argument("plan", help="plan file with recorded demonstration steps")
+    d.add_argument("-o", "--output", required=True, type=Path, help="folder for step-01.png, step-02.png, …")
+    d.add_argument("--gif", type=Path, help="also write an animated GIF with smooth camera moves")
+    d.add_argument("--size", default="960x720", help="image size WIDTHxHEIGHT (default 960x720)")
 
     r = sub.add_parser("render", help="draw the atlas (and a plan's needles) off screen to a PNG")
     r.add_argument("plan", nargs="?", help="optional plan whose needles are drawn")
@@ -125,6 +135,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _render(args)
         if args.command == "report":
             return _report(args)
+        if args.command == "demo":
+            return _demo(args)
     except KeyboardInterrupt:
         return 130
     return 0
@@ -251,16 +263,57 @@ def _report(args: argparse.Namespace) -> int:
     return STATUS_EXIT[report.status]
 
 
+def _demo(args: argparse.Namespace) -> int:
+    from thighmap.planning import PlanError
+    from thighmap.planning.demo import DemoError, steps_of
+    from thighmap.safety.engine import load_plan_for_checking
+    from thighmap.viz.demo import export_demonstration
+
+    atlas, err = _load_atlas_or_fail()
+    if atlas is None:
+        return _fail(err or "cannot load the atlas")
+    size = _size(args.size)
+    if size is None:
+        return _fail(f"--size: value {args.size!r}: expected WIDTHxHEIGHT, e.g. 960x720")
+    try:
+        plan, model = load_plan_for_checking(args.plan, atlas)
+    except PlanError as exc:
+        print(str(exc), file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except ValueError as exc:
+        return _fail(f"{args.plan}: field 'patient': cannot fit the atlas to this profile: {exc}")
+    try:
+        steps = steps_of(plan)
+    except DemoError as exc:
+        return _fail(f"{args.plan}: {exc}")
+    if not steps:
+        return _fail(f"{args.plan}: field 'demonstration': the plan has no recorded steps")
+    try:
+        written = export_demonstration(plan, model, args.output, gif=args.gif, size=size)
+    except OSError as exc:
+        return _fail(f"--output: cannot write the images: {exc}")
+    print(f"wrote {len(written)} step images to {args.output}" + (f" and {args.gif}" if args.gif else ""))
+    return 0
+
+
+def _size(text: str) -> tuple[int, int] | None:
+    try:
+        w, h = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        return None
+    return (w, h) if w > 0 and h > 0 else None
+
+
 def _render(args: argparse.Namespace) -> int:
     from thighmap.viz.render import render_atlas_png
 
     atlas, err = _load_atlas_or_fail()
     if atlas is None:
         return _fail(err or "cannot load the atlas")
-    try:
-        w, h = (int(v) for v in args.size.lower().split("x"))
-    except ValueError:
+    size = _size(args.size)
+    if size is None:
         return _fail(f"--size: value {args.size!r}: expected WIDTHxHEIGHT, e.g. 900x1200")
+    w, h = size
     hidden = [s for s in args.hide.split(",") if s]
     unknown = [s for s in hidden if s not in atlas.structures]
     if unknown:

@@ -468,3 +468,44 @@ def test_export_report_from_the_window(window, tmp_path) -> None:  # type: ignor
     pages = PdfReader(str(out)).pages
     assert len(pages) == 2
     assert "Needle n1" in pages[1].extract_text()
+
+
+def test_record_steps_and_present_them(window, qtbot, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from PySide6.QtCore import Qt
+    from PySide6.QtTest import QTest
+
+    engine_or_skip()
+    window.add_from_trigger_point("st_nct_mid")
+    window.scene.camera("posterior")
+    first = window.record_step("Posterior view", "The hamstrings from behind.")
+    window.layers.set_checked("skin", False)
+    window.scene.camera("lateral")
+    second = window.record_step("Lateral, no skin", "The sciatic nerve from the side.")
+    assert [s.title for s in window.steps()] == ["Posterior view", "Lateral, no skin"]
+    assert "skin" in second.hidden and "skin" not in first.hidden
+    window.undo.undo()
+    assert len(window.steps()) == 1
+    window.undo.redo()
+
+    window.layers.set_checked("skin", True)
+    window.start_presentation()
+    assert window.presenting == 0 and window.isFullScreen() and not window.menuBar().isVisible()
+    qtbot.waitUntil(lambda: window._move is None, timeout=5000)
+    np.testing.assert_allclose(window.pl.camera.position, first.camera.position, atol=1e-2)
+    assert window.scene.atlas_actors["skin"].GetVisibility()
+    window.pl.setFocus()
+    QTest.keyClick(window.pl, Qt.Key.Key_Right)  # keys reach the presentation through the view
+    assert window.presenting == 1
+    assert not window.scene.atlas_actors["skin"].GetVisibility()  # the step's layers, at once
+    qtbot.waitUntil(lambda: window._move is None, timeout=5000)
+    np.testing.assert_allclose(window.pl.camera.position, second.camera.position, atol=1e-2)
+    QTest.keyClick(window.pl, Qt.Key.Key_Right)  # past the last step: stays
+    assert window.presenting == 1
+    QTest.keyClick(window.pl, Qt.Key.Key_Escape)
+    assert window.presenting is None and window.menuBar().isVisible()
+    assert window.scene.atlas_actors["skin"].GetVisibility()  # the view as it was before
+    assert not any(str(n).startswith("demo-") for n in window.pl.actors)
+
+    written = window.export_demo(tmp_path / "steps")
+    assert [p.name for p in written] == ["step-01.png", "step-02.png"]
+    assert (tmp_path / "steps" / "demonstration.gif").stat().st_size > 10_000

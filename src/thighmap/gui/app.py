@@ -13,6 +13,7 @@ import logging
 import math
 import os
 import sys
+import textwrap
 import time
 from pathlib import Path
 from typing import Any
@@ -38,16 +39,18 @@ from thighmap.planning import (
     Plan,
     PlanError,
     angles_from_direction,
+    demo,
     direction_from_angles,
     mirror_x,
     save_plan,
 )
 from thighmap.safety import maps
+from thighmap.viz import scene
 
 from . import storage
 from .commands import PlanEdit
 from .core import CoreSession, EngineMissing
-from .dialogs import PatientDialog, show_about
+from .dialogs import PatientDialog, StepDialog, show_about
 from .panels import InfoPanel, LayersPanel, NeedlePanel, SafetyPanel
 from .scene3d import Scene3D
 from .section import SectionPanel
@@ -58,6 +61,8 @@ PLAN_FILTER = "thighmap plans (*.thighplan.json);;JSON files (*.json);;All files
 DEFAULT_LENGTH_MM = 50.0
 DEFAULT_GAUGE_MM = 0.25
 DEFAULT_DEPTH_MM = 15.0
+CAMERA_MOVE_S = 0.7  # a presentation's camera glides to the next step in this time
+CAMERA_TICK_MS = 30
 HOVER_DELAY_MS = 120  # the mouse rests this long before what is under it is outlined
 AUTOSAVE_DELAY_MS = 3000
 CAMERA_KEYS = (
@@ -99,10 +104,15 @@ class _WheelFilter(QObject):
             steps = event.angleDelta().y() / 120.0  # type: ignore[attr-defined]
             self.window.nudge_depth(0.5 * steps)
             return True
-        # the 3D view takes every key for itself: Esc must still leave placement mode
-        if event.type() == QEvent.Type.KeyPress and event.key() == Qt.Key.Key_Escape:  # type: ignore[attr-defined]
-            self.window.cancel()
-            return True
+        # the 3D view takes every key for itself: the presentation's keys and Esc must
+        # still reach the window
+        if event.type() == QEvent.Type.KeyPress:
+            key = event.key()  # type: ignore[attr-defined]
+            if self.window.presentation_key(key):
+                return True
+            if key == Qt.Key.Key_Escape:
+                self.window.cancel()
+                return True
         return False
 
 
@@ -316,6 +326,33 @@ class MainWindow(QMainWindow):
         self.act_map_tp.setIconText("Approach map")
         self.act_map_depth.setIconText("Depth map")
         self._update_map_actions()
+
+        d = mb.addMenu("&Demonstration")
+        d.addAction(
+            self._action(
+                "&Record step…",
+                self.record_step_dialog,
+                "Ctrl+Shift+R",
+                "Add the current view, layers and needles as a step",
+            )
+        )
+        self.act_demo_drop = self._action("&Delete last step", self.delete_last_step)
+        d.addAction(self.act_demo_drop)
+        d.addSeparator()
+        self.act_present = self._action(
+            "&Present",
+            self.start_presentation,
+            "F5",
+            "Play the steps full screen (→ next, ← previous, Esc ends)",
+        )
+        d.addAction(self.act_present)
+        self.act_demo_export = self._action("&Export steps (PNG + GIF)…", self.export_demo_dialog)
+        d.addAction(self.act_demo_export)
+        self.presenting: int | None = None  # index of the step on show, None when not presenting
+        self._move_timer = QTimer(self)
+        self._move_timer.setInterval(CAMERA_TICK_MS)
+        self._move_timer.timeout.connect(self._camera_tick)
+        self._move: tuple[demo.Camera, demo.Camera, float] | None = None
 
         h = mb.addMenu("&Help")
         h.addAction(self._action("&About thighmap", lambda: show_about(self)))
@@ -565,6 +602,189 @@ class MainWindow(QMainWindow):
         if needle is not None:
             self.info.show_needle(needle, self.reports.get(nid))
 
+    # ================================================================ demonstrations
+    def steps(self) -> list[demo.DemoStep]:
+        try:
+            return demo.steps_of(self.plan)
+        except demo.DemoError as err:
+            self.error("Demonstration", f"{self.plan_path or 'plan'}: {err}")
+            return []
+
+    def current_camera(self) -> demo.Camera:
+        cam = self.pl.camera
+        return demo.Camera(tuple(cam.position), tuple(cam.focal_point), tuple(cam.up), float(cam.view_angle))
+
+    def record_step_dialog(self) -> None:
+        dlg = StepDialog(len(self.steps()) + 1, self)
+        if dlg.exec():
+            self.record_step(
+                dlg.title.text().strip() or f"Step {len(self.steps()) + 1}", dlg.text.toPlainText()
+            )
+
+    def record_step(self, title: str, text: str = "") -> demo.DemoStep:
+        """Add what is on screen now as the next demonstration step (undoable)."""
+        atlas = self.scene.atlas
+        structures = set(atlas.structures) if atlas is not None else set()
+        step = demo.DemoStep(
+            title=title,
+            camera=self.current_camera(),
+            text=text,
+            hidden=tuple(sorted(self.scene.hidden & structures)),
+            opacity={k: v for k, v in self.scene.opacity.items() if k in structures},
+            needles=None if self.scene.show_needles else (),
+            selected=self.selected,
+            danger_zones=self.act_zones.isChecked(),
+        )
+        steps = [*self.steps(), step]
+        self.push_edit(demo.with_steps(self.plan, steps), f"Record step {len(steps)}")
+        return step
+
+    def delete_last_step(self) -> None:
+        steps = self.steps()
+        if steps:
+            self.push_edit(demo.with_steps(self.plan, steps[:-1]), f"Delete step {len(steps)}")
+
+    def start_presentation(self) -> None:
+        if not self.steps():
+            self.error("Present", "Record a step first (Demonstration > Record step).")
+            return
+        self._before_presenting = (
+            self.saveState(),
+            set(self.scene.hidden),
+            dict(self.scene.opacity),
+            self.act_zones.isChecked(),
+            self.scene.show_needles,
+            self.current_camera(),
+        )
+        for bar in (self.menuBar(), self.statusBar()):
+            bar.hide()
+        for widget in [*self.docks.values(), *self.findChildren(QToolBar)]:
+            widget.hide()
+        self.showFullScreen()
+        self.presenting = -1
+        self.show_step(0)
+
+    def stop_presentation(self) -> None:
+        if self.presenting is None:
+            return
+        self.presenting = None
+        self._move_timer.stop()
+        for name in ("demo-title", "demo-text", "demo-count"):
+            self.pl.remove_actor(name, render=False)
+        state, hidden, opacity, zones, needles, camera = self._before_presenting
+        self.showNormal()
+        self.menuBar().show()
+        self.statusBar().show()
+        for tb in self.findChildren(QToolBar):
+            tb.show()
+        self.restoreState(state)
+        self._apply_layers(hidden, opacity, zones, needles)
+        self._set_camera(camera)
+        self.scene.request_render()
+
+    def show_step(self, index: int) -> None:
+        """Go to step `index` of the presentation: layers at once, camera smoothly."""
+        steps = self.steps()
+        if self.presenting is None or not steps:
+            return
+        index = max(0, min(index, len(steps) - 1))
+        if index == self.presenting:
+            return
+        step = steps[index]
+        self.presenting = index
+        atlas = self.scene.atlas
+        opacity = {
+            sid: step.opacity.get(sid, scene.DEFAULT_OPACITY.get(st.kind, 1.0))
+            for sid, st in (atlas.structures.items() if atlas is not None else [])
+        }
+        self._apply_layers(
+            set(step.hidden), opacity, step.danger_zones, step.needles is None or bool(step.needles)
+        )
+        if step.selected and step.selected in {n.id for n in self.plan.needles}:
+            self.select_needle(step.selected)
+        self.pl.add_text(step.title, position="upper_left", font_size=18, color="white", name="demo-title")
+        self.pl.add_text(
+            "\n".join(textwrap.wrap(step.text, 80)),
+            position="lower_right",
+            font_size=12,
+            color="#e8eaee",
+            name="demo-text",
+        )
+        self.pl.add_text(
+            f"{index + 1} / {len(steps)}",
+            position="lower_left",
+            font_size=10,
+            color="#aab0ba",
+            name="demo-count",
+        )
+        self._move = (self.current_camera(), step.camera, time.perf_counter())
+        self._move_timer.start()
+
+    def _apply_layers(self, hidden: set[str], opacity: dict[str, float], zones: bool, needles: bool) -> None:
+        atlas = self.scene.atlas
+        for sid in atlas.structures if atlas is not None else []:
+            self.scene.set_structure_visible(sid, sid not in hidden)
+            if sid in opacity:
+                self.scene.set_structure_opacity(sid, opacity[sid])
+        self.act_zones.setChecked(zones)
+        self._toggle_zones(zones)
+        self.scene.set_needles_visible(needles)
+
+    def _camera_tick(self) -> None:
+        if self._move is None:
+            self._move_timer.stop()
+            return
+        start, end, t0 = self._move
+        t = (time.perf_counter() - t0) / CAMERA_MOVE_S
+        self._set_camera(demo.interpolate_camera(start, end, min(t, 1.0)))
+        self.scene.render_now()
+        if t >= 1.0:
+            self._move = None
+            self._move_timer.stop()
+            self.scene.relayout_labels()
+
+    def _set_camera(self, cam: demo.Camera) -> None:
+        self.pl.camera.position = cam.position
+        self.pl.camera.focal_point = cam.focal_point
+        self.pl.camera.up = cam.up
+        self.pl.camera.view_angle = cam.view_angle
+        self.pl.reset_camera_clipping_range()
+
+    def presentation_key(self, key: int) -> bool:
+        """Keys of the presentation; True when the key was used."""
+        if self.presenting is None:
+            return False
+        if key in (Qt.Key.Key_Right, Qt.Key.Key_Space, Qt.Key.Key_PageDown, Qt.Key.Key_Down):
+            self.show_step(self.presenting + 1)
+        elif key in (Qt.Key.Key_Left, Qt.Key.Key_Backspace, Qt.Key.Key_PageUp, Qt.Key.Key_Up):
+            self.show_step(self.presenting - 1)
+        elif key == Qt.Key.Key_Escape:
+            self.stop_presentation()
+        else:
+            return False
+        return True
+
+    def export_demo_dialog(self) -> None:
+        if not self.steps():
+            self.error("Export steps", "Record a step first (Demonstration > Record step).")
+            return
+        folder = QFileDialog.getExistingDirectory(self, "Folder for the step images")
+        if not folder:
+            return
+        try:
+            written = self.export_demo(folder)
+        except (OSError, ValueError) as err:
+            self.error("Cannot export the steps", f"{folder}: {err}")
+            return
+        self.statusBar().showMessage(f"Wrote {len(written)} images and demonstration.gif to {folder}", 5000)
+
+    def export_demo(self, folder: str | os.PathLike[str]) -> list[Path]:
+        from thighmap.viz.demo import export_demonstration
+
+        return export_demonstration(
+            self.plan, self.core.model(self.plan), folder, gif=Path(folder) / "demonstration.gif"
+        )
+
     # ================================================================ skin maps
     def _update_map_actions(self) -> None:
         self.act_map_best.setEnabled(self.approach is not None and self.approach.best_index is not None)
@@ -730,6 +950,8 @@ class MainWindow(QMainWindow):
             self.statusBar().clearMessage()
 
     def keyPressEvent(self, event: Any) -> None:
+        if self.presentation_key(event.key()):
+            return
         if event.key() == Qt.Key.Key_Escape:
             self.cancel()
             return

@@ -1,4 +1,4 @@
-"""Patient profile dialog and About box."""
+"""Patient profile dialog, demonstration step dialog and About box."""
 
 from __future__ import annotations
 
@@ -13,7 +13,9 @@ from PySide6.QtWidgets import (
     QFormLayout,
     QHBoxLayout,
     QLabel,
+    QLineEdit,
     QMessageBox,
+    QPlainTextEdit,
     QVBoxLayout,
     QWidget,
 )
@@ -29,6 +31,8 @@ LICENCES: tuple[tuple[str, str], ...] = (
     ("NumPy", "BSD-3-Clause"),
     ("SciPy", "BSD-3-Clause"),
     ("trimesh", "MIT"),
+    ("Matplotlib (PDF reports)", "PSF-based Matplotlib licence"),
+    ("imageio (animated GIF)", "BSD-2-Clause"),
 )
 
 _LABELS = {
@@ -137,6 +141,31 @@ class PatientDialog(QDialog):
             return
         self.result_profile = prof
         self.accept()
+
+
+class StepDialog(QDialog):
+    """Title and short text of a demonstration step being recorded."""
+
+    def __init__(self, number: int, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle(f"Record step {number}")
+        self.title = QLineEdit(f"Step {number}")
+        self.text = QPlainTextEdit()
+        self.text.setPlaceholderText("What the audience should notice (shown in the presentation)")
+        form = QFormLayout()
+        form.addRow("Title", self.title)
+        form.addRow("Text", self.text)
+        note = QLabel("The step keeps the current view: camera, visible layers, opacities, needles.")
+        note.setWordWrap(True)
+        buttons = QDialogButtonBox(
+            QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel
+        )
+        buttons.accepted.connect(self.accept)
+        buttons.rejected.connect(self.reject)
+        lay = QVBoxLayout(self)
+        lay.addLayout(form)
+        lay.addWidget(note)
+        lay.addWidget(buttons)
 
 
 def about_html() -> str:
