@@ -703,17 +703,19 @@ class MainWindow(QMainWindow):
         if step.selected and step.selected in {n.id for n in self.plan.needles}:
             self.select_needle(step.selected)
         self.pl.add_text(step.title, position="upper_left", font_size=18, color="white", name="demo-title")
-        self.pl.add_text(
-            "\n".join(textwrap.wrap(step.text, 80)),
-            position="lower_right",
+        lines = textwrap.wrap(step.text, 36)  # a column left of the thigh
+        height = int(self.pl.window_size[1])
+        self.pl.add_text(  # under the title, left-aligned
+            "\n".join(lines),
+            position=(14, max(height - 70 - 22 * len(lines), 10)),
             font_size=12,
             color="#e8eaee",
             name="demo-text",
         )
         self.pl.add_text(
             f"{index + 1} / {len(steps)}",
-            position="lower_left",
-            font_size=10,
+            position="upper_right",
+            font_size=11,
             color="#aab0ba",
             name="demo-count",
         )

@@ -83,6 +83,29 @@ def main(out_dir: str) -> int:
     w.show_depth_map()
     _settle(app, w)
     w.grab().save(str(out / "06-depth-map.png"))
+    w.clear_map()
+
+    # a two-step demonstration, presented full screen
+    w.scene.camera("posterior")
+    w.record_step("The hamstrings from behind", "Semitendinosus lies medial, biceps femoris lateral.")
+    w.layers.set_checked("skin", False)
+    w.layers.set_checked("subcutaneous_fat", False)
+    w.scene.camera("lateral")
+    w.record_step(
+        "The sciatic nerve",
+        "Deep to the long head of biceps femoris, on adductor magnus: the danger zone a deep "
+        "needle in the back of the thigh must respect.",
+    )
+    w.start_presentation()
+    w.show_step(1)
+    import time
+
+    t0 = time.perf_counter()
+    while w._move is not None and time.perf_counter() - t0 < 10:
+        app.processEvents()
+    _settle(app, w)
+    w.grab().save(str(out / "07-presentation.png"))
+    w.stop_presentation()
     w.undo.setClean()
     w.close()
     return 0
