@@ -70,7 +70,7 @@ def test_report_from_the_command_line_reads_back(tmp_path, atlas):
     assert "Five sites" in first and "right thigh" in first
     assert "thigh length 410 mm" in first and "fitted" in first
     assert "Bleeding disorder or anticoagulant medication: YES" in first
-    assert "Acute hamstring tear (less than 72 hours): no" in first
+    assert "Acute hamstring tear in the last 72 hours: no" in first
     assert "Needle phobia: not recorded" in first
     plan = load_plan(plan_file)
     model = model_for_plan(plan, atlas)

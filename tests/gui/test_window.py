@@ -509,3 +509,19 @@ def test_record_steps_and_present_them(window, qtbot, tmp_path) -> None:  # type
     written = window.export_demo(tmp_path / "steps")
     assert [p.name for p in written] == ["step-01.png", "step-02.png"]
     assert (tmp_path / "steps" / "demonstration.gif").stat().st_size > 10_000
+
+
+def test_contraindication_checklist_is_recorded_and_undoable(window) -> None:  # type: ignore[no-untyped-def]
+    from thighmap.gui.dialogs import ContraindicationDialog
+
+    dlg = ContraindicationDialog(None, window)
+    assert dlg.recorded() is None  # nothing asked yet
+    dlg.answers["pregnancy"].setCurrentIndex(1)
+    dlg.answers["needle_phobia"].setCurrentIndex(2)
+    window.set_contraindications(dlg.recorded())
+    assert window.plan.contraindications == {"pregnancy": False, "needle_phobia": True}
+    again = ContraindicationDialog(window.plan.contraindications, window)
+    assert again.answers["needle_phobia"].currentText() == "yes"
+    assert again.answers["infection_at_site"].currentText() == "not asked"
+    window.undo.undo()
+    assert window.plan.contraindications is None

@@ -50,7 +50,7 @@ from thighmap.viz import scene
 from . import storage
 from .commands import PlanEdit
 from .core import CoreSession, EngineMissing
-from .dialogs import PatientDialog, StepDialog, show_about
+from .dialogs import ContraindicationDialog, PatientDialog, StepDialog, show_about
 from .panels import InfoPanel, LayersPanel, NeedlePanel, SafetyPanel
 from .scene3d import Scene3D
 from .section import SectionPanel
@@ -240,6 +240,7 @@ class MainWindow(QMainWindow):
         e.addAction(redo)
         e.addSeparator()
         e.addAction(self._action("&Patient profile…", self.edit_patient, "Ctrl+Shift+P"))
+        e.addAction(self._action("&Contraindication checklist…", self.edit_contraindications))
         self.act_left = self._action(
             "&Left thigh",
             self.set_left_thigh,
@@ -880,6 +881,15 @@ class MainWindow(QMainWindow):
             prof = dlg.result_profile
             if prof != self.plan.patient:
                 self.set_patient(prof)
+
+    def edit_contraindications(self) -> None:
+        dlg = ContraindicationDialog(self.plan.contraindications, self)
+        if dlg.exec():
+            self.set_contraindications(dlg.recorded())
+
+    def set_contraindications(self, recorded: dict[str, bool] | None) -> None:
+        if recorded != self.plan.contraindications:
+            self.push_edit(self.plan.with_changes(contraindications=recorded), "Contraindication checklist")
 
     def set_left_thigh(self, left: bool) -> None:
         """Switch the plan to the other thigh: the atlas and every needle are mirrored."""

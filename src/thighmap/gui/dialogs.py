@@ -21,7 +21,7 @@ from PySide6.QtWidgets import (
 )
 
 import thighmap
-from thighmap.planning import PATIENT_BOUNDS, SEXES, PatientProfile
+from thighmap.planning import CONTRAINDICATION_LABELS, PATIENT_BOUNDS, SEXES, PatientProfile
 
 LICENCES: tuple[tuple[str, str], ...] = (
     ("PySide6 (Qt for Python)", "LGPL-3.0"),
@@ -141,6 +141,45 @@ class PatientDialog(QDialog):
             return
         self.result_profile = prof
         self.accept()
+
+
+_ANSWERS = ("not asked", "no", "yes")
+
+
+class ContraindicationDialog(QDialog):
+    """Record the contraindication checklist in the plan (it goes into the report)."""
+
+    def __init__(self, recorded: dict[str, bool] | None, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("Contraindication checklist")
+        note = QLabel(
+            "Ask before needling and record the answers; a “yes” is a reason to reconsider. "
+            "The checklist is saved in the plan and printed in its report."
+        )
+        note.setWordWrap(True)
+        form = QFormLayout()
+        self.answers: dict[str, QComboBox] = {}
+        for key, label in CONTRAINDICATION_LABELS.items():
+            box = QComboBox()
+            box.addItems(_ANSWERS)
+            if recorded is not None and key in recorded:
+                box.setCurrentIndex(2 if recorded[key] else 1)
+            form.addRow(label, box)
+            self.answers[key] = box
+        buttons = QDialogButtonBox(
+            QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel
+        )
+        buttons.accepted.connect(self.accept)
+        buttons.rejected.connect(self.reject)
+        lay = QVBoxLayout(self)
+        lay.addWidget(note)
+        lay.addLayout(form)
+        lay.addWidget(buttons)
+
+    def recorded(self) -> dict[str, bool] | None:
+        """The answers given (None when none was asked)."""
+        out = {k: box.currentIndex() == 2 for k, box in self.answers.items() if box.currentIndex() > 0}
+        return out or None
 
 
 class StepDialog(QDialog):

@@ -5,6 +5,7 @@ No Qt here: this package runs headless (command line, tests) and the GUI builds 
 
 from thighmap.planning.model import (
     CONTRAINDICATION_KEYS,
+    CONTRAINDICATION_LABELS,
     GAUGE_PRESETS_MM,
     GAUGE_RANGE_MM,
     NEEDLE_LENGTH_PRESETS_MM,
@@ -43,6 +44,7 @@ from thighmap.planning.resolve import (
 
 __all__ = [
     "CONTRAINDICATION_KEYS",
+    "CONTRAINDICATION_LABELS",
     "FORMAT_NAME",
     "GAUGE_PRESETS_MM",
     "GAUGE_RANGE_MM",

@@ -60,6 +60,13 @@ CONTRAINDICATION_KEYS: tuple[str, ...] = (
     "infection_at_site",
     "pregnancy",
 )
+CONTRAINDICATION_LABELS: dict[str, str] = {
+    "acute_tear_under_72h": "Acute hamstring tear in the last 72 hours",
+    "bleeding_disorder_or_anticoagulation": "Bleeding disorder or anticoagulant medication",
+    "needle_phobia": "Needle phobia",
+    "infection_at_site": "Infection or broken skin at the site",
+    "pregnancy": "Pregnancy",
+}
 
 Problem = tuple[str, Any, str]
 """``(field, value, message)`` as returned by the ``problems()`` methods."""

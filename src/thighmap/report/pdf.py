@@ -27,19 +27,12 @@ from matplotlib.backends.backend_pdf import PdfPages
 from matplotlib.figure import Figure
 
 from thighmap import NOT_A_MEDICAL_DEVICE, __version__
-from thighmap.planning import CONTRAINDICATION_KEYS, Plan
+from thighmap.planning import CONTRAINDICATION_KEYS, CONTRAINDICATION_LABELS, Plan
 from thighmap.safety.engine import SafetyModel
 from thighmap.safety.report import NeedleReport, PlanReport
 from thighmap.viz import scene
 
 A4_IN = (8.27, 11.69)
-CONTRAINDICATION_TEXT = {
-    "acute_tear_under_72h": "Acute hamstring tear (less than 72 hours)",
-    "bleeding_disorder_or_anticoagulation": "Bleeding disorder or anticoagulant medication",
-    "needle_phobia": "Needle phobia",
-    "infection_at_site": "Infection or broken skin at the site",
-    "pregnancy": "Pregnancy",
-}
 _WRAP = 96  # characters per line of body text
 
 
@@ -159,7 +152,7 @@ def _front_page(plan: Plan, report: PlanReport, plan_path: str | None, today: _d
             answer = "not recorded"
         else:
             answer = "YES - reconsider needling" if recorded[key] else "no"
-        rows.append((f"{CONTRAINDICATION_TEXT.get(key, key)}: {answer}", {}))
+        rows.append((f"{CONTRAINDICATION_LABELS.get(key, key)}: {answer}", {}))
     y = _lines(fig, y, rows)
     if recorded is None:
         y = _lines(
