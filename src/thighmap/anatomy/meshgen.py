@@ -44,6 +44,10 @@ class SurfaceMesh:
         return float(np.einsum("ij,ij->i", v[:, 0], np.cross(v[:, 1], v[:, 2])).sum() / 6.0)
 
 
+# A loft's ends are closed by domes of LOFT_CAP_STEPS - 1 rings and a pole each, so a
+# loft's vertices are: rings of `segments` vertices from start to end, then two poles.
+LOFT_CAP_STEPS = 8
+
 # --------------------------------------------------------------------------- rings
 
 
@@ -198,7 +202,7 @@ def loft_mesh(recipe: Mapping[str, Any]) -> SurfaceMesh:
     rx = lx * np.cos(ang) - ly * np.sin(ang) + smp.offset_mm[:, 0:1]
     ry = lx * np.sin(ang) + ly * np.cos(ang) + smp.offset_mm[:, 1:2]
     rings = c[:, None, :] + rx[..., None] * u[:, None, :] + ry[..., None] * v[:, None, :]
-    steps = 8
+    steps = LOFT_CAP_STEPS
     cap0 = 0.9 * min(smp.half_width_mm[0], smp.half_depth_mm[0])
     cap1 = 0.9 * min(smp.half_width_mm[-1], smp.half_depth_mm[-1])
     centre0 = rings[0].mean(axis=0)

@@ -23,10 +23,16 @@ def add_atlas(
     opacity = opacity or {}
     actors = {}
     for sid, st in atlas.structures.items():
-        poly = scene.surface_to_polydata(atlas.mesh(sid))
+        mesh = atlas.mesh(sid)
+        poly = scene.surface_to_polydata(mesh)
         op = opacity.get(sid, scene.DEFAULT_OPACITY.get(st.kind, 1.0))
+        colours = scene.structure_colours(st, sid, mesh)
+        if colours is not None:  # muscle bellies and their tendons
+            poly.point_data["colour"] = colours
         actor = plotter.add_mesh(
             poly,
+            scalars="colour" if colours is not None else None,
+            rgb=colours is not None,
             color=scene.structure_colour(st.kind, sid),
             opacity=op,
             smooth_shading=True,

@@ -74,6 +74,51 @@ def polyline(points: Iterable[np.ndarray]) -> pv.PolyData:
     return pv.lines_from_points(to_display(np.asarray(list(points), float)))
 
 
+# A muscle's cord-like parts are drawn as tendon: rings of mean radius below TENDON_MM
+# fully, blending into muscle up to BELLY_MM (chosen: the hamstring tendons are about
+# 4-8 mm across, their bellies several centimetres).
+TENDON_MM, BELLY_MM = 4.5, 6.5
+
+
+def tendon_weights(structure: Any, mesh: SurfaceMesh) -> np.ndarray | None:
+    """Per vertex, 0 (muscle) to 1 (tendon), from the radius of the loft's rings; None
+    for a surface that is not a loft of rings."""
+    from thighmap.anatomy.meshgen import LOFT_CAP_STEPS
+
+    recipe = getattr(structure, "recipe", {}) or {}
+    n = int(recipe.get("segments", 0)) if recipe.get("type") == "loft" else 0
+    v = mesh.vertices
+    if n <= 0 or (len(v) - 2) % n != 0:
+        return None
+    rings = v[:-2].reshape(-1, n, 3)
+    radius = np.linalg.norm(rings - rings.mean(axis=1, keepdims=True), axis=2).mean(axis=1)
+    cap = LOFT_CAP_STEPS - 1
+    if len(radius) <= 2 * cap:
+        return None
+    radius[:cap] = radius[cap]  # the end domes take their neighbour's value
+    radius[-cap:] = radius[-cap - 1]
+    w = np.clip((BELLY_MM - radius) / (BELLY_MM - TENDON_MM), 0.0, 1.0)
+    w = w * w * (3 - 2 * w)
+    return np.concatenate([np.repeat(w, n), [w[0], w[-1]]])
+
+
+def structure_colours(structure: Any, sid: str, mesh: SurfaceMesh) -> np.ndarray | None:
+    """Per-vertex RGB (0-255) for a muscle with tendons, else None (one colour)."""
+    if structure.kind != "muscle":
+        return None
+    w = tendon_weights(structure, mesh)
+    if w is None or not np.any(w > 0):
+        return None
+    muscle = _hex_rgb(structure_colour("muscle", sid))
+    tendon = _hex_rgb(KIND_COLOURS["tendon"])
+    return ((1 - w)[:, None] * muscle + w[:, None] * tendon).astype(np.uint8)
+
+
+def _hex_rgb(colour: str) -> np.ndarray:
+    h = colour.lstrip("#")
+    return np.array([int(h[i : i + 2], 16) for i in (0, 2, 4)], float)
+
+
 def structure_colour(kind: str, sid: str) -> str:
     if kind == "muscle":
         return MUSCLE_TINTS.get(sid, KIND_COLOURS["muscle"])
