@@ -275,6 +275,29 @@ def test_femoral_vessels_anteromedial_above_the_hiatus(atlas):
         assert c[1] < am[1]  # in front of adductor magnus
 
 
+@pytest.mark.parametrize(
+    ("upper", "lower"), [("femoral_artery", "popliteal_artery"), ("femoral_vein", "popliteal_vein")]
+)
+def test_femoral_vessels_pass_through_the_adductor_hiatus(atlas, upper, lower):
+    """Artery and vein both continue as popliteal vessels at the hiatus (Olson & Holt
+    1995: 80-135 mm above the adductor tubercle), from in front of adductor magnus above
+    it to behind it below."""
+    levels = [
+        z
+        for z in np.arange(40.0, 240.0, 1.0)
+        if section(atlas, upper, z).any() and section(atlas, lower, z).any()
+    ]
+    assert levels, f"{upper} and {lower} do not meet"
+    height = float(np.mean(levels)) - atlas.landmark("adductor_tubercle")[2]
+    print(f"{upper} becomes {lower} {height:.0f} mm above the adductor tubercle")
+    assert 80 <= height <= 135
+    hiatus = atlas.landmark("adductor_hiatus")[2]
+    for z in (hiatus + 30, hiatus + 60):
+        assert centroid(section(atlas, upper, z))[1] < centroid(section(atlas, "adductor_magnus", z))[1]
+    for z in (hiatus - 30, hiatus - 60):
+        assert centroid(section(atlas, lower, z))[1] > centroid(section(atlas, "adductor_magnus", z))[1]
+
+
 # --------------------------------------------------------------------------- integrity
 
 
@@ -311,4 +334,19 @@ def test_nerves_and_vessels_do_not_run_through_muscle_or_bone(atlas):
         tube = inside_grid(m, xs, ys, zs)
         for other in solids:
             overlap = float((tube & inside_grid(atlas.mesh(other), xs, ys, zs)).sum())
+            assert overlap <= NERVE_VESSEL_TOLERANCE_MM3, f"{sid} enters {other}: {overlap:.0f} mm3"
+
+
+def test_nerves_and_vessels_do_not_run_through_each_other(atlas):
+    from thighmap.anatomy.voxels import inside_grid
+
+    nerves = [s for s in NERVES_AND_VESSELS if atlas.structures[s].kind == "nerve"]
+    vessels = [s for s in NERVES_AND_VESSELS if atlas.structures[s].kind in ("artery", "vein")]
+    for sid in nerves:
+        m = atlas.mesh(sid)
+        lo, hi = m.vertices.min(axis=0), m.vertices.max(axis=0)
+        xs, ys, zs = (np.arange(lo[k], hi[k] + 1.0, 1.0) for k in range(3))
+        nerve = inside_grid(m, xs, ys, zs)
+        for other in vessels:
+            overlap = float((nerve & inside_grid(atlas.mesh(other), xs, ys, zs)).sum())
             assert overlap <= NERVE_VESSEL_TOLERANCE_MM3, f"{sid} enters {other}: {overlap:.0f} mm3"
