@@ -323,30 +323,27 @@ def test_no_structure_pokes_out_of_the_skin(atlas):
 NERVE_VESSEL_TOLERANCE_MM3 = 4.0  # voxel noise of a 1 mm grid
 
 
-def test_nerves_and_vessels_do_not_run_through_muscle_or_bone(atlas):
+def _overlaps_mm3(atlas, sid: str, others) -> dict[str, float]:
+    """Volume shared by structure `sid` and each of `others`, on a 1 mm voxel grid."""
     from thighmap.anatomy.voxels import inside_grid
 
+    m = atlas.mesh(sid)
+    lo, hi = m.vertices.min(axis=0), m.vertices.max(axis=0)
+    xs, ys, zs = (np.arange(lo[k], hi[k] + 1.0, 1.0) for k in range(3))
+    inside = inside_grid(m, xs, ys, zs)
+    return {o: float((inside & inside_grid(atlas.mesh(o), xs, ys, zs)).sum()) for o in others}
+
+
+def test_nerves_and_vessels_do_not_run_through_muscle_or_bone(atlas):
     solids = [s for s, st in atlas.structures.items() if st.kind in ("muscle", "bone")]
     for sid in NERVES_AND_VESSELS:
-        m = atlas.mesh(sid)
-        lo, hi = m.vertices.min(axis=0), m.vertices.max(axis=0)
-        xs, ys, zs = (np.arange(lo[k], hi[k] + 1.0, 1.0) for k in range(3))
-        tube = inside_grid(m, xs, ys, zs)
-        for other in solids:
-            overlap = float((tube & inside_grid(atlas.mesh(other), xs, ys, zs)).sum())
+        for other, overlap in _overlaps_mm3(atlas, sid, solids).items():
             assert overlap <= NERVE_VESSEL_TOLERANCE_MM3, f"{sid} enters {other}: {overlap:.0f} mm3"
 
 
 def test_nerves_and_vessels_do_not_run_through_each_other(atlas):
-    from thighmap.anatomy.voxels import inside_grid
-
     nerves = [s for s in NERVES_AND_VESSELS if atlas.structures[s].kind == "nerve"]
     vessels = [s for s in NERVES_AND_VESSELS if atlas.structures[s].kind in ("artery", "vein")]
     for sid in nerves:
-        m = atlas.mesh(sid)
-        lo, hi = m.vertices.min(axis=0), m.vertices.max(axis=0)
-        xs, ys, zs = (np.arange(lo[k], hi[k] + 1.0, 1.0) for k in range(3))
-        nerve = inside_grid(m, xs, ys, zs)
-        for other in vessels:
-            overlap = float((nerve & inside_grid(atlas.mesh(other), xs, ys, zs)).sum())
+        for other, overlap in _overlaps_mm3(atlas, sid, vessels).items():
             assert overlap <= NERVE_VESSEL_TOLERANCE_MM3, f"{sid} enters {other}: {overlap:.0f} mm3"

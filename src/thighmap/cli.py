@@ -162,9 +162,22 @@ def _load_atlas_or_fail():  # type: ignore[no-untyped-def]
         return None, str(exc)
 
 
-def _check(args: argparse.Namespace) -> int:
+def _load_plan(path: str, atlas):  # type: ignore[no-untyped-def]
+    """(plan, model) to check it against, or the exit code after saying what is wrong."""
     from thighmap.planning import PlanError
-    from thighmap.safety.engine import SafetyModel, load_plan_for_checking
+    from thighmap.safety.engine import load_plan_for_checking
+
+    try:
+        return load_plan_for_checking(path, atlas)
+    except PlanError as exc:
+        print(str(exc), file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except ValueError as exc:
+        return _fail(f"{path}: field 'patient': cannot fit the atlas to this profile: {exc}")
+
+
+def _check(args: argparse.Namespace) -> int:
+    from thighmap.safety.engine import SafetyModel
 
     atlas, err = _load_atlas_or_fail()
     if atlas is None:
@@ -183,13 +196,10 @@ def _check(args: argparse.Namespace) -> int:
     else:
         if not args.plan:
             return _fail("check needs a plan file or --trigger-point ID")
-        try:
-            plan, model = load_plan_for_checking(args.plan, atlas)
-        except PlanError as exc:
-            print(str(exc), file=sys.stderr)
-            return EXIT_BAD_INPUT
-        except ValueError as exc:
-            return _fail(f"{args.plan}: field 'patient': cannot fit the atlas to this profile: {exc}")
+        loaded = _load_plan(args.plan, atlas)
+        if isinstance(loaded, int):
+            return loaded
+        plan, model = loaded
         report = model.check_plan(plan, plan_path=str(args.plan))
     if args.json:
         print(json.dumps(report.to_json(), indent=2))
@@ -240,20 +250,15 @@ def _atlas(args: argparse.Namespace) -> int:
 
 
 def _report(args: argparse.Namespace) -> int:
-    from thighmap.planning import PlanError
     from thighmap.report import write_plan_report
-    from thighmap.safety.engine import load_plan_for_checking
 
     atlas, err = _load_atlas_or_fail()
     if atlas is None:
         return _fail(err or "cannot load the atlas")
-    try:
-        plan, model = load_plan_for_checking(args.plan, atlas)
-    except PlanError as exc:
-        print(str(exc), file=sys.stderr)
-        return EXIT_BAD_INPUT
-    except ValueError as exc:
-        return _fail(f"{args.plan}: field 'patient': cannot fit the atlas to this profile: {exc}")
+    loaded = _load_plan(args.plan, atlas)
+    if isinstance(loaded, int):
+        return loaded
+    plan, model = loaded
     report = model.check_plan(plan, plan_path=str(args.plan))
     try:
         out = write_plan_report(plan, model, args.output, plan_path=str(args.plan), report=report)
@@ -264,9 +269,7 @@ def _report(args: argparse.Namespace) -> int:
 
 
 def _demo(args: argparse.Namespace) -> int:
-    from thighmap.planning import PlanError
     from thighmap.planning.demo import DemoError, steps_of
-    from thighmap.safety.engine import load_plan_for_checking
     from thighmap.viz.demo import export_demonstration
 
     atlas, err = _load_atlas_or_fail()
@@ -275,13 +278,10 @@ def _demo(args: argparse.Namespace) -> int:
     size = _size(args.size)
     if size is None:
         return _fail(f"--size: value {args.size!r}: expected WIDTHxHEIGHT, e.g. 960x720")
-    try:
-        plan, model = load_plan_for_checking(args.plan, atlas)
-    except PlanError as exc:
-        print(str(exc), file=sys.stderr)
-        return EXIT_BAD_INPUT
-    except ValueError as exc:
-        return _fail(f"{args.plan}: field 'patient': cannot fit the atlas to this profile: {exc}")
+    loaded = _load_plan(args.plan, atlas)
+    if isinstance(loaded, int):
+        return loaded
+    plan, model = loaded
     try:
         steps = steps_of(plan)
     except DemoError as exc:
@@ -321,17 +321,12 @@ def _render(args: argparse.Namespace) -> int:
     extra = []
     model = None
     if args.plan:
-        from thighmap.planning import PlanError
-        from thighmap.safety.engine import load_plan_for_checking
         from thighmap.viz.needles import needle_actors_for_report
 
-        try:
-            plan, model = load_plan_for_checking(args.plan, atlas)
-        except PlanError as exc:
-            print(str(exc), file=sys.stderr)
-            return EXIT_BAD_INPUT
-        except ValueError as exc:
-            return _fail(f"{args.plan}: field 'patient': cannot fit the atlas to this profile: {exc}")
+        loaded = _load_plan(args.plan, atlas)
+        if isinstance(loaded, int):
+            return loaded
+        plan, model = loaded
         atlas = model.atlas
         report = model.check_plan(plan, plan_path=str(args.plan))
         for nr in report.needles:
