@@ -233,3 +233,19 @@ def test_fitted_sciatic_depth_follows_thigh_size(atlas):
     m = SafetyModel.for_atlas(large)
     assert m.atlas.fitted
     assert np.all(m.chains.uncertainty <= SafetyModel.for_atlas(atlas).chains.uncertainty.max())
+
+
+def test_large_batches_split_across_threads_give_the_same_results(model):
+    from thighmap.safety import dangers
+
+    rng = np.random.default_rng(21)
+    pts, normals = model.skin_points()
+    n = dangers.PARALLEL_MIN_NEEDLES + 1000
+    idx = rng.choice(len(pts), n)
+    directions = normals[idx] + rng.normal(scale=0.3, size=(n, 3))
+    depths = rng.uniform(5, 70, n)
+    split = model.dangers.batch(pts[idx], directions, depths, np.full(n, 0.25), np.full(n, 75.0))
+    whole = model.chains.batch(pts[idx], directions, depths, np.full(n, 0.25), np.full(n, 75.0))
+    assert split.keys() == whole.keys()
+    for key in whole:
+        np.testing.assert_array_equal(split[key], whole[key], err_msg=key)
