@@ -7,6 +7,8 @@
     thighmap render [PLAN] -o FILE.png [--approach TARGET | --depth-map]
     thighmap report PLAN -o FILE.pdf
     thighmap demo PLAN -o FOLDER [--gif FILE.gif]
+    thighmap schema                 the plan file's JSON Schema
+    thighmap --self-test            check this installation
 
 Bad input never produces a traceback: it is reported on stderr with exit code 3.
 """
@@ -23,7 +25,7 @@ from thighmap import NOT_A_MEDICAL_DEVICE, __version__
 
 EXIT_SAFE, EXIT_CAUTION, EXIT_DANGER, EXIT_BAD_INPUT = 0, 1, 2, 3
 STATUS_EXIT = {"safe": EXIT_SAFE, "caution": EXIT_CAUTION, "danger": EXIT_DANGER}
-SUBCOMMANDS = ("check", "atlas", "render", "report", "demo", "gui")
+SUBCOMMANDS = ("check", "atlas", "render", "report", "demo", "schema", "gui")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -35,6 +37,11 @@ def _parser() -> argparse.ArgumentParser:
         ),
     )
     p.add_argument("--version", action="version", version=f"thighmap {__version__}")
+    p.add_argument(
+        "--self-test",
+        action="store_true",
+        help="check this installation (atlas, safety engine, off-screen rendering) and exit 0 or 1",
+    )
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
 
     g = sub.add_parser("gui", help="open the desktop program (the default)")
@@ -69,6 +76,8 @@ def _parser() -> argparse.ArgumentParser:
     )
     rep.add_argument("plan", help="plan file (.thighplan.json)")
     rep.add_argument("-o", "--output", required=True, type=Path, help="PDF file to write")
+
+    sub.add_parser("schema", help="print the JSON Schema of the plan file (version 1)")
 
     d = sub.add_parser(
         "demo",
@@ -124,6 +133,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if argv and not argv[0].startswith("-") and argv[0] not in SUBCOMMANDS:
         argv = ["gui", *argv]
     args = _parser().parse_args(argv)
+    if args.self_test:
+        from thighmap.selftest import run_self_test
+
+        return run_self_test()
     try:
         if args.command in (None, "gui"):
             return _gui(getattr(args, "plan", None))
@@ -137,6 +150,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _report(args)
         if args.command == "demo":
             return _demo(args)
+        if args.command == "schema":
+            from thighmap.planning.schema import plan_schema
+
+            print(json.dumps(plan_schema(), indent=2))
+            return 0
     except KeyboardInterrupt:
         return 130
     return 0
