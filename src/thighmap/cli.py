@@ -157,6 +157,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 0
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:  # the reader of our output went away (`thighmap check P | head`)
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     return 0
 
 
@@ -219,10 +224,12 @@ def _check(args: argparse.Namespace) -> int:
             return loaded
         plan, model = loaded
         report = model.check_plan(plan, plan_path=str(args.plan))
-    if args.json:
-        print(json.dumps(report.to_json(), indent=2))
-    else:
-        print(report.to_text())
+    try:
+        print(json.dumps(report.to_json(), indent=2) if args.json else report.to_text())
+    except BrokenPipeError:  # the reader went away: the exit code still tells the status
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
     return STATUS_EXIT[report.status]
 
 
