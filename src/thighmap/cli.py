@@ -38,6 +38,12 @@ def _parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--version", action="version", version=f"thighmap {__version__}")
     p.add_argument(
+        "--atlas",
+        type=Path,
+        metavar="PATH",
+        help="use another atlas (a landmarks.json or its folder, e.g. one made by 'atlas import')",
+    )
+    p.add_argument(
         "--self-test",
         action="store_true",
         help="check this installation (atlas, safety engine, off-screen rendering) and exit 0 or 1",
@@ -68,6 +74,12 @@ def _parser() -> argparse.ArgumentParser:
     i = asub.add_parser("info", help="list every structure: kind, role, volume, bounding box")
     i.add_argument("--json", action="store_true")
     asub.add_parser("trigger-points", help="list the bundled trigger points")
+    imp = asub.add_parser(
+        "import",
+        help="bring in surfaces (STL, OBJ, PLY, VTP, glTF) with a mapping file; writes a new atlas folder",
+    )
+    imp.add_argument("mapping", type=Path, help="the mapping file (see docs/reference.md)")
+    imp.add_argument("-o", "--output", required=True, type=Path, help="folder for the new atlas")
 
     rep = sub.add_parser(
         "report",
@@ -139,7 +151,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return run_self_test()
     try:
         if args.command in (None, "gui"):
-            return _gui(getattr(args, "plan", None))
+            return _gui(args)
         if args.command == "check":
             return _check(args)
         if args.command == "atlas":
@@ -170,17 +182,26 @@ def _fail(message: str) -> int:
     return EXIT_BAD_INPUT
 
 
-def _gui(plan: str | None) -> int:
+def _gui(args: argparse.Namespace) -> int:
     from thighmap.gui.app import run
 
-    return run(plan)
+    atlas = None
+    if getattr(args, "atlas", None) is not None:
+        atlas, err = _load_atlas_or_fail(args)
+        if atlas is None:
+            return _fail(err or "cannot load the atlas")
+    return run(getattr(args, "plan", None), atlas=atlas)
 
 
-def _load_atlas_or_fail():  # type: ignore[no-untyped-def]
+def _load_atlas_or_fail(args: argparse.Namespace):  # type: ignore[no-untyped-def]
+    """The atlas of --atlas (a landmarks.json or its folder), else the bundled one."""
     from thighmap.anatomy.atlas import AtlasError, load_atlas
 
+    path = getattr(args, "atlas", None)
+    if path is not None and Path(path).is_dir():
+        path = Path(path) / "landmarks.json"
     try:
-        return load_atlas(), None
+        return load_atlas(path), None
     except AtlasError as exc:
         return None, str(exc)
 
@@ -202,7 +223,7 @@ def _load_plan(path: str, atlas):  # type: ignore[no-untyped-def]
 def _check(args: argparse.Namespace) -> int:
     from thighmap.safety.engine import SafetyModel
 
-    atlas, err = _load_atlas_or_fail()
+    atlas, err = _load_atlas_or_fail(args)
     if atlas is None:
         return _fail(err or "cannot load the atlas")
     if args.trigger_point:
@@ -237,7 +258,7 @@ def _atlas(args: argparse.Namespace) -> int:
     from thighmap import paths
     from thighmap.anatomy import build
 
-    atlas, err = _load_atlas_or_fail()
+    atlas, err = _load_atlas_or_fail(args)
     if atlas is None:
         return _fail(err or "cannot load the atlas")
     if args.atlas_command == "build":
@@ -264,20 +285,37 @@ def _atlas(args: argparse.Namespace) -> int:
                 print(f"{r['id']:30s} {r['kind']:7s} {r['role']:8s} {r['volume_cm3']:10.1f}  {box}")
             print(f"{len(rows)} structures, {sum(r['triangles'] for r in rows)} triangles")
         return 0
+    if args.atlas_command == "import":
+        from thighmap.anatomy.atlas import AtlasError
+        from thighmap.anatomy.importer import import_atlas
+
+        try:
+            result = import_atlas(args.mapping, args.output, base=atlas)
+        except AtlasError as exc:
+            return _fail(str(exc))
+        print(f"imported {', '.join(result.structures)} into {result.atlas_path}")
+        print(
+            f"{result.fit} fit, scale {result.scale:.4f}: landmark residual RMS {result.rms_mm:.3f} mm, "
+            f"max {result.max_mm:.3f} mm"
+        )
+        for lid, r in result.residuals_mm.items():
+            print(f"  {lid:24s} {r:7.3f} mm")
+        print(f"use it with: thighmap --atlas {args.output} check PLAN")
+        return 0
     if args.atlas_command == "trigger-points":
         for tp in atlas.trigger_points.values():
             lo, hi = tp.technique.depth_range_mm
             length = tp.technique.needle_length_mm
             print(f"{tp.id:32s} {tp.name}  (depth {lo:.0f}-{hi:.0f} mm, {length:.0f} mm needle)")
         return 0
-    print("usage: thighmap atlas {build,info,trigger-points}", file=sys.stderr)
+    print("usage: thighmap atlas {build,info,trigger-points,import}", file=sys.stderr)
     return EXIT_BAD_INPUT
 
 
 def _report(args: argparse.Namespace) -> int:
     from thighmap.report import write_plan_report
 
-    atlas, err = _load_atlas_or_fail()
+    atlas, err = _load_atlas_or_fail(args)
     if atlas is None:
         return _fail(err or "cannot load the atlas")
     loaded = _load_plan(args.plan, atlas)
@@ -297,7 +335,7 @@ def _demo(args: argparse.Namespace) -> int:
     from thighmap.planning.demo import DemoError, steps_of
     from thighmap.viz.demo import export_demonstration
 
-    atlas, err = _load_atlas_or_fail()
+    atlas, err = _load_atlas_or_fail(args)
     if atlas is None:
         return _fail(err or "cannot load the atlas")
     size = _size(args.size)
@@ -332,7 +370,7 @@ def _size(text: str) -> tuple[int, int] | None:
 def _render(args: argparse.Namespace) -> int:
     from thighmap.viz.render import render_atlas_png
 
-    atlas, err = _load_atlas_or_fail()
+    atlas, err = _load_atlas_or_fail(args)
     if atlas is None:
         return _fail(err or "cannot load the atlas")
     size = _size(args.size)

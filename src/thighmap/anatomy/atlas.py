@@ -189,6 +189,11 @@ class Atlas:
 # ---------------------------------------------------------------------- loading
 
 
+# tube, loft, limb and bone are built by thighmap's generator; mesh is a surface imported
+# from elsewhere (thighmap atlas import), read as it is.
+RECIPE_TYPES: tuple[str, ...] = ("tube", "loft", "limb", "bone", "mesh")
+
+
 def _err(path: Path, where: str, value: Any, message: str) -> AtlasError:
     shown = json.dumps(value) if not isinstance(value, str) else repr(value)
     if len(shown) > 80:
@@ -275,28 +280,25 @@ def parse_atlas(doc: Any, path: Path) -> Atlas:
         if role not in ROLES:
             raise _err(path, f"{where}.role", role, f"expected one of {', '.join(ROLES)}")
         recipe = st.get("recipe")
-        if not isinstance(recipe, dict) or recipe.get("type") not in (
-            "tube",
-            "loft",
-            "limb",
-            "bone",
-        ):
+        if not isinstance(recipe, dict) or recipe.get("type") not in RECIPE_TYPES:
             raise _err(
                 path,
                 f"{where}.recipe.type",
                 (recipe or {}).get("type") if isinstance(recipe, dict) else recipe,
-                "expected one of tube, loft, limb, bone",
+                f"expected one of {', '.join(RECIPE_TYPES)}",
             )
         safety = None
         if role == "danger":
             safety = _parse_safety(path, where, st.get("safety"))
-            if recipe["type"] != "tube":
+            if recipe["type"] not in ("tube", "mesh"):
                 raise _err(
                     path,
                     f"{where}.recipe.type",
                     recipe["type"],
-                    "danger structures of the bundled atlas must be tubes (centreline and radius)",
+                    "a danger structure is a tube (centreline and radius) or an imported closed mesh",
                 )
+        if recipe["type"] == "mesh" and not isinstance(recipe.get("file"), str):
+            raise _err(path, f"{where}.recipe.file", recipe.get("file"), "an imported mesh names its file")
         if recipe["type"] == "tube":
             _parse_tube_recipe(path, where, recipe)
         info = {k: v for k, v in st.items() if k not in ("id", "kind", "role", "recipe", "safety")}

@@ -18,6 +18,12 @@ def build_structure(atlas: Atlas, sid: str) -> SurfaceMesh:
         return meshgen.loft_mesh(st.recipe)
     if kind == "bone":
         return meshgen.bone_mesh(st.recipe)
+    if kind == "mesh":
+        from thighmap.anatomy import meshio
+
+        if atlas.meshes_dir is None:
+            raise ValueError(f"structure {sid!r}: an imported mesh is read from its atlas folder, none here")
+        return meshio.read_mesh(atlas.meshes_dir / st.recipe["file"])
     if kind == "limb":
         layers = meshgen.limb_meshes(atlas.document["limb"])
         return layers["skin" if st.recipe["layer"] == "skin" else "subcutaneous_fat"]

@@ -109,6 +109,12 @@ def mid_thigh_circumference(limb: dict[str, Any], z: float) -> float:
 
 def fit_atlas(atlas: Atlas, patient: Any) -> Atlas:
     """A new atlas deformed to the patient's thigh length, girth and fat."""
+    imported = [sid for sid, st in atlas.structures.items() if st.recipe.get("type") == "mesh"]
+    if imported:
+        raise ValueError(
+            f"this atlas has imported surfaces ({', '.join(imported)}), which are one person's anatomy: "
+            "it is not fitted to a patient profile; remove the profile or use the bundled atlas"
+        )
     ref = atlas.reference_adult
     ref_length = float(ref["thigh_length_mm"])
     ref_fat = float(ref["posterior_subcutaneous_fat_mm"])

@@ -1266,15 +1266,16 @@ class MainWindow(QMainWindow):
         box.exec()
 
 
-def run(plan_path: str | None = None) -> int:
-    """Open the window (on ``plan_path`` if given) and run the event loop."""
+def run(plan_path: str | None = None, atlas: Any = None) -> int:
+    """Open the window (on ``plan_path`` if given, on ``atlas`` instead of the bundled
+    one if given) and run the event loop."""
     app = QApplication.instance() or QApplication(sys.argv[:1])
     app.setApplicationName("thighmap")
     app.setApplicationVersion(thighmap.__version__)
     app.setWindowIcon(QIcon())
     storage.setup_logging()
     log.info("thighmap %s starting", thighmap.__version__)
-    window = MainWindow(plan_path)
+    window = MainWindow(plan_path, session=CoreSession(atlas) if atlas is not None else None)
     storage.install_excepthook(window.show_unexpected)
     window.show()
     window.scene.request_render()
