@@ -33,6 +33,8 @@ LICENCES: tuple[tuple[str, str], ...] = (
     ("trimesh", "MIT"),
     ("Matplotlib (PDF reports)", "PSF-based Matplotlib licence"),
     ("imageio (animated GIF)", "BSD-2-Clause"),
+    ("Pillow (images)", "MIT-CMU (HPND)"),
+    ("PyInstaller bootloader (the bundled application only)", "GPL-2.0 with the bootloader exception"),
 )
 
 _LABELS = {
