@@ -525,3 +525,32 @@ def test_contraindication_checklist_is_recorded_and_undoable(window) -> None:  #
     assert again.answers["infection_at_site"].currentText() == "not asked"
     window.undo.undo()
     assert window.plan.contraindications is None
+
+
+def test_window_on_an_imported_atlas(qtbot, session, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from tests.test_import import _external_set
+    from thighmap.anatomy.atlas import load_atlas
+    from thighmap.anatomy.importer import import_atlas
+    from thighmap.gui.app import MainWindow
+    from thighmap.gui.core import CoreSession
+
+    engine_or_skip()
+    result = import_atlas(_external_set(tmp_path, session.reference_atlas), tmp_path / "imp")
+    w = MainWindow(session=CoreSession(load_atlas(result.atlas_path)), offer_recovery=False)
+    try:
+        w.resize(1000, 700)
+        w.show()
+        qtbot.waitExposed(w)
+        assert w.scene.atlas.structures["sciatic_nerve"].recipe["type"] == "mesh"
+        assert "sciatic_nerve" in w.scene.zone_actors  # its danger zone is drawn too
+        skin_guess, nerve = point_above_nerve(session, 0.5)
+        w.handle_skin_pick(skin_guess)
+        w.on_tip_dragged(nerve)
+        assert w.reports[w.selected].status == "danger"  # checked against the imported triangles
+        w.scene.render_now()
+        img = np.asarray(w.pl.screenshot(None, return_img=True), dtype=float)[..., :3]
+        assert img.std() > 15.0
+    finally:
+        w.undo.setClean()
+        w.close()
+        w.deleteLater()
