@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -141,6 +142,10 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    if not os.environ.get("DISPLAY") and not os.environ.get("WAYLAND_DISPLAY"):
+        # no screen: render off screen through EGL straight away (VTK would first try X
+        # and print a warning about it)
+        os.environ.setdefault("VTK_DEFAULT_OPENGL_WINDOW", "vtkEGLRenderWindow")
     # `thighmap PLAN` opens the program on a plan.
     if argv and not argv[0].startswith("-") and argv[0] not in SUBCOMMANDS:
         argv = ["gui", *argv]
@@ -170,8 +175,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:  # the reader of our output went away (`thighmap check P | head`)
-        import os
-
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
     return 0
@@ -248,8 +251,6 @@ def _check(args: argparse.Namespace) -> int:
     try:
         print(json.dumps(report.to_json(), indent=2) if args.json else report.to_text())
     except BrokenPipeError:  # the reader went away: the exit code still tells the status
-        import os
-
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
     return STATUS_EXIT[report.status]
 
