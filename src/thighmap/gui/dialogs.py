@@ -148,6 +148,14 @@ class PatientDialog(QDialog):
 _ANSWERS = ("not asked", "no", "yes")
 
 
+def _ok_cancel(dialog: QDialog) -> QDialogButtonBox:
+    """OK and Cancel buttons that accept and reject the dialog."""
+    buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
+    buttons.accepted.connect(dialog.accept)
+    buttons.rejected.connect(dialog.reject)
+    return buttons
+
+
 class ContraindicationDialog(QDialog):
     """Record the contraindication checklist in the plan (it goes into the report)."""
 
@@ -168,11 +176,7 @@ class ContraindicationDialog(QDialog):
                 box.setCurrentIndex(2 if recorded[key] else 1)
             form.addRow(label, box)
             self.answers[key] = box
-        buttons = QDialogButtonBox(
-            QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel
-        )
-        buttons.accepted.connect(self.accept)
-        buttons.rejected.connect(self.reject)
+        buttons = _ok_cancel(self)
         lay = QVBoxLayout(self)
         lay.addWidget(note)
         lay.addLayout(form)
@@ -198,11 +202,7 @@ class StepDialog(QDialog):
         form.addRow("Text", self.text)
         note = QLabel("The step keeps the current view: camera, visible layers, opacities, needles.")
         note.setWordWrap(True)
-        buttons = QDialogButtonBox(
-            QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel
-        )
-        buttons.accepted.connect(self.accept)
-        buttons.rejected.connect(self.reject)
+        buttons = _ok_cancel(self)
         lay = QVBoxLayout(self)
         lay.addLayout(form)
         lay.addWidget(note)
