@@ -226,9 +226,7 @@ class TriangleMeshDistance:
         t = ray_triangle_hits(o, d, self.v0[idx], self.v1[idx], self.v2[idx])
         return np.sort(t[np.isfinite(t)])
 
-    def _crossings_with_status(
-        self, origin: ArrayLike, direction: ArrayLike
-    ) -> tuple[FloatArray, BoolArray]:
+    def _crossings_with_status(self, origin: ArrayLike, direction: ArrayLike) -> tuple[FloatArray, BoolArray]:
         """Surface crossings along a ray and the inside/outside status between them.
 
         Returns ``(ts, status)`` with ``ts`` sorted (length k, t in mm along the normalised
@@ -436,9 +434,7 @@ class TriangleMeshDistance:
             return -pen.depth, pen.s
         return dist, s
 
-    def segments_signed_distance(
-        self, p0: ArrayLike, p1: ArrayLike
-    ) -> tuple[FloatArray, FloatArray]:
+    def segments_signed_distance(self, p0: ArrayLike, p1: ArrayLike) -> tuple[FloatArray, FloatArray]:
         """Batched :meth:`segment_signed_distance` for ``(N, 3)`` endpoint arrays."""
         a = np.atleast_2d(np.asarray(p0, dtype=np.float64))
         b = np.atleast_2d(np.asarray(p1, dtype=np.float64))

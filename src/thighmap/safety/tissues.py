@@ -1,8 +1,8 @@
 """Which structures a straight needle passes through, exactly, against the triangles.
 
 All surfaces go into one bucket grid (triangles listed in every cell their bounding box
-touches). A query takes the cells the line's bounding box touches, intersects the
-line exactly with those triangles (Möller–Trumbore), and turns each structure's
+touches). A query takes the cells the line passes, intersects the line exactly with
+their triangles (Möller–Trumbore, compiled in kernels.py), and turns each structure's
 sorted crossings into inside intervals by parity, starting from a point far outside
 the body.
 """
@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from thighmap.anatomy.meshgen import SurfaceMesh
-from thighmap.safety import geometry
+from thighmap.safety import kernels
 
 CELL_MM = 10.0
 DUPLICATE_T_MM = 1e-6  # a line through a shared edge is reported by both triangles
@@ -55,35 +55,31 @@ class TissueIndex:
         iz = c0[tri_idx, 2] + local % e[:, 2]
         cell = (ix * self.shape[1] + iy) * self.shape[2] + iz
         order = np.argsort(cell, kind="stable")
-        self.cell_sorted = cell[order]
-        self.tri_sorted = tri_idx[order]
+        # compressed rows: the triangles of cell k are cell_tris[cell_first[k]:cell_first[k + 1]]
+        self.cell_tris = tri_idx[order]
+        self.cell_first = np.searchsorted(cell[order], np.arange(int(self.shape.prod()) + 1))
+        self.v0 = np.ascontiguousarray(self.tri[:, 0])
+        self.v1 = np.ascontiguousarray(self.tri[:, 1])
+        self.v2 = np.ascontiguousarray(self.tri[:, 2])
 
-    def _candidates(self, p0: np.ndarray, p1: np.ndarray) -> np.ndarray:
-        lo = np.minimum(p0, p1)
-        hi = np.maximum(p0, p1)
-        c0 = np.clip(np.floor((lo - self.origin) / CELL_MM).astype(np.int64), 0, self.shape - 1)
-        c1 = np.clip(np.floor((hi - self.origin) / CELL_MM).astype(np.int64), 0, self.shape - 1)
-        gx, gy, gz = np.meshgrid(
-            np.arange(c0[0], c1[0] + 1),
-            np.arange(c0[1], c1[1] + 1),
-            np.arange(c0[2], c1[2] + 1),
-            indexing="ij",
+    def crossings(
+        self, start: np.ndarray, direction: np.ndarray, length_mm: float
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Every crossing of start + t*direction (unit), t in [0, length_mm], with a
+        triangle: (t, triangle index), exact (Möller–Trumbore with the edge test)."""
+        return kernels.line_crossings(
+            kernels.vec3(start),
+            kernels.vec3(direction),
+            float(length_mm),
+            self.origin,
+            self.shape,
+            CELL_MM,
+            self.cell_first,
+            self.cell_tris,
+            self.v0,
+            self.v1,
+            self.v2,
         )
-        cells = ((gx * self.shape[1] + gy) * self.shape[2] + gz).ravel()
-        # keep only cells the segment really passes near (the bounding box of a long
-        # oblique needle holds many cells it never touches)
-        centres = self.origin + (np.column_stack([gx.ravel(), gy.ravel(), gz.ravel()]) + 0.5) * CELL_MM
-        d = p1 - p0
-        dd = float(d @ d)
-        t = np.clip(((centres - p0) @ d) / dd, 0.0, 1.0) if dd > 0 else np.zeros(len(centres))
-        near = np.linalg.norm(centres - (p0 + t[:, None] * d), axis=1) <= CELL_MM * 0.8661
-        cells = cells[near]
-        starts = np.searchsorted(self.cell_sorted, cells, side="left")
-        stops = np.searchsorted(self.cell_sorted, cells, side="right")
-        if len(cells) == 0:
-            return np.empty(0, np.int64)
-        idx = np.concatenate([self.tri_sorted[a:b] for a, b in zip(starts, stops, strict=True)])
-        return np.unique(idx)
 
     def _distance_to_box_exit(self, point: np.ndarray, direction: np.ndarray) -> float:
         """How far along `direction` the point must go to leave the box around every
@@ -109,16 +105,10 @@ class TissueIndex:
         direction = direction / np.linalg.norm(direction)
         back = self._distance_to_box_exit(entry, -direction)
         start = entry - direction * back
-        end = entry + direction * length_mm
-        cand = self._candidates(start, end)
-        if len(cand) == 0:
-            return []
-        tri = self.tri[cand]
-        t = geometry.ray_triangle_hits(start, direction, tri[:, 0], tri[:, 1], tri[:, 2])
-        ok = np.isfinite(t) & (t <= back + length_mm)
+        t, tri = self.crossings(start, direction, back + length_mm)
+        owners = self.owner[tri]
+        ts = t - back
         out: list[Interval] = []
-        owners = self.owner[cand][ok]
-        ts = t[ok] - back
         for k in np.unique(owners):
             tk = np.sort(ts[owners == k])
             if len(tk) > 1:

@@ -1,0 +1,671 @@
+"""Compiled (numba) forms of the safety engine's inner loops.
+
+The closed-form geometry is the same as in geometry.py (segment-segment closest
+points, ray-capsule first hit, Möller–Trumbore with the geometric edge test), written
+for one pair at a time so that the loops over capsules, clusters, triangles and
+needles run compiled instead of as many small numpy calls. geometry.py stays the
+vectorised reference; tests/test_kernels.py holds the two to each other on random and
+degenerate cases, and the oracle tests hold the engine to an independent computation.
+
+Every function here is pure: arrays in, arrays out, no state. Compiled code is cached
+beside this file (in __pycache__, or numba's per-user cache when that is not writable),
+so only the first run on a machine pays the compile time (about 10 s here); warm_up()
+lets the desktop program pay it in the background. Where this file is absent (a bundle
+holding bytecode only) nothing can be cached and every start compiles again; the
+bundle therefore ships this module as source (packaging/thighmap.spec).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+
+import numpy as np
+from numba import njit
+
+_JIT = {
+    "cache": os.path.isfile(__file__),
+    "nogil": True,  # batches are split across threads (dangers.py)
+    "error_model": "numpy",  # x/0 gives inf or nan as in numpy, never an exception
+}
+
+_TANGENT_REL = 1e-12  # as geometry._TANGENT_REL
+_BARY_EPS = 1e-12  # as geometry._BARY_EPS
+_HIT_EPS = 1e-12  # as geometry._HIT_EPS
+_EPS = float(np.finfo(np.float64).eps)
+# Allowance for rounding in the pruning distances (coordinates of a few hundred mm give
+# errors around 1e-5 mm); bounds only decide what is measured exactly, never a result.
+PRUNE_SLACK_MM = 1e-3
+
+
+# ------------------------------------------------------------------ 3-vectors as tuples
+def vec3(p: np.ndarray) -> tuple[float, float, float]:
+    """A point or direction as the (x, y, z) tuple the kernels take: one compiled form for
+    calls from Python and from the batch loops, and no array allocation per call."""
+    x, y, z = np.asarray(p, float).reshape(3)
+    return float(x), float(y), float(z)
+
+
+@njit
+def _sub(a, b):
+    return (a[0] - b[0], a[1] - b[1], a[2] - b[2])
+
+
+@njit
+def _add(a, b):
+    return (a[0] + b[0], a[1] + b[1], a[2] + b[2])
+
+
+@njit
+def _scale(a, s):
+    return (a[0] * s, a[1] * s, a[2] * s)
+
+
+@njit
+def _axpy(p, s, u):
+    """p + s*u"""
+    return (p[0] + s * u[0], p[1] + s * u[1], p[2] + s * u[2])
+
+
+@njit
+def _dot(a, b):
+    return a[0] * b[0] + a[1] * b[1] + a[2] * b[2]
+
+
+@njit
+def _cross(a, b):
+    return (a[1] * b[2] - a[2] * b[1], a[2] * b[0] - a[0] * b[2], a[0] * b[1] - a[1] * b[0])
+
+
+@njit
+def _norm(a):
+    return math.sqrt(_dot(a, a))
+
+
+@njit
+def _vec(a):
+    return (a[0], a[1], a[2])
+
+
+@njit
+def _project_param(x, a, ab, ab2):
+    """Parameter in [0, 1] of the point of segment a + t ab closest to x."""
+    if not ab2 > 0.0:
+        return 0.0
+    t = _dot(_sub(x, a), ab) / ab2
+    if t != t:
+        return 0.0
+    return min(max(t, 0.0), 1.0)
+
+
+@njit
+def _point_segment(x, a, ab, ab2):
+    t = _project_param(x, a, ab, ab2)
+    return _norm(_sub(x, _axpy(a, t, ab))), t
+
+
+# ------------------------------------------------------------------ segment / segment
+@njit(**_JIT)
+def segment_segment_closest(p0, p1, q0, q1):
+    """(distance, s, t) between segments p0p1 and q0q1: geometry.segment_segment_closest
+    for one pair (interior candidate polished by one alternating projection, and the four
+    endpoint candidates)."""
+    u = _sub(p1, p0)
+    v = _sub(q1, q0)
+    w = _sub(q0, p0)
+    uu = _dot(u, u)
+    vv = _dot(v, v)
+    n = _cross(u, v)
+    nn = _dot(n, n)
+    s_i = 0.0
+    t_i = 0.0
+    if nn > 0.0:
+        s_i = _dot(_cross(w, v), n) / nn
+        t_i = _dot(_cross(w, u), n) / nn
+        if not (math.isfinite(s_i) and math.isfinite(t_i)):
+            s_i = 0.0
+            t_i = 0.0
+    s_i = min(max(s_i, 0.0), 1.0)
+    t_i = min(max(t_i, 0.0), 1.0)
+    t_i = _project_param(_axpy(p0, s_i, u), q0, v, vv)
+    s_i = _project_param(_axpy(q0, t_i, v), p0, u, uu)
+    best = _norm(_sub(_axpy(p0, s_i, u), _axpy(q0, t_i, v)))
+    best_s = s_i
+    best_t = t_i
+    d, t = _point_segment(p0, q0, v, vv)
+    if d < best:
+        best, best_s, best_t = d, 0.0, t
+    d, t = _point_segment(p1, q0, v, vv)
+    if d < best:
+        best, best_s, best_t = d, 1.0, t
+    d, s = _point_segment(q0, p0, u, uu)
+    if d < best:
+        best, best_s, best_t = d, s, 0.0
+    d, s = _point_segment(q1, p0, u, uu)
+    if d < best:
+        best, best_s, best_t = d, s, 1.0
+    return best, best_s, best_t
+
+
+# ------------------------------------------------------------------ ray / capsule
+@njit
+def _smaller_root(half_b, disc, c, a, scale):
+    root = math.sqrt(disc)
+    q = -half_b + root
+    if q <= _TANGENT_REL * scale * math.sqrt(max(a, 0.0)):
+        return (-half_b - root) / a
+    return c / q
+
+
+@njit
+def _ray_sphere(o, d, c, r):
+    m = _sub(o, c)
+    b = _dot(m, d)
+    h = _norm(_axpy(m, -b, d))
+    mlen = _norm(m)
+    c_ = (mlen - r) * (mlen + r)
+    if c_ <= 0.0:
+        return 0.0
+    if not (h <= r + _TANGENT_REL * (mlen + r) and b < 0.0):
+        return math.inf
+    disc = max((r - h) * (r + h), 0.0)
+    return max(_smaller_root(b, disc, c_, 1.0, mlen + r), 0.0)
+
+
+@njit(**_JIT)
+def ray_capsule_first_hit(o, d, a, b, r):
+    """Smallest t >= 0 with dist(o + t d, segment ab) <= r, for a unit direction d
+    (geometry.ray_capsule_first_hit for one pair): 0 when o is inside, inf if never."""
+    ab = _sub(b, a)
+    ab2 = _dot(ab, ab)
+    length = math.sqrt(ab2)
+    d0, _ = _point_segment(o, a, ab, ab2)
+    if d0 <= r:
+        return 0.0
+    t = min(_ray_sphere(o, d, a, r), _ray_sphere(o, d, b, r))
+    if length > 1e-150:
+        e = _scale(ab, 1.0 / length)
+        m = _sub(o, a)
+        m_ax = _dot(m, e)
+        d_ax = _dot(d, e)
+        m_perp = _axpy(m, -m_ax, e)
+        d_perp = _axpy(d, -d_ax, e)
+        nvec = _cross(d, e)
+        aa = _dot(nvec, nvec)
+        bb = _dot(m_perp, d_perp)
+        mp = _norm(m_perp)
+        cc = (mp - r) * (mp + r)
+        if aa > 0.0 and cc > 0.0 and bb < 0.0:
+            h = abs(_dot(m, nvec)) / math.sqrt(aa)
+            mn = _norm(m)
+            if h <= r + _TANGENT_REL * (mn + r):
+                disc = aa * max((r - h) * (r + h), 0.0)
+                t_cyl = _smaller_root(bb, disc, cc, aa, mn + r)
+                proj = m_ax + t_cyl * d_ax
+                tol_ax = _TANGENT_REL * (abs(m_ax) + length + r)
+                if proj >= -tol_ax and proj <= length + tol_ax and math.isfinite(t_cyl):
+                    t = min(t, max(t_cyl, 0.0))
+    return t
+
+
+# ------------------------------------------------------------------ point / triangle
+@njit(**_JIT)
+def point_triangle_distance(p, a, b, c):
+    """Exact distance from p to triangle abc (geometry.point_triangle_closest for one
+    pair: the three edges, and the plane projection when it falls inside)."""
+    e1 = _sub(b, a)
+    e2 = _sub(c, a)
+    bc = _sub(c, b)
+    ca = _sub(a, c)
+    best, _ = _point_segment(p, a, e1, _dot(e1, e1))
+    d, _ = _point_segment(p, b, bc, _dot(bc, bc))
+    best = min(best, d)
+    d, _ = _point_segment(p, c, ca, _dot(ca, ca))
+    best = min(best, d)
+    n = _cross(e1, e2)
+    nn = _dot(n, n)
+    if not nn > 0.0:
+        return best
+    lmax2 = max(max(_dot(e1, e1), _dot(e2, e2)), _dot(bc, bc))
+    nlen = math.sqrt(nn)
+    err_w = 16.0 * _EPS * lmax2 / nlen
+    if not err_w <= 1e-3:
+        return best
+    lam = _dot(_sub(p, a), n) / nn
+    proj = _axpy(p, -lam, n)
+    w1 = _dot(_cross(_sub(c, proj), _sub(a, proj)), n) / nn
+    w2 = _dot(_cross(_sub(a, proj), _sub(b, proj)), n) / nn
+    w0 = _dot(_cross(_sub(b, proj), _sub(c, proj)), n) / nn
+    if not (w0 >= 0.0 and w1 >= 0.0 and w2 >= 0.0 and math.isfinite(w1) and math.isfinite(w2)):
+        return best
+    wsum = w1 + w2
+    if wsum > 1.0:
+        w1 /= wsum
+        w2 /= wsum
+    q = _axpy(_axpy(a, w1, e1), w2, e2)
+    nh = _scale(n, 1.0 / nlen)
+    r = _sub(p, q)
+    rn = _dot(r, nh)
+    in_plane = _axpy(r, -rn, nh)
+    if _norm(in_plane) <= 4.0 * err_w * (math.sqrt(lmax2) + _norm(_sub(p, a))) + 1e-300:
+        q = _axpy(p, -rn, nh)
+    return min(best, _norm(_sub(p, q)))
+
+
+# ------------------------------------------------------------------ ray / triangle
+@njit(**_JIT)
+def ray_triangle_hit(o, d, a, b, c):
+    """geometry.ray_triangle_hits for one pair: t >= 0 of the hit o + t d, or nan."""
+    e1 = _sub(b, a)
+    e2 = _sub(c, a)
+    pvec = _cross(d, e2)
+    det = _dot(e1, pvec)
+    tvec = _sub(o, a)
+    qvec = _cross(tvec, e1)
+    inv = 1.0 / det
+    u = _dot(tvec, pvec) * inv
+    v = _dot(d, qvec) * inv
+    t = _dot(e2, qvec) * inv
+    dd = _dot(d, d)
+    e11 = _dot(e1, e1)
+    e22 = _dot(e2, e2)
+    t_slack = _BARY_EPS * (_norm(tvec) + math.sqrt(e11 + e22)) / math.sqrt(dd)
+    cand = det != 0.0 and math.isfinite(t) and t >= -t_slack
+    scale2 = dd * e11 * e22
+    well = det * det >= 1e-12 * scale2
+    w = 1.0 - u - v
+    if cand:
+        t = max(t, 0.0)
+        if min(min(u, v), w) >= 1e-6 and well:
+            return t
+        # near an edge or outside: the plane hit counts iff it lies on the triangle
+        x = _axpy(o, t, d)
+        gap = point_triangle_distance(x, a, b, c)
+        size = math.sqrt(e11) + math.sqrt(e22) + _norm(_sub(x, a))
+        if math.isfinite(gap) and gap <= _HIT_EPS * size:
+            return t
+    if well:
+        return math.nan
+    # ill-conditioned: the earliest contact of the ray with an edge
+    dl = math.sqrt(dd)
+    reach = (_norm(tvec) + math.sqrt(e11) + math.sqrt(e22)) * 2.0 / dl
+    far = _axpy(o, reach, d)
+    size = math.sqrt(e11) + math.sqrt(e22) + _norm(tvec)
+    best_t = math.inf
+    for k in range(3):
+        if k == 0:
+            x0, x1 = a, b
+        elif k == 1:
+            x0, x1 = b, c
+        else:
+            x0, x1 = c, a
+        gap, s_ray, _ = segment_segment_closest(o, far, x0, x1)
+        t_edge = s_ray * reach
+        if math.isfinite(gap) and gap <= _HIT_EPS * (size + t_edge * dl):
+            best_t = min(best_t, t_edge)
+    return best_t if math.isfinite(best_t) else math.nan
+
+
+# ------------------------------------------------------------------ capsule chains
+@njit
+def _centre_distance(centre, p0, u, uu):
+    t = _project_param(centre, p0, u, uu)
+    return _norm(_sub(centre, _axpy(p0, t, u)))
+
+
+@njit
+def _measure_cluster(
+    c,
+    p0,
+    p1,
+    u,
+    uu,
+    half,
+    a,
+    b,
+    mid,
+    half_len,
+    radius,
+    uncertainty,
+    cl_start,
+    cl_stop,
+    k,
+    clearance,
+    zone,
+    near_cap,
+    near_s,
+    near_t,
+):
+    for i in range(cl_start[c], cl_stop[c]):
+        # every axis point of capsule i lies within half_len[i] of its midpoint: skip the
+        # exact test when that bound already shows it cannot improve either minimum
+        near = _centre_distance(mid[i], p0, u, uu) - half_len[i] - radius[i] - half - PRUNE_SLACK_MM
+        if near > clearance[k] and near - uncertainty[i] > zone[k]:
+            continue
+        dist, s, t = segment_segment_closest(p0, p1, a[i], b[i])
+        surf = dist - radius[i] - half
+        if surf < clearance[k]:
+            clearance[k] = surf
+            near_cap[k] = i
+            near_s[k] = s
+            near_t[k] = t
+        zn = surf - uncertainty[i]
+        if zn < zone[k]:
+            zone[k] = zn
+
+
+@njit(**_JIT)
+def chain_segment_clearances(
+    p0,
+    p1,
+    half,
+    a,
+    b,
+    mid,
+    half_len,
+    radius,
+    uncertainty,
+    cl_start,
+    cl_stop,
+    cl_centre,
+    cl_reach,
+    cl_tube_r,
+    cl_zone_r,
+    cl_structure,
+    n_structures,
+    clearance,
+    zone,
+    near_cap,
+    near_s,
+    near_t,
+):
+    """Exact clearances of the needle axis p0p1 (radius `half`) to every structure.
+
+    Fills, per structure: clearance to the surface, clearance to the danger zone, and
+    for the nearest capsule its index and the closest-point parameters (on the needle,
+    on the capsule axis). A cluster is skipped only when a lower bound of both its
+    distances is above what is already measured for its structure, so both minima are
+    exact. Each structure starts from its most promising cluster, which makes the
+    bounds tight early."""
+    n_cl = len(cl_start)
+    u = _sub(p1, p0)
+    uu = _dot(u, u)
+    lb_surface = np.empty(n_cl)
+    lb_zone = np.empty(n_cl)
+    seed = np.full(n_structures, -1, np.int64)
+    for c in range(n_cl):
+        near = _centre_distance(cl_centre[c], p0, u, uu) - cl_reach[c] - half - PRUNE_SLACK_MM
+        lb_surface[c] = near - cl_tube_r[c]
+        lb_zone[c] = near - cl_zone_r[c]
+        k = cl_structure[c]
+        if seed[k] < 0 or lb_surface[c] < lb_surface[seed[k]]:
+            seed[k] = c
+    clearance[:] = np.inf
+    zone[:] = np.inf
+    near_cap[:] = -1
+    for k in range(n_structures):
+        if seed[k] >= 0:
+            _measure_cluster(
+                seed[k],
+                p0,
+                p1,
+                u,
+                uu,
+                half,
+                a,
+                b,
+                mid,
+                half_len,
+                radius,
+                uncertainty,
+                cl_start,
+                cl_stop,
+                k,
+                clearance,
+                zone,
+                near_cap,
+                near_s,
+                near_t,
+            )
+    for c in range(n_cl):
+        k = cl_structure[c]
+        if c != seed[k] and (lb_surface[c] <= clearance[k] or lb_zone[c] <= zone[k]):
+            _measure_cluster(
+                c,
+                p0,
+                p1,
+                u,
+                uu,
+                half,
+                a,
+                b,
+                mid,
+                half_len,
+                radius,
+                uncertainty,
+                cl_start,
+                cl_stop,
+                k,
+                clearance,
+                zone,
+                near_cap,
+                near_s,
+                near_t,
+            )
+
+
+@njit(**_JIT)
+def chain_first_caution(
+    entry,
+    direction,
+    reach_mm,
+    half,
+    a,
+    b,
+    grown,
+    cl_start,
+    cl_stop,
+    cl_centre,
+    cl_reach,
+    cl_grown_r,
+    cl_structure,
+    first,
+):
+    """Per structure, the first depth in [0, reach_mm] at which the needle (radius
+    `half`) along the unit `direction` enters a capsule grown to `grown` (+inf if not)."""
+    first[:] = np.inf
+    far = _axpy(entry, reach_mm, direction)
+    u = _sub(far, entry)
+    uu = _dot(u, u)
+    for c in range(len(cl_start)):
+        gap = _centre_distance(cl_centre[c], entry, u, uu) - cl_reach[c] - cl_grown_r[c] - half
+        if gap - PRUNE_SLACK_MM > 0.0:
+            continue
+        k = cl_structure[c]
+        for i in range(cl_start[c], cl_stop[c]):
+            t = ray_capsule_first_hit(entry, direction, a[i], b[i], grown[i] + half)
+            if t <= reach_mm and t < first[k]:
+                first[k] = t
+
+
+@njit(**_JIT)
+def chain_batch(
+    entry,
+    direction,
+    depth,
+    half,
+    reach,
+    a,
+    b,
+    mid,
+    half_len,
+    radius,
+    uncertainty,
+    grown,
+    margin,
+    cl_start,
+    cl_stop,
+    cl_centre,
+    cl_reach,
+    cl_tube_r,
+    cl_zone_r,
+    cl_grown_r,
+    cl_structure,
+    n_structures,
+    clearance,
+    min_zone,
+    min_caution,
+    first_depth,
+    first_structure,
+):
+    """chain_segment_clearances and chain_first_caution for N needles; fills the (N,S)
+    clearances, the (N,) smallest danger-zone and caution-zone clearances, and the
+    first caution depth along each needle's reach with the structure it belongs to."""
+    zone = np.empty(n_structures)
+    near_cap = np.empty(n_structures, np.int64)
+    near_s = np.empty(n_structures)
+    near_t = np.empty(n_structures)
+    first = np.empty(n_structures)
+    for j in range(len(entry)):
+        p0 = _vec(entry[j])
+        d = _vec(direction[j])
+        p1 = _axpy(p0, depth[j], d)
+        chain_segment_clearances(
+            p0,
+            p1,
+            half[j],
+            a,
+            b,
+            mid,
+            half_len,
+            radius,
+            uncertainty,
+            cl_start,
+            cl_stop,
+            cl_centre,
+            cl_reach,
+            cl_tube_r,
+            cl_zone_r,
+            cl_structure,
+            n_structures,
+            clearance[j],
+            zone,
+            near_cap,
+            near_s,
+            near_t,
+        )
+        mz = np.inf
+        mc = np.inf
+        for k in range(n_structures):
+            mz = min(mz, zone[k])
+            mc = min(mc, zone[k] - margin[k])
+        min_zone[j] = mz
+        min_caution[j] = mc
+        chain_first_caution(
+            p0,
+            d,
+            reach[j],
+            half[j],
+            a,
+            b,
+            grown,
+            cl_start,
+            cl_stop,
+            cl_centre,
+            cl_reach,
+            cl_grown_r,
+            cl_structure,
+            first,
+        )
+        best = np.inf
+        who = -1
+        for k in range(n_structures):
+            if first[k] < best:
+                best = first[k]
+                who = k
+        first_depth[j] = best
+        first_structure[j] = who
+
+
+# ------------------------------------------------------------------ triangles along a line
+@njit(**_JIT)
+def line_crossings(
+    start,
+    direction,
+    length,
+    origin,
+    shape,
+    cell_mm,
+    cell_first,
+    cell_tris,
+    v0,
+    v1,
+    v2,
+):
+    """Parameters t in [0, length] where start + t*direction (unit) crosses a triangle,
+    with the triangle's index; candidates from the bucket grid (every cell the segment
+    passes within a half cell diagonal of, each triangle tested once)."""
+    end = _axpy(start, length, direction)
+    lo = np.empty(3, np.int64)
+    hi = np.empty(3, np.int64)
+    for k in range(3):
+        a = (min(start[k], end[k]) - origin[k]) / cell_mm
+        b = (max(start[k], end[k]) - origin[k]) / cell_mm
+        lo[k] = min(max(math.floor(a), 0), shape[k] - 1)
+        hi[k] = min(max(math.floor(b), 0), shape[k] - 1)
+    u = _sub(end, start)
+    uu = _dot(u, u)
+    reach = cell_mm * 0.8661  # just above half the cell diagonal (sqrt(3)/2)
+    seen = np.zeros(len(v0), np.bool_)
+    out_t = np.empty(64)
+    out_tri = np.empty(64, np.int64)
+    n = 0
+    for ix in range(lo[0], hi[0] + 1):
+        for iy in range(lo[1], hi[1] + 1):
+            for iz in range(lo[2], hi[2] + 1):
+                centre = (
+                    origin[0] + (ix + 0.5) * cell_mm,
+                    origin[1] + (iy + 0.5) * cell_mm,
+                    origin[2] + (iz + 0.5) * cell_mm,
+                )
+                if _centre_distance(centre, start, u, uu) > reach:
+                    continue
+                cell = (ix * shape[1] + iy) * shape[2] + iz
+                for q in range(cell_first[cell], cell_first[cell + 1]):
+                    tri = cell_tris[q]
+                    if seen[tri]:
+                        continue
+                    seen[tri] = True
+                    t = ray_triangle_hit(start, direction, v0[tri], v1[tri], v2[tri])
+                    if t == t and t <= length:
+                        if n == len(out_t):
+                            out_t = np.concatenate((out_t, np.empty(n)))
+                            out_tri = np.concatenate((out_tri, np.empty(n, np.int64)))
+                        out_t[n] = t
+                        out_tri[n] = tri
+                        n += 1
+    return out_t[:n], out_tri[:n]
+
+
+def warm_up() -> None:
+    """Compile (or load from the cache) every kernel for the argument types the engine
+    uses, on a one-capsule chain and a one-triangle grid. The desktop program calls this
+    in the background at start so that the first check does not wait for the compiler."""
+    p0, p1, d = (0.0, 0.0, 0.0), (0.0, 0.0, 10.0), (0.0, 0.0, 1.0)
+    a, b = np.array([[5.0, 0.0, 0.0]]), np.array([[5.0, 0.0, 10.0]])
+    one, ints = np.ones(1), np.zeros(1, np.int64)
+    stop = np.ones(1, np.int64)
+    centre, s_out, i_out = np.array([[5.0, 0.0, 5.0]]), np.empty(1), np.empty(1, np.int64)
+    args = (a, b, (a + b) / 2.0, one * 5.0, one, one, ints, stop, centre, one * 5.0, one, one)
+    chain_segment_clearances(p0, p1, 0.125, *args, ints, 1, s_out, np.empty(1), i_out, np.empty(1), s_out)
+    chain_first_caution(
+        p0, d, 10.0, 0.125, a, b, one * 3.0, ints, stop, centre, one * 5.0, one * 3.0, ints, s_out
+    )
+    chain_batch(
+        np.zeros((1, 3)), np.array([[0.0, 0.0, 1.0]]), one * 10.0, one * 0.125, one * 10.0,
+        *args[:6], one * 3.0, one, *args[6:], one * 3.0, ints, 1,
+        np.empty((1, 1)), np.empty(1), np.empty(1), np.empty(1), np.empty(1, np.int64),
+    )  # fmt: skip
+    tri = np.array([[-1.0, -1.0, 5.0]]), np.array([[1.0, -1.0, 5.0]]), np.array([[0.0, 1.0, 5.0]])
+    shape = np.ones(3, np.int64)
+    line_crossings(p0, d, 10.0, np.full(3, -10.0), shape, 20.0, np.array([0, 1]), ints, *tri)
