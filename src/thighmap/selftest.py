@@ -2,7 +2,9 @@
 
 Loads the atlas and its meshes, checks every bundled trigger point's recommended
 technique (none may come out danger), checks one needle straight onto the sciatic
-nerve (it must be danger), and renders one frame off screen (it must not be blank).
+nerve (it must be danger), checks the techniques again as one batch (the compiled batch
+path must give the single checks' figures), and renders one frame off screen (it must
+not be blank).
 Prints one line per check and returns 0 when all pass, 1 otherwise.
 """
 
@@ -59,6 +61,33 @@ def _needle_onto_the_nerve_is_danger() -> str:
     return f"danger as it must be (clearance {report.clearances_mm['sciatic_nerve']:.1f} mm)"
 
 
+def _batch_agrees_with_single_checks() -> str:
+    from thighmap.anatomy.atlas import load_atlas
+    from thighmap.safety.engine import SafetyModel
+
+    model = SafetyModel.for_atlas(load_atlas())
+    needles = [model.needle_from_trigger_point(tp) for tp in model.atlas.trigger_points]
+    batch = model.check_many(
+        np.array([n.entry_mm for n in needles]),
+        np.array([n.direction for n in needles]),
+        np.array([n.depth_mm for n in needles]),
+        np.array([n.gauge_mm for n in needles]),
+        np.array([n.needle_length_mm for n in needles]),
+    )
+    worst = 0.0
+    for i, needle in enumerate(needles):
+        report = model.check_needle(needle)
+        assert report.nearest_danger is not None
+        worst = max(
+            worst,
+            abs(batch.nearest_clearance_mm[i] - report.nearest_danger.clearance_mm),
+            abs(batch.max_safe_depth_mm[i] - report.max_safe_depth_mm),
+        )
+    if worst > 1e-9:
+        raise AssertionError(f"batch and single checks differ by {worst:.3g} mm")
+    return f"{len(needles)} needles, largest difference {worst:.1g} mm"
+
+
 def _renders_a_frame() -> str:
     import vtk
     from vtk.util.numpy_support import vtk_to_numpy
@@ -81,6 +110,7 @@ CHECKS: tuple[tuple[str, Callable[[], str]], ...] = (
     ("atlas and meshes load", _atlas_loads),
     ("bundled techniques are never danger", _techniques_are_never_danger),
     ("a needle onto the sciatic nerve is danger", _needle_onto_the_nerve_is_danger),
+    ("batch and single checks agree", _batch_agrees_with_single_checks),
     ("off-screen rendering", _renders_a_frame),
 )
 

@@ -14,6 +14,7 @@ import math
 import os
 import sys
 import textwrap
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -44,7 +45,7 @@ from thighmap.planning import (
     mirror_x,
     save_plan,
 )
-from thighmap.safety import maps
+from thighmap.safety import kernels, maps
 from thighmap.viz import scene
 
 from . import storage
@@ -1275,6 +1276,9 @@ def run(plan_path: str | None = None, atlas: Any = None) -> int:
     app.setWindowIcon(QIcon())
     storage.setup_logging()
     log.info("thighmap %s starting", thighmap.__version__)
+    # the safety kernels compile on a machine's first run (then load from numba's cache):
+    # start that now, in the background, rather than at the first check
+    threading.Thread(target=kernels.warm_up, name="thighmap-compile", daemon=True).start()
     window = MainWindow(plan_path, session=CoreSession(atlas) if atlas is not None else None)
     storage.install_excepthook(window.show_unexpected)
     window.show()
