@@ -98,16 +98,67 @@ def test_reference_adult_mid_thigh_circumference(atlas):
     assert abs(circumference - 520) < 20
 
 
-def test_reference_adult_posterior_fat_at_mid_thigh(atlas):
+def _posterior_fat_at_mid_thigh_mm(atlas) -> float:
     z = (atlas.landmark("greater_trochanter")[2] + atlas.landmark("lateral_epicondyle")[2]) / 2
     fat = section(atlas, "subcutaneous_fat", z)
     ring = fat | section(atlas, "skin", z)
     ix = int(np.argmin(np.abs(XS - centroid(ring)[0])))  # posterior midline
-    col_fat = fat[ix]
-    posterior = YS > 0
-    thickness = float(col_fat[posterior].sum())
+    return float(fat[ix][YS > 0].sum())
+
+
+def test_reference_adult_posterior_fat_at_mid_thigh(atlas):
+    thickness = _posterior_fat_at_mid_thigh_mm(atlas)
     print(f"posterior subcutaneous fat at mid-thigh {thickness:.0f} mm (reference 12)")
     assert abs(thickness - 12) <= 1.5
+
+
+# --------------------------------------------------------------------------- fitting constants
+
+
+def test_fitting_shaft_radius_is_the_radius_of_the_femoral_shaft(atlas):
+    """landmarks.json fitting.shaft_radius_source: 13.9-15.6 mm equivalent radius of the
+    femur's sections from z = 100 to 360 mm."""
+    radii = [np.sqrt(area_mm2(section(atlas, "femur", z)) / np.pi) for z in np.arange(100.0, 361.0, 20.0)]
+    print(f"femoral shaft equivalent radius {min(radii):.1f}-{max(radii):.1f} mm")
+    assert 13.5 <= min(radii) and max(radii) <= 16.0
+    assert min(radii) - 0.5 <= atlas.fitting.shaft_radius_mm <= max(radii) + 0.5
+
+
+def test_fitting_default_fat_for_women_is_inside_the_published_range(atlas):
+    """A woman's profile without a fat thickness gets fitting.female_default_posterior_fat_mm
+    (refs_reference_adult: 15-30 mm in women), measured on the fitted fat surface."""
+    from thighmap.anatomy.fitting import fit_atlas
+    from thighmap.planning import PatientProfile
+
+    default = atlas.fitting.female_default_posterior_fat_mm
+    assert 15.0 <= default < 22.5  # below the middle of the range: see its source
+    fitted = fit_atlas(atlas, PatientProfile(thigh_length_mm=430.0, sex="female"))
+    thickness = _posterior_fat_at_mid_thigh_mm(fitted)
+    print(f"fitted posterior fat at mid-thigh for a woman's default {thickness:.1f} mm (default {default})")
+    assert abs(thickness - default) <= 1.5
+
+
+def test_fitting_constants_are_validated_and_required_for_fitting(atlas, tmp_path):
+    import copy
+    import json
+
+    from thighmap.anatomy.atlas import AtlasError, parse_atlas
+    from thighmap.anatomy.fitting import fit_atlas
+    from thighmap.planning import PatientProfile
+
+    doc = copy.deepcopy(atlas.document)
+    doc["fitting"]["shaft_radius_mm"] = -3
+    with pytest.raises(AtlasError, match=r"field 'fitting.shaft_radius_mm': value -3"):
+        parse_atlas(doc, tmp_path / "landmarks.json")
+    doc["fitting"] = {"shaft_radius_mm": 15.0, "female_default_posterior_fat_mm": 20.0}
+    with pytest.raises(AtlasError, match=r"field 'fitting.shaft_radius_source'"):
+        parse_atlas(doc, tmp_path / "landmarks.json")
+    del doc["fitting"]
+    path = tmp_path / "landmarks.json"
+    path.write_text(json.dumps(doc), encoding="utf-8")
+    bare = parse_atlas(doc, path)
+    with pytest.raises(ValueError, match=r"field 'fitting'"):
+        fit_atlas(bare, PatientProfile(thigh_length_mm=400.0))
 
 
 # --------------------------------------------------------------------------- literature figures
