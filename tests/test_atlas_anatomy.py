@@ -20,6 +20,7 @@ from tests.anatomy_slices import (
     components,
     gap_mm,
     section,
+    skin_crossings,
 )
 
 NERVES_AND_VESSELS = (
@@ -362,13 +363,33 @@ def test_every_committed_mesh_is_closed_manifold_and_outward(atlas):
         assert tm.euler_number == expected_euler, sid
 
 
-def test_no_structure_pokes_out_of_the_skin(atlas):
+def test_every_vertex_of_every_inner_structure_lies_under_the_skin(atlas):
+    """Exact, not sampled: a horizontal ray from each vertex, pointing away from the skin
+    ring's centre at its level, must cross the skin shell twice (its inner surface, then
+    its outer surface). One crossing would put the vertex inside the 2 mm skin itself,
+    none outside the body."""
     inner = [s for s in atlas.structures if s not in ("skin", "subcutaneous_fat")]
-    for z in np.arange(-90.0, 490.0, 10.0):
-        interior = body_interior(atlas, z)
-        for sid in inner:
-            outside = section(atlas, sid, z) & ~interior
-            assert not outside.any(), f"{sid} leaves the body at z={z}"
+    points = np.vstack([atlas.mesh(s).vertices for s in inner])
+    owner = np.concatenate([[s] * len(atlas.mesh(s).vertices) for s in inner])
+    skin_z = atlas.mesh("skin").vertices[:, 2]
+    assert skin_z.min() < points[:, 2].min() and points[:, 2].max() < skin_z.max()
+    crossings = skin_crossings(atlas, points)
+    bad = crossings != 2
+    assert not bad.any(), {
+        sid: (int(n), points[owner == sid][crossings[owner == sid] != 2][:3].round(2).tolist())
+        for sid, n in zip(*np.unique(owner[bad], return_counts=True), strict=True)
+    }
+
+
+def test_skin_crossings_tell_inside_skin_and_outside_apart(atlas):
+    """The under-the-skin test above can fail: a point in the skin layer and one outside."""
+    z = 215.0
+    skin = section(atlas, "skin", z)
+    iy = np.nonzero(skin[int(np.argmin(np.abs(XS - centroid(skin)[0])))])[0]
+    back = YS[iy].max()  # posterior skin surface on the midline (1 mm grid)
+    x = centroid(skin)[0]
+    pts = np.array([[x, back - 30.0, z], [x, back - 0.6, z], [x, back + 5.0, z]])
+    assert skin_crossings(atlas, pts).tolist() == [2, 1, 0]
 
 
 NERVE_VESSEL_TOLERANCE_MM3 = 4.0  # voxel noise of a 1 mm grid
