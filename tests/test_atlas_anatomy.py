@@ -419,3 +419,74 @@ def test_nerves_and_vessels_do_not_run_through_each_other(atlas):
     for sid in nerves:
         for other, overlap in _overlaps_mm3(atlas, sid, vessels).items():
             assert overlap <= NERVE_VESSEL_TOLERANCE_MM3, f"{sid} enters {other}: {overlap:.0f} mm3"
+
+
+# --------------------------------------------------------------------------- trigger points
+
+
+def _skin_entry_depth(atlas, site: np.ndarray, direction: np.ndarray) -> float:
+    """Distance from the site back along the technique's line to where it leaves the
+    skin's outer surface (the farthest crossing of the skin shell)."""
+    m = atlas.mesh("skin")
+    skin = trimesh.Trimesh(m.vertices, m.faces, process=False)
+    loc, _, _ = skin.ray.intersects_location([site], [-direction], multiple_hits=True)
+    assert len(loc), "the technique's line never meets the skin"
+    return float(np.max((loc - site) @ -direction))
+
+
+@pytest.mark.parametrize(
+    "tid",
+    [
+        "bfl_nct_proximal",
+        "st_nct_proximal",
+        "bfl_nct_mid",
+        "st_nct_mid",
+        "st_mid_belly",
+        "sm_lower_third",
+        "sm_distal",
+        "bfl_lower_third",
+        "bfs_mid",
+        "bfs_distal",
+        "am_mid",
+    ],
+)
+def test_trigger_point_depth_range_fits_the_geometry(atlas, tid):
+    """Along the technique's direction from the skin: the site lies within the recommended
+    depth range, the range ends inside the named muscle, and it ends within three
+    quarters of the needle (techniques' sources)."""
+    tp = atlas.trigger_points[tid]
+    d = tp.technique.direction
+    lo, hi = tp.technique.depth_range_mm
+    site_depth = _skin_entry_depth(atlas, tp.position_mm, d)
+    entry = tp.position_mm - d * site_depth
+    m = atlas.mesh(tp.muscle)
+    muscle = trimesh.Trimesh(m.vertices, m.faces, process=False)
+    print(f"{tid}: site {site_depth:.1f} mm deep along the technique, range {lo:g}-{hi:g} mm")
+    assert lo <= site_depth <= hi
+    assert muscle.contains([tp.position_mm])[0]
+    assert muscle.contains([entry + d * hi])[0], f"the range ends outside {tp.muscle}"
+    assert hi <= 0.75 * tp.technique.needle_length_mm
+
+
+def test_trigger_point_spread_covers_about_the_width_of_its_muscle(atlas):
+    """spread_source: 45-91% of the ball of radius spread_mm around each site lies in its
+    named muscle (measured on a 2 mm lattice)."""
+    from thighmap.anatomy.voxels import inside_grid
+
+    g = np.arange(-15.0, 15.1, 2.0)
+    offsets = np.stack(np.meshgrid(g, g, g, indexing="ij"), axis=-1)
+    for tid, tp in atlas.trigger_points.items():
+        ball = np.linalg.norm(offsets, axis=-1) <= tp.spread_mm
+        x, y, z = (tp.position_mm[k] + g for k in range(3))
+        inside = float(inside_grid(atlas.mesh(tp.muscle), x, y, z)[ball].mean())
+        print(f"{tid}: {inside:.0%} of the {tp.spread_mm:g} mm ball in {tp.muscle}")
+        assert tp.spread_mm == 15
+        assert 0.40 <= inside <= 0.92, tid
+
+
+def test_every_trigger_point_states_where_its_spread_and_referral_come_from(atlas):
+    sources = set(atlas.document["sources"])
+    for tid, tp in atlas.trigger_points.items():
+        assert tp.spread_source.startswith("chosen:"), tid
+        assert tp.referral_source.split()[0] in sources, tid
+        assert "tp_summaries" in tp.referral_source, tid
