@@ -151,3 +151,18 @@ def skin_crossings(atlas, points: np.ndarray) -> np.ndarray:
     dist = np.round(np.einsum("ij,ij->i", loc - pts[ray_idx], d[ray_idx]), 6)
     unique = np.unique(np.column_stack([ray_idx, dist]), axis=0)  # a hit on a shared edge counts once
     return np.bincount(unique[:, 0].astype(int), minlength=len(pts))
+
+
+def tube_cross_section_mm2(atlas, sid: str, z: float) -> float:
+    """Area of a nerve's or vessel's section square to its course at level z: the plane
+    through its centroid at z, normal to the line joining its centroids 3 mm above and
+    below (all measured on the triangle surface)."""
+    mesh = atlas.mesh(sid)
+    tm = trimesh.Trimesh(mesh.vertices, mesh.faces, process=False)
+    above, below = (np.r_[centroid(section(atlas, sid, z + dz)), z + dz] for dz in (3.0, -3.0))
+    normal = above - below
+    origin = np.r_[centroid(section(atlas, sid, z)), z]
+    cut = tm.section(plane_origin=origin, plane_normal=normal / np.linalg.norm(normal))
+    # the closed outline around the centroid (the plane may cut the tube elsewhere too)
+    loop = min(cut.discrete, key=lambda d: float(np.linalg.norm(d.mean(axis=0) - origin)))
+    return float(0.5 * np.linalg.norm(np.cross(loop[:-1] - origin, loop[1:] - origin).sum(axis=0)))
