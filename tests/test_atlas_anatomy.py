@@ -545,3 +545,66 @@ def test_vein_calibres(atlas):
         for z in levels:
             vein_mm2 = tube_cross_section_mm2(atlas, vein, z)
             assert vein_mm2 > tube_cross_section_mm2(atlas, artery, z), (vein, z)
+
+
+# --------------------------------------------------------------------------- danger zones
+
+
+def _depths_below_skin_mm(atlas, sid: str) -> np.ndarray:
+    """Along a nerve or vessel (one value per sample of its course, proximal first): the
+    distance from its surface to the nearest outer skin surface. Measured from each
+    centre of its course to the skin shell (whose inner surface lies one skin thickness
+    below the outer one), less the radius of its mesh there (the farthest of the mesh
+    vertices nearest that centre)."""
+    m = atlas.mesh(sid)
+    s = atlas.mesh("skin")
+    centres = atlas.tube(sid).centres_mm
+    _, d, _ = trimesh.proximity.closest_point(trimesh.Trimesh(s.vertices, s.faces, process=False), centres)
+    gap = np.linalg.norm(m.vertices[:, None, :] - centres[None, :, :], axis=2)
+    nearest = np.argmin(gap, axis=1)
+    radius = np.zeros(len(centres))
+    np.maximum.at(radius, nearest, gap[np.arange(len(nearest)), nearest])
+    return d + float(atlas.document["limb"]["skin_thickness_mm"]) - radius
+
+
+CV_CHAN_2006 = 14.6 / 65.1  # SD over mean of the skin-to-sciatic-nerve depth
+
+
+@pytest.mark.parametrize(
+    ("sid", "depths_mm"),
+    [
+        ("tibial_nerve", (19.0, 25.0)),
+        ("common_fibular_nerve", (4.0, 25.0)),
+        ("femoral_artery", (31.0, 60.0)),
+        ("femoral_vein", (34.0, 64.0)),
+        ("popliteal_artery", (37.0, 60.0)),
+        ("popliteal_vein", (28.0, 57.0)),
+    ],
+)
+def test_branch_and_vessel_zones_follow_their_stated_rule(atlas, sid, depths_mm):
+    """uncertainty_source: constant, 22% (chan2006's coefficient of variation) of the
+    structure's depth below the skin where it is deepest, rounded up to 0.5 mm; fitted
+    sqrt(1 - 0.5) of that, rounded up to 0.5 mm. The depth range quoted there is checked
+    here too."""
+    depth = _depths_below_skin_mm(atlas, sid)
+    print(f"{sid}: {depth.min():.1f}-{depth.max():.1f} mm below the skin")
+    assert depths_mm[0] - 1.5 <= depth.min() and depth.max() <= depths_mm[1] + 1.5
+    safety = atlas.structures[sid].safety
+    reference = set(safety.uncertainty_reference_mm.tolist())
+    fitted = set(safety.uncertainty_fitted_mm.tolist())
+    assert len(reference) == 1 and len(fitted) == 1  # constant along the structure
+    ref, fit = reference.pop(), fitted.pop()
+    rule = CV_CHAN_2006 * depth.max()
+    assert rule <= ref <= rule + 0.5 + 0.05
+    assert np.sqrt(0.5) * ref <= fit <= np.sqrt(0.5) * ref + 0.5
+
+
+def test_sciatic_zone_follows_its_stated_rule(atlas):
+    """uncertainty_source: 22% of the local depth along the nerve; between its stations the
+    linear profile lies up to 1.0 mm below that rule (at mid-thigh), as its source says."""
+    depth = _depths_below_skin_mm(atlas, "sciatic_nerve")
+    s = np.linspace(0.0, 1.0, len(depth))
+    profile_mm = atlas.structures["sciatic_nerve"].safety.uncertainty_at(s, fitted=False)
+    shortfall = float(np.max(CV_CHAN_2006 * depth - profile_mm))
+    print(f"sciatic zone at most {shortfall:.2f} mm below 22% of the measured depth")
+    assert shortfall <= 1.0
