@@ -19,6 +19,8 @@ from tests.anatomy_slices import (
     centroid,
     components,
     gap_mm,
+    perimeters_mm,
+    profile,
     section,
     skin_crossings,
     tube_cross_section_mm2,
@@ -608,3 +610,105 @@ def test_sciatic_zone_follows_its_stated_rule(atlas):
     shortfall = float(np.max(CV_CHAN_2006 * depth - profile_mm))
     print(f"sciatic zone at most {shortfall:.2f} mm below 22% of the measured depth")
     assert shortfall <= 1.0
+
+
+# --------------------------------------------------------------------------- muscle sizes
+
+MUSCLES = (
+    "biceps_femoris_long_head",
+    "biceps_femoris_short_head",
+    "semitendinosus",
+    "semimembranosus",
+    "adductor_magnus",
+    "gluteus_maximus",
+    "vastus_lateralis",
+    "vastus_intermedius",
+    "vastus_medialis",
+    "sartorius",
+    "gracilis",
+    "adductor_longus",
+)
+
+
+def _volume_cm3(atlas, sid: str) -> float:
+    m = atlas.mesh(sid)
+    return float(trimesh.Trimesh(m.vertices, m.faces, process=False).volume) / 1000.0
+
+
+def _measure(atlas, sid: str, check: dict) -> tuple[float, float | None]:
+    """The check's measure on the mesh, and the level (z) it refers to, if any.
+
+    Sections are horizontal (as axial MRI slices); a section is fleshy when at least
+    FLESH_MM2; lengths run through the sections' centroids; the belly is the level of the
+    longest outline (Ishizaki's 'largest circumference'), as a percentage of the length
+    from the structure's proximal end."""
+    p = profile(atlas, sid)
+    i0, i1 = p.fleshy()
+    name = check["measure"]
+    if name == "acsa_max_cm2":
+        k = int(np.argmax(p.areas_mm2))
+        return float(p.areas_mm2[k]) / 100.0, float(p.zs[k])
+    if name == "fleshy_length_cm":
+        return p.path_mm(i0, i1) / 10.0, None
+    if name == "proximal_cord_cm":
+        return p.path_mm(0, i0) / 10.0, None
+    if name == "distal_cord_cm":
+        return p.path_mm(i1) / 10.0, None
+    if name == "volume_cm3":
+        return _volume_cm3(atlas, sid), None
+    if name == "volume_ratio":
+        return _volume_cm3(atlas, sid) / _volume_cm3(atlas, check["relative_to"]), None
+    if name == "belly_position_pct":
+        k = int(np.argmax(perimeters_mm(atlas, sid, p.zs)))
+        return 100.0 * p.path_mm(0, k) / p.path_mm(), float(p.zs[k])
+    raise AssertionError(f"{sid}: unknown measure {name!r}")
+
+
+def _agrees(value: float, published: dict, agreement: str) -> bool:
+    mean, sd = published["mean"], published.get("sd")
+    if agreement == "within 1 SD":
+        return abs(value - mean) <= sd
+    if agreement == "within 2 SD":
+        return abs(value - mean) <= 2 * sd
+    if agreement == "within 10 points":
+        return abs(value - mean) <= 10.0
+    if agreement == "above":
+        return value > mean
+    if agreement == "below":
+        return value < mean
+    raise AssertionError(f"unknown agreement {agreement!r}")
+
+
+@pytest.mark.parametrize("sid", MUSCLES)
+def test_muscle_sizes_are_what_their_source_says(atlas, sid):
+    """Each muscle's source states its sizes as measured on its mesh and compares them with
+    published figures (size_checks): the stated value must be the measured one, and the
+    stated agreement (within 1 or 2 SD, within 10 points, above, below) must hold."""
+    st = atlas.structures[sid]
+    checks = st.info["size_checks"]
+    sources = set(atlas.document["sources"])
+    assert any("published" in c for c in checks), f"{sid}: no published figure to compare with"
+    for check in checks:
+        value, z = _measure(atlas, sid, check)
+        stated = check["model"]
+        tol = 1.5 if check["measure"].endswith("_pct") else max(0.03 * abs(stated), 0.1)
+        if check["measure"] == "volume_ratio":
+            tol = 0.03
+        where = f"{sid} {check['measure']}: measured {value:.2f}, stated {stated}"
+        print(where, check.get("published", ""), check.get("agreement", ""))
+        assert abs(value - stated) <= tol, where
+        if "at_z_mm" in check:
+            assert z is not None and abs(z - check["at_z_mm"]) <= 6.0, f"{where}, at z={z}"
+        if "published" in check:
+            assert check["published"]["source"] in sources, where
+            assert check["published"]["source"] in st.info["source"], where
+            assert _agrees(value, check["published"], check["agreement"]), where
+
+
+def test_every_muscle_says_why_its_sizes_are_what_they_are(atlas):
+    muscles = {sid for sid, st in atlas.structures.items() if st.kind == "muscle"}
+    assert muscles == set(MUSCLES)
+    for sid in MUSCLES:
+        text = atlas.structures[sid].info["source"]
+        assert "sizes chosen" not in text and text != "chosen", sid
+        assert "Measured on the mesh (size_checks, tested)" in text, sid
