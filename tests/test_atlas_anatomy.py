@@ -251,6 +251,34 @@ def test_semimembranosus_is_deep_to_semitendinosus(atlas, z):
     assert sm[1] < st[1]  # deeper = more anterior
 
 
+@pytest.mark.parametrize("below_tuberosity_mm", [7.0, 17.0])
+def test_semitendinosus_arises_medial_and_superficial_to_semimembranosus(atlas, below_tuberosity_mm):
+    """anatomy-references.md (Gray's, Moore): semitendinosus arises with the long head of
+    biceps from the upper-medial impression of the ischial tuberosity, semimembranosus
+    from its upper-lateral impression, by a tendon that lies deep to semitendinosus: so
+    within 2 cm below the tuberosity semitendinosus is medial and posterior to it."""
+    z = atlas.landmark("ischial_tuberosity")[2] - below_tuberosity_mm
+    st = centroid(section(atlas, "semitendinosus", z))
+    sm = centroid(section(atlas, "semimembranosus", z))
+    print(f"z={z:.0f}: semitendinosus {st[0] - sm[0]:+.1f} mm lateral, {st[1] - sm[1]:+.1f} mm posterior")
+    assert st[0] < sm[0] - 3.0  # medial
+    assert st[1] > sm[1]  # superficial
+
+
+@pytest.mark.parametrize("z", [120.0, 90.0, 60.0])
+def test_semitendinosus_tendon_lies_posteromedially_on_semimembranosus(atlas, z):
+    """In the lower third semimembranosus lies deep to semitendinosus
+    (anatomy-references.md), whose long round tendon runs along the medial side of the
+    popliteal fossa (Gray's) on the semimembranosus belly: posterior to it, not lateral
+    to it, and touching it."""
+    st_mask = section(atlas, "semitendinosus", z)
+    sm_mask = section(atlas, "semimembranosus", z)
+    st, sm = centroid(st_mask), centroid(sm_mask)
+    assert st[1] > sm[1]  # superficial (posterior)
+    assert st[0] <= sm[0]  # medial or level, never lateral
+    assert gap_mm(st_mask, sm_mask) <= 1.0
+
+
 def test_semimembranosus_belly_mostly_in_lower_half(atlas):
     mid = (atlas.landmark("ischial_tuberosity")[2] + atlas.landmark("popliteal_crease")[2]) / 2
     upper = sum(area_mm2(section(atlas, "semimembranosus", z)) for z in np.arange(mid, 390, 5.0))
