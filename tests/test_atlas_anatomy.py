@@ -740,3 +740,13 @@ def test_every_muscle_says_why_its_sizes_are_what_they_are(atlas):
         text = atlas.structures[sid].info["source"]
         assert "sizes chosen" not in text and text != "chosen", sid
         assert "Measured on the mesh (size_checks, tested)" in text, sid
+
+
+def test_every_nerve_and_vessel_states_its_radius_and_zone_sources(atlas):
+    sources = set(atlas.document["sources"])
+    for sid in NERVES_AND_VESSELS:
+        info = atlas.structures[sid].info
+        safety = atlas.structures[sid].safety
+        for text in (info["radius_source"], info["course_source"], safety.uncertainty_source):
+            first = text.replace(";", " ").replace(":", " ").split()[0]
+            assert first in sources | {"texts"}, (sid, text)
