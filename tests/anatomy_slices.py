@@ -6,7 +6,10 @@ surfaces (via voxel parity), never from the recipes in landmarks.json.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
+import trimesh
 from scipy import ndimage
 
 from thighmap.anatomy.voxels import inside_grid
@@ -55,3 +58,111 @@ def body_interior(atlas, z: float) -> np.ndarray:
 
 def components(mask: np.ndarray) -> int:
     return int(ndimage.label(mask)[1])
+
+
+# --------------------------------------------------------------------------- along a muscle
+
+# A section at least this large counts as fleshy belly rather than tendon: a round cord of
+# radius 6.5 mm, the radius above which the viewer draws a muscle's rings as muscle rather
+# than tendon (thighmap.viz.scene.BELLY_MM).
+FLESH_MM2 = float(np.pi * 6.5**2)
+
+
+@dataclass(frozen=True)
+class Profile:
+    """Horizontal sections of one structure every `step` mm, top (proximal) first."""
+
+    zs: np.ndarray  # levels with a non-empty section
+    areas_mm2: np.ndarray
+    centroids: np.ndarray  # (n, 3): section centroid x, y and the level z
+
+    def path_mm(self, i0: int = 0, i1: int | None = None) -> float:
+        """Length of the line through the section centroids from level i0 to i1."""
+        c = self.centroids[i0 : (len(self.zs) if i1 is None else i1 + 1)]
+        return float(np.sum(np.linalg.norm(np.diff(c, axis=0), axis=1)))
+
+    def fleshy(self) -> tuple[int, int]:
+        """First and last level whose section is at least FLESH_MM2."""
+        idx = np.nonzero(self.areas_mm2 >= FLESH_MM2)[0]
+        return int(idx.min()), int(idx.max())
+
+
+_PROFILES: dict[tuple[int, str, float], Profile] = {}
+
+
+def profile(atlas, sid: str, step: float = 2.0) -> Profile:
+    key = (id(atlas), sid, step)
+    if key not in _PROFILES:
+        mesh = atlas.mesh(sid)
+        lo, hi = mesh.vertices.min(axis=0), mesh.vertices.max(axis=0)
+        xs = np.arange(np.floor(lo[0]) - 1.0, hi[0] + 1.0, STEP_MM)
+        ys = np.arange(np.floor(lo[1]) - 1.0, hi[1] + 1.0, STEP_MM)
+        zs = np.arange(np.floor(hi[2]) - 0.5, lo[2], -step)
+        inside = inside_grid(mesh, xs, ys, zs)
+        keep, areas, cents = [], [], []
+        for k, z in enumerate(zs):
+            ix, iy = np.nonzero(inside[:, :, k])
+            if len(ix) == 0:
+                continue
+            keep.append(z)
+            areas.append(len(ix) * STEP_MM**2)
+            cents.append([xs[ix].mean(), ys[iy].mean(), z])
+        _PROFILES[key] = Profile(np.array(keep), np.array(areas), np.array(cents))
+    return _PROFILES[key]
+
+
+def perimeters_mm(atlas, sid: str, zs: np.ndarray) -> np.ndarray:
+    """Length of the outline of the structure's horizontal section at each level (exact
+    polygon of the triangle surface cut by the plane)."""
+    mesh = atlas.mesh(sid)
+    tm = trimesh.Trimesh(mesh.vertices, mesh.faces, process=False)
+    out = np.zeros(len(zs))
+    for k, path in enumerate(tm.section_multiplane([0.0, 0.0, 0.0], [0.0, 0.0, 1.0], list(zs))):
+        if path is not None:
+            out[k] = sum(float(np.sum(np.linalg.norm(np.diff(d, axis=0), axis=1))) for d in path.discrete)
+    return out
+
+
+# --------------------------------------------------------------------------- under the skin
+
+
+def skin_crossings(atlas, points: np.ndarray) -> np.ndarray:
+    """For each point, how often a horizontal ray from it, pointing away from the centre
+    of the skin's ring at its level, crosses the skin shell.
+
+    The skin is a closed shell (outer surface, inner surface 2 mm deeper, joined at the
+    cut ends) and each of its sections is star-shaped about that centre, so: 2 for a
+    point under the skin, 1 for a point within the skin's thickness, 0 for a point
+    outside the body. Exact up to floating point: ray against triangle."""
+    mesh = atlas.mesh("skin")
+    tm = trimesh.Trimesh(mesh.vertices, mesh.faces, process=False)
+    v = mesh.vertices
+    levels = np.unique(np.round(v[:, 2], 6))
+    ring_z = np.round(v[:, 2], 6)
+    centres = np.array([v[ring_z == z, :2].mean(axis=0) for z in levels])
+    pts = np.asarray(points, float)
+    cx = np.interp(pts[:, 2], levels, centres[:, 0])
+    cy = np.interp(pts[:, 2], levels, centres[:, 1])
+    d = np.column_stack([pts[:, 0] - cx, pts[:, 1] - cy, np.zeros(len(pts))])
+    norm = np.linalg.norm(d, axis=1)
+    d[norm < 1e-9] = [1.0, 0.0, 0.0]
+    d /= np.linalg.norm(d, axis=1)[:, None]
+    loc, ray_idx, _ = tm.ray.intersects_location(pts, d, multiple_hits=True)
+    dist = np.round(np.einsum("ij,ij->i", loc - pts[ray_idx], d[ray_idx]), 6)
+    unique = np.unique(np.column_stack([ray_idx, dist]), axis=0)  # a hit on a shared edge counts once
+    return np.bincount(unique[:, 0].astype(int), minlength=len(pts))
+
+
+def tube_cross_section_mm2(atlas, sid: str, z: float) -> float:
+    """Area of a nerve's or vessel's section square to its course at level z: the plane
+    through its centroid at z, normal to the line joining its centroids 3 mm above and
+    below (all measured on the triangle surface)."""
+    mesh = atlas.mesh(sid)
+    tm = trimesh.Trimesh(mesh.vertices, mesh.faces, process=False)
+    above, below = (np.r_[centroid(section(atlas, sid, z + dz)), z + dz] for dz in (3.0, -3.0))
+    normal = above - below
+    origin = np.r_[centroid(section(atlas, sid, z)), z]
+    cut = tm.section(plane_origin=origin, plane_normal=normal / np.linalg.norm(normal))
+    # the closed outline around the centroid (the plane may cut the tube elsewhere too)
+    loop = min(cut.discrete, key=lambda d: float(np.linalg.norm(d.mean(axis=0) - origin)))
+    return float(0.5 * np.linalg.norm(np.cross(loop[:-1] - origin, loop[1:] - origin).sum(axis=0)))

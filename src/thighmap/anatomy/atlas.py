@@ -121,6 +121,18 @@ class TriggerPoint:
     technique: Technique
     source: str
     protocol: str | None = None
+    spread_source: str = ""
+    referral_source: str = ""
+
+
+@dataclass(frozen=True)
+class FittingParams:
+    """Constants of the fit to a patient (landmarks.json, ``fitting``), with sources."""
+
+    shaft_radius_mm: float
+    shaft_radius_source: str
+    female_default_posterior_fat_mm: float
+    female_default_posterior_fat_source: str
 
 
 @dataclass(eq=False)
@@ -137,6 +149,7 @@ class Atlas:
     fitted: bool = False
     patient: Any = None
     meshes_dir: Path | None = None
+    fitting: FittingParams | None = None
     _meshes: dict[str, SurfaceMesh] = field(default_factory=dict, repr=False)
     _tubes: dict[str, shapes.TubeSamples] = field(default_factory=dict, repr=False)
 
@@ -318,6 +331,7 @@ def parse_atlas(doc: Any, path: Path) -> Atlas:
         rules=doc.get("rules") or {},
         reference_adult=doc.get("reference_adult") or {},
         meshes_dir=path.parent / "meshes",
+        fitting=_parse_fitting(path, doc["fitting"]) if "fitting" in doc else None,
     )
     for i, tp in enumerate(doc.get("trigger_points") or []):
         t = _parse_trigger_point(path, f"trigger_points[{i}]", tp, structures)
@@ -325,6 +339,26 @@ def parse_atlas(doc: Any, path: Path) -> Atlas:
             raise _err(path, f"trigger_points[{i}].id", t.id, "duplicate trigger point id")
         atlas.trigger_points[t.id] = t
     return atlas
+
+
+def _parse_fitting(path: Path, raw: Any) -> FittingParams:
+    if not isinstance(raw, dict):
+        raise _err(path, "fitting", raw, "expected an object with the fitting constants and their sources")
+    return FittingParams(
+        shaft_radius_mm=_number(path, "fitting.shaft_radius_mm", raw.get("shaft_radius_mm"), positive=True),
+        shaft_radius_source=_text(path, "fitting.shaft_radius_source", raw.get("shaft_radius_source")),
+        female_default_posterior_fat_mm=_number(
+            path,
+            "fitting.female_default_posterior_fat_mm",
+            raw.get("female_default_posterior_fat_mm"),
+            positive=True,
+        ),
+        female_default_posterior_fat_source=_text(
+            path,
+            "fitting.female_default_posterior_fat_source",
+            raw.get("female_default_posterior_fat_source"),
+        ),
+    )
 
 
 def _parse_tube_recipe(path: Path, where: str, recipe: Mapping[str, Any]) -> None:
@@ -429,4 +463,10 @@ def _parse_trigger_point(
         technique=technique,
         source=_text(path, f"{where}.source", tp.get("source")),
         protocol=tp.get("protocol"),
+        spread_source=_optional_text(path, f"{where}.spread_source", tp.get("spread_source")),
+        referral_source=_optional_text(path, f"{where}.referral_source", tp.get("referral_source")),
     )
+
+
+def _optional_text(path: Path, where: str, value: Any) -> str:
+    return "" if value is None else _text(path, where, value)

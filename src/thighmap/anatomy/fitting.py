@@ -8,7 +8,11 @@ The reference adult (landmarks.json, "reference_adult") is deformed so that:
   axis moves to R + (r - R) * s, where R is the shaft radius and s is chosen so that
   the mid-thigh circumference matches; the bone itself keeps its shape;
 - the subcutaneous fat takes the given posterior thickness: the fat layer everywhere
-  is scaled by fat / reference fat.
+  is scaled by fat / reference fat (a woman's profile without a fat thickness takes
+  the atlas's default for women).
+
+R and the default fat for women are atlas data (landmarks.json, ``fitting``), each with
+its source.
 
 Nerves and vessels are regenerated from their deformed centrelines with their own
 radii (a nerve does not get thicker with girth), so the safety engine stays exact on
@@ -18,16 +22,15 @@ the fitted atlas. Their positional uncertainty switches to the fitted values.
 from __future__ import annotations
 
 import copy
+import dataclasses
 from typing import Any
 
 import numpy as np
 
 from thighmap.anatomy import shapes
-from thighmap.anatomy.atlas import Atlas, Landmark, TriggerPoint
+from thighmap.anatomy.atlas import Atlas, FittingParams, Landmark
 from thighmap.anatomy.meshgen import LimbEnvelope, SurfaceMesh
 
-SHAFT_RADIUS_MM = 15.0  # soft tissue inside this distance from the shaft axis is not scaled
-FEMALE_DEFAULT_FAT_MM = 20.0  # refs_reference_adult: 15-30 mm in women (chosen inside it)
 SKIN_LANDMARKS = ("gluteal_fold", "popliteal_crease")
 BONE_LANDMARKS = (
     "greater_trochanter",
@@ -55,17 +58,24 @@ class FemurAxis:
 
 
 class ThighWarp:
-    def __init__(self, axis: FemurAxis, length_scale: float, soft_scale: float) -> None:
+    """Soft tissue beyond ``shaft_radius_mm`` of the femoral shaft axis scales radially
+    by ``soft_scale``; everything scales by ``length_scale`` along z."""
+
+    def __init__(
+        self, axis: FemurAxis, length_scale: float, soft_scale: float, shaft_radius_mm: float
+    ) -> None:
         self.axis = axis
         self.length_scale = length_scale
         self.soft_scale = soft_scale
+        self.shaft_radius_mm = shaft_radius_mm
 
     def soft(self, p: np.ndarray) -> np.ndarray:
         p = np.atleast_2d(np.asarray(p, float))
         a = self.axis(p[:, 2])
         d = p[:, :2] - a
         r = np.linalg.norm(d, axis=1)
-        r_new = np.where(r <= SHAFT_RADIUS_MM, r, SHAFT_RADIUS_MM + (r - SHAFT_RADIUS_MM) * self.soft_scale)
+        big_r = self.shaft_radius_mm
+        r_new = np.where(r <= big_r, r, big_r + (r - big_r) * self.soft_scale)
         scale = np.divide(r_new, r, out=np.ones_like(r), where=r > 1e-12)
         out = np.column_stack([a + d * scale[:, None], p[:, 2] * self.length_scale])
         return out
@@ -107,6 +117,16 @@ def mid_thigh_circumference(limb: dict[str, Any], z: float) -> float:
     return float(np.sum(np.linalg.norm(np.diff(closed[:, :2], axis=0), axis=1)))
 
 
+def fitting_params(atlas: Atlas) -> FittingParams:
+    """The atlas's fitting constants; an atlas without them cannot be fitted."""
+    if atlas.fitting is None:
+        raise ValueError(
+            f"{atlas.path}: field 'fitting': value null: this atlas has no fitting constants "
+            "(shaft_radius_mm, female_default_posterior_fat_mm), so it is not fitted to a patient profile"
+        )
+    return atlas.fitting
+
+
 def fit_atlas(atlas: Atlas, patient: Any) -> Atlas:
     """A new atlas deformed to the patient's thigh length, girth and fat."""
     imported = [sid for sid, st in atlas.structures.items() if st.recipe.get("type") == "mesh"]
@@ -115,13 +135,15 @@ def fit_atlas(atlas: Atlas, patient: Any) -> Atlas:
             f"this atlas has imported surfaces ({', '.join(imported)}), which are one person's anatomy: "
             "it is not fitted to a patient profile; remove the profile or use the bundled atlas"
         )
+    params = fitting_params(atlas)
+    shaft_radius = params.shaft_radius_mm
     ref = atlas.reference_adult
     ref_length = float(ref["thigh_length_mm"])
     ref_fat = float(ref["posterior_subcutaneous_fat_mm"])
     length = getattr(patient, "thigh_length_mm", None) or ref_length
     fat = getattr(patient, "subcutaneous_fat_mm", None)
     if fat is None:
-        fat = FEMALE_DEFAULT_FAT_MM if getattr(patient, "sex", None) == "female" else ref_fat
+        fat = params.female_default_posterior_fat_mm if getattr(patient, "sex", None) == "female" else ref_fat
     length_scale = float(length) / ref_length
     fat_scale = float(fat) / ref_fat
     axis = FemurAxis(atlas)
@@ -134,7 +156,7 @@ def fit_atlas(atlas: Atlas, patient: Any) -> Atlas:
         target = float(circumference)
 
         def circ(s: float) -> float:
-            w = ThighWarp(axis, length_scale, s)
+            w = ThighWarp(axis, length_scale, s, shaft_radius)
             return mid_thigh_circumference(_fitted_limb(limb, w, fat_scale), z_mid_ref * length_scale)
 
         lo, hi = 0.3, 3.0
@@ -151,7 +173,7 @@ def fit_atlas(atlas: Atlas, patient: Any) -> Atlas:
                 hi = mid
         soft_scale = (lo + hi) / 2
 
-    warp = ThighWarp(axis, length_scale, soft_scale)
+    warp = ThighWarp(axis, length_scale, soft_scale, shaft_radius)
     doc = copy.deepcopy(atlas.document)
     doc["limb"] = _fitted_limb(limb, warp, fat_scale)
     for st in doc["structures"]:
@@ -170,6 +192,7 @@ def fit_atlas(atlas: Atlas, patient: Any) -> Atlas:
         fitted=True,
         patient=patient,
         meshes_dir=None,
+        fitting=atlas.fitting,
     )
     for sid, st in atlas.structures.items():
         new_recipe = next(s["recipe"] for s in doc["structures"] if s["id"] == sid)
@@ -193,17 +216,7 @@ def fit_atlas(atlas: Atlas, patient: Any) -> Atlas:
             pos = warp.soft(lm.position_mm)[0]
         fitted.landmarks[lid] = Landmark(lid, pos, lm.source)
     for tid, tp in atlas.trigger_points.items():
-        fitted.trigger_points[tid] = TriggerPoint(
-            tp.id,
-            tp.name,
-            tp.muscle,
-            warp.soft(tp.position_mm)[0],
-            tp.spread_mm,
-            tp.referral,
-            tp.technique,
-            tp.source,
-            tp.protocol,
-        )
+        fitted.trigger_points[tid] = dataclasses.replace(tp, position_mm=warp.soft(tp.position_mm)[0])
     fitted.document["fit"] = {
         "length_scale": length_scale,
         "soft_tissue_scale": soft_scale,

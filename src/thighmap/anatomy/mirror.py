@@ -25,6 +25,7 @@ class MirroredAtlas:
         self.structures = base.structures
         self.fitted = base.fitted
         self.reference_adult = base.reference_adult
+        self.fitting = base.fitting
         self.landmarks = {k: replace(v, position_mm=v.position_mm * _FLIP) for k, v in base.landmarks.items()}
         self.trigger_points = {
             k: replace(v, position_mm=v.position_mm * _FLIP) for k, v in base.trigger_points.items()

@@ -305,7 +305,10 @@ class InfoPanel(QTextBrowser):
             f"{t.depth_range_mm[1]:.0f} mm, needle {t.gauge_mm:.2f} × "
             f"{t.needle_length_mm:.0f} mm</p>"
             f"<p><small><b>Source:</b> {_esc(tp.source)}<br><b>Technique source:</b> "
-            f"{_esc(t.source)}</small></p>"
+            f"{_esc(t.source)}"
+            + (f"<br><b>Spread:</b> {_esc(tp.spread_source)}" if tp.spread_source else "")
+            + (f"<br><b>Referral source:</b> {_esc(tp.referral_source)}" if tp.referral_source else "")
+            + "</small></p>"
             "<p><i>Use “Needle from trigger point” to plan this insertion.</i></p>"
         )
 
