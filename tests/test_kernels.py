@@ -97,6 +97,13 @@ def test_ray_triangle_edges_and_vertices_count() -> None:
     assert math.isnan(kernels.ray_triangle_hit(np.array([2.0, -1e-6, 3.0]), down, v0, v1, v2))
     # lying in the plane: the first boundary contact
     assert kernels.ray_triangle_hit(np.array([-1.0, 1.0, 0.0]), np.array([1.0, 0, 0]), v0, v1, v2) == 1.0
+    # a shallow crossing of a needle-shaped triangle (test_geometry_kernels has the story)
+    n = np.array([1.0, 0.75, 1.0]) / np.linalg.norm([1.0, 0.75, 1.0])
+    v0, v1 = np.array([0.0, 0.0, 1.0]), np.array([0.0, 3.0, 0.0])
+    v2 = v0 + n * 1e-12
+    p0 = v0 + 0.5 * (v1 - v0) + (v2 - v0) - 2.0 * n
+    t = kernels.ray_triangle_hit(p0, 3.0 * n, v0, v1, v2)
+    assert oracle_point_triangle(p0 + t * 3.0 * n, v0, v1, v2)[0] <= 1e-11
 
 
 # ------------------------------------------------------------------ pruned loops vs every element

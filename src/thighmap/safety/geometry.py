@@ -390,6 +390,17 @@ def point_triangle_closest(
 # --------------------------------------------------------------------------------------------
 
 
+def _hit_point_rounding(det: FloatArray, scale2: FloatArray, along: FloatArray) -> FloatArray:
+    """How far rounding can move a Möller–Trumbore hit point of a well-conditioned
+    crossing (det^2 >= 1e-12 scale2): the relative error of t grows like the condition
+    number sqrt(scale2)/|det| (a ray crossing the plane at a shallow angle, a needle-
+    shaped triangle); `along` is the hit's distance t|d| from the origin. Zero where the
+    crossing is ill-conditioned: those are decided by edge contact instead."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        cond = np.sqrt(scale2) / np.abs(det)
+    return np.where(det * det >= 1e-12 * scale2, 8.0 * np.finfo(np.float64).eps * cond * along, 0.0)
+
+
 def ray_triangle_hits(
     origin: ArrayLike, direction: ArrayLike, v0: ArrayLike, v1: ArrayLike, v2: ArrayLike
 ) -> FloatArray:
@@ -398,7 +409,8 @@ def ray_triangle_hits(
     Returns ``t`` (shape ``(P,)``, in units of ``direction``) of the hit ``origin + t·direction``
     with ``t >= 0``, or ``nan`` when there is none.  Hits on an edge or a vertex count: apart from
     clearly interior hits, the decision is geometric (the plane hit must lie within 1e-12 of the
-    triangle's size from the triangle), so a ray through a shared edge is never lost by both
+    triangle's size from the triangle, plus what rounding can move the hit point of a crossing
+    at a shallow angle: 8 eps x condition number x t|d|), so a ray through a shared edge is never lost by both
     neighbours and sliver triangles cannot produce spurious hits.  When the intersection is
     ill-conditioned (ray within ~1e-6 rad of the plane, sliver or zero-area triangle) the ray
     touching an edge or vertex (within 1e-12 of the size) is reported as the hit instead; a ray
@@ -435,7 +447,8 @@ def ray_triangle_hits(
         x = o[idx] + t[idx, None] * d[idx]
         gap, _ = point_triangle_closest(x, a[idx], b[idx], c[idx])
         size = _norm(e1[idx]) + _norm(e2[idx]) + _norm(x - a[idx])
-        t[idx] = np.where(np.isfinite(gap) & (gap <= _HIT_EPS * size), t[idx], np.nan)
+        tol = _HIT_EPS * size + _hit_point_rounding(det[idx], scale2[idx], t[idx] * _norm(d[idx]))
+        t[idx] = np.where(np.isfinite(gap) & (gap <= tol), t[idx], np.nan)
     # Ill-conditioned det (sliver / needle triangle, ray nearly in the plane, or det == 0): the
     # plane hit above may be meaningless, so also look for the ray touching an edge or a vertex
     # (any contact with such a triangle passes within its tiny width of an edge).

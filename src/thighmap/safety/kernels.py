@@ -282,7 +282,10 @@ def ray_triangle_hit(o, d, a, b, c):
         x = _axpy(o, t, d)
         gap = point_triangle_distance(x, a, b, c)
         size = math.sqrt(e11) + math.sqrt(e22) + _norm(_sub(x, a))
-        if math.isfinite(gap) and gap <= _HIT_EPS * size:
+        tol = _HIT_EPS * size
+        if well:  # what rounding can move the hit point (geometry._hit_point_rounding)
+            tol += 8.0 * _EPS * (math.sqrt(scale2) / abs(det)) * t * math.sqrt(dd)
+        if math.isfinite(gap) and gap <= tol:
             return t
     if well:
         return math.nan
