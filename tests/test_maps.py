@@ -122,3 +122,37 @@ def test_render_maps_from_the_command_line(tmp_path):
     out = run("render", "--approach", "nowhere", "-o", str(tmp_path / "x.png"))
     assert out.returncode == 3
     assert "--approach" in out.stderr and "nowhere" in out.stderr and "Traceback" not in out.stderr
+
+
+def test_maps_in_chunks_report_progress_and_can_be_cancelled(model, atlas):
+    """With surfaces checked against their triangles the maps go in chunks, reporting
+    progress; the joined chunks are the one-batch result, and False from the callback
+    stops the map."""
+    mesh_model = SafetyModel(atlas, mesh_only=["popliteal_artery"])
+    pts, normals = mesh_model.skin_points()
+    pick = np.random.default_rng(5).choice(len(pts), 40, replace=False)
+    calls: list[tuple[int, int]] = []
+    chunked = maps._check_in_chunks(
+        mesh_model,
+        pts[pick],
+        normals[pick],
+        np.full(40, 30.0),
+        0.25,
+        75.0,
+        lambda d, t: not calls.append((d, t)),
+    )
+    assert calls == [(16, 40), (32, 40), (40, 40)]
+    whole = mesh_model.check_many(pts[pick], normals[pick], np.full(40, 30.0), 0.25, 75.0)
+    np.testing.assert_array_equal(chunked.status, whole.status)
+    np.testing.assert_array_equal(chunked.max_safe_depth_mm, whole.max_safe_depth_mm)
+    assert chunked.limiting_structure == whole.limiting_structure
+    assert chunked.nearest_structure == whole.nearest_structure
+
+    stops: list[int] = []
+    with pytest.raises(maps.MapCancelled):
+        maps.depth_map(mesh_model, progress=lambda d, t: not stops.append(d) and d < 32)
+    assert stops == [16, 32]
+    # capsule chains only: one batch, one call
+    calls.clear()
+    maps.depth_map(model, progress=lambda d, t: not calls.append((d, t)))
+    assert calls == [(len(model.skin_points()[0]),) * 2]

@@ -550,6 +550,22 @@ def test_window_on_an_imported_atlas(qtbot, session, tmp_path) -> None:  # type:
         w.scene.render_now()
         img = np.asarray(w.pl.screenshot(None, return_img=True), dtype=float)[..., :3]
         assert img.std() > 15.0
+        # a map over surfaces without centrelines is slow: it shows progress and can be cancelled
+        from PySide6.QtCore import QTimer
+        from PySide6.QtWidgets import QProgressDialog
+
+        seen: list[str] = []
+
+        def press_cancel() -> None:
+            for dialog in w.findChildren(QProgressDialog):
+                seen.append(dialog.labelText())
+                dialog.cancel()
+
+        QTimer.singleShot(800, press_cancel)
+        w.show_depth_map()
+        assert seen and "Sciatic nerve" in seen[0]
+        assert w.statusBar().currentMessage() == "Map cancelled."
+        assert w.map_request is None
     finally:
         w.undo.setClean()
         w.close()

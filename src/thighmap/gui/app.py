@@ -30,6 +30,7 @@ from PySide6.QtWidgets import (
     QLabel,
     QMainWindow,
     QMessageBox,
+    QProgressDialog,
     QToolBar,
     QWidget,
 )
@@ -829,15 +830,59 @@ class MainWindow(QMainWindow):
 
     def _draw_map(self) -> None:
         """(Re)compute the requested map on the current model and draw it."""
-        from thighmap.viz import maps as draw
-
         if self.map_request is None:
             return
         t0 = time.perf_counter()
         model = self.core.model(self.plan)
+        progress, dialog = self._map_progress(model)
+        try:
+            text = self._compute_and_draw_map(model, progress)
+        except maps.MapCancelled:
+            self.map_request = None
+            self.approach = None
+            self.scene.clear_map()
+            text = "Map cancelled."
+        finally:
+            if dialog is not None:
+                dialog.close()
+        self.timings["map_s"] = time.perf_counter() - t0
+        self.statusBar().showMessage(text)
+        self._update_map_actions()
+
+    def _map_progress(self, model: Any) -> tuple[maps.Progress | None, QProgressDialog | None]:
+        """A progress dialog with Cancel for maps that take long: those of an atlas whose
+        danger structures include surfaces without centrelines (checked against their
+        triangles). Maps over capsule chains take a fraction of a second and get none."""
+        if model.dangers.meshes is None:
+            return None, None
+        names = ", ".join(model.names[sid] for sid in model.dangers.meshes.structure_ids)
+        dialog = QProgressDialog(
+            f"Checking the path from every skin vertex exactly against the triangles of: {names}. "
+            "Surfaces without a centreline take much longer than the bundled atlas's tubes.",
+            "Cancel",
+            0,
+            100,
+            self,
+        )
+        dialog.setWindowTitle("Computing map")
+        dialog.setWindowModality(Qt.WindowModality.WindowModal)
+        dialog.setMinimumDuration(300)
+
+        def progress(done: int, total: int) -> bool:
+            dialog.setMaximum(total)
+            dialog.setValue(done)
+            QApplication.processEvents()
+            return not dialog.wasCanceled()
+
+        return progress, dialog
+
+    def _compute_and_draw_map(self, model: Any, progress: maps.Progress | None) -> str:
+        from thighmap.viz import maps as draw
+
+        assert self.map_request is not None
         if self.map_request[0] == "depth":
             self.approach = None
-            dmap = maps.depth_map(model)
+            dmap = maps.depth_map(model, progress=progress)
             self.scene.show_map(lambda pl: draw.add_depth_map(pl, model, dmap))
             d = dmap.max_safe_depth_mm
             text = (
@@ -846,7 +891,7 @@ class MainWindow(QMainWindow):
             )
         else:
             _, target, label = self.map_request
-            amap = maps.approach_map(model, target)
+            amap = maps.approach_map(model, target, progress=progress)
             self.approach = amap
             self.scene.show_map(lambda pl: draw.add_approach_map(pl, model, amap))
             if amap.best_index is None:
@@ -859,9 +904,7 @@ class MainWindow(QMainWindow):
                     f"{amap.caution_clearance_mm[i]:.1f} mm clear of the nearest caution zone "
                     f"(Ctrl+B places a needle there); approach map to {label}."
                 )
-        self.timings["map_s"] = time.perf_counter() - t0
-        self.statusBar().showMessage(text)
-        self._update_map_actions()
+        return text
 
     def place_needle_at_best_entry(self) -> Needle | None:
         amap = self.approach

@@ -8,12 +8,25 @@ one fitted to a patient), so they change when the patient profile changes.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, fields
 
 import numpy as np
 
 from thighmap.planning import GAUGE_PRESETS_MM, NEEDLE_LENGTH_PRESETS_MM, Needle
-from thighmap.safety.engine import SafetyModel
+from thighmap.safety.engine import BatchResult, SafetyModel
+
+# progress(done, total) -> False to stop. Called between chunks of skin vertices, so a
+# window can show progress and offer Cancel (a map over surfaces without centrelines,
+# from an imported atlas, takes minutes: every path is checked against the triangles).
+Progress = Callable[[int, int], bool]
+# vertices per chunk when some danger structure is checked against its triangles
+MESH_PATH_CHUNK = 16
+
+
+class MapCancelled(Exception):
+    """The progress callback asked to stop."""
+
 
 # An entry is offered as the best one only if a straight needle from it can be used as
 # taught: the path leaves at least a quarter of the longest common needle outside the
@@ -85,7 +98,9 @@ def approach_map(
     target_mm: np.ndarray,
     gauge_mm: float = GAUGE_PRESETS_MM[2],
     max_angle_deg: float = MAX_ANGLE_FROM_NORMAL_DEG,
+    progress: Progress | None = None,
 ) -> ApproachMap:
+    """The approach map to `target_mm`. Raises MapCancelled if `progress` says stop."""
     target = np.asarray(target_mm, float).reshape(3)
     pts, normals = model.skin_points()
     path = target[None, :] - pts
@@ -93,8 +108,14 @@ def approach_map(
     safe_length = np.where(length > 0, length, 1.0)
     cos = np.einsum("ij,ij->i", path, normals) / safe_length
     angle = np.degrees(np.arccos(np.clip(cos, -1.0, 1.0)))
-    res = model.check_many(
-        pts, np.where(length[:, None] > 0, path, normals), np.maximum(length, 1e-6), gauge_mm
+    res = _check_in_chunks(
+        model,
+        pts,
+        np.where(length[:, None] > 0, path, normals),
+        np.maximum(length, 1e-6),
+        gauge_mm,
+        None,
+        progress,
     )
     max_depth = 0.75 * NEEDLE_LENGTH_PRESETS_MM[-1]
     usable = (length > 0) & (length <= max_depth) & (angle <= max_angle_deg)
@@ -120,13 +141,52 @@ def approach_map(
 
 
 def depth_map(
-    model: SafetyModel, needle_length_mm: float = NEEDLE_LENGTH_PRESETS_MM[-1], gauge_mm: float = 0.25
+    model: SafetyModel,
+    needle_length_mm: float = NEEDLE_LENGTH_PRESETS_MM[-1],
+    gauge_mm: float = 0.25,
+    progress: Progress | None = None,
 ) -> DepthMap:
+    """The depth map of the outer skin. Raises MapCancelled if `progress` says stop."""
     pts, normals = model.skin_points()
-    res = model.check_many(pts, normals, np.full(len(pts), 1.0), gauge_mm, needle_length_mm)
+    res = _check_in_chunks(model, pts, normals, np.full(len(pts), 1.0), gauge_mm, needle_length_mm, progress)
     return DepthMap(
         points_mm=pts,
         max_safe_depth_mm=res.max_safe_depth_mm,
         limiting_structure=res.limiting_structure,
         needle_length_mm=float(needle_length_mm),
     )
+
+
+def _check_in_chunks(
+    model: SafetyModel,
+    entry: np.ndarray,
+    direction: np.ndarray,
+    depth: np.ndarray,
+    gauge_mm: float,
+    needle_length_mm: float | None,
+    progress: Progress | None,
+) -> BatchResult:
+    """model.check_many over all vertices: in one go when every danger structure is a
+    capsule chain (a fraction of a second), in chunks reporting progress otherwise."""
+    n = len(entry)
+    step = n if progress is None or model.dangers.meshes is None else MESH_PATH_CHUNK
+    parts: list[BatchResult] = []
+    for start in range(0, n, max(step, 1)):
+        stop = min(start + step, n)
+        parts.append(
+            model.check_many(
+                entry[start:stop], direction[start:stop], depth[start:stop], gauge_mm, needle_length_mm
+            )
+        )
+        if progress is not None and not progress(stop, n):
+            raise MapCancelled()
+    if len(parts) == 1:
+        return parts[0]
+    joined = {}
+    for f in fields(BatchResult):
+        values = [getattr(p, f.name) for p in parts]
+        if isinstance(values[0], np.ndarray):
+            joined[f.name] = np.concatenate(values)
+        else:
+            joined[f.name] = [item for part in values for item in part]
+    return BatchResult(**joined)
