@@ -461,8 +461,7 @@ def test_exact_message_format() -> None:
     doc["needles"][1]["depth_mm"] = -3
     (problem,) = problems_of(doc)
     assert str(problem) == (
-        "plan.thighplan.json: needle 'n2': field 'depth_mm': value -3: "
-        "depth must be greater than 0 mm"
+        "plan.thighplan.json: needle 'n2': field 'depth_mm': value -3: depth must be greater than 0 mm"
     )
     assert (problem.file, problem.needle_id, problem.field, problem.value) == (
         FILE,
@@ -537,9 +536,7 @@ TOP_CASES: list[tuple[str, Mutation, str, str | None, str]] = [
     [case[1:] for case in TOP_CASES],
     ids=[case[0] for case in TOP_CASES],
 )
-def test_top_level_validation(
-    mutate: Mutation, field: str | None, value: str | None, fragment: str
-) -> None:
+def test_top_level_validation(mutate: Mutation, field: str | None, value: str | None, fragment: str) -> None:
     doc = base_doc()
     mutate(doc)
     lines = [str(p) for p in problems_of(doc)]
@@ -756,9 +753,7 @@ def test_round_trip_keeps_unknown_keys(tmp_path: Path) -> None:
 
 
 def test_saved_floats_have_no_noise(tmp_path: Path) -> None:
-    n = Needle(
-        "a", np.array([0.1 + 0.2, -1e-12, 3.0]), np.array([1.0, 1.0, 0.0]), 10, 50, 0.1 + 0.15
-    )
+    n = Needle("a", np.array([0.1 + 0.2, -1e-12, 3.0]), np.array([1.0, 1.0, 0.0]), 10, 50, 0.1 + 0.15)
     text = dumps_plan(Plan(needles=[n], title="Ünïcode ✓"))
     assert '"entry_mm": [0.3, 0.0, 3.0]' in text
     assert '"direction": [0.707106781, 0.707106781, 0.0]' in text
@@ -802,9 +797,7 @@ def _old_plan_file(tmp_path: Path) -> tuple[Path, bytes, Plan]:
     return path, old, new
 
 
-def test_atomic_save_survives_failure_mid_write(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_atomic_save_survives_failure_mid_write(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     path, old, new = _old_plan_file(tmp_path)
     partial: list[int] = []
 
@@ -821,9 +814,7 @@ def test_atomic_save_survives_failure_mid_write(
     assert sorted(os.listdir(tmp_path)) == [FILE]  # no stray temporary file
 
 
-def test_atomic_save_survives_failing_replace(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_atomic_save_survives_failing_replace(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     path, old, new = _old_plan_file(tmp_path)
 
     def failing_replace(src: Any, dst: Any) -> None:
@@ -866,9 +857,7 @@ json_value = st.recursive(
     lambda children: st.lists(children, max_size=3) | st.dictionaries(text, children, max_size=3),
     max_leaves=6,
 )
-extra_key = st.text(alphabet="abcdefghijklmnopqrstuvwxyz_", min_size=1, max_size=8).map(
-    lambda s: "x_" + s
-)
+extra_key = st.text(alphabet="abcdefghijklmnopqrstuvwxyz_", min_size=1, max_size=8).map(lambda s: "x_" + s)
 
 
 @st.composite
@@ -912,9 +901,7 @@ def plans(draw: st.DrawFn) -> Plan:
         contraindications=draw(
             st.none()
             | st.dictionaries(
-                st.sampled_from(
-                    ["pregnancy", "needle_phobia", "acute_tear_under_72h", "infection_at_site"]
-                ),
+                st.sampled_from(["pregnancy", "needle_phobia", "acute_tear_under_72h", "infection_at_site"]),
                 st.booleans(),
             )
         ),

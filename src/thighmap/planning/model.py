@@ -77,11 +77,7 @@ def _fmt(x: float) -> str:
 
 
 def _finite_number(value: Any) -> bool:
-    return (
-        isinstance(value, int | float)
-        and not isinstance(value, bool)
-        and math.isfinite(float(value))
-    )
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(float(value))
 
 
 @dataclass(frozen=True)
@@ -113,8 +109,7 @@ class PatientProfile:
                     (
                         name,
                         value,
-                        f"must be between {_fmt(lo)} and {_fmt(hi)} mm "
-                        f"(adult range; is it in millimetres?)",
+                        f"must be between {_fmt(lo)} and {_fmt(hi)} mm (adult range; is it in millimetres?)",
                     )
                 )
         if self.sex not in SEXES:

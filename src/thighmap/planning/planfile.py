@@ -350,9 +350,7 @@ def _parse_plan(doc: Any, name: str, known: KnownIds | None, pre: list[PlanProbl
         c.add(None, "format", doc["format"], f'not a thighmap plan (expected "{FORMAT_NAME}")')
     supported = ", ".join(map(str, SUPPORTED_VERSIONS))
     if "version" not in doc:
-        c.add(
-            None, "version", NO_VALUE, f"missing required field (supported versions: {supported})"
-        )
+        c.add(None, "version", NO_VALUE, f"missing required field (supported versions: {supported})")
     else:
         version = doc["version"]
         if isinstance(version, bool) or not isinstance(version, int):
@@ -525,9 +523,7 @@ def _parse_needle(
     if "angles_deg" in raw:
         angles = _parse_angles(raw["angles_deg"], rep)
         if "direction" in raw:
-            rep(
-                "angles_deg", raw["angles_deg"], "give either 'direction' or 'angles_deg', not both"
-            )
+            rep("angles_deg", raw["angles_deg"], "give either 'direction' or 'angles_deg', not both")
             angles = None
 
     # Trigger point: the atlas's technique, overridden by explicit fields.
@@ -721,8 +717,7 @@ def _trigger_point_fields(
         rep(
             "trigger_point",
             tp_id,
-            "a needle stated by trigger point needs the atlas to resolve; "
-            "load the plan with the atlas",
+            "a needle stated by trigger point needs the atlas to resolve; load the plan with the atlas",
         )
         return None
     if tp_ids is not None and tp_id not in tp_ids:
@@ -811,9 +806,7 @@ def _needle_document(n: Needle) -> dict[str, Any]:
     else:
         # Write the original statement back; fields changed since it was resolved are
         # written explicitly (an explicit field overrides a trigger point's value).
-        changed = {
-            k for k in TECHNIQUE_KEYS if k not in resolved or not _same(current[k], resolved[k])
-        }
+        changed = {k for k in TECHNIQUE_KEYS if k not in resolved or not _same(current[k], resolved[k])}
         keep_angles = "angles_deg" in stated and not changed & {"entry_mm", "direction"}
         if "trigger_point" in stated:
             out["trigger_point"] = stated["trigger_point"]
@@ -856,9 +849,7 @@ def plan_to_document(plan: Plan) -> dict[str, Any]:
         ordered = sorted(
             plan.contraindications,
             key=lambda k: (
-                CONTRAINDICATION_KEYS.index(k)
-                if k in CONTRAINDICATION_KEYS
-                else len(CONTRAINDICATION_KEYS),
+                CONTRAINDICATION_KEYS.index(k) if k in CONTRAINDICATION_KEYS else len(CONTRAINDICATION_KEYS),
                 k,
             ),
         )
@@ -972,9 +963,7 @@ def save_plan(plan: Plan, path: str | os.PathLike[str]) -> None:
     while True:
         tmp = directory / f".{target.name}.{secrets.token_hex(6)}.tmp"
         try:
-            fd = os.open(
-                tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666
-            )
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
         except FileExistsError:
             continue
         break
