@@ -396,9 +396,10 @@ def _hit_point_rounding(det: FloatArray, scale2: FloatArray, along: FloatArray) 
     number sqrt(scale2)/|det| (a ray crossing the plane at a shallow angle, a needle-
     shaped triangle); `along` is the hit's distance t|d| from the origin. Zero where the
     crossing is ill-conditioned: those are decided by edge contact instead."""
-    with np.errstate(divide="ignore", invalid="ignore"):
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         cond = np.sqrt(scale2) / np.abs(det)
-    return np.where(det * det >= 1e-12 * scale2, 8.0 * np.finfo(np.float64).eps * cond * along, 0.0)
+        rounding = 8.0 * np.finfo(np.float64).eps * cond * along
+    return np.where(det * det >= 1e-12 * scale2, rounding, 0.0)
 
 
 def ray_triangle_hits(
