@@ -27,10 +27,13 @@ from PySide6.QtWidgets import (
     QApplication,
     QDockWidget,
     QFileDialog,
+    QFrame,
     QLabel,
     QMainWindow,
     QMessageBox,
     QProgressDialog,
+    QScrollArea,
+    QSizePolicy,
     QToolBar,
     QWidget,
 )
@@ -172,11 +175,11 @@ class MainWindow(QMainWindow):
         self.docks: dict[str, QDockWidget] = {}
         self._dock("Layers", self.layers, Qt.DockWidgetArea.LeftDockWidgetArea)
         self._dock("Information", self.info, Qt.DockWidgetArea.LeftDockWidgetArea)
-        self._dock("Needles", self.needles, Qt.DockWidgetArea.RightDockWidgetArea)
-        self._dock("Safety", self.safety, Qt.DockWidgetArea.RightDockWidgetArea)
+        self._dock("Needles", self.needles, Qt.DockWidgetArea.RightDockWidgetArea, scroll=True)
+        self._dock("Safety", self.safety, Qt.DockWidgetArea.RightDockWidgetArea, scroll=True)
         self._dock("Cross-section", self.section, Qt.DockWidgetArea.BottomDockWidgetArea)
         self.docks["Cross-section"].hide()
-        self.resizeDocks([self.docks["Layers"], self.docks["Needles"]], [270, 360], Qt.Orientation.Horizontal)
+        self.resizeDocks([self.docks["Layers"], self.docks["Needles"]], [270, 400], Qt.Orientation.Horizontal)
 
         self._build_actions()
         self.status_label = QLabel()
@@ -200,10 +203,23 @@ class MainWindow(QMainWindow):
         self._update_title()
 
     # ================================================================ construction
-    def _dock(self, title: str, widget: QWidget, area: Qt.DockWidgetArea) -> None:
+    def _dock(self, title: str, widget: QWidget, area: Qt.DockWidgetArea, scroll: bool = False) -> None:
+        """A dock for `widget`; with `scroll`, inside a scroll area, so that on a small
+        screen the panel scrolls instead of squeezing its wrapped lines or growing the
+        window taller than the screen."""
         dock = QDockWidget(title, self)
         dock.setObjectName(f"dock_{title}")
-        dock.setWidget(widget)
+        if scroll:
+            area_widget = QScrollArea()
+            area_widget.setWidgetResizable(True)
+            area_widget.setFrameShape(QFrame.Shape.NoFrame)
+            # the panel takes the viewport's width (its lines wrap), and scrolls vertically
+            widget.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+            area_widget.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+            area_widget.setWidget(widget)
+            dock.setWidget(area_widget)
+        else:
+            dock.setWidget(widget)
         self.addDockWidget(area, dock)
         self.docks[title] = dock
 

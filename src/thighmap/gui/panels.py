@@ -25,6 +25,7 @@ from PySide6.QtWidgets import (
     QListWidget,
     QListWidgetItem,
     QPushButton,
+    QSizePolicy,
     QSlider,
     QTableWidget,
     QTableWidgetItem,
@@ -519,14 +520,20 @@ class SafetyPanel(QWidget):
         self.sentence.setWordWrap(True)
         self.nearest = QLabel("–")
         self.nearest.setWordWrap(True)
+        # wrapped lines keep their height: a short dock scrolls (app.py) instead of clipping them
+        for label in (self.sentence, self.nearest):
+            label.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Minimum)
         self.max_safe = QLabel("–")
+        self.max_safe.setWordWrap(True)
         self.tip = QLabel("–")
+        self.tip.setWordWrap(True)
         self.tissues = QTableWidget(0, 3)
         self.tissues.setHorizontalHeaderLabels(["Tissue", "from mm", "to mm"])
         self.tissues.verticalHeader().setVisible(False)
         self.tissues.horizontalHeader().setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
         self.tissues.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.tissues.setMaximumHeight(170)
+        self.tissues.setMinimumHeight(60)
         self.findings = QTextBrowser()
         self.findings.setMaximumHeight(150)
         lay = QVBoxLayout(self)
