@@ -406,33 +406,15 @@ def chain_segment_clearances(
     clearance[:] = np.inf
     zone[:] = np.inf
     near_cap[:] = -1
-    for k in range(n_structures):
-        if seed[k] >= 0:
-            _measure_cluster(
-                seed[k],
-                p0,
-                p1,
-                u,
-                uu,
-                half,
-                a,
-                b,
-                mid,
-                half_len,
-                radius,
-                uncertainty,
-                cl_start,
-                cl_stop,
-                k,
-                clearance,
-                zone,
-                near_cap,
-                near_s,
-                near_t,
-            )
-    for c in range(n_cl):
-        k = cl_structure[c]
-        if c != seed[k] and (lb_surface[c] <= clearance[k] or lb_zone[c] <= zone[k]):
+    # first each structure's seed cluster, then every cluster its bounds cannot rule out
+    for phase in range(2):
+        for c in range(n_cl):
+            k = cl_structure[c]
+            if phase == 0:
+                if c != seed[k]:
+                    continue
+            elif c == seed[k] or (lb_surface[c] > clearance[k] and lb_zone[c] > zone[k]):
+                continue
             _measure_cluster(
                 c,
                 p0,
