@@ -95,6 +95,8 @@ class CapsuleChains:
     def _build_clusters(self) -> None:
         self.mid = (self.a + self.b) / 2.0  # capsule axis midpoints, for a per-capsule bound
         self.half_len = np.linalg.norm(self.b - self.a, axis=1) / 2.0 * (1.0 + 1e-12)
+        # per capsule, the radius of its caution zone (r + uncertainty + margin)
+        self.grown = self.radius + self.uncertainty + self.caution_margin[self.structure]
         if not self.structure_ids:
             return
         starts, stops = [], []
@@ -105,7 +107,7 @@ class CapsuleChains:
                 stops.append(min(i + CLUSTER_SIZE, idx[-1] + 1))
         self.cluster_start = np.array(starts, np.int64)
         self.cluster_stop = np.array(stops, np.int64)
-        grown = self.radius + self.uncertainty + self.caution_margin[self.structure]
+        grown = self.grown
         centres, reach, rad, struct = [], [], [], []
         for i0, i1 in zip(starts, stops, strict=True):
             pts = np.vstack([self.a[i0:i1], self.b[i0:i1]])
@@ -126,10 +128,8 @@ class CapsuleChains:
         return len(self.structure_ids)
 
     # ------------------------------------------------------------------ kernel arguments
-    @property
-    def _grown(self) -> np.ndarray:
-        """Per capsule, the radius of its caution zone (r + uncertainty + margin)."""
-        return self.radius + self.uncertainty + self.caution_margin[self.structure]
+    def _capsule_args(self) -> tuple[np.ndarray, ...]:
+        return (self.a, self.b, self.mid, self.half_len, self.radius, self.uncertainty)
 
     def _cluster_args(self) -> tuple[np.ndarray, ...]:
         return (self.cluster_start, self.cluster_stop, self.cluster_centre, self.cluster_reach)
@@ -151,12 +151,7 @@ class CapsuleChains:
             kernels.vec3(p0),
             kernels.vec3(p1),
             gauge_mm / 2.0,
-            self.a,
-            self.b,
-            self.mid,
-            self.half_len,
-            self.radius,
-            self.uncertainty,
+            *self._capsule_args(),
             *self._cluster_args(),
             self.cluster_tube_radius,
             self.cluster_zone_radius,
@@ -196,7 +191,7 @@ class CapsuleChains:
             gauge_mm / 2.0,
             self.a,
             self.b,
-            self._grown,
+            self.grown,
             *self._cluster_args(),
             self.cluster_radius,
             self.cluster_structure,
@@ -242,13 +237,8 @@ class CapsuleChains:
             depth,
             half,
             reach,
-            self.a,
-            self.b,
-            self.mid,
-            self.half_len,
-            self.radius,
-            self.uncertainty,
-            self._grown,
+            *self._capsule_args(),
+            self.grown,
             self.caution_margin,
             *self._cluster_args(),
             self.cluster_tube_radius,
