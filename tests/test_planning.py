@@ -17,6 +17,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from thighmap import atomic as atomic_module
 from thighmap.planning import (
     GAUGE_PRESETS_MM,
     NEEDLE_LENGTH_PRESETS_MM,
@@ -36,7 +37,6 @@ from thighmap.planning import (
     save_plan,
     validate_plan,
 )
-from thighmap.planning import planfile as planfile_module
 
 FILE = "plan.thighplan.json"
 
@@ -806,7 +806,7 @@ def test_atomic_save_survives_failure_mid_write(tmp_path: Path, monkeypatch: pyt
         partial.append(written)
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(planfile_module, "_write_all", failing_write)
+    monkeypatch.setattr(atomic_module, "_write_all", failing_write)
     with pytest.raises(OSError, match="No space"):
         save_plan(new, path)
     assert partial and partial[0] > 0  # the failure really came after a partial write
@@ -820,7 +820,7 @@ def test_atomic_save_survives_failing_replace(tmp_path: Path, monkeypatch: pytes
     def failing_replace(src: Any, dst: Any) -> None:
         raise OSError(5, "Input/output error")
 
-    monkeypatch.setattr(planfile_module.os, "replace", failing_replace)
+    monkeypatch.setattr(atomic_module.os, "replace", failing_replace)
     with pytest.raises(OSError, match="Input/output"):
         save_plan(new, path)
     monkeypatch.undo()
@@ -840,7 +840,7 @@ def test_atomic_save_fsyncs_and_keeps_mode(tmp_path: Path, monkeypatch: pytest.M
         synced.append(fd)
         real_fsync(fd)
 
-    monkeypatch.setattr(planfile_module.os, "fsync", spy_fsync)
+    monkeypatch.setattr(atomic_module.os, "fsync", spy_fsync)
     save_plan(new, path)
     assert len(synced) >= 1
     assert stat.S_IMODE(path.stat().st_mode) == 0o640
@@ -1214,3 +1214,29 @@ def test_save_rejects_unserialisable_extra(tmp_path: Path) -> None:
     with pytest.raises(PlanError, match="cannot be written as JSON"):
         save_plan(Plan(extra={"x": object()}), path)
     assert not path.exists() and os.listdir(tmp_path) == []
+
+
+def test_atomic_save_after_a_killed_writer_reuses_its_partial_file(tmp_path: Path) -> None:
+    """A writer killed mid-save leaves one partial file named after the target (not a
+    random name); the next save of that target replaces and removes it."""
+    path, _old, new = _old_plan_file(tmp_path)
+    leftover = atomic_module.partial_path(path)
+    leftover.write_bytes(b"x" * 100_000)  # what a kill during the write leaves
+    save_plan(new, path)
+    assert sorted(os.listdir(tmp_path)) == [FILE]
+    assert load_plan(path).title == new.title
+    leftover.write_bytes(b"half")
+    assert atomic_module.remove_stale_partials(tmp_path) == [leftover]
+    assert sorted(os.listdir(tmp_path)) == [FILE]
+
+
+def test_atomic_destination_replaces_only_on_success(tmp_path: Path) -> None:
+    target = tmp_path / "out.bin"
+    target.write_bytes(b"old")
+    with pytest.raises(RuntimeError), atomic_module.atomic_destination(target) as part:
+        part.write_bytes(b"half")
+        raise RuntimeError("writer failed")
+    assert target.read_bytes() == b"old" and sorted(os.listdir(tmp_path)) == ["out.bin"]
+    with atomic_module.atomic_destination(target) as part:
+        part.write_bytes(b"new")
+    assert target.read_bytes() == b"new" and sorted(os.listdir(tmp_path)) == ["out.bin"]

@@ -10,7 +10,7 @@ A wrong ``format`` or ``version`` stops validation early: the rest of the docume
 cannot be interpreted, and listing its "problems" would only bury the real one.
 
 Saving writes pretty, UTF-8 JSON with a trailing newline and keys in a fixed order,
-atomically (temporary file in the same directory, fsync, ``os.replace``), keeping
+atomically (:mod:`thighmap.atomic`), keeping
 unknown keys and the original statement of each needle (trigger point, angles).
 """
 
@@ -21,8 +21,6 @@ import difflib
 import json
 import math
 import os
-import secrets
-import stat
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,6 +28,7 @@ from typing import Any, Protocol, cast
 
 import numpy as np
 
+from thighmap.atomic import write_atomic
 from thighmap.planning.model import (
     CONTRAINDICATION_KEYS,
     PATIENT_BOUNDS,
@@ -918,35 +917,12 @@ def _dumps(value: Any, indent: int = 0) -> str:
     return scalar(value)
 
 
-def _write_all(fd: int, data: bytes) -> None:
-    view = memoryview(data)
-    while view:
-        written = os.write(fd, view)
-        view = view[written:]
-
-
-def _fsync_directory(directory: Path) -> None:
-    flags = os.O_RDONLY | getattr(os, "O_DIRECTORY", 0)
-    try:
-        fd = os.open(directory, flags)
-    except OSError:
-        return  # e.g. Windows: directories cannot be opened; nothing more to do
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
 def save_plan(plan: Plan, path: str | os.PathLike[str]) -> None:
     """Write ``plan`` to ``path`` atomically.
 
-    The plan is validated first (:class:`PlanError` if invalid, nothing written). The
-    text goes to a new temporary file in the same directory, which is flushed and
-    fsynced, then ``os.replace``-d onto ``path`` and the directory fsynced where the
-    platform allows. On any failure the temporary file is removed and the previous
-    content of ``path`` is untouched. An existing file's permission bits are kept.
+    The plan is validated first (:class:`PlanError` if invalid, nothing written), then
+    written by :func:`thighmap.atomic.write_atomic`: on any failure the previous content
+    of ``path`` is untouched and no partial file is left.
     """
     problems = validate_plan(plan, str(path))
     if problems:
@@ -957,33 +933,4 @@ def save_plan(plan: Plan, path: str | os.PathLike[str]) -> None:
         raise PlanError(
             [PlanProblem(str(path), None, None, NO_VALUE, f"cannot be written as JSON: {exc}")]
         ) from exc
-    data = text.encode("utf-8")
-    target = Path(os.path.realpath(path))  # through a symlink, not over it
-    directory = target.parent
-    while True:
-        tmp = directory / f".{target.name}.{secrets.token_hex(6)}.tmp"
-        try:
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
-        except FileExistsError:
-            continue
-        break
-    try:
-        try:
-            _write_all(fd, data)
-            try:
-                mode = stat.S_IMODE(os.stat(target).st_mode)
-            except FileNotFoundError:
-                pass
-            else:
-                os.chmod(tmp, mode)
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        os.replace(tmp, target)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
-    _fsync_directory(directory)
+    write_atomic(path, text)
