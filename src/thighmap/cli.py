@@ -7,6 +7,7 @@
     thighmap render [PLAN] -o FILE.png [--approach TARGET | --depth-map]
     thighmap report PLAN -o FILE.pdf
     thighmap demo PLAN -o FOLDER [--gif FILE.gif]
+    thighmap export [PLAN] -o FOLDER [--space LPS|RAS]   for 3D Slicer and other medical software
     thighmap schema                 the plan file's JSON Schema
     thighmap --self-test            check this installation
 
@@ -26,7 +27,7 @@ from thighmap import NOT_A_MEDICAL_DEVICE, __version__
 
 EXIT_SAFE, EXIT_CAUTION, EXIT_DANGER, EXIT_BAD_INPUT = 0, 1, 2, 3
 STATUS_EXIT = {"safe": EXIT_SAFE, "caution": EXIT_CAUTION, "danger": EXIT_DANGER}
-SUBCOMMANDS = ("check", "atlas", "render", "report", "demo", "schema", "gui")
+SUBCOMMANDS = ("check", "atlas", "render", "report", "demo", "export", "schema", "gui")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -101,6 +102,26 @@ def _parser() -> argparse.ArgumentParser:
     d.add_argument("--gif", type=Path, help="also write an animated GIF with smooth camera moves")
     d.add_argument("--size", default="960x720", help="image size WIDTHxHEIGHT (default 960x720)")
 
+    x = sub.add_parser(
+        "export",
+        help="write the (fitted, sided) atlas and a plan's needles for 3D Slicer: surfaces, a NIfTI "
+        "label volume, Markups files",
+        description="Writes FOLDER/thighmap-export.json (the index), surfaces/*.vtp, labels.nii.gz with "
+        "labels.ctbl, landmarks and trigger points, and needles/*.mrk.json with each needle's check status. "
+        "Exit 0 when written, 3 when the input or the folder cannot be used (nothing is left behind).",
+    )
+    x.add_argument("plan", nargs="?", help="plan file (.thighplan.json); without it, the reference adult")
+    x.add_argument("-o", "--output", required=True, type=Path, help="folder to write (new or empty)")
+    x.add_argument(
+        "--space", default="LPS", choices=["LPS", "RAS"], help="coordinates of the files (default LPS)"
+    )
+    x.add_argument("--side", choices=["right", "left"], help="thigh side without a plan (default right)")
+    x.add_argument("--no-volume", action="store_true", help="skip the NIfTI label volume")
+    x.add_argument(
+        "--spacing", type=float, default=1.0, metavar="MM", help="label volume voxel size (default 1)"
+    )
+    x.add_argument("--force", action="store_true", help="replace a non-empty output folder")
+
     r = sub.add_parser("render", help="draw the atlas (and a plan's needles) off screen to a PNG")
     r.add_argument("plan", nargs="?", help="optional plan whose needles are drawn")
     r.add_argument("-o", "--output", required=True, type=Path, help="PNG file to write")
@@ -167,6 +188,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _report(args)
         if args.command == "demo":
             return _demo(args)
+        if args.command == "export":
+            return _export(args)
         if args.command == "schema":
             from thighmap.planning.schema import plan_schema
 
@@ -357,6 +380,48 @@ def _demo(args: argparse.Namespace) -> int:
     except OSError as exc:
         return _fail(f"--output: cannot write the images: {exc}")
     print(f"wrote {len(written)} step images to {args.output}" + (f" and {args.gif}" if args.gif else ""))
+    return 0
+
+
+def _export(args: argparse.Namespace) -> int:
+    from thighmap.export import ExportError, export_folder
+
+    atlas, err = _load_atlas_or_fail(args)
+    if atlas is None:
+        return _fail(err or "cannot load the atlas")
+    plan = None
+    if args.plan:
+        loaded = _load_plan(args.plan, atlas)
+        if isinstance(loaded, int):
+            return loaded
+        plan, model = loaded
+        if args.side and args.side != plan.side:
+            return _fail(f"--side: value {args.side!r}: {args.plan}: field 'side' says {plan.side!r}")
+    else:
+        from thighmap.safety.engine import model_for_patient
+
+        model = model_for_patient(None, atlas, args.side or "right")
+    try:
+        result = export_folder(
+            args.output,
+            model,
+            plan,
+            plan_path=args.plan,
+            space=args.space,
+            spacing_mm=None if args.no_volume else args.spacing,
+            force=args.force,
+            progress=lambda text: print(f"  {text}", file=sys.stderr),
+        )
+    except ExportError as exc:
+        return _fail(str(exc))
+    except OSError as exc:
+        name = getattr(exc, "filename", None) or args.output
+        return _fail(f"--output: value {str(args.output)!r}: cannot write {name}: {exc.strerror or exc}")
+    needles = len(result.index["needles"])
+    print(
+        f"wrote {len(result.files)} files to {result.folder} ({result.index['space']}, "
+        f"{result.index['side']} thigh, {len(result.index['structures'])} surfaces, {needles} needles)"
+    )
     return 0
 
 
