@@ -335,13 +335,14 @@ def test_failed_export_leaves_nothing_behind(tmp_path, monkeypatch):
     with pytest.raises(OSError):
         export_folder(target, model_for_patient(None), spacing_mm=10.0)
     assert list(tmp_path.iterdir()) == []
-    # and an existing folder is kept as it was with --force
+    # and an earlier export is kept as it was with --force
     target.mkdir()
     (target / "keep.txt").write_text("mine")
+    (target / "thighmap-export.json").write_text("{}")
     with pytest.raises(OSError):
         export_folder(target, model_for_patient(None), spacing_mm=10.0, force=True)
     assert [p.name for p in tmp_path.iterdir()] == ["out"]
-    assert (target / "keep.txt").read_text() == "mine"
+    assert sorted(p.name for p in target.iterdir()) == ["keep.txt", "thighmap-export.json"]
 
 
 def run(*args: str) -> subprocess.CompletedProcess[str]:
@@ -350,17 +351,23 @@ def run(*args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-def test_cli_refuses_a_non_empty_folder_and_replaces_it_with_force(tmp_path):
+def test_cli_refuses_a_non_empty_folder_and_replaces_an_export_with_force(tmp_path):
     out = tmp_path / "slicer"
     out.mkdir()
-    (out / "old.txt").write_text("old")
+    (out / "mine.txt").write_text("not an export")
     r = run("export", "-o", str(out), "--no-volume")
     assert r.returncode == 3
     assert "--output" in r.stderr and "not empty" in r.stderr and len(r.stderr.strip().splitlines()) == 1
-    assert (out / "old.txt").exists()
+    r = run("export", "-o", str(out), "--no-volume", "--force")  # not an export: kept even so
+    assert r.returncode == 3 and "holds no earlier export" in r.stderr
+    assert [p.name for p in out.iterdir()] == ["mine.txt"]
+    (out / "mine.txt").unlink()
+    r = run("export", "-o", str(out), "--no-volume")  # an empty folder is fine
+    assert r.returncode == 0, r.stderr
+    (out / "stale.txt").write_text("left from before")
     r = run("export", "-o", str(out), "--no-volume", "--space", "RAS", "--side", "left", "--force")
     assert r.returncode == 0, r.stderr
-    assert not (out / "old.txt").exists()
+    assert not (out / "stale.txt").exists()
     idx = index_of(out)
     assert (idx["space"], idx["side"], idx["label_volume"], idx["needles"]) == ("RAS", "left", None, [])
     assert [p.name for p in tmp_path.iterdir()] == ["slicer"]

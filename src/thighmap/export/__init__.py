@@ -61,10 +61,17 @@ def _check_target(folder: Path, force: bool) -> None:
     if folder.exists() or folder.is_symlink():
         if not folder.is_dir():
             raise ExportError(f"--output: value {str(folder)!r}: exists and is not a folder")
-        if any(folder.iterdir()) and not force:
-            raise ExportError(
-                f"--output: value {str(folder)!r}: the folder is not empty (use --force to replace it)"
-            )
+        if any(folder.iterdir()):
+            if not force:
+                raise ExportError(
+                    f"--output: value {str(folder)!r}: the folder is not empty "
+                    "(use --force to replace an earlier export)"
+                )
+            if not (folder / INDEX_NAME).is_file():
+                raise ExportError(
+                    f"--output: value {str(folder)!r}: the folder is not empty and holds no earlier export "
+                    f"({INDEX_NAME}); --force only replaces an export"
+                )
     if not folder.parent.is_dir():
         raise ExportError(f"--output: value {str(folder)!r}: its parent folder does not exist")
 
@@ -104,7 +111,9 @@ def export_folder(
     """Write the export of ``model`` (a safety.engine.SafetyModel: its atlas, fitted or
     not, on its side) and of ``plan``'s checked needles into ``folder``.
 
-    ``spacing_mm`` None: no label volume. Refuses a non-empty ``folder`` unless ``force``.
+    ``spacing_mm`` None: no label volume. Refuses a non-empty ``folder`` unless ``force``,
+    and even then unless it holds an earlier export (so a mistyped path cannot wipe out
+    a folder of other files).
     Raises ExportError for unusable options, OSError when writing fails; either way
     ``folder`` is as it was."""
     try:
