@@ -378,6 +378,9 @@ def test_cli_refuses_a_non_empty_folder_and_replaces_an_export_with_force(tmp_pa
     [
         (["--spacing", "0"], ["--spacing", "0.0"]),
         (["--spacing", "nan"], ["--spacing", "nan"]),
+        (["--spacing", "1mm"], ["--spacing", "'1mm'"]),
+        (["--space", "XYZ"], ["--space", "'XYZ'"]),
+        (["--side", "up"], ["--side", "'up'"]),
         (["examples/no-such-plan.thighplan.json"], ["no-such-plan"]),
         (["examples/danger-sciatic.thighplan.json", "--side", "left"], ["--side", "'side'"]),
     ],

@@ -111,16 +111,14 @@ def _parser() -> argparse.ArgumentParser:
         "Exit 0 when written, 3 when the input or the folder cannot be used (nothing is left behind).",
     )
     x.add_argument("plan", nargs="?", help="plan file (.thighplan.json); without it, the reference adult")
-    x.add_argument("-o", "--output", required=True, type=Path, help="folder to write (new or empty)")
     x.add_argument(
-        "--space", default="LPS", choices=["LPS", "RAS"], help="coordinates of the files (default LPS)"
+        "-o", "--output", required=True, type=Path, metavar="FOLDER", help="folder to write (new or empty)"
     )
-    x.add_argument("--side", choices=["right", "left"], help="thigh side without a plan (default right)")
+    x.add_argument("--space", default="LPS", metavar="LPS|RAS", help="coordinates of the files (default LPS)")
+    x.add_argument("--side", metavar="right|left", help="thigh side without a plan (default right)")
     x.add_argument("--no-volume", action="store_true", help="skip the NIfTI label volume")
-    x.add_argument(
-        "--spacing", type=float, default=1.0, metavar="MM", help="label volume voxel size (default 1)"
-    )
-    x.add_argument("--force", action="store_true", help="replace a non-empty output folder")
+    x.add_argument("--spacing", default="1", metavar="MM", help="label volume voxel size, 0.5-10 (default 1)")
+    x.add_argument("--force", action="store_true", help="replace an earlier export in FOLDER")
 
     r = sub.add_parser("render", help="draw the atlas (and a plan's needles) off screen to a PNG")
     r.add_argument("plan", nargs="?", help="optional plan whose needles are drawn")
@@ -386,6 +384,15 @@ def _demo(args: argparse.Namespace) -> int:
 def _export(args: argparse.Namespace) -> int:
     from thighmap.export import ExportError, export_folder
 
+    space = args.space.upper()
+    if space not in ("LPS", "RAS"):
+        return _fail(f"--space: value {args.space!r}: expected LPS or RAS")
+    if args.side not in (None, "right", "left"):
+        return _fail(f"--side: value {args.side!r}: expected right or left")
+    try:
+        spacing = float(args.spacing)
+    except ValueError:
+        return _fail(f"--spacing: value {args.spacing!r}: expected a number of mm")
     atlas, err = _load_atlas_or_fail(args)
     if atlas is None:
         return _fail(err or "cannot load the atlas")
@@ -407,8 +414,8 @@ def _export(args: argparse.Namespace) -> int:
             model,
             plan,
             plan_path=args.plan,
-            space=args.space,
-            spacing_mm=None if args.no_volume else args.spacing,
+            space=space,
+            spacing_mm=None if args.no_volume else spacing,
             force=args.force,
             progress=lambda text: print(f"  {text}", file=sys.stderr),
         )

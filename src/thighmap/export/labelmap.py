@@ -182,8 +182,10 @@ def nifti_bytes(volume: LabelVolume, description: str = "thighmap atlas labels")
 
 
 def color_table_text(label_of: Mapping[str, int], colours: Mapping[str, tuple[int, int, int]]) -> str:
-    """A 3D Slicer colour table (.ctbl): ``label name R G B A`` per line; the names are
-    structure ids (the format allows no spaces; the index file gives the full names)."""
+    """A 3D Slicer colour table (.ctbl): ``label name R G B A`` per line, 0-255, ``#``
+    comments (3D Slicer, Libs/MRML/Core/vtkMRMLColorTableStorageNode.cxx, which reads a
+    name as one word and shows its underscores as spaces). The names are structure ids;
+    the index file gives the full names."""
     lines = [
         "# thighmap atlas labels (3D Slicer colour table: label name R G B A)",
         f"# {len(label_of) + 1} values",
