@@ -183,6 +183,8 @@ def _write_export(
         mesh = view.mesh(sid)
         meshes[sid] = mesh
         rel = f"surfaces/{_file_name(sid)}.vtp"
+        if rel in files:  # two ids that differ only in characters a file name cannot hold
+            rel = f"surfaces/{_file_name(sid)}-{len(files) + 1}.vtp"
         write_vtp(mesh, build / rel, space, sid)
         files.append(rel)
         colours[sid] = _rgb255(structure_colour(st.kind, sid))
