@@ -957,15 +957,25 @@ class MainWindow(QMainWindow):
             self.push_edit(mirror_x(self.plan), "Left thigh" if left else "Right thigh", self.selected)
 
     def set_patient(self, profile: Any) -> bool:
-        """Fit the atlas to a patient profile and re-check; a profile the atlas cannot be
+        """Fit the atlas to a patient profile, move every needle with the anatomy (one
+        undoable step, see planning.refit) and re-check; a profile the atlas cannot be
         fitted to is refused with its reason and changes nothing."""
-        plan = self.plan.with_changes(patient=profile)
         try:
-            self.core.model(plan)
+            carried = self.core.carry_to_patient(self.plan, profile)
+            self.core.model(carried.plan)
         except ValueError as err:
             self.error("Cannot use this patient profile", str(err))
             return False
-        self.push_edit(plan, "Patient profile")
+        moved = sum(
+            1 for a, b in zip(self.plan.needles, carried.plan.needles, strict=True) if not a.isclose(b, 1e-6)
+        )
+        self.push_edit(carried.plan, "Patient profile")
+        if carried.notes:
+            self.error("Needles moved with the patient", "\n".join(carried.notes))
+        elif moved:
+            self.statusBar().showMessage(
+                f"Fitted to the patient; {moved} needle(s) moved with the anatomy", 5000
+            )
         return True
 
     # ================================================================ view interactions
