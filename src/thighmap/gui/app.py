@@ -142,6 +142,7 @@ class MainWindow(QMainWindow):
         self.check_error: str | None = None
         self.timings: dict[str, float] = {}
         self.undo = QUndoStack(self)
+        self.window_id = storage.new_window_id()  # names this window's recovery file
         self._drawn_atlas: Any = None
         # the skin map on show: ("approach", target_mm, label), ("depth",) or None
         self.map_request: tuple[Any, ...] | None = None
@@ -197,9 +198,11 @@ class MainWindow(QMainWindow):
         self.scene.camera("posterior")
         self.timings["window_built_s"] = time.perf_counter() - t0
         if plan_path is not None:
-            self.open_plan(plan_path)
-        elif offer_recovery:
-            QTimer.singleShot(0, self.offer_recovery)
+            self.open_plan(plan_path, recovery=False)
+        if offer_recovery:
+            # once the window is up: the plan's own recovery first, then any other
+            start_path = str(plan_path) if plan_path is not None else None
+            QTimer.singleShot(0, lambda: self.offer_recovery(start_path))
         self._update_title()
 
     # ================================================================ construction
@@ -1137,35 +1140,46 @@ class MainWindow(QMainWindow):
 
     def write_recovery(self) -> None:
         try:
-            storage.write_recovery(self.plan, self.plan_path)
+            storage.write_recovery(self.window_id, self.plan, self.plan_path)
         except Exception:
             log.exception("could not write the recovery file")
 
-    def offer_recovery(self) -> bool:
-        cand = storage.recovery_candidate()
-        if cand is None:
-            return False
-        rec, original = cand
-        when = time.strftime("%Y-%m-%d %H:%M", time.localtime(rec.stat().st_mtime))
+    def offer_recovery(self, plan_path: str | None = None, others: bool = True) -> bool:
+        """Offer the unsaved work of windows whose program is no longer running (a crash,
+        a kill): those of ``plan_path`` first, then, with ``others``, every other one,
+        until one is restored. A declined recovery file is removed; the rest stay."""
+        for rec in storage.recovery_candidates(plan_path):
+            if not others and rec.plan_path != storage.normal_plan_path(plan_path):
+                continue
+            if self._offer_one(rec):
+                return True
+        return False
+
+    def _offer_one(self, rec: storage.Recovery) -> bool:
+        when = time.strftime("%Y-%m-%d %H:%M", time.localtime(rec.written))
+        original = rec.plan_path
         answer = QMessageBox.question(
             self,
             "Restore unsaved work?",
             f"thighmap found unsaved changes from {when}"
             + (f" to {original}" if original else " to an untitled plan")
-            + ".\nRestore them?",
+            + " (the window that made them was closed without saving).\nRestore them?",
             QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
         )
         if answer != QMessageBox.StandardButton.Yes:
-            storage.clear_recovery()
+            storage.clear_recovery(rec.window_id)
             return False
         try:
-            plan = self.core.load(rec)
-        except PlanError as err:
+            plan = self.core.load(rec.plan_file)
+        except (PlanError, ValueError) as err:
             self.error("Cannot restore", str(err))
             return False
         self._set_document(plan, original)
         # restored work is unsaved: make it undoable back to the file's state
         self.undo.resetClean()
+        # this window takes the work over: its own recovery file first, then the old one goes
+        self.write_recovery()
+        storage.clear_recovery(rec.window_id)
         return True
 
     def maybe_save(self) -> bool:
@@ -1194,7 +1208,7 @@ class MainWindow(QMainWindow):
     def new_plan(self) -> None:
         if self.maybe_save():
             self._set_document(Plan(), None)
-            storage.clear_recovery()
+            storage.clear_recovery(self.window_id)
 
     def open_dialog(self) -> None:
         if not self.maybe_save():
@@ -1204,8 +1218,10 @@ class MainWindow(QMainWindow):
         if path:
             self.open_plan(path, ask=False)
 
-    def open_plan(self, path: str | os.PathLike[str], ask: bool = False) -> bool:
-        """Open a plan file; on a bad file show the problem and keep the current work."""
+    def open_plan(self, path: str | os.PathLike[str], ask: bool = False, recovery: bool = True) -> bool:
+        """Open a plan file; on a bad file show the problem and keep the current work.
+        With ``recovery``, unsaved work on this plan left by a window that is no longer
+        running is offered."""
         if ask and not self.maybe_save():
             return False
         try:
@@ -1217,9 +1233,12 @@ class MainWindow(QMainWindow):
             self.error("Cannot open the plan", f"{path}: field 'patient': {err}")
             return False
         self._set_document(plan, str(path))
+        storage.clear_recovery(self.window_id)  # the work it had was saved or discarded
         storage.add_recent_file(path)
         self._refresh_recent()
         self.statusBar().showMessage(f"Opened {path}", 4000)
+        if recovery:
+            self.offer_recovery(str(path), others=False)
         return True
 
     def save(self) -> bool:
@@ -1244,7 +1263,7 @@ class MainWindow(QMainWindow):
             return False
         self.plan_path = str(path)
         self.undo.setClean()
-        storage.clear_recovery()
+        storage.clear_recovery(self.window_id)
         storage.add_recent_file(path)
         self._refresh_recent()
         self._update_title()
@@ -1313,7 +1332,7 @@ class MainWindow(QMainWindow):
             event.ignore()
             return
         self._autosave.stop()
-        storage.clear_recovery()  # saved, or discarded on purpose: nothing to recover
+        storage.clear_recovery(self.window_id)  # saved, or discarded on purpose: nothing to recover
         self.scene.close()
         self.pl.close()
         event.accept()
