@@ -155,7 +155,6 @@ class Scene3D(QObject):
         self.zone_actors: dict[str, Any] = {}
         self.tp_actors: dict[str, list[Any]] = {}
         self.needle_names: set[str] = set()
-        self.needle_label_texts: dict[str, str] = {}  # label actor name -> its text, as drawn
         self.hidden: set[str] = set()
         self.hidden_zones: set[str] = set()  # danger zones switched off one by one
         self.hidden_tps: set[str] = set()  # trigger points switched off one by one
@@ -513,7 +512,6 @@ class Scene3D(QObject):
         )
         actor.SetVisibility(self.show_needles)
         self.needle_names.add(name)
-        self.needle_label_texts[name] = text
 
     def clear_needles(self) -> None:
         for actor in self.needle_actors.values():
@@ -522,7 +520,6 @@ class Scene3D(QObject):
         for name in list(self.needle_names):
             self.pl.remove_actor(name, render=False)
         self.needle_names.clear()
-        self.needle_label_texts.clear()
         self._restore_highlight()
 
     def update_needles(
