@@ -107,3 +107,22 @@ def test_patient_dialog_moves_needles_with_the_fit(window, session, qtbot, tmp_p
     back = window.reports[placed.id]
     assert f"max safe {back.max_safe_depth_mm:.1f} mm" in _label_max_safe(window, placed.id)
     assert window.safety.max_safe.text().startswith(f"{back.max_safe_depth_mm:.1f} mm")
+
+
+def test_approach_maps_follow_the_fit(window, session) -> None:  # type: ignore[no-untyped-def]
+    """A map to a needle's tip or to a trigger point is redrawn to where it moved."""
+    needle = window.add_from_trigger_point("bfl_nct_mid")
+    assert needle is not None
+    window.act_map_tip.trigger()
+    assert np.allclose(window.approach.target_mm, needle.tip_mm)
+    profile = PatientProfile(thigh_length_mm=380, mid_thigh_circumference_mm=430, subcutaneous_fat_mm=8)
+    assert window.set_patient(profile)
+    moved = window.plan.needle(needle.id)
+    assert np.linalg.norm(moved.tip_mm - needle.tip_mm) > 5.0
+    assert np.allclose(window.approach.target_mm, moved.tip_mm)
+
+    window.needles.tp_combo.setCurrentIndex(window.needles.tp_combo.findData("st_nct_proximal"))
+    window.act_map_tp.trigger()
+    window.undo.undo()  # back to the reference adult: the map goes back with the site
+    site = session.reference_atlas.trigger_points["st_nct_proximal"].position_mm
+    assert np.allclose(window.approach.target_mm, site)

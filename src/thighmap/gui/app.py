@@ -819,22 +819,42 @@ class MainWindow(QMainWindow):
         if not tp_id:
             self.error("Approach map", "Choose a trigger point in the Needles panel first.")
             return
-        model = self.core.model(self.plan)
-        target = np.asarray(model.atlas.trigger_points[tp_id].position_mm, float)
-        if self.plan.side == "left":
-            target = target * np.array([-1.0, 1.0, 1.0])
-        self.show_approach(target, model.atlas.trigger_points[tp_id].name)
+        target = self._approach_target(("trigger_point", str(tp_id)))
+        assert target is not None
+        name = self.core.model(self.plan).atlas.trigger_points[tp_id].name
+        self.show_approach(target, name, ("trigger_point", str(tp_id)))
 
     def show_approach_to_needle_tip(self) -> None:
         needle = self.selected_needle()
         if needle is None:
             self.error("Approach map", "Select a needle first: the map is drawn to its tip.")
             return
-        self.show_approach(needle.tip_mm, f"the tip of needle {needle.id}")
+        self.show_approach(needle.tip_mm, f"the tip of needle {needle.id}", ("needle_tip", needle.id))
 
-    def show_approach(self, target_mm: np.ndarray, label: str) -> None:
-        self.map_request = ("approach", np.asarray(target_mm, float), label)
+    def show_approach(
+        self, target_mm: np.ndarray, label: str, follows: tuple[str, str] | None = None
+    ) -> None:
+        """An approach map to ``target_mm``; with ``follows`` (a trigger point or a needle's
+        tip) the target is looked up again when the patient changes, so the map follows
+        the anatomy like the needles do."""
+        self.map_request = ("approach", np.asarray(target_mm, float), label, follows)
         self._draw_map()
+
+    def _approach_target(self, follows: tuple[str, str] | None) -> np.ndarray | None:
+        """Where a followed target is on the current model (plan frame), if it still exists."""
+        if follows is None:
+            return None
+        kind, ident = follows
+        if kind == "trigger_point":
+            tps = self.core.model(self.plan).atlas.trigger_points
+            if ident not in tps:
+                return None
+            target = np.asarray(tps[ident].position_mm, float)
+            return target * np.array([-1.0, 1.0, 1.0]) if self.plan.side == "left" else target
+        try:
+            return np.asarray(self.plan.needle(ident).tip_mm, float)
+        except KeyError:
+            return None
 
     def show_depth_map(self) -> None:
         self.map_request = ("depth",)
@@ -909,7 +929,11 @@ class MainWindow(QMainWindow):
                 f"median {np.median(d):.0f} mm; {np.mean(d < 20):.0%} of the skin allows less than 20 mm."
             )
         else:
-            _, target, label = self.map_request
+            _, target, label, follows = self.map_request
+            followed = self._approach_target(follows)
+            if followed is not None:
+                target = followed
+                self.map_request = ("approach", target, label, follows)
             amap = maps.approach_map(model, target, progress=progress)
             self.approach = amap
             self.scene.show_map(lambda pl: draw.add_approach_map(pl, model, amap))
