@@ -218,3 +218,30 @@ def test_plain_start_offers_an_untitled_plans_recovery(qtbot, session, monkeypat
     w.undo.setClean()
     w.close()
     assert storage.recoveries() == []
+
+
+def test_old_single_recovery_file_is_still_offered(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """The shared recovery file of earlier versions becomes one dead window's file."""
+    plan_path = _plan_file(tmp_path)
+    needle = Needle("n1", [30.0, 60.0, 200.0], [0.0, -1.0, 0.0], 19.0, 50.0, 0.25)
+    save_plan(Plan(needles=[needle]), storage.data_dir() / storage.LEGACY_RECOVERY)
+    (storage.data_dir() / storage.LEGACY_META).write_text(
+        json.dumps({"plan_path": str(plan_path), "written": time.time()}), encoding="utf-8"
+    )
+    [rec] = storage.recovery_candidates(plan_path)
+    assert rec.plan_path == str(plan_path.resolve()) and rec.pid is None
+    assert not (storage.data_dir() / storage.LEGACY_RECOVERY).exists()
+    assert json.loads(rec.plan_file.read_text(encoding="utf-8"))["needles"][0]["depth_mm"] == 19.0
+
+
+def test_partial_files_of_dead_windows_are_removed(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    folder = storage.recovery_dir()
+    dead = f"window-{_dead_pid()}-0123456789ab"
+    alive = storage.new_window_id()
+    for wid in (dead, alive):
+        atomic.partial_path(folder / f"{wid}{storage.RECOVERY_SUFFIX}").write_text("{", encoding="utf-8")
+    storage.recoveries()
+    left = [p.name for p in folder.glob(f".*{atomic.PARTIAL_SUFFIX}")]
+    assert left == [f".{alive}{storage.RECOVERY_SUFFIX}{atomic.PARTIAL_SUFFIX}"]
+    storage.clear_recovery(alive)
+    assert not list(folder.glob(f".*{atomic.PARTIAL_SUFFIX}"))

@@ -21,7 +21,7 @@ from types import TracebackType
 
 from PySide6.QtCore import QSettings, QStandardPaths
 
-from thighmap.atomic import write_atomic
+from thighmap.atomic import PARTIAL_SUFFIX, partial_path, write_atomic
 from thighmap.planning import Plan, dumps_plan
 
 ENV_DIR = "THIGHMAP_SETTINGS_DIR"
@@ -73,6 +73,8 @@ def add_recent_file(path: str | os.PathLike[str]) -> list[str]:
 # atomic writer. A recovery file is offered only once the process that wrote it is no
 # longer running, so two windows, or two copies of the program, never take each other's.
 RECOVERY_DIR = "recovery"
+LEGACY_RECOVERY = "recovery.thighplan.json"  # the one shared file of earlier versions
+LEGACY_META = "recovery.meta.json"
 RECOVERY_SUFFIX = ".thighplan.json"
 META_SUFFIX = ".meta.json"
 
@@ -190,10 +192,58 @@ def _read_recovery(plan_file: Path) -> Recovery | None:
     )
 
 
+def _adopt_legacy() -> None:
+    """Move the single recovery file of earlier versions (``recovery.thighplan.json`` in
+    the data folder) into the per-window folder, as the work of a window that is gone."""
+    old_plan, old_meta = data_dir() / LEGACY_RECOVERY, data_dir() / LEGACY_META
+    if not old_plan.exists():
+        return
+    try:
+        meta = json.loads(old_meta.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        meta = {}
+    if not isinstance(meta, dict):
+        meta = {}
+    window_id = f"window-legacy-{uuid.uuid4().hex[:12]}"
+    folder = recovery_dir()
+    plan_path = meta.get("plan_path")
+    new_meta = {
+        "window_id": window_id,
+        "plan_path": normal_plan_path(plan_path) if isinstance(plan_path, str) else None,
+        "pid": None,
+        "process_started": None,
+        "written": meta.get("written", old_plan.stat().st_mtime),
+    }
+    write_atomic(folder / f"{window_id}{META_SUFFIX}", json.dumps(new_meta, indent=1))
+    os.replace(old_plan, folder / f"{window_id}{RECOVERY_SUFFIX}")
+    old_meta.unlink(missing_ok=True)
+
+
+def _writer_pid(window_id: str) -> int | None:
+    parts = window_id.split("-")
+    return int(parts[1]) if len(parts) >= 3 and parts[1].isdigit() else None
+
+
+def _remove_dead_partials(folder: Path) -> None:
+    """Partial files a killed window left (its id names its process): removed once that
+    process is gone; a live window's partial file may be in use and is left alone."""
+    for partial in folder.glob(f".*{PARTIAL_SUFFIX}"):
+        window_id = partial.name[1:].split(".", 1)[0]
+        pid = _writer_pid(window_id)
+        if pid is not None and not process_running(pid):
+            partial.unlink(missing_ok=True)
+
+
 def recoveries() -> list[Recovery]:
     """Every recovery file on disk, of live windows and dead ones."""
+    try:
+        _adopt_legacy()
+    except OSError:
+        log.exception("could not move the old recovery file")
+    folder = recovery_dir()
+    _remove_dead_partials(folder)
     out = []
-    for plan_file in sorted(recovery_dir().glob(f"*{RECOVERY_SUFFIX}")):
+    for plan_file in sorted(folder.glob(f"*{RECOVERY_SUFFIX}")):
         if plan_file.name.startswith("."):
             continue  # a partial file of the atomic writer
         rec = _read_recovery(plan_file)
@@ -226,10 +276,8 @@ def clear_recovery(window_id: str) -> None:
     """Remove one window's recovery file and its metadata (no other window's)."""
     folder = recovery_dir()
     for name in (f"{window_id}{RECOVERY_SUFFIX}", f"{window_id}{META_SUFFIX}"):
-        try:
-            (folder / name).unlink()
-        except FileNotFoundError:
-            pass
+        for path in (folder / name, partial_path(folder / name)):
+            path.unlink(missing_ok=True)
 
 
 # ----------------------------------------------------------------- logging

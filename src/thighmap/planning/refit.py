@@ -181,16 +181,30 @@ def carry_needle(
     notes: list[str] = []
     edited = _edited(needle)
     if needle.kind == "trigger_point" and not edited and "trigger_point" in needle.source:
-        technique = trigger_point_base(atlas, str(needle.source["trigger_point"]), side)
+        tp_id = str(needle.source["trigger_point"])
+        try:
+            technique = trigger_point_base(atlas, tp_id, side)
+        except (KeyError, ValueError, TypeError) as exc:
+            technique = {}
+            notes.append(
+                f"needle {needle.id}: trigger point {tp_id} cannot be resolved on the new fit ({exc})"
+            )
         stated = needle.source.get("stated", {})
         values = {k: technique[k] for k in _GEOMETRY if k in technique and k not in stated}
         if len(values) == len(_GEOMETRY):
+            depth = float(values["depth_mm"])
+            if depth > needle.needle_length_mm:
+                notes.append(
+                    f"needle {needle.id}: trigger point {tp_id} is {depth:.1f} mm deep on the new fit, "
+                    f"beyond the needle's {needle.needle_length_mm:g} mm; the depth was set to the length"
+                )
+                depth = needle.needle_length_mm
             source = _restated(needle, values)
             new = dataclasses.replace(
                 needle,
                 entry_mm=np.asarray(values["entry_mm"], float),
                 direction=np.asarray(values["direction"], float),
-                depth_mm=min(float(values["depth_mm"]), needle.needle_length_mm),
+                depth_mm=depth,
                 source=source,
             )
             return new, notes
