@@ -75,13 +75,11 @@ def test_killed_process_work_is_offered_when_the_plan_is_opened_again(
         "PYTHONPATH": os.pathsep.join([str(SRC), os.environ.get("PYTHONPATH", "")]),
     }
     (tmp_path / "home").mkdir()
-    proc = subprocess.Popen(
-        [sys.executable, str(DRIVER), str(plan_path), "22"],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    out_log = tmp_path / "driver.log"  # a file, not a pipe nobody reads while it runs
+    with out_log.open("w", encoding="utf-8") as log:
+        proc = subprocess.Popen(
+            [sys.executable, str(DRIVER), str(plan_path), "22"], env=env, stdout=log, stderr=log
+        )
     try:
         deadline = time.monotonic() + START_TIMEOUT_S
         mine: list[storage.Recovery] = []
@@ -90,8 +88,7 @@ def test_killed_process_work_is_offered_when_the_plan_is_opened_again(
             if mine:
                 break
             time.sleep(0.2)
-        errors = proc.stderr.read() if proc.poll() is not None and proc.stderr else ""
-        assert mine, f"no recovery file from the running window; stderr:\n{errors}"
+        assert mine, "no recovery file from the running window:\n" + out_log.read_text(encoding="utf-8")
         rec = mine[0]
         assert rec.plan_path == str(plan_path.resolve())
         # the window is alive: its work is never offered to anyone else
@@ -100,6 +97,7 @@ def test_killed_process_work_is_offered_when_the_plan_is_opened_again(
         proc.send_signal(signal.SIGKILL)
         proc.wait(timeout=30)
     assert proc.returncode == -signal.SIGKILL
+    assert "edited 22.0" in out_log.read_text(encoding="utf-8")  # typed into the depth box
     assert rec.plan_file.exists()  # a kill leaves it behind ...
     assert [r.window_id for r in storage.recovery_candidates(plan_path)] == [rec.window_id]  # ... offered now
     assert not list(storage.recovery_dir().glob(f".*{atomic.PARTIAL_SUFFIX}"))
