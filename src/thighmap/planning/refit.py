@@ -18,7 +18,9 @@ Depth, in every case but the re-resolved trigger point: the tip follows the mapp
 The new depth is the distance from the new entry to the mapped tip measured along the
 new direction (its projection onto the needle's line), so a needle aimed into a muscle
 still ends in the same part of that muscle; it is kept within (0, needle length] and a
-note says when it had to be shortened. Needle length, gauge, target and notes never
+note says when it had to be shortened. (The direction follows the map at the entry, so
+where the map bends, near the femur, the new tip passes a fraction of a millimetre beside
+the mapped tip.) Needle length, gauge, target and notes never
 change.
 
 Putting an entry back on the skin: the fit scales muscles and vessels but gives the
