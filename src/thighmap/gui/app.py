@@ -144,7 +144,8 @@ class MainWindow(QMainWindow):
         self.undo = QUndoStack(self)
         self.window_id = storage.new_window_id()  # names this window's recovery file
         self._drawn_atlas: Any = None
-        # the skin map on show: ("approach", target_mm, label), ("depth",) or None
+        # the skin map on show: ("approach", target_mm, label, follows), ("depth",) or None;
+        # follows: ("trigger_point", id), ("needle_tip", id) or None (see show_approach)
         self.map_request: tuple[Any, ...] | None = None
         self.approach: maps.ApproachMap | None = None
 
@@ -1163,8 +1164,12 @@ class MainWindow(QMainWindow):
             self._autosave.start()
 
     def write_recovery(self) -> None:
+        """Keep this window's unsaved work in its recovery file (none when it is saved)."""
         try:
-            storage.write_recovery(self.window_id, self.plan, self.plan_path)
+            if self.undo.isClean():
+                storage.clear_recovery(self.window_id)
+            else:
+                storage.write_recovery(self.window_id, self.plan, self.plan_path)
         except Exception:
             log.exception("could not write the recovery file")
 
