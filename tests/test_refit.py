@@ -135,8 +135,8 @@ def test_carried_plan_checks_as_the_same_plan_loaded_for_the_new_patient(
 ) -> None:
     """Trigger-point needles re-resolve, angle needles keep their angles; saving the carried
     plan and loading it (as `thighmap check` does) gives the same needles."""
-    ref = model_for_patient(None, atlas, side)
-    tp = ref.needle_from_trigger_point("bfl_nct_mid", "tp")
+    small = model_for_patient(SMALL, atlas, side)
+    tp = small.needle_from_trigger_point("bfl_nct_mid", "tp")  # on the small patient's skin
     entry = np.round(tp.entry_mm, 3).tolist()
     doc = {
         "format": "thighmap-plan",
@@ -242,3 +242,26 @@ def test_any_needle_on_the_skin_stays_on_it_and_comes_back(
     assert np.linalg.norm(back.entry_mm - needle.entry_mm) < ROUND_TRIP_ANY_MM
     assert np.degrees(np.arccos(np.clip(back.direction @ needle.direction, -1.0, 1.0))) < ROUND_TRIP_ANY_DEG
     assert abs(back.depth_mm - needle.depth_mm) < ROUND_TRIP_ANY_MM
+
+
+def test_an_entry_off_the_skin_keeps_its_offset_and_a_same_fit_moves_nothing(atlas) -> None:  # type: ignore[no-untyped-def]
+    """Carrying does not mend a plan: an entry 5 mm above the skin stays 5 mm above it."""
+    ref = model_for_patient(None, atlas)
+    on = _explicit(ref.needle_from_trigger_point("bfl_nct_mid", "on"), "right")
+    above = on.with_changes(id="above", entry_mm=on.entry_mm - 5.0 * on.direction, depth_mm=on.depth_mm + 5.0)
+    carried = carry_plan_to_patient(Plan(needles=[on, above]), SMALL, atlas)
+    assert carried.notes == []
+    new_on, new_above = carried.plan.needles
+    # (the two lines' directions differ by the map's bend over the 5 mm between their entries)
+    assert np.linalg.norm(new_on.entry_mm - (new_above.entry_mm + 5.0 * new_above.direction)) < 0.01
+    assert abs(new_above.depth_mm - new_on.depth_mm - 5.0) < 0.01
+    # a profile that gives the same fit (the sex, with the fat given) changes no needle
+    same = PatientProfile(
+        thigh_length_mm=SMALL.thigh_length_mm,
+        mid_thigh_circumference_mm=SMALL.mid_thigh_circumference_mm,
+        subcutaneous_fat_mm=SMALL.subcutaneous_fat_mm,
+        sex="female",
+    )
+    again = carry_plan_to_patient(carried.plan, same, atlas)
+    assert again.plan.patient == same
+    assert all(a == b for a, b in zip(again.plan.needles, carried.plan.needles, strict=True))

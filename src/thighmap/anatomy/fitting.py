@@ -252,6 +252,15 @@ def warp_of(atlas: Atlas) -> ThighWarp | None:
     )
 
 
+def same_fit(a: Atlas, b: Atlas) -> bool:
+    """Are two fits of the same atlas the same deformation (nothing would move)?"""
+    if a is b:
+        return True
+    fit_a = a.document.get("fit") if a.fitted else None
+    fit_b = b.document.get("fit") if b.fitted else None
+    return a.path == b.path and fit_a == fit_b
+
+
 class FitMap:
     """Points and directions from one fit of an atlas to another fit of the same atlas.
 

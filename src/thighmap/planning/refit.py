@@ -26,8 +26,9 @@ change.
 Putting an entry back on the skin: the fit scales muscles and vessels but gives the
 subcutaneous fat the patient's own thickness, so a point of the old skin lands near,
 not on, the new skin. The entry goes to where the needle's line first enters the new
-skin; if that is farther than :data:`SKIN_SNAP_LIMIT_MM` from the mapped entry (or the
-line never meets the skin) the mapped entry is kept and a note says so.
+skin (an entry that was off the old skin keeps its offset along the line: the plan is
+carried, not mended); if that is farther than :data:`SKIN_SNAP_LIMIT_MM` from the mapped
+entry (or the line never meets the skin) the mapped entry is kept and a note says so.
 
 Left-side plans: coordinates are mirrored in ``x`` (``resolve.py``); the map works in
 the atlas (right-thigh) frame, so points and directions are mirrored in and out.
@@ -114,7 +115,7 @@ _to_plan = _to_atlas  # mirroring is its own inverse
 
 
 def _mapped_line(
-    needle: Needle, side: str, fit_map: FitTransfer, atlas: AtlasForCarrying
+    needle: Needle, side: str, fit_map: FitTransfer, atlas: AtlasForCarrying, old_atlas: AtlasForCarrying
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, str | None]:
     """(new entry, new direction, mapped tip) in the atlas frame, and a note if the entry
     could not be put on the new skin."""
@@ -124,17 +125,28 @@ def _mapped_line(
     new_entry = np.asarray(fit_map(entry), float).reshape(3)
     new_direction = _unit(np.asarray(fit_map.linear_part(entry), float) @ direction)
     new_tip = np.asarray(fit_map(tip), float).reshape(3)
+    # how far along its line the entry was from the old skin (0 for an entry on the skin):
+    # the moved entry keeps that offset from the new skin, so a plan is carried, not mended
+    old_skin = old_atlas.skin_entry_on_line(entry, direction)
     on_skin = atlas.skin_entry_on_line(new_entry, new_direction)
-    note = None
-    if on_skin is None or float(np.linalg.norm(np.asarray(on_skin) - new_entry)) > SKIN_SNAP_LIMIT_MM:
-        note = (
-            f"needle {needle.id}: its line does not enter the new skin within "
-            f"{SKIN_SNAP_LIMIT_MM:g} mm of the moved entry point; the entry was moved with the "
-            "anatomy but is not on the skin"
+    if (
+        old_skin is None
+        or on_skin is None
+        or float(np.linalg.norm(np.asarray(on_skin) - new_entry)) > SKIN_SNAP_LIMIT_MM
+    ):
+        return (
+            new_entry,
+            new_direction,
+            new_tip,
+            (
+                f"needle {needle.id}: its line does not enter the "
+                + ("old" if old_skin is None else "new")
+                + f" skin within {SKIN_SNAP_LIMIT_MM:g} mm of its entry point; the entry was moved "
+                "with the anatomy but not placed relative to the skin"
+            ),
         )
-    else:
-        new_entry = np.asarray(on_skin, float).reshape(3)
-    return new_entry, new_direction, new_tip, note
+    offset = float((np.asarray(old_skin, float) - entry) @ direction)
+    return np.asarray(on_skin, float).reshape(3) - offset * new_direction, new_direction, new_tip, None
 
 
 def _depth_to(
@@ -177,7 +189,11 @@ def _restated(
 
 
 def carry_needle(
-    needle: Needle, side: str, fit_map: FitTransfer, atlas: AtlasForCarrying
+    needle: Needle,
+    side: str,
+    fit_map: FitTransfer,
+    atlas: AtlasForCarrying,
+    old_atlas: AtlasForCarrying,
 ) -> tuple[Needle, list[str]]:
     """The needle on the new fit, and notes where it could not follow exactly."""
     notes: list[str] = []
@@ -212,7 +228,7 @@ def carry_needle(
             return new, notes
         # some geometry is stated explicitly: carried like an explicit needle below
 
-    entry, direction, tip, note = _mapped_line(needle, side, fit_map, atlas)
+    entry, direction, tip, note = _mapped_line(needle, side, fit_map, atlas, old_atlas)
     if note:
         notes.append(note)
     angles = needle.source.get("angles_deg")
@@ -271,16 +287,21 @@ def carry_needle(
 
 
 def carry_plan(
-    plan: Plan, patient: PatientProfile | None, fit_map: FitTransfer, atlas: AtlasForCarrying
+    plan: Plan,
+    patient: PatientProfile | None,
+    fit_map: FitTransfer,
+    atlas: AtlasForCarrying,
+    old_atlas: AtlasForCarrying,
 ) -> CarriedPlan:
     """``plan`` with ``patient`` as its patient and every needle carried onto the new fit.
 
-    ``fit_map`` maps the atlas frame of the plan's current fit to the new one; ``atlas``
-    is the new fit (right-thigh frame). See the module's docstring for the rules."""
+    ``fit_map`` maps the atlas frame of the plan's current fit (``old_atlas``) to the new
+    one (``atlas``), both in the right-thigh frame. See the module's docstring for the
+    rules."""
     notes: list[str] = []
     needles = []
     for needle in plan.needles:
-        new, needle_notes = carry_needle(needle, plan.side, fit_map, atlas)
+        new, needle_notes = carry_needle(needle, plan.side, fit_map, atlas, old_atlas)
         needles.append(new)
         notes += needle_notes
     return CarriedPlan(plan.with_changes(patient=patient, needles=needles), notes)

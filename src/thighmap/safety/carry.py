@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from thighmap.anatomy.atlas import Atlas
-from thighmap.anatomy.fitting import FitMap
+from thighmap.anatomy.fitting import FitMap, same_fit
 from thighmap.planning import PatientProfile, Plan
 from thighmap.planning.refit import CarriedPlan, carry_plan
 from thighmap.safety.engine import PlanningAtlas, SafetyModel, model_for_patient, model_for_plan
@@ -45,5 +45,7 @@ def carry_plan_to_patient(
     Raises ``ValueError`` (from the fit) when the atlas cannot be fitted to ``patient``."""
     old = model_for_plan(plan, base)
     new = model_for_patient(patient, base, "right")
+    if same_fit(old.atlas, new.atlas):  # e.g. only the sex changed, with the fat given
+        return CarriedPlan(plan.with_changes(patient=patient), [])
     fit_map = FitMap(old.atlas, new.atlas)
-    return carry_plan(plan, patient, fit_map, CarryingAtlas(new))
+    return carry_plan(plan, patient, fit_map, CarryingAtlas(new), CarryingAtlas(old))
