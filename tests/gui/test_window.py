@@ -13,7 +13,6 @@ from PySide6.QtWidgets import QMessageBox
 import thighmap
 from thighmap.gui import storage
 from thighmap.gui.dialogs import LICENCES, about_html
-from thighmap.planning import Needle, Plan, save_plan
 from thighmap.viz import scene
 
 from .conftest import engine_or_skip, point_above_nerve
@@ -107,32 +106,6 @@ def test_excepthook_logs_and_shows(monkeypatch, settings_dir) -> None:  # type: 
     assert shown == ["RuntimeError: boom in a slot"]
     log = (Path(storage.data_dir()) / storage.LOG_NAME).read_text(encoding="utf-8")
     assert "boom in a slot" in log
-
-
-def test_recovery_is_offered_and_restores(qtbot, session, tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
-    from thighmap.gui.app import MainWindow
-
-    plan_path = tmp_path / "p.thighplan.json"
-    needle = Needle("n1", [30.0, 60.0, 200.0], [0.0, -1.0, 0.0], 10.0, 50.0, 0.25)
-    save_plan(Plan(needles=[needle]), plan_path)
-    changed = Plan(needles=[needle.with_changes(depth_mm=22.0)])
-    import os
-    import time
-
-    storage.write_recovery(changed, str(plan_path))
-    old = time.time() - 100
-    os.utime(plan_path, (old, old))
-    monkeypatch.setattr(QMessageBox, "question", staticmethod(lambda *a, **k: QMessageBox.StandardButton.Yes))
-    w = MainWindow(session=session, offer_recovery=False)
-    qtbot.addWidget(w)
-    assert w.offer_recovery() is True
-    assert w.plan.needles[0].depth_mm == 22.0
-    assert w.plan_path == str(plan_path)
-    assert w.isWindowModified() or not w.undo.isClean()
-    w.undo.setClean()
-    w.close()
-    storage.clear_recovery()
-    assert storage.recovery_candidate() is None
 
 
 # ----------------------------------------------------------------- needs the safety engine

@@ -85,6 +85,19 @@ class ThighWarp:
         p[:, 2] *= self.length_scale
         return p
 
+    def soft_inverse(self, q: np.ndarray) -> np.ndarray:
+        """The reference point that :meth:`soft` takes to ``q`` (exact: the radial scaling
+        is monotonic and the axis is looked up at the reference level)."""
+        q = np.atleast_2d(np.asarray(q, float))
+        z = q[:, 2] / self.length_scale
+        a = self.axis(z)
+        d = q[:, :2] - a
+        r_new = np.linalg.norm(d, axis=1)
+        big_r = self.shaft_radius_mm
+        r = np.where(r_new <= big_r, r_new, big_r + (r_new - big_r) / self.soft_scale)
+        scale = np.divide(r, r_new, out=np.ones_like(r_new), where=r_new > 1e-12)
+        return np.column_stack([a + d * scale[:, None], z])
+
 
 def _fitted_limb(limb: dict[str, Any], warp: ThighWarp, fat_scale: float) -> dict[str, Any]:
     out = copy.deepcopy(limb)
@@ -223,3 +236,69 @@ def fit_atlas(atlas: Atlas, patient: Any) -> Atlas:
         "fat_scale": fat_scale,
     }
     return fitted
+
+
+def warp_of(atlas: Atlas) -> ThighWarp | None:
+    """The soft-tissue warp that made ``atlas`` from its reference adult; ``None`` for an
+    atlas that was not fitted (the identity)."""
+    fit = atlas.document.get("fit") if atlas.fitted else None
+    if not fit:
+        return None
+    return ThighWarp(
+        FemurAxis(atlas),
+        float(fit["length_scale"]),
+        float(fit["soft_tissue_scale"]),
+        fitting_params(atlas).shaft_radius_mm,
+    )
+
+
+def same_fit(a: Atlas, b: Atlas) -> bool:
+    """Are two fits of the same atlas the same deformation (nothing would move)?"""
+    if a is b:
+        return True
+    fit_a = a.document.get("fit") if a.fitted else None
+    fit_b = b.document.get("fit") if b.fitted else None
+    return a.path == b.path and fit_a == fit_b
+
+
+class FitMap:
+    """Points and directions from one fit of an atlas to another fit of the same atlas.
+
+    Both fits are warps of the same reference adult (an unfitted atlas is the identity
+    fit), so a point of the source goes back to the reference through the source's warp
+    inverse and forward through the target's warp: muscles, nerves, vessels, the femur's
+    surroundings and trigger points move exactly as :func:`fit_atlas` moved them. The
+    subcutaneous fat is not part of that warp (it takes the patient's own thickness),
+    so a point on the source's skin lands near, not on, the target's skin: callers put
+    skin points back on the target's skin themselves.
+
+    Frame: the atlas (right-thigh) frame of ``design.md``; mirror left-side points first.
+    """
+
+    def __init__(self, source: Atlas, target: Atlas) -> None:
+        self.source = source
+        self.target = target
+        self._from = warp_of(source)
+        self._to = warp_of(target)
+
+    def __call__(self, points_mm: np.ndarray) -> np.ndarray:
+        """Mapped points, same shape as given ((3,) or (N, 3))."""
+        p = np.asarray(points_mm, float)
+        out = p.reshape(-1, 3)
+        if self._from is not None:
+            out = self._from.soft_inverse(out)
+        if self._to is not None:
+            out = self._to.soft(out)
+        return out.reshape(p.shape)
+
+    def linear_part(self, point_mm: np.ndarray, step_mm: float = 0.05) -> np.ndarray:
+        """The map's Jacobian (3 x 3) at ``point_mm``, by central differences; a direction
+        ``d`` at that point maps to ``J @ d`` (renormalise it)."""
+        p = np.asarray(point_mm, float).reshape(3)
+        steps = np.eye(3) * step_mm
+        ahead = self(p + steps)
+        behind = self(p - steps)
+        return ((ahead - behind) / (2.0 * step_mm)).T
+
+    def inverse(self) -> FitMap:
+        return FitMap(self.target, self.source)

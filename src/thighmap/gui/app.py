@@ -142,8 +142,10 @@ class MainWindow(QMainWindow):
         self.check_error: str | None = None
         self.timings: dict[str, float] = {}
         self.undo = QUndoStack(self)
+        self.window_id = storage.new_window_id()  # names this window's recovery file
         self._drawn_atlas: Any = None
-        # the skin map on show: ("approach", target_mm, label), ("depth",) or None
+        # the skin map on show: ("approach", target_mm, label, follows), ("depth",) or None;
+        # follows: ("trigger_point", id), ("needle_tip", id) or None (see show_approach)
         self.map_request: tuple[Any, ...] | None = None
         self.approach: maps.ApproachMap | None = None
 
@@ -197,9 +199,11 @@ class MainWindow(QMainWindow):
         self.scene.camera("posterior")
         self.timings["window_built_s"] = time.perf_counter() - t0
         if plan_path is not None:
-            self.open_plan(plan_path)
-        elif offer_recovery:
-            QTimer.singleShot(0, self.offer_recovery)
+            self.open_plan(plan_path, recovery=False)
+        if offer_recovery:
+            # once the window is up: the plan's own recovery first, then any other
+            start_path = str(plan_path) if plan_path is not None else None
+            QTimer.singleShot(0, lambda: self.offer_recovery(start_path))
         self._update_title()
 
     # ================================================================ construction
@@ -816,22 +820,42 @@ class MainWindow(QMainWindow):
         if not tp_id:
             self.error("Approach map", "Choose a trigger point in the Needles panel first.")
             return
-        model = self.core.model(self.plan)
-        target = np.asarray(model.atlas.trigger_points[tp_id].position_mm, float)
-        if self.plan.side == "left":
-            target = target * np.array([-1.0, 1.0, 1.0])
-        self.show_approach(target, model.atlas.trigger_points[tp_id].name)
+        target = self._approach_target(("trigger_point", str(tp_id)))
+        assert target is not None
+        name = self.core.model(self.plan).atlas.trigger_points[tp_id].name
+        self.show_approach(target, name, ("trigger_point", str(tp_id)))
 
     def show_approach_to_needle_tip(self) -> None:
         needle = self.selected_needle()
         if needle is None:
             self.error("Approach map", "Select a needle first: the map is drawn to its tip.")
             return
-        self.show_approach(needle.tip_mm, f"the tip of needle {needle.id}")
+        self.show_approach(needle.tip_mm, f"the tip of needle {needle.id}", ("needle_tip", needle.id))
 
-    def show_approach(self, target_mm: np.ndarray, label: str) -> None:
-        self.map_request = ("approach", np.asarray(target_mm, float), label)
+    def show_approach(
+        self, target_mm: np.ndarray, label: str, follows: tuple[str, str] | None = None
+    ) -> None:
+        """An approach map to ``target_mm``; with ``follows`` (a trigger point or a needle's
+        tip) the target is looked up again when the patient changes, so the map follows
+        the anatomy like the needles do."""
+        self.map_request = ("approach", np.asarray(target_mm, float), label, follows)
         self._draw_map()
+
+    def _approach_target(self, follows: tuple[str, str] | None) -> np.ndarray | None:
+        """Where a followed target is on the current model (plan frame), if it still exists."""
+        if follows is None:
+            return None
+        kind, ident = follows
+        if kind == "trigger_point":
+            tps = self.core.model(self.plan).atlas.trigger_points
+            if ident not in tps:
+                return None
+            target = np.asarray(tps[ident].position_mm, float)
+            return target * np.array([-1.0, 1.0, 1.0]) if self.plan.side == "left" else target
+        try:
+            return np.asarray(self.plan.needle(ident).tip_mm, float)
+        except KeyError:
+            return None
 
     def show_depth_map(self) -> None:
         self.map_request = ("depth",)
@@ -906,7 +930,11 @@ class MainWindow(QMainWindow):
                 f"median {np.median(d):.0f} mm; {np.mean(d < 20):.0%} of the skin allows less than 20 mm."
             )
         else:
-            _, target, label = self.map_request
+            _, target, label, follows = self.map_request
+            followed = self._approach_target(follows)
+            if followed is not None:
+                target = followed
+                self.map_request = ("approach", target, label, follows)
             amap = maps.approach_map(model, target, progress=progress)
             self.approach = amap
             self.scene.show_map(lambda pl: draw.add_approach_map(pl, model, amap))
@@ -957,15 +985,25 @@ class MainWindow(QMainWindow):
             self.push_edit(mirror_x(self.plan), "Left thigh" if left else "Right thigh", self.selected)
 
     def set_patient(self, profile: Any) -> bool:
-        """Fit the atlas to a patient profile and re-check; a profile the atlas cannot be
+        """Fit the atlas to a patient profile, move every needle with the anatomy (one
+        undoable step, see planning.refit) and re-check; a profile the atlas cannot be
         fitted to is refused with its reason and changes nothing."""
-        plan = self.plan.with_changes(patient=profile)
         try:
-            self.core.model(plan)
+            carried = self.core.carry_to_patient(self.plan, profile)
+            self.core.model(carried.plan)
         except ValueError as err:
             self.error("Cannot use this patient profile", str(err))
             return False
-        self.push_edit(plan, "Patient profile")
+        moved = sum(
+            1 for a, b in zip(self.plan.needles, carried.plan.needles, strict=True) if not a.isclose(b, 1e-6)
+        )
+        self.push_edit(carried.plan, "Patient profile")
+        if carried.notes:
+            self.error("Needles moved with the patient", "\n".join(carried.notes))
+        elif moved:
+            self.statusBar().showMessage(
+                f"Fitted to the patient; {moved} needle(s) moved with the anatomy", 5000
+            )
         return True
 
     # ================================================================ view interactions
@@ -1126,36 +1164,51 @@ class MainWindow(QMainWindow):
             self._autosave.start()
 
     def write_recovery(self) -> None:
+        """Keep this window's unsaved work in its recovery file (none when it is saved)."""
         try:
-            storage.write_recovery(self.plan, self.plan_path)
+            if self.undo.isClean():
+                storage.clear_recovery(self.window_id)
+            else:
+                storage.write_recovery(self.window_id, self.plan, self.plan_path)
         except Exception:
             log.exception("could not write the recovery file")
 
-    def offer_recovery(self) -> bool:
-        cand = storage.recovery_candidate()
-        if cand is None:
-            return False
-        rec, original = cand
-        when = time.strftime("%Y-%m-%d %H:%M", time.localtime(rec.stat().st_mtime))
+    def offer_recovery(self, plan_path: str | None = None, others: bool = True) -> bool:
+        """Offer the unsaved work of windows whose program is no longer running (a crash,
+        a kill): those of ``plan_path`` first, then, with ``others``, every other one,
+        until one is restored. A declined recovery file is removed; the rest stay."""
+        for rec in storage.recovery_candidates(plan_path):
+            if not others and rec.plan_path != storage.normal_plan_path(plan_path):
+                continue
+            if self._offer_one(rec):
+                return True
+        return False
+
+    def _offer_one(self, rec: storage.Recovery) -> bool:
+        when = time.strftime("%Y-%m-%d %H:%M", time.localtime(rec.written))
+        original = rec.plan_path
         answer = QMessageBox.question(
             self,
             "Restore unsaved work?",
             f"thighmap found unsaved changes from {when}"
             + (f" to {original}" if original else " to an untitled plan")
-            + ".\nRestore them?",
+            + " (the window that made them was closed without saving).\nRestore them?",
             QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
         )
         if answer != QMessageBox.StandardButton.Yes:
-            storage.clear_recovery()
+            storage.clear_recovery(rec.window_id)
             return False
         try:
-            plan = self.core.load(rec)
-        except PlanError as err:
+            plan = self.core.load(rec.plan_file)
+        except (PlanError, ValueError) as err:
             self.error("Cannot restore", str(err))
             return False
         self._set_document(plan, original)
         # restored work is unsaved: make it undoable back to the file's state
         self.undo.resetClean()
+        # this window takes the work over: its own recovery file first, then the old one goes
+        self.write_recovery()
+        storage.clear_recovery(rec.window_id)
         return True
 
     def maybe_save(self) -> bool:
@@ -1184,7 +1237,7 @@ class MainWindow(QMainWindow):
     def new_plan(self) -> None:
         if self.maybe_save():
             self._set_document(Plan(), None)
-            storage.clear_recovery()
+            storage.clear_recovery(self.window_id)
 
     def open_dialog(self) -> None:
         if not self.maybe_save():
@@ -1194,8 +1247,10 @@ class MainWindow(QMainWindow):
         if path:
             self.open_plan(path, ask=False)
 
-    def open_plan(self, path: str | os.PathLike[str], ask: bool = False) -> bool:
-        """Open a plan file; on a bad file show the problem and keep the current work."""
+    def open_plan(self, path: str | os.PathLike[str], ask: bool = False, recovery: bool = True) -> bool:
+        """Open a plan file; on a bad file show the problem and keep the current work.
+        With ``recovery``, unsaved work on this plan left by a window that is no longer
+        running is offered."""
         if ask and not self.maybe_save():
             return False
         try:
@@ -1207,9 +1262,12 @@ class MainWindow(QMainWindow):
             self.error("Cannot open the plan", f"{path}: field 'patient': {err}")
             return False
         self._set_document(plan, str(path))
+        storage.clear_recovery(self.window_id)  # the work it had was saved or discarded
         storage.add_recent_file(path)
         self._refresh_recent()
         self.statusBar().showMessage(f"Opened {path}", 4000)
+        if recovery:
+            self.offer_recovery(str(path), others=False)
         return True
 
     def save(self) -> bool:
@@ -1234,7 +1292,7 @@ class MainWindow(QMainWindow):
             return False
         self.plan_path = str(path)
         self.undo.setClean()
-        storage.clear_recovery()
+        storage.clear_recovery(self.window_id)
         storage.add_recent_file(path)
         self._refresh_recent()
         self._update_title()
@@ -1303,7 +1361,7 @@ class MainWindow(QMainWindow):
             event.ignore()
             return
         self._autosave.stop()
-        storage.clear_recovery()  # saved, or discarded on purpose: nothing to recover
+        storage.clear_recovery(self.window_id)  # saved, or discarded on purpose: nothing to recover
         self.scene.close()
         self.pl.close()
         event.accept()

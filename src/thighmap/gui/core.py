@@ -124,7 +124,26 @@ class CoreSession:
         return np.asarray(point, float), np.asarray(normal, float)
 
     def needle_from_trigger_point(self, plan: Plan, tp_id: str, needle_id: str) -> Needle:
-        return self.model(plan).needle_from_trigger_point(tp_id, needle_id)
+        """The trigger point's technique as a needle, stated by its trigger point (so it
+        is saved as one, and follows the site when the patient changes)."""
+        n = self.model(plan).needle_from_trigger_point(tp_id, needle_id)
+        resolved = {
+            "entry_mm": n.entry_mm.tolist(),
+            "direction": n.direction.tolist(),
+            "depth_mm": n.depth_mm,
+            "needle_length_mm": n.needle_length_mm,
+            "gauge_mm": n.gauge_mm,
+            "target": n.target,
+        }
+        source = {**n.source, "stated": {"trigger_point": tp_id}, "resolved": resolved}
+        return n.with_changes(source=source)
+
+    def carry_to_patient(self, plan: Plan, patient: Any) -> Any:
+        """The plan with ``patient`` and every needle moved with the fit
+        (``planning.refit.CarriedPlan``); raises ValueError when the atlas cannot be
+        fitted to the patient."""
+        carry = importlib.import_module("thighmap.safety.carry")
+        return carry.carry_plan_to_patient(plan, patient, base=self.reference_atlas)
 
     def danger_zone_mesh(self, plan: Plan, sid: str) -> Any:
         return self.model(plan).danger_zone_mesh(sid)

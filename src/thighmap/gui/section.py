@@ -239,6 +239,7 @@ class SectionPanel(QWidget):
         self._timer.setInterval(60)
         self._timer.timeout.connect(self.recompute)
         self._stale = True
+        self.drawn_for: tuple[Any, Any] | None = None  # (atlas, needle) of the cuts on show
         self.mode.currentIndexChanged.connect(lambda _i: self.schedule())
         self.level.valueChanged.connect(self._on_level)
         self.level_slider.valueChanged.connect(lambda v: self.level.setValue(float(v)))
@@ -410,6 +411,7 @@ class SectionPanel(QWidget):
             ("posterior (skin)", "anterior", "medial", "lateral"),
         )
         self.axial.set_slice(axial)
+        self.drawn_for = (self.atlas, self.needle)
 
 
 def _light(colour: str) -> str:
