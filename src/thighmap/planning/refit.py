@@ -123,8 +123,16 @@ def _mapped_line(
     direction = _to_atlas(needle.direction, side)
     tip = entry + direction * needle.depth_mm
     new_entry = np.asarray(fit_map(entry), float).reshape(3)
-    new_direction = _unit(np.asarray(fit_map.linear_part(entry), float) @ direction)
     new_tip = np.asarray(fit_map(tip), float).reshape(3)
+    # the needle runs from the moved entry to the moved tip, so the tip ends where the
+    # map puts it (the map bends near the femur, so its linear part at the entry alone
+    # would miss the moved tip by up to about half a millimetre); a needle too short for
+    # that chord to be meaningful takes the map's linear part at the entry
+    chord = new_tip - new_entry
+    if float(np.linalg.norm(chord)) > 1e-6:
+        new_direction = _unit(chord)
+    else:
+        new_direction = _unit(np.asarray(fit_map.linear_part(entry), float) @ direction)
     # how far along its line the entry was from the old skin (0 for an entry on the skin):
     # the moved entry keeps that offset from the new skin, so a plan is carried, not mended
     old_skin = old_atlas.skin_entry_on_line(entry, direction)
