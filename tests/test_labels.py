@@ -133,3 +133,52 @@ def test_text_is_measured_as_vtk_draws_it() -> None:
     assert measure_text_px(["Sciatic n."], 12, bold=True)[0][0] >= short[0]
     assert measure_text_px(["Sciatic n."], 24)[0][0] > 1.6 * short[0]
     assert bold[0] == short[0]
+
+
+# --------------------------------------------------------------------------- short names
+
+
+SHORT_NAME_MAX_CHARS = 16
+
+
+def test_every_labelled_thing_has_a_short_name_and_keeps_its_full_name(atlas) -> None:
+    named = [
+        *((s.name, s.short_name) for s in atlas.structures.values()),
+        *((lm.name, lm.short_name) for lm in atlas.landmarks.values()),
+        *((tp.name, tp.short_name) for tp in atlas.trigger_points.values()),
+    ]
+    for name, short in named:
+        assert 0 < len(short) <= SHORT_NAME_MAX_CHARS, short
+        assert len(name) >= len(short), (name, short)
+    shorts = [short for _name, short in named]
+    assert len(set(shorts)) == len(shorts), "two things share a label"
+    assert atlas.structures["common_fibular_nerve"].name == "Common fibular (peroneal) nerve"
+    assert "ischial tuberosity" in atlas.trigger_points["bfl_nct_proximal"].name
+
+
+def test_short_names_survive_fitting_and_default_to_the_name(atlas, tmp_path) -> None:
+    import copy
+
+    from thighmap.anatomy.atlas import AtlasError, parse_atlas
+    from thighmap.anatomy.fitting import fit_atlas
+    from thighmap.planning import PatientProfile
+
+    fitted = fit_atlas(atlas, PatientProfile(thigh_length_mm=400.0))
+    lid = "ischial_tuberosity"
+    assert fitted.landmarks[lid].short_name == atlas.landmarks[lid].short_name == "Isch. tuberosity"
+    assert fitted.trigger_points["am_mid"].short_name == atlas.trigger_points["am_mid"].short_name
+
+    doc = copy.deepcopy(atlas.document)
+    del doc["structures"][2]["short_name"]
+    del doc["landmarks"]["fibular_head"]["short_name"]
+    del doc["landmarks"]["fibular_head"]["name"]
+    del doc["trigger_points"][0]["short_name"]
+    bare = parse_atlas(doc, tmp_path / "landmarks.json")
+    sid = doc["structures"][2]["id"]
+    assert bare.structures[sid].short_name == bare.structures[sid].name
+    assert bare.landmarks["fibular_head"].name == "Fibular head" == bare.landmarks["fibular_head"].short_name
+    tp = bare.trigger_points[doc["trigger_points"][0]["id"]]
+    assert tp.short_name == tp.name
+    doc["landmarks"]["fibular_head"]["short_name"] = 7
+    with pytest.raises(AtlasError, match=r"landmarks.fibular_head.short_name"):
+        parse_atlas(doc, tmp_path / "landmarks.json")
