@@ -10,8 +10,10 @@ numpy (no Qt, no VTK): the 3D view projects the anchors, measures the texts
 The layout is greedy: labels are placed in order of priority, each at the cheapest of a
 few hundred candidate boxes (rings around its anchor, and columns beside the model)
 that does not touch a box already placed. The cost of a candidate is the length of its
-leader line plus penalties for covering a needle, another label's anchor, the model, or
-crossing a leader already drawn. A label marked ``keep`` (a needle's) that has no free
+leader line plus penalties for covering a needle, another label's anchor or the model,
+and for its leader running through a box. An optional label whose leader would cross
+another leader, or whose box would lie on one, is left out: past a certain density
+the view keeps fewer labels rather than a tangle. A label marked ``keep`` (a needle's) that has no free
 candidate near its anchor takes the free cell nearest its anchor on a grid of the whole
 viewport; with no ``blocked_px`` boxes this always succeeds while the grid has more than
 four cells for every kept label placed before it (a box no larger than a cell touches at
@@ -34,7 +36,8 @@ COLUMN_STEPS = 12  # column candidates above and below the anchor's height
 NEEDLE_PENALTY_PX = 60.0  # covering the projection of a needle or its clearance line
 ANCHOR_PENALTY_PX = 40.0  # covering another label's anchor
 CROSSING_PENALTY_PX = 35.0  # a leader crossing a leader already drawn
-MODEL_PENALTY_PX = 110.0  # a box lying wholly over the model (pro rata for part of it)
+MODEL_PENALTY_PX = 200.0  # a box lying wholly over the model (pro rata for part of it)
+SIDE_PENALTY_PX = 15.0  # a box on the other side of its anchor than the caller prefers
 
 
 @dataclass(frozen=True)
@@ -167,9 +170,10 @@ def layout_labels(
     needles_px: Any = None,
     avoid_px: Sequence[float] | None = None,
     blocked_px: Any = None,
+    prefer_side: Any = None,
     gap_px: float = GAP_PX,
     max_leader_px: float | None = None,
-    max_fill: float = 0.45,
+    max_fill: float = 0.3,
 ) -> LabelLayout:
     """Place label boxes; see the module's description.
 
@@ -182,6 +186,7 @@ def layout_labels(
     needles_px: (m, 2, 2) segments a box should not cover (needles, clearance lines).
     avoid_px: (x0, y0, x1, y1) of the model on screen; boxes prefer to lie beside it.
     blocked_px: (k, 4) boxes no label may touch (orientation marker, scale bar).
+    prefer_side: (n,) +1 for a box right of its anchor, -1 left of it, 0 either.
     max_leader_px: optional labels farther than this from their anchor are dropped
         (default: 45% of the viewport's larger side).
     max_fill: optional labels stop once the boxes cover this fraction of the viewport.
@@ -191,7 +196,8 @@ def layout_labels(
     n = len(anchors)
     prio = np.asarray(priorities, float).reshape(-1)
     kept = np.zeros(n, bool) if keep is None else np.asarray(keep, bool).reshape(-1)
-    if len(sizes) != n or len(prio) != n or len(kept) != n:
+    side = np.zeros(n) if prefer_side is None else np.asarray(prefer_side, float).reshape(-1)
+    if len(sizes) != n or len(prio) != n or len(kept) != n or len(side) != n:
         raise ValueError("anchors, sizes, priorities and keep must have one row per label")
     vp = np.asarray(viewport_px, float).reshape(4)
     segs = np.zeros((0, 2, 2)) if needles_px is None else np.asarray(needles_px, float).reshape(-1, 2, 2)
@@ -258,15 +264,26 @@ def layout_labels(
                 & (shown_anchors[None, :, 1] <= cands[:, None, 3] + gap_px)
             )
             cost += ANCHOR_PENALTY_PX * covered.sum(axis=1)
+        starts = np.broadcast_to(a, (len(cands), 2))
+        tangled = np.zeros(len(cands), int)  # leaders crossed, and leaders through the box
         if leaders_a:
-            crossings = _segments_cross(
-                np.broadcast_to(a, (len(cands), 2)), ends, np.asarray(leaders_a), np.asarray(leaders_b)
-            )
-            cost += CROSSING_PENALTY_PX * crossings.sum(axis=1)
+            la, lb = np.asarray(leaders_a), np.asarray(leaders_b)
+            tangled += _segments_cross(starts, ends, la, lb).sum(axis=1)
+            tangled += segments_hit_rects(cands, la, lb).sum(axis=1)
+            cost += CROSSING_PENALTY_PX * tangled
+        if len(taken_arr):  # this leader through a box already placed
+            cost += CROSSING_PENALTY_PX * segments_hit_rects(taken_arr, starts, ends).sum(axis=0)
         if avoid is not None:
             ox = np.clip(np.minimum(cands[:, 2], avoid[2]) - np.maximum(cands[:, 0], avoid[0]), 0, None)
             oy = np.clip(np.minimum(cands[:, 3], avoid[3]) - np.maximum(cands[:, 1], avoid[1]), 0, None)
             cost += MODEL_PENALTY_PX * ox * oy / (w * h)
+        if side[i]:
+            centre_x = (cands[:, 0] + cands[:, 2]) / 2.0
+            cost += SIDE_PENALTY_PX * (side[i] * (centre_x - a[0]) < 0)
+        if not kept[i]:  # an optional label that would tangle the leaders is left out
+            cost[tangled > 0] = np.inf
+            if not np.isfinite(cost).any():
+                continue
         best = int(np.argmin(cost))
         rects[i] = cands[best]
         placed[i] = True
@@ -313,3 +330,16 @@ def measure_text_px(
         if renderer.GetBoundingBox(prop, text, bbox, dpi):
             out[k] = (bbox[1] - bbox[0] + 1, bbox[3] - bbox[2] + 1)
     return out
+
+
+def project_px(points: Any, matrix: Any, size_px: Sequence[float]) -> np.ndarray:
+    """(n, 2) display pixels (origin bottom-left) of 3D points through a camera's 4x4
+    composite projection matrix (world to normalised device coordinates, as VTK's
+    ``GetCompositeProjectionTransformMatrix`` gives it); NaN for points behind the eye."""
+    p = np.asarray(points, float).reshape(-1, 3)
+    m = np.asarray(matrix, float).reshape(4, 4)
+    h = np.hstack([p, np.ones((len(p), 1))]) @ m.T
+    w = h[:, 3:4]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ndc = np.where(w > 1e-9, h[:, :2] / w, np.nan)
+    return (ndc + 1.0) / 2.0 * np.asarray(size_px, float)[:2]
