@@ -182,3 +182,27 @@ def test_short_names_survive_fitting_and_default_to_the_name(atlas, tmp_path) ->
     doc["landmarks"]["fibular_head"]["short_name"] = 7
     with pytest.raises(AtlasError, match=r"landmarks.fibular_head.short_name"):
         parse_atlas(doc, tmp_path / "landmarks.json")
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    box=hnp.arrays(float, 4, elements=st.floats(0, 100, allow_nan=False)),
+    seg=hnp.arrays(float, 4, elements=st.integers(-20, 140).map(float)),
+    still=st.sampled_from(["none", "x", "y"]),
+)
+def test_segment_through_box_agrees_with_dense_sampling(box: np.ndarray, seg: np.ndarray, still: str) -> None:
+    rect = np.array([[min(box[0], box[2]), min(box[1], box[3]), max(box[0], box[2]), max(box[1], box[3])]])
+    a, b = seg[:2].copy(), seg[2:].copy()
+    if still == "x":
+        b[0] = a[0]
+    elif still == "y":
+        b[1] = a[1]
+    hit = segments_hit_rects(rect, a[None], b[None])[0, 0]
+    t = np.linspace(0.0, 1.0, 20001)[:, None]
+    p = a + t * (b - a)
+    inside = (p[:, 0] >= rect[0, 0]) & (p[:, 0] <= rect[0, 2]) & (p[:, 1] >= rect[0, 1]) & (p[:, 1] <= rect[0, 3])
+    if inside.any():
+        assert hit
+    elif hit:  # a graze the samples step over: the segment passes within a hair of the box
+        gap = np.maximum(np.maximum(rect[0, :2] - p, p - rect[0, 2:]), 0.0)
+        assert np.linalg.norm(gap, axis=1).min() < 1e-2

@@ -240,6 +240,7 @@ class Scene3D(QObject):
                 self.pl.remove_actor(actor, render=False)
         self._highlighted = None
         self.atlas = atlas
+        self._skin_points = None  # the model's extent on screen follows the new skin
         self.side = side
         self.zone_source = zone_source
         self.atlas_actors = render.add_atlas(self.pl, atlas, hidden=self.hidden, opacity=self.opacity)

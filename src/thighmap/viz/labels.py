@@ -70,28 +70,30 @@ def _overlaps(cands: np.ndarray, rects: np.ndarray, gap: float) -> np.ndarray:
 
 
 def segments_hit_rects(rects: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """(C, S) True where segment a[s]-b[s] passes through box rects[c] (Liang-Barsky)."""
+    """(C, S) True where segment a[s]-b[s] passes through box rects[c] (slab test)."""
     if len(a) == 0 or len(rects) == 0:
         return np.zeros((len(rects), len(a)), bool)
     d = b - a
-    t0 = np.zeros((len(rects), len(a)))
-    t1 = np.ones((len(rects), len(a)))
-    out = np.zeros((len(rects), len(a)), bool)
-    for p, q in (
-        (-d[:, 0], a[:, 0] - rects[:, 0:1]),
-        (d[:, 0], rects[:, 2:3] - a[:, 0]),
-        (-d[:, 1], a[:, 1] - rects[:, 1:2]),
-        (d[:, 1], rects[:, 3:4] - a[:, 1]),
-    ):
-        p = np.broadcast_to(p, t0.shape)
-        q = np.broadcast_to(q, t0.shape)
-        parallel = p == 0
-        out |= parallel & (q < 0)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            r = q / p
-        t0 = np.where(~parallel & (p < 0), np.maximum(t0, r), t0)
-        t1 = np.where(~parallel & (p > 0), np.minimum(t1, r), t1)
-    return ~out & (t0 <= t1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        inv = 1.0 / d  # +-inf along an axis the segment does not move on
+        tx0 = (rects[:, 0:1] - a[:, 0]) * inv[:, 0]
+        tx1 = (rects[:, 2:3] - a[:, 0]) * inv[:, 0]
+        ty0 = (rects[:, 1:2] - a[:, 1]) * inv[:, 1]
+        ty1 = (rects[:, 3:4] - a[:, 1]) * inv[:, 1]
+    # a segment lying on a box's edge line gives 0 * inf = NaN: decide that axis directly
+    inside_x = (rects[:, 0:1] <= a[:, 0]) & (a[:, 0] <= rects[:, 2:3])
+    inside_y = (rects[:, 1:2] <= a[:, 1]) & (a[:, 1] <= rects[:, 3:4])
+    still_x = d[:, 0] == 0
+    still_y = d[:, 1] == 0
+    enter = np.maximum(
+        np.where(still_x, np.where(inside_x, 0.0, np.inf), np.minimum(tx0, tx1)),
+        np.where(still_y, np.where(inside_y, 0.0, np.inf), np.minimum(ty0, ty1)),
+    )
+    leave = np.minimum(
+        np.where(still_x, np.where(inside_x, 1.0, -np.inf), np.maximum(tx0, tx1)),
+        np.where(still_y, np.where(inside_y, 1.0, -np.inf), np.maximum(ty0, ty1)),
+    )
+    return (np.maximum(enter, 0.0) <= np.minimum(leave, 1.0)) & (enter <= leave)
 
 
 def _segments_cross(p1: np.ndarray, p2: np.ndarray, q1: np.ndarray, q2: np.ndarray) -> np.ndarray:
