@@ -200,7 +200,7 @@ def test_segment_through_box_agrees_with_dense_sampling(box: np.ndarray, seg: np
     hit = segments_hit_rects(rect, a[None], b[None])[0, 0]
     t = np.linspace(0.0, 1.0, 20001)[:, None]
     p = a + t * (b - a)
-    inside = (p[:, 0] >= rect[0, 0]) & (p[:, 0] <= rect[0, 2]) & (p[:, 1] >= rect[0, 1]) & (p[:, 1] <= rect[0, 3])
+    inside = np.all((p >= rect[0, :2]) & (p <= rect[0, 2:]), axis=1)
     if inside.any():
         assert hit
     elif hit:  # a graze the samples step over: the segment passes within a hair of the box
