@@ -208,7 +208,7 @@ class Scene3D(QObject):
         self._leaders = pv.PolyData()
         self._boxes = pv.PolyData()
         self._leader_actor = self._add_2d(self._leaders, LEADER_GREY, 0.85)
-        self._box_actor = self._add_2d(self._boxes, None, 1.0)
+        self._box_actor = self._add_2d(self._boxes)
         self.pl.renderer.AddObserver("StartEvent", self._on_render_start)
 
     # ------------------------------------------------------------------ rendering
@@ -335,11 +335,11 @@ class Scene3D(QObject):
         self._scale_corners = np.array([base - 50.0 * right + 5.0 * up, base + 50.0 * right - 5.0 * up])
 
     # ------------------------------------------------------------------ labels
-    def _add_2d(self, poly: pv.PolyData, colour: str | None, opacity: float) -> Any:
+    def _add_2d(self, poly: pv.PolyData, colour: str | None = None, opacity: float = 1.0) -> Any:
         """A 2D actor drawing ``poly`` (points in display pixels) under the label texts."""
         mapper = vtk.vtkPolyDataMapper2D()
         mapper.SetInputData(poly)
-        if colour is None:  # per-cell RGBA
+        if colour is None:  # per-cell RGBA (opacity in the colours)
             mapper.SetScalarModeToUseCellData()
             mapper.SetColorModeToDirectScalars()
         else:
