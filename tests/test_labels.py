@@ -206,3 +206,25 @@ def test_segment_through_box_agrees_with_dense_sampling(box: np.ndarray, seg: np
     elif hit:  # a graze the samples step over: the segment passes within a hair of the box
         gap = np.maximum(np.maximum(rect[0, :2] - p, p - rect[0, 2:]), 0.0)
         assert np.linalg.norm(gap, axis=1).min() < 1e-2
+
+
+def _cross(p1: np.ndarray, p2: np.ndarray, q1: np.ndarray, q2: np.ndarray) -> bool:
+    def orient(a: np.ndarray, b: np.ndarray, c: np.ndarray) -> float:
+        return float((b[0] - a[0]) * (c[1] - a[1]) - (b[1] - a[1]) * (c[0] - a[0]))
+
+    return orient(p1, p2, q1) * orient(p1, p2, q2) < 0 and orient(q1, q2, p1) * orient(q1, q2, p2) < 0
+
+
+@settings(max_examples=100, deadline=None)
+@given(scenes())
+def test_optional_labels_never_tangle_the_leaders(scene: dict) -> None:
+    out = layout_labels(**scene)
+    a = np.clip(scene["anchors_px"], scene["viewport_px"][:2], scene["viewport_px"][2:])
+    ends = out.leader_end_px
+    placed = [i for i in np.flatnonzero(out.placed) if np.linalg.norm(ends[i] - a[i]) > 0.5]
+    for i in placed:
+        if scene["keep"][i]:
+            continue
+        for j in placed:
+            if j != i:
+                assert not _cross(a[i], ends[i], a[j], ends[j]), (i, j)

@@ -565,6 +565,7 @@ class Scene3D(QObject):
             avoid_px=avoid,
             blocked_px=np.array(blocked),
             prefer_side=np.array([lab.prefer_side for lab in shown]),
+            tangle_from=LABEL_STYLES["structure"][2],  # structures before landmarks and trigger points
         )
         pad = np.asarray(LABEL_PAD_PX)
         for k, lab in enumerate(shown):

@@ -11,9 +11,10 @@ The layout is greedy: labels are placed in order of priority, each at the cheape
 few hundred candidate boxes (rings around its anchor, and columns beside the model)
 that does not touch a box already placed. The cost of a candidate is the length of its
 leader line plus penalties for covering a needle, another label's anchor or the model,
-and for its leader running through a box. An optional label whose leader would cross
-another leader, or whose box would lie on one, is left out: past a certain density
-the view keeps fewer labels rather than a tangle. A label marked ``keep`` (a needle's) that has no free
+and for its leader running through a box. A place where the leader would cross another
+leader, or the box lie on one, is taken only when there is no other, and only by a
+label of priority ``tangle_from`` or more: past a certain density the view keeps fewer
+of the lesser labels rather than a tangle. A label marked ``keep`` (a needle's) that has no free
 candidate near its anchor takes the free cell nearest its anchor on a grid of the whole
 viewport; with no ``blocked_px`` boxes this always succeeds while the grid has more than
 four cells for every kept label placed before it (a box no larger than a cell touches at
@@ -176,6 +177,7 @@ def layout_labels(
     gap_px: float = GAP_PX,
     max_leader_px: float | None = None,
     max_fill: float = 0.3,
+    tangle_from: float = np.inf,
 ) -> LabelLayout:
     """Place label boxes; see the module's description.
 
@@ -192,6 +194,8 @@ def layout_labels(
     max_leader_px: optional labels farther than this from their anchor are dropped
         (default: 45% of the viewport's larger side).
     max_fill: optional labels stop once the boxes cover this fraction of the viewport.
+    tangle_from: optional labels of this priority or more that have no place free of
+        other leaders take the least tangled one; those below it are left out.
     """
     anchors = np.asarray(anchors_px, float).reshape(-1, 2)
     sizes = np.asarray(sizes_px, float).reshape(-1, 2)
@@ -282,10 +286,10 @@ def layout_labels(
         if side[i]:
             centre_x = (cands[:, 0] + cands[:, 2]) / 2.0
             cost += SIDE_PENALTY_PX * (side[i] * (centre_x - a[0]) < 0)
-        if not kept[i]:  # an optional label that would tangle the leaders is left out
+        if not kept[i] and (tangled == 0).any():  # a clean place beats any tangled one
             cost[tangled > 0] = np.inf
-            if not np.isfinite(cost).any():
-                continue
+        elif not kept[i] and prio[i] < tangle_from:  # an optional label that would tangle
+            continue
         best = int(np.argmin(cost))
         rects[i] = cands[best]
         placed[i] = True
