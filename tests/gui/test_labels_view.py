@@ -13,6 +13,8 @@ import numpy as np
 import pytest
 import vtk
 
+from thighmap.gui import scene3d
+
 pytestmark = pytest.mark.gui
 
 NEEDLE_TRIGGER_POINTS = ("st_nct_mid", "bfl_nct_mid", "sm_lower_third")
@@ -107,7 +109,7 @@ def test_label_boxes_are_drawn_where_the_layout_put_them(window) -> None:  # typ
         assert near_bg.mean() > 0.4, (lab.name, near_bg.mean())
 
 
-def test_labels_follow_the_camera_and_name_in_full_on_hover(window, qtbot) -> None:  # type: ignore[no-untyped-def]
+def test_labels_follow_the_camera_and_name_in_full_on_hover(window, qtbot, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     from PySide6.QtCore import QPoint
     from PySide6.QtTest import QTest
 
@@ -121,6 +123,16 @@ def test_labels_follow_the_camera_and_name_in_full_on_hover(window, qtbot) -> No
     after = window.scene.label_rects
     assert set(after) and any(not np.allclose(before[n], after[n]) for n in set(before) & set(after))
     assert window.scene._placed_state == window.scene._camera_state()
+    # a move within the throttle (made long here: a software frame takes a good part of
+    # the usual 0.1 s): that frame keeps the labels, then a timer places them
+    monkeypatch.setattr(scene3d, "LABEL_THROTTLE_S", 2.0)
+    window.scene.place_labels()
+    window.pl.camera.Azimuth(-20.0)
+    window.scene.render_now()
+    assert window.scene._placed_state != window.scene._camera_state()
+    qtbot.waitUntil(lambda: window.scene._placed_state == window.scene._camera_state(), timeout=5000)
+    window.scene.render_now()
+    after = window.scene.label_rects
     # hover over a structure's label (one on the virtual screen, which may be smaller than
     # the window): its full name in the status bar
     screen = window.screen().geometry()

@@ -1027,3 +1027,4 @@ class Scene3D(QObject):
 
     def close(self) -> None:
         self._render_timer.stop()
+        self._label_timer.stop()
