@@ -39,6 +39,7 @@ ANCHOR_PENALTY_PX = 40.0  # covering another label's anchor
 CROSSING_PENALTY_PX = 35.0  # a leader crossing a leader already drawn
 MODEL_PENALTY_PX = 200.0  # a box lying wholly over the model (pro rata for part of it)
 SIDE_PENALTY_PX = 15.0  # a box on the other side of its anchor than the caller prefers
+SHORTLIST = 48  # candidates whose leaders are checked first
 
 
 @dataclass(frozen=True)
@@ -270,15 +271,6 @@ def layout_labels(
                 & (shown_anchors[None, :, 1] <= cands[:, None, 3] + gap_px)
             )
             cost += ANCHOR_PENALTY_PX * covered.sum(axis=1)
-        starts = np.broadcast_to(a, (len(cands), 2))
-        tangled = np.zeros(len(cands), int)  # leaders crossed, and leaders through the box
-        if leaders_a:
-            la, lb = np.asarray(leaders_a), np.asarray(leaders_b)
-            tangled += _segments_cross(starts, ends, la, lb).sum(axis=1)
-            tangled += segments_hit_rects(cands, la, lb).sum(axis=1)
-            cost += CROSSING_PENALTY_PX * tangled
-        if len(taken_arr):  # this leader through a box already placed
-            cost += CROSSING_PENALTY_PX * segments_hit_rects(taken_arr, starts, ends).sum(axis=0)
         if avoid is not None:
             ox = np.clip(np.minimum(cands[:, 2], avoid[2]) - np.maximum(cands[:, 0], avoid[0]), 0, None)
             oy = np.clip(np.minimum(cands[:, 3], avoid[3]) - np.maximum(cands[:, 1], avoid[1]), 0, None)
@@ -286,10 +278,23 @@ def layout_labels(
         if side[i]:
             centre_x = (cands[:, 0] + cands[:, 2]) / 2.0
             cost += SIDE_PENALTY_PX * (side[i] * (centre_x - a[0]) < 0)
+        # leaders: checked for the cheapest candidates first, for the rest only if need be
+        by_cost = np.argsort(cost, kind="stable")
+        tangled = np.full(len(cands), -1)  # leaders crossed and leaders through the box; -1 unchecked
+        for part in (by_cost[:SHORTLIST], by_cost[SHORTLIST:]):
+            if len(part) == 0:
+                continue
+            t, extra = _tangles(a, cands[part], ends[part], leaders_a, leaders_b, taken_arr)
+            tangled[part] = t
+            cost[part] += CROSSING_PENALTY_PX * (t + extra)
+            if kept[i] or (t == 0).any():
+                break
+        checked = tangled >= 0
         if not kept[i] and (tangled == 0).any():  # a clean place beats any tangled one
-            cost[tangled > 0] = np.inf
+            cost[tangled != 0] = np.inf
         elif not kept[i] and prio[i] < tangle_from:  # an optional label that would tangle
             continue
+        cost[~checked] = np.inf
         best = int(np.argmin(cost))
         rects[i] = cands[best]
         placed[i] = True
@@ -302,6 +307,27 @@ def layout_labels(
     leader_end = np.full((n, 2), np.nan)
     leader_end[placed] = nearest_on_rects(anchor_at[placed], rects[placed])
     return LabelLayout(rects, placed, leader_end)
+
+
+def _tangles(
+    anchor: np.ndarray,
+    cands: np.ndarray,
+    ends: np.ndarray,
+    leaders_a: list[np.ndarray],
+    leaders_b: list[np.ndarray],
+    taken: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per candidate: leaders it would cross or lie on, and boxes its leader runs through."""
+    starts = np.broadcast_to(anchor, (len(cands), 2))
+    tangled = np.zeros(len(cands), int)
+    if leaders_a:
+        la, lb = np.asarray(leaders_a), np.asarray(leaders_b)
+        tangled += _segments_cross(starts, ends, la, lb).sum(axis=1)
+        tangled += segments_hit_rects(cands, la, lb).sum(axis=1)
+    through = np.zeros(len(cands), int)
+    if len(taken):
+        through = segments_hit_rects(taken, starts, ends).sum(axis=0)
+    return tangled, through
 
 
 def _grid(vp: np.ndarray, w: float, h: float, cell_w: float, cell_h: float, gap: float) -> np.ndarray:
