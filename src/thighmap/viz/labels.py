@@ -34,7 +34,7 @@ RING_RADII_PX = (4.0, 12.0, 24.0, 40.0, 62.0, 90.0, 125.0, 170.0, 230.0, 310.0)
 RING_DIRECTIONS = 16
 COLUMN_STEPS = 12  # column candidates above and below the anchor's height
 # penalties, in pixels of leader length
-NEEDLE_PENALTY_PX = 60.0  # covering the projection of a needle or its clearance line
+NEEDLE_PENALTY_PX = 150.0  # covering the projection of a needle or its clearance line
 ANCHOR_PENALTY_PX = 40.0  # covering another label's anchor
 CROSSING_PENALTY_PX = 35.0  # a leader crossing a leader already drawn
 MODEL_PENALTY_PX = 200.0  # a box lying wholly over the model (pro rata for part of it)
