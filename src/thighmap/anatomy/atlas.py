@@ -61,6 +61,8 @@ class Landmark:
     id: str
     position_mm: np.ndarray
     source: str
+    name: str = ""  # the full name (hover, cards); from the id when the atlas gives none
+    short_name: str = ""  # the label in the 3D view; the name when the atlas gives none
 
 
 @dataclass(frozen=True)
@@ -92,6 +94,7 @@ class Structure:
     recipe: Mapping[str, Any]
     info: Mapping[str, Any]
     safety: SafetySpec | None = None
+    short_name: str = ""  # the label in the 3D view (the full name is on hover and in the card)
 
     @property
     def is_tube(self) -> bool:
@@ -123,6 +126,7 @@ class TriggerPoint:
     protocol: str | None = None
     spread_source: str = ""
     referral_source: str = ""
+    short_name: str = ""  # the label in the 3D view (the full name is on hover and in the card)
 
 
 @dataclass(frozen=True)
@@ -268,10 +272,13 @@ def parse_atlas(doc: Any, path: Path) -> Atlas:
         where = f"landmarks.{lid}"
         if not isinstance(lm, dict):
             raise _err(path, where, lm, "expected an object with position_mm and source")
+        name = _optional_text(path, f"{where}.name", lm.get("name")) or lid.replace("_", " ").capitalize()
         landmarks[lid] = Landmark(
             lid,
             _vec3(path, f"{where}.position_mm", lm.get("position_mm")),
             _text(path, f"{where}.source", lm.get("source")),
+            name,
+            _optional_text(path, f"{where}.short_name", lm.get("short_name")) or name,
         )
     for lid in REQUIRED_LANDMARKS:
         if lid not in landmarks:
@@ -315,9 +322,9 @@ def parse_atlas(doc: Any, path: Path) -> Atlas:
         if recipe["type"] == "tube":
             _parse_tube_recipe(path, where, recipe)
         info = {k: v for k, v in st.items() if k not in ("id", "kind", "role", "recipe", "safety")}
-        structures[sid] = Structure(
-            sid, _text(path, f"{where}.name", st.get("name")), kind, role, recipe, info, safety
-        )
+        name = _text(path, f"{where}.name", st.get("name"))
+        short_name = _optional_text(path, f"{where}.short_name", st.get("short_name")) or name
+        structures[sid] = Structure(sid, name, kind, role, recipe, info, safety, short_name)
     for sid in REQUIRED_STRUCTURES:
         if sid not in structures:
             raise _err(path, f"structures.{sid}", None, "this structure is required")
@@ -453,9 +460,11 @@ def _parse_trigger_point(
         _text(path, f"{where}.technique.text", tech.get("text")),
         _text(path, f"{where}.technique.source", tech.get("source")),
     )
+    name = _text(path, f"{where}.name", tp.get("name"))
     return TriggerPoint(
         id=tid,
-        name=_text(path, f"{where}.name", tp.get("name")),
+        name=name,
+        short_name=_optional_text(path, f"{where}.short_name", tp.get("short_name")) or name,
         muscle=muscle,
         position_mm=_vec3(path, f"{where}.position_mm", tp.get("position_mm")),
         spread_mm=_number(path, f"{where}.spread_mm", tp.get("spread_mm"), positive=True),

@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 
 from thighmap.anatomy import shapes
-from thighmap.anatomy.atlas import Atlas, FittingParams, Landmark
+from thighmap.anatomy.atlas import Atlas, FittingParams
 from thighmap.anatomy.meshgen import LimbEnvelope, SurfaceMesh
 
 SKIN_LANDMARKS = ("gluteal_fold", "popliteal_crease")
@@ -227,7 +227,7 @@ def fit_atlas(atlas: Atlas, patient: Any) -> Atlas:
             pos = np.array([centre[0, 0], centre[0, 1] + ext[0, 3], z])
         else:
             pos = warp.soft(lm.position_mm)[0]
-        fitted.landmarks[lid] = Landmark(lid, pos, lm.source)
+        fitted.landmarks[lid] = dataclasses.replace(lm, position_mm=pos)
     for tid, tp in atlas.trigger_points.items():
         fitted.trigger_points[tid] = dataclasses.replace(tp, position_mm=warp.soft(tp.position_mm)[0])
     fitted.document["fit"] = {

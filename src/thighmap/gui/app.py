@@ -1113,6 +1113,12 @@ class MainWindow(QMainWindow):
         """Outline what is under the resting mouse and name it in the status bar."""
         if self._hover_pos is None or self.scene.atlas is None:
             return
+        label = self.scene.label_at(*self._hover_pos)
+        if label is not None:  # a label's full name: the view shows short ones
+            sid = label.name.split(":", 1)[1] if label.kind == "structure" else None
+            self.scene.set_focus(sid or self._clicked_focus)
+            self.statusBar().showMessage(label.full_text, 3000)
+            return
         hit = self.scene.pick(*self._hover_pos)
         atlas = self.scene.atlas
         if hit is not None and hit.kind == "structure":

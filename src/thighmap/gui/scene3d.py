@@ -21,6 +21,7 @@ from PySide6.QtCore import QObject, QTimer
 
 from thighmap.anatomy.atlas import Atlas
 from thighmap.planning import Needle, Plan
+from thighmap.viz import labels as label_layout
 from thighmap.viz import render, scene
 
 BACKGROUND = ("#1c2027", "#39404d")
@@ -28,6 +29,21 @@ LABEL_STRUCTURE_KINDS = ("muscle", "bone", "nerve", "artery", "vein")
 NEEDLE_RADIUS_MM = 1.0  # drawn radius (a 0.25 mm needle would be invisible)
 HANDLE_GREY = "#b8bcc4"
 LEADER_GREY = "#d0d4da"
+LABEL_FONT_PT = 11  # structures, landmarks, trigger points
+NEEDLE_LABEL_FONT_PT = 12
+LABEL_PAD_PX = (4.0, 2.0)  # inside a label's box, left/right and top/bottom
+LABEL_BOX_OPACITY = 0.82
+LABEL_THROTTLE_S = 0.1  # while the camera moves, labels are laid out at most this often
+ORIENTATION_VIEWPORT = (0.0, 0.0, 0.16, 0.2)  # the orientation cube, fraction of the view
+# label styles: text colour, box colour, priority (higher is kept longer), italic
+LABEL_STYLES: dict[str, tuple[str, str, float, bool]] = {
+    "danger": ("#f4f4f4", "#2c3440", 3.0, False),  # nerves and vessels
+    "target": ("#f4f4f4", "#2c3440", 2.5, False),  # the hamstrings and adductor magnus
+    "structure": ("#f4f4f4", "#2c3440", 2.0, False),  # bone
+    "trigger_point": ("#ffffff", "#40305a", 1.2, True),
+    "landmark": ("#ffe9a8", "#3b3420", 1.0, True),
+}
+NEEDLE_PRIORITY = 10.0
 SOLID_OPACITY = 0.5  # layers at least this opaque are picked before translucent ones
 FOCUS_COLOUR = "#ffffff"
 
@@ -80,6 +96,10 @@ def _actor(data: Any, colour: str, opacity: float = 1.0, line_width: float | Non
     return actor
 
 
+def _hex(rgb: tuple[float, float, float]) -> str:
+    return "#" + "".join(f"{round(c * 255):02x}" for c in rgb)
+
+
 def _lighter(colour: str, amount: float = 0.45) -> tuple[float, float, float]:
     r, g, b = _hex_to_rgb(colour)
     return (r + (1 - r) * amount, g + (1 - g) * amount, b + (1 - b) * amount)
@@ -103,45 +123,22 @@ def label_anchor(atlas: Atlas, sid: str) -> np.ndarray:
     return np.asarray(band[np.argmax(band[:, 1])], float)
 
 
-def layout_columns(
-    anchors: np.ndarray,
-    right: np.ndarray,
-    up: np.ndarray,
-    centre: np.ndarray,
-    half_width: float,
-    spacing: float,
-) -> np.ndarray:
-    """Label positions (display frame) in two columns left and right of the model.
+@dataclass
+class ScreenLabel:
+    """One label of the 3D view: a short text in a box, joined to its anchor by a leader."""
 
-    Each label goes to the side its anchor is on, at the anchor's height, then labels in
-    a column are pushed apart to at least ``spacing`` (mm) so that they never overlap and
-    their leader lines do not cross much.
-    """
-    out = np.empty_like(anchors)
-    rel = anchors - centre
-    side = np.where(rel @ right >= 0.0, 1.0, -1.0)
-    height = rel @ up
-    for s in (-1.0, 1.0):
-        idx = np.nonzero(side == s)[0]
-        if len(idx) == 0:
-            continue
-        order = idx[np.argsort(height[idx])]
-        h = height[order].copy()
-        for _ in range(50):  # relax: push neighbours apart, keep the column centred
-            moved = False
-            for k in range(1, len(h)):
-                gap = h[k] - h[k - 1]
-                if gap < spacing:
-                    push = (spacing - gap) / 2.0
-                    h[k - 1] -= push
-                    h[k] += push
-                    moved = True
-            if not moved:
-                break
-        for k, i in enumerate(order):
-            depth = rel[i] - (rel[i] @ right) * right - (rel[i] @ up) * up
-            out[i] = centre + depth + s * (half_width + 25.0) * right + h[k] * up
-    return out
+    name: str  # actor name: "label:<structure>", "landmark:<id>", "tplabel:<id>", "nlabel:<needle>"
+    kind: str  # "structure", "landmark", "trigger_point", "needle"
+    point: np.ndarray  # the anchor, drawing frame
+    text: str  # on the label
+    full_text: str  # on hover
+    fg: str
+    bg: str
+    priority: float
+    keep: bool  # never dropped while the view has room (needles)
+    size_px: np.ndarray  # the box, padding included
+    actor: Any
+    prefer_side: int = 0
 
 
 class Scene3D(QObject):
@@ -193,6 +190,26 @@ class Scene3D(QObject):
         self.map_actor: Any = None  # the coloured skin of a skin map, when one is shown
         self.focused: str | None = None  # the outlined structure (hover or click)
         self.focus_actor: Any = None
+        # labels: 2D boxes laid out in display pixels by viz.labels before every frame whose
+        # labels changed, or whose camera moved (then at most every LABEL_THROTTLE_S)
+        self.labels: dict[str, ScreenLabel] = {}
+        self.label_rects: dict[str, np.ndarray] = {}  # placed boxes (x0, y0, x1, y1), display px
+        self.labels_dropped: list[str] = []  # names of labels left out at the last layout
+        self._needle_segments: list[tuple[np.ndarray, np.ndarray]] = []  # drawing frame
+        self._scale_text_point: np.ndarray | None = None
+        self._scale_corners: np.ndarray | None = None  # the bar's ends, drawing frame
+        self._skin_points: np.ndarray | None = None
+        self._labels_dirty = True
+        self._placed_state: tuple[Any, ...] | None = None
+        self._placed_at = -np.inf
+        self._label_timer = QTimer(self)
+        self._label_timer.setSingleShot(True)
+        self._label_timer.timeout.connect(self._on_label_timer)
+        self._leaders = pv.PolyData()
+        self._boxes = pv.PolyData()
+        self._leader_actor = self._add_2d(self._leaders, LEADER_GREY, 0.85)
+        self._box_actor = self._add_2d(self._boxes)
+        self.pl.renderer.AddObserver("StartEvent", self._on_render_start)
 
     # ------------------------------------------------------------------ rendering
     def request_render(self) -> None:
@@ -223,6 +240,7 @@ class Scene3D(QObject):
                 self.pl.remove_actor(actor, render=False)
         self._highlighted = None
         self.atlas = atlas
+        self._skin_points = None  # the model's extent on screen follows the new skin
         self.side = side
         self.zone_source = zone_source
         self.atlas_actors = render.add_atlas(self.pl, atlas, hidden=self.hidden, opacity=self.opacity)
@@ -289,11 +307,12 @@ class Scene3D(QObject):
     def _build_decorations(self) -> None:
         assert self.atlas is not None
         self.pl.add_orientation_widget(
-            scene.orientation_cube(self.side), interactive=False, viewport=(0.0, 0.0, 0.16, 0.2)
+            scene.orientation_cube(self.side), interactive=False, viewport=ORIENTATION_VIEWPORT
         )
 
     def _scale_bar(self, centre: np.ndarray, right: np.ndarray, up: np.ndarray, below: float) -> None:
-        """A 100 mm bar in the focal plane, along the screen's horizontal, under the model."""
+        """A 100 mm bar in the focal plane, along the screen's horizontal, under the model;
+        its "100 mm" is a 2D text placed under the bar at every layout."""
         base = centre + up * (below - 22.0)
         parts = [pv.Line(base - 50.0 * right, base + 50.0 * right)]
         for k in range(0, 101, 10):
@@ -303,24 +322,90 @@ class Scene3D(QObject):
         self.pl.add_mesh(
             pv.merge(parts), color="white", line_width=2, name="scalebar", pickable=False, render=False
         )
-        self.pl.add_point_labels(
-            np.array([base - 14.0 * up]),
-            ["100 mm"],
-            font_size=12,
-            text_color="white",
-            shape=None,
-            show_points=False,
-            name="scalelabel",
-            always_visible=True,
-            render=False,
-        )
+        text = pv.Text("100 mm")
+        prop = text.GetTextProperty()
+        prop.SetFontSize(12)
+        prop.SetFontFamilyToArial()
+        prop.SetColor(1.0, 1.0, 1.0)
+        prop.SetJustificationToCentered()
+        prop.SetVerticalJustificationToTop()
+        text.SetVisibility(False)
+        self.pl.add_actor(text, name="scalelabel", reset_camera=False, pickable=False, render=False)
+        self._scale_text_point = base - 7.0 * up
+        self._scale_corners = np.array([base - 50.0 * right + 5.0 * up, base + 50.0 * right - 5.0 * up])
 
     # ------------------------------------------------------------------ labels
-    def relayout_labels(self) -> None:
-        """Place structure, landmark and trigger-point labels in two columns beside the
-        model as seen from the current camera, with leader lines; redraw the scale bar."""
-        for name in ("labels", "labels_lm", "labels_tp", "leaders"):
+    def _add_2d(self, poly: pv.PolyData, colour: str | None = None, opacity: float = 1.0) -> Any:
+        """A 2D actor drawing ``poly`` (points in display pixels) under the label texts."""
+        mapper = vtk.vtkPolyDataMapper2D()
+        mapper.SetInputData(poly)
+        if colour is None:  # per-cell RGBA (opacity in the colours)
+            mapper.SetScalarModeToUseCellData()
+            mapper.SetColorModeToDirectScalars()
+        else:
+            mapper.ScalarVisibilityOff()
+        actor = vtk.vtkActor2D()
+        actor.SetMapper(mapper)
+        if colour is not None:
+            actor.GetProperty().SetColor(*_hex_to_rgb(colour))
+            actor.GetProperty().SetOpacity(opacity)
+            actor.GetProperty().SetLineWidth(1.0)
+            actor.GetProperty().SetPointSize(4.0)
+        self.pl.renderer.AddViewProp(actor)
+        return actor
+
+    def _new_label(
+        self,
+        name: str,
+        kind: str,
+        point: np.ndarray,
+        text: str,
+        full_text: str,
+        fg: str,
+        bg: str,
+        priority: float,
+        *,
+        keep: bool = False,
+        bold: bool = False,
+        italic: bool = False,
+        font_pt: int = LABEL_FONT_PT,
+        prefer_side: int = 0,
+    ) -> None:
+        self._remove_label(name)
+        actor = pv.Text(text)
+        prop = actor.GetTextProperty()
+        prop.SetFontSize(font_pt)
+        prop.SetFontFamilyToArial()
+        prop.SetBold(bold)
+        prop.SetItalic(italic)
+        prop.SetColor(*_hex_to_rgb(fg))
+        prop.SetJustificationToLeft()
+        prop.SetVerticalJustificationToBottom()
+        actor.SetVisibility(False)  # shown once placed
+        self.pl.add_actor(actor, name=name, reset_camera=False, pickable=False, render=False)
+        dpi = int(self.pl.ren_win.GetDPI())
+        text_px = label_layout.measure_text_px([text], font_pt, bold=bold, italic=italic, dpi=dpi)[0]
+        size = text_px + 2.0 * np.asarray(LABEL_PAD_PX)
+        self.labels[name] = ScreenLabel(
+            name, kind, point, text, full_text, fg, bg, priority, keep, size, actor, prefer_side
+        )
+        self._labels_dirty = True
+
+    def _remove_label(self, name: str) -> None:
+        if self.labels.pop(name, None) is not None or name in self.pl.actors:
             self.pl.remove_actor(name, render=False)
+        self.label_rects.pop(name, None)
+        self._labels_dirty = True
+
+    def relayout_labels(self) -> None:
+        """Rebuild the structure, landmark and trigger-point labels (short names; the full
+        name is on hover) and the scale bar for the current camera; the layout of every
+        label, needles' included, follows at the next frame."""
+        for name in [n for n, lab in self.labels.items() if lab.kind != "needle"]:
+            self._remove_label(name)
+        self.pl.remove_actor("scalelabel", render=False)
+        self._scale_text_point = None
+        self._labels_dirty = True
         if self.atlas is None:
             return
         cam = self.pl.camera
@@ -330,69 +415,208 @@ class Scene3D(QObject):
         up = up - (up @ view) * view
         up /= np.linalg.norm(up)
         right = np.cross(view, up)
-        skin_d = scene.to_display(np.asarray(self.atlas.mesh("skin").vertices))
+        skin_d = self._skin_display()
         centre = skin_d.mean(axis=0)
-        rel = skin_d - centre
-        half_width = float(np.abs(rel @ right).max())
-        self._scale_bar(centre, right, up, float((rel @ up).min()))
-        groups: list[tuple[str, str, np.ndarray]] = []
+        self._scale_bar(centre, right, up, float(((skin_d - centre) @ up).min()))
         if self.show_labels:
             for sid, st in self.atlas.structures.items():
                 if st.kind not in LABEL_STRUCTURE_KINDS or sid in self.hidden:
                     continue
                 if st.kind == "muscle" and st.role != "target":
                     continue
-                groups.append(("labels", st.name, scene.to_display(label_anchor(self.atlas, sid))))
+                style = "danger" if st.role == "danger" else "target" if st.role == "target" else "structure"
+                fg, bg, prio, italic = LABEL_STYLES[style]
+                point = scene.to_display(label_anchor(self.atlas, sid))
+                self._new_label(f"label:{sid}", "structure", point, st.short_name, st.name, fg, bg, prio)
         if self.show_landmarks:
+            fg, bg, prio, italic = LABEL_STYLES["landmark"]
             for lid, lm in self.atlas.landmarks.items():
-                groups.append(("labels_lm", lid.replace("_", " "), scene.to_display(lm.position_mm)))
+                point = scene.to_display(lm.position_mm)
+                self._new_label(
+                    f"landmark:{lid}", "landmark", point, lm.short_name, lm.name, fg, bg, prio, italic=italic
+                )
         if self.show_trigger_points and self.show_tp_labels:
+            _fg, bg, prio, italic = LABEL_STYLES["trigger_point"]
             for tp in self.atlas.trigger_points.values():
-                if tp.id not in self.hidden_tps:
-                    groups.append(("labels_tp", tp.name, scene.to_display(tp.position_mm)))
-        if not groups:
-            self.request_render()
-            return
-        anchors = np.array([g[2] for g in groups])
-        spacing = max(0.042 * float(np.ptp(rel @ up)), 12.0)
-        placed = layout_columns(anchors, right, up, centre, half_width, spacing)
-        n = len(anchors)
-        cells = np.hstack([[2, i, i + n] for i in range(n)])
-        leaders = pv.PolyData(np.vstack([anchors, placed]), lines=cells)
-        self.pl.add_mesh(
-            leaders,
-            color=LEADER_GREY,
-            line_width=1,
-            name="leaders",
-            pickable=False,
-            render=False,
-            opacity=0.8,
-        )
-        styles = {
-            "labels": ("#f4f4f4", "#2c3440"),
-            "labels_lm": ("#ffe9a8", "#3b3420"),
-            "labels_tp": ("#ffffff", "#40305a"),
-        }
-        for name, (fg, bg) in styles.items():
-            idx = [i for i, g in enumerate(groups) if g[0] == name]
-            if not idx:
-                continue
-            self.pl.add_point_labels(
-                placed[idx],
-                [groups[i][1] for i in idx],
-                font_size=11,
-                text_color=fg,
-                shape="rounded_rect",
-                shape_color=bg,
-                shape_opacity=0.8,
-                show_points=False,
-                name=name,
-                always_visible=True,
-                render=False,
-                bold=False,
-                italic=name != "labels",
-            )
+                if tp.id in self.hidden_tps:
+                    continue
+                fg = _hex(_lighter(scene.TRIGGER_POINT_COLOURS.get(tp.muscle, _fg), 0.4))  # legible on dark
+                point = scene.to_display(tp.position_mm)
+                full = f"Trigger point: {tp.name}"
+                self._new_label(
+                    f"tplabel:{tp.id}",
+                    "trigger_point",
+                    point,
+                    tp.short_name,
+                    full,
+                    fg,
+                    bg,
+                    prio,
+                    italic=italic,
+                )
         self.request_render()
+
+    def _skin_display(self) -> np.ndarray:
+        """Up to 4000 skin vertices in the drawing frame (for the model's extent on screen)."""
+        if self._skin_points is None:
+            assert self.atlas is not None
+            v = np.asarray(self.atlas.mesh("skin").vertices)
+            step = max(1, len(v) // 4000)
+            self._skin_points = scene.to_display(v[::step])
+        return self._skin_points
+
+    def _camera_state(self) -> tuple[Any, ...]:
+        cam = self.pl.renderer.GetActiveCamera()
+        return (
+            cam.GetPosition(),
+            cam.GetFocalPoint(),
+            cam.GetViewUp(),
+            cam.GetViewAngle(),
+            cam.GetParallelScale(),
+            cam.GetParallelProjection(),
+            tuple(self.pl.renderer.GetSize()),
+        )
+
+    def _on_render_start(self, *_args: Any) -> None:
+        """Before every frame: lay the labels out again when they changed (at once) or the
+        camera moved (at most every LABEL_THROTTLE_S; a timer catches the last move)."""
+        if self._labels_dirty:
+            self.place_labels()
+            return
+        if self._camera_state() == self._placed_state:
+            return
+        import time
+
+        wait = LABEL_THROTTLE_S - (time.perf_counter() - self._placed_at)
+        if wait <= 0:
+            self.place_labels()
+        elif not self._label_timer.isActive():
+            self._label_timer.start(int(wait * 1000) + 1)
+
+    def _on_label_timer(self) -> None:
+        if self._camera_state() != self._placed_state or self._labels_dirty:
+            self.place_labels()
+            self.request_render()
+
+    def place_labels(self) -> None:
+        """Lay every label out for the current camera and view size (viz.labels) and move
+        the label actors, boxes and leaders there; drops what does not fit."""
+        import time
+
+        self._placed_state = self._camera_state()
+        self._placed_at = time.perf_counter()
+        self._labels_dirty = False
+        ren = self.pl.renderer
+        width, height = (int(v) for v in ren.GetSize())
+        shown = [lab for lab in self.labels.values() if lab.kind != "needle" or self.show_needles]
+        for lab in self.labels.values():
+            lab.actor.SetVisibility(False)
+        self.label_rects = {}
+        self.labels_dropped = []
+        scale_text = self.pl.actors.get("scalelabel")
+        if scale_text is not None:
+            scale_text.SetVisibility(False)
+        if width < 2 or height < 2 or self.atlas is None:
+            self._set_label_geometry(np.zeros((0, 2)), np.zeros((0, 2)), np.zeros((0, 4)), [])
+            return
+        cam = ren.GetActiveCamera()
+        m = cam.GetCompositeProjectionTransformMatrix(width / height, -1.0, 1.0)
+        matrix = np.array([[m.GetElement(i, j) for j in range(4)] for i in range(4)])
+        size = (width, height)
+        viewport = (0.0, 0.0, float(width), float(height))
+        ox0, oy0, ox1, oy1 = ORIENTATION_VIEWPORT
+        blocked = [np.array([ox0 * width, oy0 * height, ox1 * width, oy1 * height])]
+        if scale_text is not None and self._scale_text_point is not None:
+            at = label_layout.project_px(self._scale_text_point, matrix, size)[0]
+            tw, th = label_layout.measure_text_px(["100 mm"], 12, dpi=int(self.pl.ren_win.GetDPI()))[0]
+            box = np.array([at[0] - tw / 2, at[1] - th, at[0] + tw / 2, at[1]])
+            if (
+                np.all(np.isfinite(box))
+                and box[0] >= 0
+                and box[1] >= 0
+                and box[2] <= width
+                and box[3] <= height
+            ):
+                scale_text.SetPosition(float(at[0]), float(at[1]))
+                scale_text.SetVisibility(True)
+                blocked.append(box)
+        if self._scale_corners is not None:
+            bar = label_layout.project_px(self._scale_corners, matrix, size)
+            if np.isfinite(bar).all():
+                blocked.append(np.array([*bar.min(axis=0), *bar.max(axis=0)]))
+        skin = label_layout.project_px(self._skin_display(), matrix, size)
+        skin = skin[np.isfinite(skin).all(axis=1)]
+        avoid = (*skin.min(axis=0), *skin.max(axis=0)) if len(skin) else None
+        segs = np.zeros((0, 2, 2))
+        if self.show_needles and self._needle_segments:
+            ends = np.array([p for seg in self._needle_segments for p in seg])
+            segs = label_layout.project_px(ends, matrix, size).reshape(-1, 2, 2)
+        if not shown:
+            self._set_label_geometry(np.zeros((0, 2)), np.zeros((0, 2)), np.zeros((0, 4)), [])
+            return
+        anchors = label_layout.project_px(np.array([lab.point for lab in shown]), matrix, size)
+        out = label_layout.layout_labels(
+            anchors,
+            np.array([lab.size_px for lab in shown]),
+            viewport,
+            np.array([lab.priority for lab in shown]),
+            keep=np.array([lab.keep for lab in shown]),
+            needles_px=segs,
+            avoid_px=avoid,
+            blocked_px=np.array(blocked),
+            prefer_side=np.array([lab.prefer_side for lab in shown]),
+            tangle_from=LABEL_STYLES["structure"][2],  # structures before landmarks and trigger points
+        )
+        pad = np.asarray(LABEL_PAD_PX)
+        for k, lab in enumerate(shown):
+            if not out.placed[k]:
+                self.labels_dropped.append(lab.name)
+                continue
+            rect = out.rects_px[k]
+            lab.actor.SetPosition(float(rect[0] + pad[0]), float(rect[1] + pad[1]))
+            lab.actor.SetVisibility(True)
+            self.label_rects[lab.name] = rect
+        placed = np.flatnonzero(out.placed)
+        self._set_label_geometry(
+            anchors[placed], out.leader_end_px[placed], out.rects_px[placed], [shown[k] for k in placed]
+        )
+
+    def _set_label_geometry(
+        self, anchors: np.ndarray, ends: np.ndarray, rects: np.ndarray, shown: list[ScreenLabel]
+    ) -> None:
+        """The leaders (anchor dot and line to the box) and the boxes, in display pixels."""
+        far = np.linalg.norm(ends - anchors, axis=1) > 2.0 if len(anchors) else np.zeros(0, bool)
+        a, e = anchors[far], ends[far]
+        n = len(a)
+        leaders = pv.PolyData()
+        if n:
+            leaders = pv.PolyData(
+                np.hstack([np.vstack([a, e]), np.zeros((2 * n, 1))]),
+                lines=np.hstack([[2, i, i + n] for i in range(n)]),
+                verts=np.hstack([[1, i] for i in range(n)]),
+            )
+        self._leaders.copy_from(leaders)
+        boxes = pv.PolyData()
+        if len(rects):
+            corners = np.stack(
+                [rects[:, [0, 1]], rects[:, [2, 1]], rects[:, [2, 3]], rects[:, [0, 3]]], axis=1
+            ).reshape(-1, 2)
+            quads = np.hstack([[4, 4 * i, 4 * i + 1, 4 * i + 2, 4 * i + 3] for i in range(len(rects))])
+            boxes = pv.PolyData(np.hstack([corners, np.zeros((len(corners), 1))]), faces=quads)
+            rgba = np.array(
+                [[*(np.array(_hex_to_rgb(lab.bg)) * 255), LABEL_BOX_OPACITY * 255] for lab in shown]
+            )
+            boxes.cell_data["rgba"] = rgba.astype(np.uint8)
+        self._boxes.copy_from(boxes)
+        self._boxes.Modified()
+        self._leaders.Modified()
+
+    def label_at(self, x: float, y: float) -> ScreenLabel | None:
+        """The label whose box is under the display position (VTK pixels), if any."""
+        for name, rect in self.label_rects.items():
+            if rect[0] <= x <= rect[2] and rect[1] <= y <= rect[3]:
+                return self.labels.get(name)
+        return None
 
     # ------------------------------------------------------------------ visibility
     def set_structure_visible(self, sid: str, visible: bool) -> None:
@@ -458,10 +682,7 @@ class Scene3D(QObject):
         self.show_needles = visible
         for actor in self.needle_actors.values():
             actor.SetVisibility(visible)
-        for name in self.needle_names:
-            actor = self.pl.actors.get(name)
-            if actor is not None:
-                actor.SetVisibility(visible)
+        self._labels_dirty = True  # needle labels come and go with the needles
         self.request_render()
 
     def set_labels(self, structures: bool, landmarks: bool) -> None:
@@ -495,22 +716,22 @@ class Scene3D(QObject):
         self.needle_actors[name] = actor
 
     def _add_label(self, name: str, point: np.ndarray, text: str, colour: str, justify: str = "left") -> None:
-        actor = self.pl.add_point_labels(
-            np.asarray([point]),
-            [text],
-            justification_horizontal=justify,  # type: ignore[arg-type]
-            font_size=12,
-            text_color="white",
-            shape="rounded_rect",
-            shape_color=colour,
-            shape_opacity=0.85,
-            show_points=False,
-            name=name,
-            always_visible=True,
-            render=False,
+        """A needle's label (``nlabel:<id>``, ``fb:distance``): kept in the layout whatever
+        else is dropped; ``justify`` "left" prefers the box right of the anchor, "right" left."""
+        self._new_label(
+            name,
+            "needle",
+            np.asarray(point, float),
+            text,
+            text,
+            "#ffffff",
+            colour,
+            NEEDLE_PRIORITY,
+            keep=True,
             bold=True,
+            font_pt=NEEDLE_LABEL_FONT_PT,
+            prefer_side={"left": 1, "right": -1}.get(justify, 0),
         )
-        actor.SetVisibility(self.show_needles)
         self.needle_names.add(name)
 
     def clear_needles(self) -> None:
@@ -518,8 +739,9 @@ class Scene3D(QObject):
             self.overlay.RemoveActor(actor)
         self.needle_actors.clear()
         for name in list(self.needle_names):
-            self.pl.remove_actor(name, render=False)
+            self._remove_label(name)
         self.needle_names.clear()
+        self._needle_segments.clear()
         self._restore_highlight()
 
     def update_needles(
@@ -560,6 +782,7 @@ class Scene3D(QObject):
         )
         outside = max(n.needle_length_mm - n.depth_mm, 0.0)
         hub = entry - direction * outside
+        self._needle_segments.append((hub - direction * 24.0, tip))  # handle to tip
         if outside > 0.1:
             self._add(
                 f"shaft:{n.id}",
@@ -598,6 +821,7 @@ class Scene3D(QObject):
         if nd is not None:
             a = scene.to_display(np.asarray(nd.point_on_needle_mm, float))
             b = scene.to_display(np.asarray(nd.point_on_structure_mm, float))
+            self._needle_segments.append((a, b))  # the clearance line
             self._add(
                 "fb:closest",
                 pv.Sphere(radius=1.8, center=b),
@@ -803,3 +1027,4 @@ class Scene3D(QObject):
 
     def close(self) -> None:
         self._render_timer.stop()
+        self._label_timer.stop()
