@@ -34,13 +34,8 @@ def _skin_distance(model, point) -> float:  # type: ignore[no-untyped-def]
 
 def _label_max_safe(window, nid: str) -> str:  # type: ignore[no-untyped-def]
     """The text the 3D view draws in the needle's label (read from the VTK actor)."""
-    actor = window.pl.actors.get(f"nlabel:{nid}-labels")
-    if actor is None:
-        return ""
-    source = actor.GetMapper().GetInputAlgorithm()
-    source.Update()
-    labels = source.GetInputDataObject(0, 0).GetPointData().GetAbstractArray("labels")
-    return str(labels.GetValue(0)) if labels is not None else ""
+    actor = window.pl.actors.get(f"nlabel:{nid}")
+    return "" if actor is None else str(actor.GetInput())
 
 
 def test_patient_dialog_moves_needles_with_the_fit(window, session, qtbot, tmp_path) -> None:  # type: ignore[no-untyped-def]
