@@ -39,6 +39,7 @@ from PySide6.QtWidgets import (
 )
 
 import thighmap
+from thighmap import sides
 from thighmap.planning import (
     Needle,
     Plan,
@@ -817,9 +818,7 @@ class MainWindow(QMainWindow):
             self.error("Approach map", "Choose a trigger point in the Needles panel first.")
             return
         model = self.core.model(self.plan)
-        target = np.asarray(model.atlas.trigger_points[tp_id].position_mm, float)
-        if self.plan.side == "left":
-            target = target * np.array([-1.0, 1.0, 1.0])
+        target = sides.from_atlas_frame(model.atlas.trigger_points[tp_id].position_mm, self.plan.side)
         self.show_approach(target, model.atlas.trigger_points[tp_id].name)
 
     def show_approach_to_needle_tip(self) -> None:
