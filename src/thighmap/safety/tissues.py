@@ -86,7 +86,7 @@ class TissueIndex:
         surface (plus 1 mm): from there the line starts outside all structures."""
         lo = self.origin
         hi = self.box_hi
-        with np.errstate(divide="ignore", invalid="ignore"):
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
             t1 = (lo - point) / direction
             t2 = (hi - point) / direction
         t_far = np.where(direction != 0, np.maximum(t1, t2), np.inf)

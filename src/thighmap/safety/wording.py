@@ -98,7 +98,6 @@ def nearest_danger_text(report: NeedleReport) -> str:
 
 _LIMIT_WORDS = {
     "shaft_outside_skin": "the shaft rule, which keeps part of the needle outside the skin",
-    "bone_strike": "bone",
 }
 
 
@@ -111,7 +110,7 @@ def limited_by_text(report: NeedleReport) -> str:
         return f"the caution margin of the {report.name(report.limiting_structure)}"
     if rule == "bone_strike" and report.limiting_structure:
         return f"the {report.name(report.limiting_structure)} (bone)"
-    return _LIMIT_WORDS.get(rule, f"the rule {rule.replace('_', ' ')}")
+    return _LIMIT_WORDS.get(rule, f"the regional depth limit: {rule.replace('_', ' ')}")
 
 
 def max_safe_text(report: NeedleReport) -> str:
