@@ -344,3 +344,21 @@ def test_sides_mirror_a_needle_and_its_report(model):
     entry = report.entry_mm.copy()
     mirrored = sides.mirror_report(report)
     assert np.array_equal(mirrored.entry_mm, entry * np.array([-1.0, 1.0, 1.0]))
+
+
+def test_the_pdf_gives_the_contraindication_verdict(tmp_path, model):
+    from pypdf import PdfReader
+
+    from thighmap.report import write_plan_report
+
+    needle = model.needle_from_trigger_point("bfl_nct_mid", "n1")
+    plan = Plan(side="right", needles=[needle], contraindications={"acute_tear_under_72h": True})
+    report = model.check_plan(plan)
+    assert report.status == "danger"
+    path = write_plan_report(plan, model, tmp_path / "r.pdf", pictures=False)
+    pages = [" ".join(p.extract_text().split()) for p in PdfReader(str(path)).pages]
+    assert "SAFE" not in pages[0] and "SAFE" not in pages[1]
+    assert "DANGER" in pages[0] and "DANGER" in pages[1]
+    assert "Acute hamstring tear in the last 72 hours: YES - wait" in pages[0]
+    message = " ".join(report.findings[0].message.split())
+    assert message[:60] in pages[0] and message[:60] in pages[1]

@@ -70,6 +70,7 @@ class SafetyModel:
         self.tissues = TissueIndex({sid: atlas.mesh(sid) for sid in atlas.structures})
         self._skin_outer: tuple[SurfaceMesh, cKDTree, np.ndarray] | None = None
         self._bone_index: TissueIndex | None = None
+        self._outer_index: TissueIndex | None = None
 
     @classmethod
     def for_atlas(cls, atlas: Atlas) -> SafetyModel:
@@ -251,7 +252,11 @@ class SafetyModel:
         findings += rules.evaluate(self.atlas, needle, direction, depth, ladder, tip_in)
         if self.atlas.rules.entry is not None:
             findings += rules.entry_findings(
-                self.atlas.rules.entry, self._skin_contact(entry, direction), line, depth
+                self.atlas.rules.entry,
+                self._skin_contact(entry, direction),
+                line,
+                self._outer_skin_crossings(entry, direction, depth),
+                depth,
             )
         findings += rules.contraindication_findings(self.atlas.rules, contraindications)
         status = "safe"
@@ -293,6 +298,17 @@ class SafetyModel:
             outside=bool(offset @ inward < 0.0),
             angle_deg=float(np.degrees(np.arccos(cos))),
         )
+
+    def _outer_skin_crossings(
+        self, entry: np.ndarray, direction: np.ndarray, length_mm: float
+    ) -> list[float]:
+        """Sorted depths (negative behind the entry) at which the needle's line crosses the
+        outer surface of the skin, from where it starts outside every surface up to
+        `length_mm` (atlas frame)."""
+        if self._outer_index is None:
+            mesh, _, _ = self._outer_skin()
+            self._outer_index = TissueIndex({"skin": mesh})
+        return [float(v) for v in self._outer_index.crossing_depths(entry, direction, length_mm)]
 
     def _max_safe_depth(
         self,

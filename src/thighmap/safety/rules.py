@@ -146,13 +146,19 @@ class SkinContact:
 
 
 def entry_findings(
-    rule: EntryRule, contact: SkinContact, line: Sequence[Interval], depth: float
+    rule: EntryRule,
+    contact: SkinContact,
+    line: Sequence[Interval],
+    outer_crossings_mm: Sequence[float],
+    depth: float,
 ) -> list[Finding]:
     """Does the needle enter the body through the skin at its entry? One finding naming
     the first fault, in this order: it points out of the skin; the entry is off the
     skin; its line does not meet the skin near the entry; its tip is not beneath the
     skin. `line` holds the intervals of the needle's whole line (negative depths behind
-    the entry), traced from outside the body."""
+    the entry); `outer_crossings_mm` the sorted depths at which the line crosses the
+    outer surface of the skin, traced from outside the body (so the tip is inside the
+    body when an odd number of them lie before it)."""
     if not contact.angle_deg < 90.0:
         return [
             Finding(
@@ -186,31 +192,19 @@ def entry_findings(
             )
         )
         return [Finding("needle_misses_skin", rule.misses_skin_severity, message, "skin")]
-    # the tip lies beneath the skin when the line, traced from outside the body, has
-    # passed an odd number of skin layers by then and is not inside one
-    passed = [iv for iv in skin if iv.exit_mm <= depth]
+    # the tip lies beneath the skin when it is inside the body (an odd number of
+    # crossings of the skin's outer surface before it) and not in the skin itself
+    before = [t for t in outer_crossings_mm if t <= depth]
     in_skin = any(iv.enter_mm <= depth < iv.exit_mm for iv in skin)
-    if in_skin or not passed:
+    inside = len(before) % 2 == 1
+    if inside and not in_skin:
+        return []
+    if not in_skin and len(before) >= 2 and before[-1] > 0.0:
+        message = rule.tip_outside_message.format(depth_mm=depth, exit_mm=before[-1])
+    else:
         ahead = [iv.exit_mm for iv in skin if iv.exit_mm > 0.0]
-        skin_exit = min(ahead) if ahead else 0.0
-        return [
-            Finding(
-                "tip_not_beneath_skin",
-                rule.tip_severity,
-                rule.tip_in_skin_message.format(depth_mm=depth, skin_exit_mm=skin_exit),
-                "skin",
-            )
-        ]
-    if len(passed) % 2 == 0:
-        return [
-            Finding(
-                "tip_not_beneath_skin",
-                rule.tip_severity,
-                rule.tip_outside_message.format(depth_mm=depth, exit_mm=passed[-1].exit_mm),
-                "skin",
-            )
-        ]
-    return []
+        message = rule.tip_in_skin_message.format(depth_mm=depth, skin_exit_mm=min(ahead, default=0.0))
+    return [Finding("tip_not_beneath_skin", rule.tip_severity, message, "skin")]
 
 
 def _distance_to_interval(iv: Interval) -> float:

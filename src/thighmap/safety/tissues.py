@@ -95,6 +95,18 @@ class TissueIndex:
             exit_t = 0.0
         return exit_t + 1.0
 
+    def crossing_depths(self, entry: np.ndarray, direction: np.ndarray, length_mm: float) -> np.ndarray:
+        """Sorted depths (negative behind the entry) at which the line entry + t*direction
+        crosses any surface of the index, from where it starts outside every surface up
+        to `length_mm`; a crossing through a shared edge counts once."""
+        direction = direction / np.linalg.norm(direction)
+        back = self._distance_to_box_exit(entry, -direction)
+        t, _ = self.crossings(entry - direction * back, direction, back + length_mm)
+        t = np.sort(t) - back
+        if len(t) > 1:
+            t = t[np.concatenate([[True], np.diff(t) > DUPLICATE_T_MM])]
+        return t
+
     def intervals(
         self, entry: np.ndarray, direction: np.ndarray, length_mm: float, *, behind: bool = False
     ) -> list[Interval]:
