@@ -359,6 +359,8 @@ class SafetyModel:
         depth_mm: np.ndarray,
         gauge_mm: np.ndarray | float = 0.25,
         needle_length_mm: np.ndarray | float | None = None,
+        *,
+        max_safe_depth: bool = True,
     ) -> BatchResult:
         """Vectorised check of N needles against the danger structures.
 
@@ -366,7 +368,9 @@ class SafetyModel:
         of the check); the other rules need the tissue ladder and are applied by
         check_needle. The maximum safe depth is check_needle's: every depth rule (the
         caution margins, the shaft rule when a needle length is given, bone, the regional
-        depth limits)."""
+        depth limits). With `max_safe_depth=False` (a caller that only wants the
+        statuses and clearances, such as the approach map) it is not computed: NaN, with
+        no limiting rule or structure."""
         entry = np.asarray(entry_mm, float).reshape(-1, 3)
         n = len(entry)
         direction = np.asarray(direction, float).reshape(-1, 3)
@@ -383,15 +387,31 @@ class SafetyModel:
         status = np.where(out["min_zone"] < edge, 2, np.where(out["min_caution"] < edge, 1, 0))
         ids = self.dangers.structure_ids
         unit = direction / np.linalg.norm(direction, axis=1, keepdims=True)
+        lengths = (
+            np.full(n, np.inf)
+            if needle_length_mm is None
+            else np.broadcast_to(np.asarray(needle_length_mm, float), (n,))
+        )
+        if not max_safe_depth:
+            return BatchResult(
+                status=status,
+                nearest_structure=[ids[k] for k in out["nearest"]],
+                nearest_clearance_mm=out["nearest_clearance"],
+                caution_clearance_mm=out["min_caution"],
+                max_safe_depth_mm=np.full(n, np.nan),
+                limiting_structure=[None] * n,
+                limiting_rule=[None] * n,
+            )
+        # bone only matters where it comes before every other limit: trace it that far
+        others, _ = rules.depth_limits(self.atlas, entry, unit, lengths, np.full(n, np.inf))
+        cap = np.minimum(np.minimum(reach, lengths), np.minimum(out["first_caution_depth"], others))
         max_safe, limiting_rule, limiting = self._max_safe_depth(
             entry,
             unit,
-            np.full(n, np.inf)
-            if needle_length_mm is None
-            else np.broadcast_to(np.asarray(needle_length_mm, float), (n,)),
+            lengths,
             out["first_caution_depth"],
             out["first_caution_structure"],
-            *self._bone_enter_many(entry, unit, reach),
+            *self._bone_enter_many(entry, unit, cap),
         )
         if needle_length_mm is None:  # no needle: the limit along the path asked for
             max_safe = np.minimum(max_safe, reach)
@@ -417,12 +437,9 @@ class SafetyModel:
             return out, which
         if self._bone_index is None:
             self._bone_index = TissueIndex({sid: self.atlas.mesh(sid) for sid in bone.structures})
-        for i in range(len(entry)):
-            hit = rules.first_enter(
-                self._bone_index.intervals(entry[i], direction[i], float(reach[i])), bone.structures
-            )
-            if hit is not None:
-                which[i], out[i] = hit
+        index = self._bone_index
+        out, owner = index.first_entries(entry, direction, reach)
+        which = [index.ids[k] if k >= 0 else None for k in owner]
         return out, which
 
     # ------------------------------------------------------------------ skin vertices

@@ -118,6 +118,7 @@ def approach_map(
         gauge_mm,
         None,
         progress,
+        max_safe_depth=False,
     )
     fraction = shaft_fraction(model)
     max_depth = fraction * NEEDLE_LENGTH_PRESETS_MM[-1]
@@ -175,6 +176,7 @@ def _check_in_chunks(
     gauge_mm: float,
     needle_length_mm: float | None,
     progress: Progress | None,
+    max_safe_depth: bool = True,
 ) -> BatchResult:
     """model.check_many over all vertices: in one go when every danger structure is a
     capsule chain (a fraction of a second), in chunks reporting progress otherwise."""
@@ -185,7 +187,12 @@ def _check_in_chunks(
         stop = min(start + step, n)
         parts.append(
             model.check_many(
-                entry[start:stop], direction[start:stop], depth[start:stop], gauge_mm, needle_length_mm
+                entry[start:stop],
+                direction[start:stop],
+                depth[start:stop],
+                gauge_mm,
+                needle_length_mm,
+                max_safe_depth=max_safe_depth,
             )
         )
         if progress is not None and not progress(stop, n):

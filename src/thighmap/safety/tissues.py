@@ -107,6 +107,35 @@ class TissueIndex:
             t = t[np.concatenate([[True], np.diff(t) > DUPLICATE_T_MM])]
         return t
 
+    def first_entries(
+        self, entry: np.ndarray, direction: np.ndarray, length_mm: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """For N lines: the depth in [0, length] at which each first enters one of the
+        index's closed surfaces (0 when its entry is inside one; inf if it never does),
+        and that structure's position in `ids` (-1: none). Lines whose segment misses the
+        box around every surface are answered without tracing them."""
+        entry = np.asarray(entry, float).reshape(-1, 3)
+        direction = np.asarray(direction, float).reshape(-1, 3)
+        direction = direction / np.linalg.norm(direction, axis=1, keepdims=True)
+        length = np.broadcast_to(np.asarray(length_mm, float), (len(entry),))
+        depth = np.full(len(entry), np.inf)
+        owner = np.full(len(entry), -1, np.int64)
+        end = entry + direction * length[:, None]
+        lo, hi = np.minimum(entry, end), np.maximum(entry, end)
+        near = np.all((hi >= self.origin) & (lo <= self.box_hi), axis=1)
+        inside_box = np.all((entry >= self.origin) & (entry <= self.box_hi), axis=1)
+        for i in np.flatnonzero(near):
+            if inside_box[i]:  # the entry may lie inside a surface: parity from outside
+                for iv in self.intervals(entry[i], direction[i], float(length[i])):
+                    if iv.exit_mm > 0.0 and max(iv.enter_mm, 0.0) < depth[i]:
+                        depth[i], owner[i] = max(iv.enter_mm, 0.0), self.ids.index(iv.structure)
+                continue
+            t, tri = self.crossings(entry[i], direction[i], float(length[i]))
+            if len(t):  # from outside every surface, the first crossing enters one
+                k = int(np.argmin(t))
+                depth[i], owner[i] = float(t[k]), int(self.owner[tri[k]])
+        return depth, owner
+
     def intervals(
         self, entry: np.ndarray, direction: np.ndarray, length_mm: float, *, behind: bool = False
     ) -> list[Interval]:
