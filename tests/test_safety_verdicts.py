@@ -84,6 +84,7 @@ def test_a_needle_tilted_a_few_degrees_out_names_its_angle(model, posterior, deg
     [finding] = [f for f in report.findings if f.rule == "needle_points_out_of_skin"]
     assert f"({90 + degrees_out:.0f} degrees from the inward normal)" in finding.message
     assert "entry_on_skin" not in _rules(report)  # the fault is the direction, not the entry
+    assert all(t.exit_mm > t.enter_mm for t in report.tissues), report.to_text()  # no 0.0-0.0 spans
 
 
 @pytest.mark.parametrize("depth", [5e-324, 1e-6, 0.5])

@@ -901,8 +901,9 @@ class MainWindow(QMainWindow):
             self.scene.show_map(lambda pl: draw.add_depth_map(pl, model, dmap))
             d = dmap.max_safe_depth_mm
             text = (
-                f"Depth map: a needle along the skin normal stays clear of every caution zone to a "
-                f"median {np.median(d):.0f} mm; {np.mean(d < 20):.0%} of the skin allows less than 20 mm."
+                f"Depth map: a needle along the skin normal keeps every depth rule (caution margins, "
+                f"shaft, bone, regional limits) to a median {np.median(d):.0f} mm; "
+                f"{np.mean(d < 20):.0%} of the skin allows less than 20 mm."
             )
         else:
             _, target, label = self.map_request

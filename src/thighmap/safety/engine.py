@@ -198,7 +198,7 @@ class SafetyModel:
         ladder = [
             type(iv)(iv.structure, max(iv.enter_mm, 0.0), min(iv.exit_mm, depth))
             for iv in line
-            if iv.exit_mm >= 0.0 and iv.enter_mm <= depth
+            if iv.exit_mm > 0.0 and iv.enter_mm <= depth  # not what the line left behind the entry
         ]
         tissues = [TissueSpan(iv.structure, iv.enter_mm, iv.exit_mm) for iv in ladder]
         tip_holders = [iv.structure for iv in ladder if iv.exit_mm >= depth - 1e-9]
