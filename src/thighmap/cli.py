@@ -538,9 +538,11 @@ def _skin_map(args: argparse.Namespace, model):  # type: ignore[no-untyped-def]
 def _target_point(text: str, model):  # type: ignore[no-untyped-def]
     import numpy as np
 
+    from thighmap import sides
+
     if text in model.atlas.trigger_points:
         p = model.atlas.trigger_points[text].position_mm
-        return p * np.array([-1.0, 1.0, 1.0]) if model.side == "left" else p
+        return sides.from_atlas_frame(p, model.side)
     try:
         values = [float(v) for v in text.split(",")]
     except ValueError:

@@ -17,6 +17,7 @@ import numpy as np
 
 from thighmap import paths
 from thighmap.anatomy import shapes
+from thighmap.anatomy.atlas_rules import RuleError, Rules, parse_rules
 from thighmap.anatomy.meshgen import SurfaceMesh
 
 KINDS = ("muscle", "tendon", "bone", "nerve", "artery", "vein", "skin", "fat", "fascia")
@@ -148,7 +149,7 @@ class Atlas:
     landmarks: dict[str, Landmark]
     structures: dict[str, Structure]
     trigger_points: dict[str, TriggerPoint]
-    rules: dict[str, Any]
+    rules: Rules
     reference_adult: dict[str, Any]
     fitted: bool = False
     patient: Any = None
@@ -329,13 +330,25 @@ def parse_atlas(doc: Any, path: Path) -> Atlas:
         if sid not in structures:
             raise _err(path, f"structures.{sid}", None, "this structure is required")
 
+    try:
+        from thighmap.planning.model import CONTRAINDICATION_KEYS
+
+        rules = parse_rules(
+            doc.get("rules"),
+            path,
+            structures=structures,
+            landmarks=landmarks,
+            contraindication_keys=CONTRAINDICATION_KEYS,
+        )
+    except RuleError as exc:
+        raise AtlasError(str(exc)) from None
     atlas = Atlas(
         path=path,
         document=doc,
         landmarks=landmarks,
         structures=structures,
         trigger_points={},
-        rules=doc.get("rules") or {},
+        rules=rules,
         reference_adult=doc.get("reference_adult") or {},
         meshes_dir=path.parent / "meshes",
         fitting=_parse_fitting(path, doc["fitting"]) if "fitting" in doc else None,

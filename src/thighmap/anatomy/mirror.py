@@ -7,10 +7,9 @@ from typing import Any
 
 import numpy as np
 
+from thighmap import sides
 from thighmap.anatomy.atlas import Atlas
 from thighmap.anatomy.meshgen import SurfaceMesh
-
-_FLIP = np.array([-1.0, 1.0, 1.0])
 
 
 class MirroredAtlas:
@@ -26,9 +25,12 @@ class MirroredAtlas:
         self.fitted = base.fitted
         self.reference_adult = base.reference_adult
         self.fitting = base.fitting
-        self.landmarks = {k: replace(v, position_mm=v.position_mm * _FLIP) for k, v in base.landmarks.items()}
+        self.landmarks = {
+            k: replace(v, position_mm=sides.mirror_points(v.position_mm)) for k, v in base.landmarks.items()
+        }
         self.trigger_points = {
-            k: replace(v, position_mm=v.position_mm * _FLIP) for k, v in base.trigger_points.items()
+            k: replace(v, position_mm=sides.mirror_points(v.position_mm))
+            for k, v in base.trigger_points.items()
         }
         self._meshes: dict[str, SurfaceMesh] = {}
         self._tubes: dict[str, Any] = {}
@@ -38,15 +40,19 @@ class MirroredAtlas:
 
     def mesh(self, sid: str) -> SurfaceMesh:
         if sid not in self._meshes:
-            m = self.base.mesh(sid)
-            self._meshes[sid] = SurfaceMesh(m.vertices * _FLIP, m.faces[:, ::-1].copy())
+            self._meshes[sid] = sides.mirror_mesh(self.base.mesh(sid))
         return self._meshes[sid]
 
     def tube(self, sid: str) -> Any:
         if sid not in self._tubes:
             t = self.base.tube(sid)
-            self._tubes[sid] = replace(t, centres_mm=t.centres_mm * _FLIP)
+            self._tubes[sid] = replace(t, centres_mm=sides.mirror_points(t.centres_mm))
         return self._tubes[sid]
 
     def landmark(self, lid: str) -> np.ndarray:
         return self.landmarks[lid].position_mm
+
+
+def atlas_on_side(atlas: Atlas, side: str) -> Atlas | MirroredAtlas:
+    """The atlas as drawn for a plan on `side`: itself for a right thigh, mirrored for a left."""
+    return MirroredAtlas(atlas) if sides.is_mirrored(side) else atlas

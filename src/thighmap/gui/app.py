@@ -39,6 +39,7 @@ from PySide6.QtWidgets import (
 )
 
 import thighmap
+from thighmap import sides
 from thighmap.planning import (
     Needle,
     Plan,
@@ -850,8 +851,7 @@ class MainWindow(QMainWindow):
             tps = self.core.model(self.plan).atlas.trigger_points
             if ident not in tps:
                 return None
-            target = np.asarray(tps[ident].position_mm, float)
-            return target * np.array([-1.0, 1.0, 1.0]) if self.plan.side == "left" else target
+            return sides.from_atlas_frame(np.asarray(tps[ident].position_mm, float), self.plan.side)
         try:
             return np.asarray(self.plan.needle(ident).tip_mm, float)
         except KeyError:
@@ -926,8 +926,9 @@ class MainWindow(QMainWindow):
             self.scene.show_map(lambda pl: draw.add_depth_map(pl, model, dmap))
             d = dmap.max_safe_depth_mm
             text = (
-                f"Depth map: a needle along the skin normal stays clear of every caution zone to a "
-                f"median {np.median(d):.0f} mm; {np.mean(d < 20):.0%} of the skin allows less than 20 mm."
+                f"Depth map: a needle along the skin normal keeps every depth rule (caution margins, "
+                f"shaft, bone, regional limits) to a median {np.median(d):.0f} mm; "
+                f"{np.mean(d < 20):.0%} of the skin allows less than 20 mm."
             )
         else:
             _, target, label, follows = self.map_request

@@ -42,6 +42,7 @@ def engine_available() -> bool:
 @dataclass
 class _Cached:
     needle: Needle
+    contraindications: dict[str, bool] | None
     report: Any
 
 
@@ -107,10 +108,12 @@ class CoreSession:
     def check(self, plan: Plan, needle: Needle) -> Any:
         model = self.model(plan)
         cached = self._reports.get(needle.id)
-        if cached is not None and cached.needle == needle:
+        recorded = plan.contraindications
+        if cached is not None and cached.needle == needle and cached.contraindications == recorded:
             return cached.report
-        report = model.check_needle(needle)
-        self._reports[needle.id] = _Cached(needle, report)
+        # the plan's checklist counts in every needle's verdict, as in `thighmap check`
+        report = model.check_needle(needle, recorded)
+        self._reports[needle.id] = _Cached(needle, None if recorded is None else dict(recorded), report)
         return report
 
     def check_all(self, plan: Plan) -> dict[str, Any]:

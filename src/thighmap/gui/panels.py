@@ -38,6 +38,7 @@ from PySide6.QtWidgets import (
 
 from thighmap.anatomy.atlas import Atlas
 from thighmap.planning import GAUGE_PRESETS_MM, NEEDLE_LENGTH_PRESETS_MM, Needle
+from thighmap.safety import wording
 from thighmap.viz import scene
 
 from .scene3d import GROUPS
@@ -576,24 +577,11 @@ class SafetyPanel(QWidget):
         self.status = report.status
         colour = scene.STATUS_COLOURS.get(report.status, "#5a6270")
         self.badge.setProperty("status_colour", colour)
-        self._set_badge(report.status.upper(), colour)
+        self._set_badge(wording.status_word(report.status), colour)
         self.sentence.setText(report.key_sentence())
-        nd = report.nearest_danger
-        if nd is None:
-            self.nearest.setText("none near this trajectory")
-        else:
-            self.nearest.setText(
-                f"{report.name(nd.structure)}: {nd.clearance_mm:.1f} mm "
-                f"(danger zone {nd.zone_clearance_mm:+.1f} mm) at {nd.depth_on_needle_mm:.1f} mm "
-                "along the needle"
-            )
-        limit = (
-            f" (limited by the {report.name(report.limiting_structure)})" if report.limiting_structure else ""
-        )
-        self.max_safe.setText(f"{report.max_safe_depth_mm:.1f} mm{limit}; planned {report.depth_mm:.1f} mm")
-        self.tip.setText(
-            report.name(report.tip_in) if report.tip_in else "no modelled structure (connective tissue)"
-        )
+        self.nearest.setText(wording.nearest_danger_text(report))
+        self.max_safe.setText(f"{wording.max_safe_text(report)}; planned {report.depth_mm:.1f} mm")
+        self.tip.setText(wording.tip_text(report))
         self.tissues.setRowCount(len(report.tissues))
         for i, t in enumerate(report.tissues):
             for j, text in enumerate((report.name(t.structure), f"{t.enter_mm:.1f}", f"{t.exit_mm:.1f}")):
@@ -604,5 +592,6 @@ class SafetyPanel(QWidget):
         rows = []
         for f in report.findings:
             c = scene.STATUS_COLOURS.get(f.severity, "#9aa3ad")
-            rows.append(f"<p><b style='color:{c}'>[{_esc(f.severity)}]</b> {_esc(f.message)}</p>")
-        self.findings.setHtml("".join(rows) or "<p style='color:#888'>No rule fired.</p>")
+            tag, message = wording.finding_parts(f)
+            rows.append(f"<p><b style='color:{c}'>{_esc(tag)}</b> {_esc(message)}</p>")
+        self.findings.setHtml("".join(rows) or f"<p style='color:#888'>{_esc(wording.NO_FINDING)}</p>")

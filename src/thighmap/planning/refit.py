@@ -43,6 +43,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from thighmap import sides
 from thighmap.planning.model import Needle, PatientProfile, Plan
 from thighmap.planning.resolve import (
     AngleConventionError,
@@ -56,7 +57,6 @@ from thighmap.planning.resolve import (
 # of fat can move the skin by up to about 80 mm; the far side of the thigh is farther.
 SKIN_SNAP_LIMIT_MM = 80.0
 MIN_DEPTH_MM = 0.1
-_MIRROR = np.array([-1.0, 1.0, 1.0])
 _GEOMETRY = ("entry_mm", "direction", "depth_mm")
 _SAME_TOL = 1e-6
 
@@ -107,8 +107,7 @@ def _edited(needle: Needle) -> bool:
 
 
 def _to_atlas(v: np.ndarray, side: str) -> np.ndarray:
-    v = np.asarray(v, float).reshape(3)
-    return v * _MIRROR if side == "left" else v
+    return sides.to_atlas_frame(np.asarray(v, float).reshape(3), side)
 
 
 _to_plan = _to_atlas  # mirroring is its own inverse

@@ -23,10 +23,10 @@ from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
+from thighmap import sides
 from thighmap.planning.model import Needle, Plan
 
 _Z = np.array([0.0, 0.0, 1.0])
-_MIRROR = np.array([-1.0, 1.0, 1.0])
 
 TECHNIQUE_KEYS: tuple[str, ...] = (
     "entry_mm",
@@ -142,16 +142,6 @@ def angles_from_direction(
     return tilt, azimuth
 
 
-def _mirror_vec(v: Any) -> Any:
-    """Negate the x component of a 3-vector given as list/tuple/array."""
-    if isinstance(v, np.ndarray):
-        return v * _MIRROR
-    if isinstance(v, list | tuple) and len(v) == 3:
-        x = v[0]
-        return type(v)([-x if isinstance(x, int | float) else x, *v[1:]])
-    return v
-
-
 def trigger_point_base(atlas: AtlasForPlanning, tp_id: str, side: str) -> dict[str, Any]:
     """The atlas's technique for ``tp_id`` expressed in the plan's frame.
 
@@ -167,8 +157,8 @@ def trigger_point_base(atlas: AtlasForPlanning, tp_id: str, side: str) -> dict[s
         value = technique[key]
         if key in ("entry_mm", "direction"):
             value = np.asarray(value, dtype=float).reshape(-1).tolist()
-            if side == "left":
-                value = _mirror_vec(value)
+            if sides.is_mirrored(side):
+                value = sides.mirror_vector(value)
         out[key] = value
     return out
 
@@ -187,43 +177,22 @@ def direction_at_entry(
     direction computed there with the right-side convention, and mirrored back.
     """
     entry = np.asarray(entry_mm, dtype=float).reshape(3)
-    atlas_entry = entry * _MIRROR if side == "left" else entry
+    atlas_entry = sides.to_atlas_frame(entry, side)
     _skin_point, normal = atlas.skin_surface_frame(atlas_entry)
     direction = direction_from_angles(tilt_deg, azimuth_deg, np.asarray(normal, dtype=float))
     normal = np.asarray(normal, dtype=float).reshape(3)
-    if side == "left":
-        return direction * _MIRROR, normal * _MIRROR
-    return direction, normal
-
-
-def _mirror_source(source: dict[str, Any]) -> dict[str, Any]:
-    out = dict(source)
-    for key in ("stated", "resolved"):
-        if isinstance(source.get(key), dict):
-            block = dict(source[key])
-            for vec_key in ("entry_mm", "direction"):
-                if vec_key in block:
-                    block[vec_key] = _mirror_vec(block[vec_key])
-            out[key] = block
-    return out
+    return sides.from_atlas_frame(direction, side), sides.from_atlas_frame(normal, side)
 
 
 def mirror_needle(needle: Needle) -> Needle:
-    """The needle mirrored in ``x`` (entry and direction), statement included.
-
-    Angles and trigger-point ids are anatomical (medial/lateral), so they stay as
-    stated; the mirrored needle resolves to the mirrored geometry on the other side.
-    """
-    return dataclasses.replace(
-        needle,
-        entry_mm=needle.entry_mm * _MIRROR,
-        direction=needle.direction * _MIRROR,
-        source=_mirror_source(needle.source),
-    )
+    """The needle mirrored in ``x`` (entry and direction), statement included; see
+    :func:`thighmap.sides.mirror_needle`."""
+    return sides.mirror_needle(needle)
 
 
 def mirror_x(plan: Plan) -> Plan:
     """The plan for the other thigh: every entry and direction with x negated, side
     flipped. Applying it twice gives back the original plan."""
-    other = {"right": "left", "left": "right"}.get(plan.side, plan.side)
-    return dataclasses.replace(plan, side=other, needles=[mirror_needle(n) for n in plan.needles])
+    return dataclasses.replace(
+        plan, side=sides.other_side(plan.side), needles=[sides.mirror_needle(n) for n in plan.needles]
+    )

@@ -27,7 +27,9 @@ from matplotlib.backends.backend_pdf import PdfPages
 from matplotlib.figure import Figure
 
 from thighmap import NOT_A_MEDICAL_DEVICE, __version__
+from thighmap.anatomy.atlas_rules import Rules
 from thighmap.planning import CONTRAINDICATION_KEYS, CONTRAINDICATION_LABELS, Plan
+from thighmap.safety import wording
 from thighmap.safety.engine import SafetyModel
 from thighmap.safety.report import NeedleReport, PlanReport
 from thighmap.viz import scene
@@ -60,7 +62,7 @@ def write_plan_report(
             info["Title"] = f"thighmap plan report: {plan.title or plan_path or 'unsaved plan'}"
             info["Creator"] = f"thighmap {__version__}"
             pages = 1 + len(report.needles)
-            first = _front_page(plan, report, plan_path, today or _dt.date.today(), pages)
+            first = _front_page(plan, report, plan_path, today or _dt.date.today(), pages, model.atlas.rules)
             pdf.savefig(first)
             plt.close(first)
             atlas = _display_atlas(model, plan.side)
@@ -105,7 +107,7 @@ def _status_box(fig: Figure, x: float, y: float, status: str) -> None:
     fig.text(
         x,
         y,
-        f"  {status.upper()}  ",
+        f"  {wording.status_word(status)}  ",
         fontsize=13,
         weight="bold",
         color="white",
@@ -114,7 +116,9 @@ def _status_box(fig: Figure, x: float, y: float, status: str) -> None:
     )
 
 
-def _front_page(plan: Plan, report: PlanReport, plan_path: str | None, today: _dt.date, pages: int) -> Figure:
+def _front_page(
+    plan: Plan, report: PlanReport, plan_path: str | None, today: _dt.date, pages: int, rules: Rules
+) -> Figure:
     fig = _page(1, pages)
     fig.text(0.07, 0.935, "thighmap plan report", fontsize=18, weight="bold")
     _status_box(fig, 0.93, 0.935, report.status)
@@ -148,11 +152,9 @@ def _front_page(plan: Plan, report: PlanReport, plan_path: str | None, today: _d
     recorded = plan.contraindications
     rows = []
     for key in CONTRAINDICATION_KEYS:
-        if recorded is None or key not in recorded:
-            answer = "not recorded"
-        else:
-            answer = "YES - reconsider needling" if recorded[key] else "no"
+        answer = wording.contraindication_answer(rules, key, recorded)
         rows.append((f"{CONTRAINDICATION_LABELS.get(key, key)}: {answer}", {}))
+    rows += [(wording.finding_line(f), {}) for f in report.findings]
     y = _lines(fig, y, rows)
     if recorded is None:
         y = _lines(
@@ -162,18 +164,14 @@ def _front_page(plan: Plan, report: PlanReport, plan_path: str | None, today: _d
     fig.text(0.07, y, "Needles", fontsize=11, weight="bold")
     y -= 0.025
     for nr in report.needles:
-        nd = nr.nearest_danger
-        nearest = (
-            f"nearest {nr.name(nd.structure)} {nd.clearance_mm:.1f} mm" if nd else "no danger structure near"
-        )
         y = _lines(
             fig,
             y,
             [
                 (
-                    f"{nr.id}: {nr.status.upper()} - {nearest}; "
-                    f"max safe depth {nr.max_safe_depth_mm:.1f} mm, "
-                    f"planned {nr.depth_mm:.1f} mm of a {nr.needle_length_mm:.0f} mm needle",
+                    f"{nr.id}: {wording.status_word(nr.status)} - nearest danger "
+                    f"{wording.nearest_danger_text(nr)}; max safe depth {wording.max_safe_text(nr)}, "
+                    f"planned {wording.depth_text(nr)}",
                     {},
                 )
             ],
@@ -215,26 +213,13 @@ def _needle_page(
             fontsize=7,
             color="#555555",
         )
-    nd = nr.nearest_danger
     facts = [
         ("Target", nr.name(nr.target) if nr.target else "not stated"),
         ("Entry (mm)", ", ".join(f"{v:.1f}" for v in nr.entry_mm)),
-        (
-            "Depth",
-            f"{nr.depth_mm:.1f} mm of a {nr.needle_length_mm:.0f} mm needle, gauge {nr.gauge_mm:.2f} mm",
-        ),
-        (
-            "Nearest danger",
-            f"{nr.name(nd.structure)}: {nd.clearance_mm:.1f} mm (danger zone {nd.zone_clearance_mm:+.1f} mm)"
-            if nd
-            else "none near",
-        ),
-        (
-            "Max safe depth",
-            f"{nr.max_safe_depth_mm:.1f} mm"
-            + (f" (limited by the {nr.name(nr.limiting_structure)})" if nr.limiting_structure else ""),
-        ),
-        ("Tip lies in", nr.name(nr.tip_in) if nr.tip_in else "no modelled structure"),
+        ("Depth", wording.depth_text(nr)),
+        ("Nearest danger", wording.nearest_danger_text(nr)),
+        ("Max safe depth", wording.max_safe_text(nr)),
+        ("Tip lies in", wording.tip_text(nr)),
     ]
     fx = 0.52 if image is not None else 0.07
     fy = y - 0.01
@@ -255,16 +240,16 @@ def _needle_page(
     y -= 0.015
     fig.text(0.07, y, "Findings", fontsize=11, weight="bold")
     y -= 0.022
-    rows = [(f"[{f.severity}] {f.message}", {}) for f in nr.findings]
-    _lines(fig, y, rows or [("No rule fired.", {})], step=0.016)
+    rows = [(wording.finding_line(f), {}) for f in nr.findings]
+    _lines(fig, y, rows or [(wording.NO_FINDING, {})], step=0.016)
     return fig
 
 
 # ---------------------------------------------------------------------- pictures
 def _display_atlas(model: SafetyModel, side: str):  # type: ignore[no-untyped-def]
-    from thighmap.anatomy.mirror import MirroredAtlas
+    from thighmap.anatomy.mirror import atlas_on_side
 
-    return MirroredAtlas(model.atlas) if side == "left" else model.atlas
+    return atlas_on_side(model.atlas, side)
 
 
 def _needle_picture(atlas, nr: NeedleReport, size: tuple[int, int] = (640, 640)) -> np.ndarray:  # type: ignore[no-untyped-def]

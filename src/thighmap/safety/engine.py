@@ -16,10 +16,11 @@ from typing import ClassVar
 import numpy as np
 from scipy.spatial import cKDTree
 
+from thighmap import sides
 from thighmap.anatomy.atlas import Atlas
 from thighmap.anatomy.meshgen import SurfaceMesh
-from thighmap.planning import Needle, Plan, mirror_needle
-from thighmap.safety import rules
+from thighmap.planning import Needle, Plan
+from thighmap.safety import rules, wording
 from thighmap.safety.dangers import DangerSet
 from thighmap.safety.report import Finding, NearestDanger, NeedleReport, PlanReport, TissueSpan
 from thighmap.safety.tissues import TissueIndex
@@ -48,8 +49,9 @@ class BatchResult:
     nearest_structure: list[str]
     nearest_clearance_mm: np.ndarray
     caution_clearance_mm: np.ndarray  # (N,) to the nearest caution zone, negative inside
-    max_safe_depth_mm: np.ndarray
-    limiting_structure: list[str | None]  # whose caution zone sets max_safe_depth_mm
+    max_safe_depth_mm: np.ndarray  # as NeedleReport.max_safe_depth_mm (every depth rule)
+    limiting_structure: list[str | None]  # whose caution zone (or bone) sets max_safe_depth_mm
+    limiting_rule: list[str | None]  # the rule that sets it
 
 
 class SafetyModel:
@@ -67,6 +69,8 @@ class SafetyModel:
         self.names = {sid: st.name for sid, st in atlas.structures.items()}
         self.tissues = TissueIndex({sid: atlas.mesh(sid) for sid in atlas.structures})
         self._skin_outer: tuple[SurfaceMesh, cKDTree, np.ndarray] | None = None
+        self._bone_index: TissueIndex | None = None
+        self._outer_index: TissueIndex | None = None
 
     @classmethod
     def for_atlas(cls, atlas: Atlas) -> SafetyModel:
@@ -102,12 +106,14 @@ class SafetyModel:
 
     def skin_surface_frame(self, point_mm: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Closest point on the outer skin surface and the inward unit normal there."""
+        point = sides.to_atlas_frame(point_mm, self.side)
+        q, n = self._skin_frame_right(point)
+        return sides.from_atlas_frame(q, self.side), sides.from_atlas_frame(n, self.side)
+
+    def _skin_frame_right(self, point: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """skin_surface_frame in the atlas (right-thigh) frame."""
         from thighmap.safety.geometry import point_triangle_closest
 
-        point = np.asarray(point_mm, float)
-        flip = self.side == "left"
-        if flip:
-            point = point * np.array([-1.0, 1.0, 1.0])
         mesh, tree, vn = self._outer_skin()
         _, near = tree.query(point, k=12)
         verts = self._skin_used[np.atleast_1d(near)]
@@ -127,9 +133,6 @@ class SafetyModel:
         f = mesh.faces[faces[i]]
         n = (1 - w.sum()) * vn[f[0]] + w[0] * vn[f[1]] + w[1] * vn[f[2]]
         n = -n / np.linalg.norm(n)
-        if flip:
-            q = q * np.array([-1.0, 1.0, 1.0])
-            n = n * np.array([-1.0, 1.0, 1.0])
         return q, n
 
     # ------------------------------------------------------------------ trigger points
@@ -158,35 +161,29 @@ class SafetyModel:
             note=f"{tp.name}: {tp.technique.text}",
             source={"kind": "trigger_point", "trigger_point": tp_id},
         )
-        return mirror_needle(needle) if self.side == "left" else needle
+        return sides.mirror_needle(needle) if sides.is_mirrored(self.side) else needle
 
     # ------------------------------------------------------------------ checks
-    def check_needle(self, needle: Needle) -> NeedleReport:
-        if self.side == "left":
-            report = self._check_right(mirror_needle(needle))
-            return _mirror_report(report)
-        return self._check_right(needle)
+    def check_needle(self, needle: Needle, contraindications: dict[str, bool] | None = None) -> NeedleReport:
+        """The report of one needle (in this model's side's frame). `contraindications`:
+        the plan's checklist (planning.Plan.contraindications); each "yes" adds its finding."""
+        if sides.is_mirrored(self.side):
+            return sides.mirror_report(self._check_right(sides.mirror_needle(needle), contraindications))
+        return self._check_right(needle, contraindications)
 
-    def _check_right(self, needle: Needle) -> NeedleReport:
+    def _check_right(self, needle: Needle, contraindications: dict[str, bool] | None = None) -> NeedleReport:
         entry = np.asarray(needle.entry_mm, float)
         direction = np.asarray(needle.direction, float)
         direction = direction / np.linalg.norm(direction)
         depth = float(needle.depth_mm)
+        length = float(needle.needle_length_mm)
+        reach = max(length, depth)
         tip = entry + direction * depth
         gauge = float(needle.gauge_mm)
         res = self.dangers.needle_clearances(entry, tip, gauge)
-        first = self.dangers.first_caution_hit(
-            entry, direction, gauge, max(float(needle.needle_length_mm), depth)
-        )
+        first = self.dangers.first_caution_hit(entry, direction, gauge, reach)
         ids = self.dangers.structure_ids
         k_near = int(np.argmin(res["clearance"]))
-        k_limit = int(np.argmin(first))
-        max_safe = float(min(first[k_limit], needle.needle_length_mm))
-        limiting = (
-            ids[k_limit]
-            if np.isfinite(first[k_limit]) and first[k_limit] <= needle.needle_length_mm
-            else None
-        )
         nearest = NearestDanger(
             structure=ids[k_near],
             clearance_mm=float(res["clearance"][k_near]),
@@ -195,9 +192,13 @@ class SafetyModel:
             point_on_needle_mm=res["point_on_needle"][k_near],
             depth_on_needle_mm=float(res["s"][k_near] * depth),
         )
-        line = self.tissues.intervals(entry, direction, depth, behind=True)
+        # the whole line, from outside the body to the needle's length: the skin behind
+        # and ahead of the entry, the ladder to the tip, and the bone ahead for the limit
+        line = self.tissues.intervals(entry, direction, reach, behind=True)
         ladder = [
-            type(iv)(iv.structure, max(iv.enter_mm, 0.0), iv.exit_mm) for iv in line if iv.exit_mm >= 0.0
+            type(iv)(iv.structure, max(iv.enter_mm, 0.0), min(iv.exit_mm, depth))
+            for iv in line
+            if iv.exit_mm > 0.0 and iv.enter_mm <= depth  # not what the line left behind the entry
         ]
         tissues = [TissueSpan(iv.structure, iv.enter_mm, iv.exit_mm) for iv in ladder]
         tip_holders = [iv.structure for iv in ladder if iv.exit_mm >= depth - 1e-9]
@@ -206,40 +207,58 @@ class SafetyModel:
             key=lambda s: _TIP_PRIORITY.get(self.atlas.structures[s].kind, 9),
             default=None,
         )
+        bone = self.atlas.rules.bone_strike
+        bone_hit = rules.first_enter(line, bone.structures) if bone is not None else None
+        k_first = int(np.argmin(first))
+        max_safe, limiting_rule, limiting = self._max_safe_depth(
+            entry[None],
+            direction[None],
+            np.array([length]),
+            np.array([first[k_first]]),
+            np.array([k_first if np.isfinite(first[k_first]) else -1]),
+            np.array([bone_hit[1] if bone_hit else np.inf]),
+            [bone_hit[0] if bone_hit else None],
+        )
         findings: list[Finding] = []
         for k, sid in enumerate(ids):
             name = self.names[sid]
             spec = self.atlas.structures[sid].safety
             assert spec is not None
-            if res["zone"][k] < 0:
+            if res["zone"][k] < -rules.BOUNDARY_MM:
                 findings.append(
                     Finding(
                         "danger_zone",
                         "danger",
-                        f"The needle enters the danger zone of the {name} (the structure grown by "
-                        "its positional uncertainty): "
-                        + (
-                            f"it enters the modelled structure by {-res['clearance'][k]:.1f} mm."
-                            if res["clearance"][k] < 0
-                            else f"it passes {res['clearance'][k]:.1f} mm from the modelled structure."
-                        )
-                        + f" Stop short of {first[k]:.1f} mm on this line or change the angle.",
+                        wording.danger_zone_message(name, float(res["clearance"][k]), float(first[k])),
                         sid,
                     )
                 )
-            elif res["caution"][k] < 0:
-                findings.append(
-                    Finding(
-                        "caution_margin",
-                        "caution",
-                        f"The needle comes within the {spec.caution_margin_mm:.0f} mm caution margin "
-                        f"of the {name}'s danger zone ({res['zone'][k]:.1f} mm from the zone, "
-                        f"{res['clearance'][k]:.1f} mm from the structure). On this line it is "
-                        f"clear only down to {first[k]:.1f} mm.",
-                        sid,
-                    )
+            elif res["caution"][k] < -rules.BOUNDARY_MM:
+                message = wording.caution_margin_message(
+                    name,
+                    spec.caution_margin_mm,
+                    float(res["zone"][k]),
+                    float(res["clearance"][k]),
+                    float(first[k]),
                 )
-        findings += rules.evaluate(self.atlas, needle, direction, depth, ladder, line, tip_in)
+                raised = rules.vessel_margin_severity(
+                    self.atlas.rules, contraindications, self.atlas.structures[sid].kind
+                )
+                severity = "caution"
+                if raised is not None:
+                    severity, extra = raised
+                    message = f"{message} {extra}"
+                findings.append(Finding("caution_margin", severity, message, sid))
+        findings += rules.evaluate(self.atlas, needle, direction, depth, ladder, tip_in)
+        if self.atlas.rules.entry is not None:
+            findings += rules.entry_findings(
+                self.atlas.rules.entry,
+                self._skin_contact(entry, direction),
+                line,
+                self._outer_skin_crossings(entry, direction, depth),
+                depth,
+            )
+        findings += rules.contraindication_findings(self.atlas.rules, contraindications)
         status = "safe"
         if any(f.severity == "danger" for f in findings):
             status = "danger"
@@ -253,26 +272,84 @@ class SafetyModel:
             nearest_danger=nearest,
             clearances_mm={sid: float(res["clearance"][k]) for k, sid in enumerate(ids)},
             zone_clearances_mm={sid: float(res["zone"][k]) for k, sid in enumerate(ids)},
-            max_safe_depth_mm=max_safe,
-            limiting_structure=limiting,
+            max_safe_depth_mm=float(max_safe[0]),
+            limiting_structure=limiting[0],
+            limiting_rule=limiting_rule[0],
             tissues=tissues,
             tip_in=tip_in,
             findings=findings,
             entry_mm=entry,
             direction=direction,
             depth_mm=depth,
-            needle_length_mm=float(needle.needle_length_mm),
+            needle_length_mm=length,
             gauge_mm=gauge,
             target=needle.target,
             names=self.names,
         )
 
+    def _skin_contact(self, entry: np.ndarray, direction: np.ndarray) -> rules.SkinContact:
+        """Where the entry lies relative to the outer skin, and the needle's angle to the
+        inward normal there (atlas frame)."""
+        q, inward = self._skin_frame_right(entry)
+        offset = entry - q
+        cos = float(np.clip(direction @ inward, -1.0, 1.0))
+        return rules.SkinContact(
+            distance_mm=float(np.linalg.norm(offset)),
+            outside=bool(offset @ inward < 0.0),
+            angle_deg=float(np.degrees(np.arccos(cos))),
+        )
+
+    def _outer_skin_crossings(
+        self, entry: np.ndarray, direction: np.ndarray, length_mm: float
+    ) -> list[float]:
+        """Sorted depths (negative behind the entry) at which the needle's line crosses the
+        outer surface of the skin, from where it starts outside every surface up to
+        `length_mm` (atlas frame)."""
+        if self._outer_index is None:
+            mesh, _, _ = self._outer_skin()
+            self._outer_index = TissueIndex({"skin": mesh})
+        return [float(v) for v in self._outer_index.crossing_depths(entry, direction, length_mm)]
+
+    def _max_safe_depth(
+        self,
+        entry: np.ndarray,
+        direction: np.ndarray,
+        needle_length_mm: np.ndarray,
+        caution: np.ndarray,
+        caution_structure: np.ndarray,
+        bone_enter_mm: np.ndarray,
+        bone_structure: list[str | None],
+    ) -> tuple[np.ndarray, list[str | None], list[str | None]]:
+        """For N needles (atlas frame): the maximum safe depth (the depth at which the
+        first depth-dependent rule would fire, capped at the needle's length), the rule
+        that sets it and its structure. `caution`: the depth at which the first danger
+        structure's caution zone is reached (inf: never), `caution_structure` its index
+        (-1: none); `bone_enter_mm`: where the line first meets bone (inf: never)."""
+        ids = self.dangers.structure_ids
+        k = caution_structure
+        limit, which = rules.depth_limits(self.atlas, entry, direction, needle_length_mm, bone_enter_mm)
+        max_safe = np.minimum(np.minimum(caution, limit), needle_length_mm)
+        rule: list[str | None] = []
+        structure: list[str | None] = []
+        for i in range(len(k)):
+            if caution[i] <= limit[i] and caution[i] <= needle_length_mm[i]:
+                rule.append("caution_margin")
+                structure.append(ids[k[i]])
+            elif limit[i] <= needle_length_mm[i]:
+                rule.append(which[i])
+                structure.append(bone_structure[i] if which[i] == "bone_strike" else None)
+            else:
+                rule.append(None)
+                structure.append(None)
+        return max_safe, rule, structure
+
     def check_plan(self, plan: Plan, plan_path: str | None = None) -> PlanReport:
         return PlanReport(
             plan_path=plan_path,
             side=plan.side,
-            needles=[self.check_needle(n) for n in plan.needles],
+            needles=[self.check_needle(n, plan.contraindications) for n in plan.needles],
             patient_fitted=self.atlas.fitted,
+            findings=rules.contraindication_findings(self.atlas.rules, plan.contraindications),
         )
 
     def check_many(
@@ -282,35 +359,88 @@ class SafetyModel:
         depth_mm: np.ndarray,
         gauge_mm: np.ndarray | float = 0.25,
         needle_length_mm: np.ndarray | float | None = None,
+        *,
+        max_safe_depth: bool = True,
     ) -> BatchResult:
         """Vectorised check of N needles against the danger structures.
 
         The status here covers the danger zones and caution margins (the geometric core
-        of the check); the per-needle rules (bone, shaft, regional) need the tissue
-        ladder and are applied by check_needle."""
+        of the check); the other rules need the tissue ladder and are applied by
+        check_needle. The maximum safe depth is check_needle's: every depth rule (the
+        caution margins, the shaft rule when a needle length is given, bone, the regional
+        depth limits). With `max_safe_depth=False` (a caller that only wants the
+        statuses and clearances, such as the approach map) it is not computed: NaN, with
+        no limiting rule or structure."""
         entry = np.asarray(entry_mm, float).reshape(-1, 3)
         n = len(entry)
         direction = np.asarray(direction, float).reshape(-1, 3)
-        if self.side == "left":
-            entry = entry * np.array([-1.0, 1.0, 1.0])
-            direction = direction * np.array([-1.0, 1.0, 1.0])
+        entry = sides.to_atlas_frame(entry, self.side)
+        direction = sides.to_atlas_frame(direction, self.side)
         depth = np.broadcast_to(np.asarray(depth_mm, float), (n,))
         gauge = np.broadcast_to(np.asarray(gauge_mm, float), (n,))
         reach = (
             depth if needle_length_mm is None else np.broadcast_to(np.asarray(needle_length_mm, float), (n,))
         )
-        out = self.dangers.batch(entry, direction, depth, gauge, np.maximum(reach, depth))
-        status = np.where(out["min_zone"] < 0, 2, np.where(out["min_caution"] < 0, 1, 0))
+        reach = np.maximum(reach, depth)
+        out = self.dangers.batch(entry, direction, depth, gauge, reach)
+        edge = -rules.BOUNDARY_MM
+        status = np.where(out["min_zone"] < edge, 2, np.where(out["min_caution"] < edge, 1, 0))
         ids = self.dangers.structure_ids
-        limiting = np.where(out["first_caution_depth"] <= reach, out["first_caution_structure"], -1)
+        unit = direction / np.linalg.norm(direction, axis=1, keepdims=True)
+        lengths = (
+            np.full(n, np.inf)
+            if needle_length_mm is None
+            else np.broadcast_to(np.asarray(needle_length_mm, float), (n,))
+        )
+        if not max_safe_depth:
+            return BatchResult(
+                status=status,
+                nearest_structure=[ids[k] for k in out["nearest"]],
+                nearest_clearance_mm=out["nearest_clearance"],
+                caution_clearance_mm=out["min_caution"],
+                max_safe_depth_mm=np.full(n, np.nan),
+                limiting_structure=[None] * n,
+                limiting_rule=[None] * n,
+            )
+        # bone only matters where it comes before every other limit: trace it that far
+        others, _ = rules.depth_limits(self.atlas, entry, unit, lengths, np.full(n, np.inf))
+        cap = np.minimum(np.minimum(reach, lengths), np.minimum(out["first_caution_depth"], others))
+        max_safe, limiting_rule, limiting = self._max_safe_depth(
+            entry,
+            unit,
+            lengths,
+            out["first_caution_depth"],
+            out["first_caution_structure"],
+            *self._bone_enter_many(entry, unit, cap),
+        )
+        if needle_length_mm is None:  # no needle: the limit along the path asked for
+            max_safe = np.minimum(max_safe, reach)
         return BatchResult(
             status=status,
             nearest_structure=[ids[k] for k in out["nearest"]],
             nearest_clearance_mm=out["nearest_clearance"],
             caution_clearance_mm=out["min_caution"],
-            max_safe_depth_mm=np.minimum(out["first_caution_depth"], reach),
-            limiting_structure=[ids[k] if k >= 0 else None for k in limiting],
+            max_safe_depth_mm=max_safe,
+            limiting_structure=limiting,
+            limiting_rule=limiting_rule,
         )
+
+    def _bone_enter_many(
+        self, entry: np.ndarray, direction: np.ndarray, reach: np.ndarray
+    ) -> tuple[np.ndarray, list[str | None]]:
+        """Where each line first meets the bone of the bone-strike rule (inf: not within
+        reach), and which bone."""
+        bone = self.atlas.rules.bone_strike
+        out = np.full(len(entry), np.inf)
+        which: list[str | None] = [None] * len(entry)
+        if bone is None:
+            return out, which
+        if self._bone_index is None:
+            self._bone_index = TissueIndex({sid: self.atlas.mesh(sid) for sid in bone.structures})
+        index = self._bone_index
+        out, owner = index.first_entries(entry, direction, reach)
+        which = [index.ids[k] if k >= 0 else None for k in owner]
+        return out, which
 
     # ------------------------------------------------------------------ skin vertices
     def outer_skin(self) -> SurfaceMesh:
@@ -319,20 +449,15 @@ class SafetyModel:
         used = self._skin_used
         remap = np.full(len(mesh.vertices), -1, np.int64)
         remap[used] = np.arange(len(used))
-        verts, faces = mesh.vertices[used], remap[mesh.faces]
-        if self.side == "left":
-            return SurfaceMesh(verts * np.array([-1.0, 1.0, 1.0]), faces[:, ::-1].copy())
-        return SurfaceMesh(verts, faces)
+        return sides.mesh_on_side(SurfaceMesh(mesh.vertices[used], remap[mesh.faces]), self.side)
 
     def skin_points(self) -> tuple[np.ndarray, np.ndarray]:
         """Vertices of the outer skin and their inward normals (for maps)."""
         mesh, _, vn = self._outer_skin()
         used = self._skin_used
-        pts, nrm = mesh.vertices[used], -vn[used]
-        if self.side == "left":
-            pts = pts * np.array([-1.0, 1.0, 1.0])
-            nrm = nrm * np.array([-1.0, 1.0, 1.0])
-        return pts, nrm
+        return sides.from_atlas_frame(mesh.vertices[used], self.side), sides.from_atlas_frame(
+            -vn[used], self.side
+        )
 
     def danger_zone_mesh(self, sid: str) -> SurfaceMesh:
         """The danger structure grown by its positional uncertainty (for drawing)."""
@@ -352,9 +477,7 @@ class SafetyModel:
             surface = self.atlas.mesh(sid)
             unc = float(np.max(st.safety.uncertainty_at(np.linspace(0.0, 1.0, 201), self.atlas.fitted)))
             mesh = SurfaceMesh(surface.vertices + _vertex_normals(surface) * unc, surface.faces)
-        if self.side == "left":
-            mesh = SurfaceMesh(mesh.vertices * np.array([-1.0, 1.0, 1.0]), mesh.faces[:, ::-1].copy())
-        return mesh
+        return sides.mesh_on_side(mesh, self.side)
 
 
 def _vertex_normals(mesh: SurfaceMesh) -> np.ndarray:
@@ -365,23 +488,6 @@ def _vertex_normals(mesh: SurfaceMesh) -> np.ndarray:
         np.add.at(vn, f[:, k], fn)
     norm = np.linalg.norm(vn, axis=1, keepdims=True)
     return np.divide(vn, norm, out=np.zeros_like(vn), where=norm > 0)
-
-
-def _mirror_report(report: NeedleReport) -> NeedleReport:
-    flip = np.array([-1.0, 1.0, 1.0])
-    nd = report.nearest_danger
-    if nd is not None:
-        report.nearest_danger = NearestDanger(
-            nd.structure,
-            nd.clearance_mm,
-            nd.zone_clearance_mm,
-            nd.point_on_structure_mm * flip,
-            nd.point_on_needle_mm * flip,
-            nd.depth_on_needle_mm,
-        )
-    report.entry_mm = report.entry_mm * flip
-    report.direction = report.direction * flip
-    return report
 
 
 _FITTED: dict[tuple, Atlas] = {}

@@ -29,10 +29,10 @@ class MapCancelled(Exception):
 
 
 # An entry is offered as the best one only if a straight needle from it can be used as
-# taught: the path leaves at least a quarter of the longest common needle outside the
-# skin (the shaft rule of landmarks.json) and is within this angle of the inward skin
-# normal (chosen: steeper insertions are taught for the hamstrings; a needle laid nearly
-# along the skin travels in the fat and is hard to control).
+# taught: the path keeps the shaft rule of landmarks.json for the longest common needle
+# (rules.shaft_outside_skin: no deeper than that fraction of its length) and is within
+# this angle of the inward skin normal (chosen: steeper insertions are taught for the
+# hamstrings; a needle laid nearly along the skin travels in the fat and is hard to control).
 MAX_ANGLE_FROM_NORMAL_DEG = 60.0
 
 
@@ -51,6 +51,7 @@ class ApproachMap:
     usable: np.ndarray  # (V,) bool: length and angle a needle can be used at
     max_usable_depth_mm: float
     best_index: int | None  # the usable safe entry with the largest clearance
+    max_inserted_fraction: float = 1.0  # the atlas's shaft rule (1: the atlas has none)
 
     @property
     def best_entry_mm(self) -> np.ndarray | None:
@@ -58,10 +59,11 @@ class ApproachMap:
 
     def needle_at(self, index: int, needle_id: str, gauge_mm: float = 0.25) -> Needle:
         """A needle from skin vertex `index` to the target, on the shortest common needle
-        that keeps a quarter of its shaft outside the skin."""
+        that keeps the shaft rule."""
         depth = float(self.length_mm[index])
         length = next(
-            (n for n in NEEDLE_LENGTH_PRESETS_MM if depth <= 0.75 * n + 1e-9), NEEDLE_LENGTH_PRESETS_MM[-1]
+            (n for n in NEEDLE_LENGTH_PRESETS_MM if depth <= self.max_inserted_fraction * n + 1e-9),
+            NEEDLE_LENGTH_PRESETS_MM[-1],
         )
         return Needle(
             id=needle_id,
@@ -88,7 +90,7 @@ class DepthMap:
     """Maximum safe depth of a needle along the inward normal at every skin vertex."""
 
     points_mm: np.ndarray  # (V,3)
-    max_safe_depth_mm: np.ndarray  # (V,), capped at needle_length_mm
+    max_safe_depth_mm: np.ndarray  # (V,), every depth rule (the shaft rule caps it below needle_length_mm)
     limiting_structure: list[str | None]
     needle_length_mm: float
 
@@ -116,8 +118,10 @@ def approach_map(
         gauge_mm,
         None,
         progress,
+        max_safe_depth=False,
     )
-    max_depth = 0.75 * NEEDLE_LENGTH_PRESETS_MM[-1]
+    fraction = shaft_fraction(model)
+    max_depth = fraction * NEEDLE_LENGTH_PRESETS_MM[-1]
     usable = (length > 0) & (length <= max_depth) & (angle <= max_angle_deg)
     candidates = np.flatnonzero(usable & (res.status == 0))
     best = None
@@ -137,7 +141,14 @@ def approach_map(
         usable=usable,
         max_usable_depth_mm=max_depth,
         best_index=best,
+        max_inserted_fraction=fraction,
     )
+
+
+def shaft_fraction(model: SafetyModel) -> float:
+    """How much of a needle may be inserted, from the atlas's shaft rule (1 if it has none)."""
+    shaft = model.atlas.rules.shaft
+    return 1.0 if shaft is None else shaft.max_inserted_fraction
 
 
 def depth_map(
@@ -165,6 +176,7 @@ def _check_in_chunks(
     gauge_mm: float,
     needle_length_mm: float | None,
     progress: Progress | None,
+    max_safe_depth: bool = True,
 ) -> BatchResult:
     """model.check_many over all vertices: in one go when every danger structure is a
     capsule chain (a fraction of a second), in chunks reporting progress otherwise."""
@@ -175,7 +187,12 @@ def _check_in_chunks(
         stop = min(start + step, n)
         parts.append(
             model.check_many(
-                entry[start:stop], direction[start:stop], depth[start:stop], gauge_mm, needle_length_mm
+                entry[start:stop],
+                direction[start:stop],
+                depth[start:stop],
+                gauge_mm,
+                needle_length_mm,
+                max_safe_depth=max_safe_depth,
             )
         )
         if progress is not None and not progress(stop, n):

@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 
 from thighmap import NOT_A_MEDICAL_DEVICE
+from thighmap.safety import wording
 
 STATUS_ORDER = {"safe": 0, "caution": 1, "danger": 2}
 SEVERITY_ORDER = {"note": 0, "caution": 1, "danger": 2}
@@ -79,6 +80,8 @@ class NeedleReport:
     gauge_mm: float
     target: str | None = None
     names: dict[str, str] = field(default_factory=dict)
+    # the rule that sets max_safe_depth_mm (None: nothing fires within the needle's length)
+    limiting_rule: str | None = None
 
     @property
     def tip_mm(self) -> np.ndarray:
@@ -91,28 +94,7 @@ class NeedleReport:
 
     def key_sentence(self) -> str:
         """The one line a student reads first."""
-        nd = self.nearest_danger
-        if self.status == "danger" and nd is not None:
-            where = (
-                f"it enters the structure itself by {-nd.clearance_mm:.1f} mm"
-                if nd.clearance_mm < 0
-                else f"{nd.clearance_mm:.1f} mm from the structure itself"
-            )
-            return (
-                f"DANGER: the needle reaches the danger zone of the {self.name(nd.structure)} "
-                f"({where}). Stop at {self.max_safe_depth_mm:.1f} mm or change the angle."
-            )
-        if self.status == "caution":
-            first = next((f for f in self.findings if f.severity == "caution"), None)
-            reason = first.message if first else "a caution rule fired"
-            return f"CAUTION: {reason}"
-        if nd is not None:
-            return (
-                f"SAFE: nearest danger structure is the {self.name(nd.structure)}, "
-                f"{nd.clearance_mm:.1f} mm away; the trajectory stays clear down to "
-                f"{self.max_safe_depth_mm:.1f} mm."
-            )
-        return "SAFE: no danger structure near this trajectory."
+        return wording.key_sentence(self)
 
     def to_json(self) -> dict[str, Any]:
         nd = self.nearest_danger
@@ -132,6 +114,7 @@ class NeedleReport:
             "clearances_mm": {k: round(v, 2) for k, v in self.clearances_mm.items()},
             "max_safe_depth_mm": round(self.max_safe_depth_mm, 2),
             "max_safe_depth_limited_by": self.limiting_structure,
+            "max_safe_depth_rule": self.limiting_rule,
             "depth_mm": round(self.depth_mm, 2),
             "needle_length_mm": self.needle_length_mm,
             "gauge_mm": self.gauge_mm,
@@ -144,30 +127,25 @@ class NeedleReport:
         }
 
     def to_text(self) -> str:
-        lines = [f"Needle {self.id}: {self.status.upper()}", f"  {self.key_sentence()}"]
-        nd = self.nearest_danger
-        if nd is not None:
-            lines.append(
-                f"  Nearest danger structure: {self.name(nd.structure)}, clearance "
-                f"{nd.clearance_mm:.1f} mm (danger zone {nd.zone_clearance_mm:+.1f} mm), "
-                f"closest at {nd.depth_on_needle_mm:.1f} mm along the needle"
-            )
-        limit = f" (limited by the {self.name(self.limiting_structure)})" if self.limiting_structure else ""
+        lines = [
+            f"Needle {self.id}: {wording.status_word(self.status)}",
+            f"  {self.key_sentence()}",
+        ]
+        if self.nearest_danger is not None:
+            lines.append(f"  Nearest danger structure: {wording.nearest_danger_text(self)}")
         lines.append(
-            f"  Maximum safe depth on this line: {self.max_safe_depth_mm:.1f} mm{limit}; "
-            f"planned depth {self.depth_mm:.1f} mm of a {self.needle_length_mm:.0f} mm needle, "
-            f"gauge {self.gauge_mm:.2f} mm"
+            f"  Maximum safe depth on this line: {wording.max_safe_text(self)}; "
+            f"planned depth {wording.depth_text(self)}"
         )
-        tip = self.name(self.tip_in) if self.tip_in else "no modelled structure (connective tissue)"
-        lines.append(f"  Tip lies in: {tip}")
+        lines.append(f"  Tip lies in: {wording.tip_text(self)}")
         if self.tissues:
             lines.append("  Tissues passed (depth along the needle):")
             for t in self.tissues:
-                lines.append(f"    {t.enter_mm:6.1f} - {t.exit_mm:6.1f} mm  {self.name(t.structure)}")
+                lines.append(f"    {wording.tissue_row(self, t)}")
         if self.findings:
             lines.append("  Findings:")
             for f in self.findings:
-                lines.append(f"    [{f.severity}] {f.message}")
+                lines.append(f"    {wording.finding_line(f)}")
         return "\n".join(lines)
 
 
@@ -177,10 +155,14 @@ class PlanReport:
     side: str
     needles: list[NeedleReport]
     patient_fitted: bool = False
+    # findings about the plan as a whole (the contraindication checklist); each needle's
+    # report carries them too, so every needle's status counts them
+    findings: list[Finding] = field(default_factory=list)
 
     @property
     def status(self) -> str:
-        return worst_status([n.status for n in self.needles])
+        plan = [{"danger": "danger", "caution": "caution"}.get(f.severity, "safe") for f in self.findings]
+        return worst_status([n.status for n in self.needles] + plan)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -189,13 +171,18 @@ class PlanReport:
             "side": self.side,
             "patient_fitted": self.patient_fitted,
             "disclaimer": NOT_A_MEDICAL_DEVICE,
+            "findings": [f.to_json() for f in self.findings],
             "needles": [n.to_json() for n in self.needles],
         }
 
     def to_text(self) -> str:
-        head = f"Plan {self.plan_path or '(unsaved)'}: {self.status.upper()}  ({self.side} thigh"
+        head = f"Plan {self.plan_path or '(unsaved)'}: {wording.status_word(self.status)}  ({self.side} thigh"
         head += ", fitted to the patient profile)" if self.patient_fitted else ", reference adult)"
         parts = [head, ""]
+        if self.findings:
+            parts.append("Plan findings:")
+            parts += [f"  {wording.finding_line(f)}" for f in self.findings]
+            parts.append("")
         for n in self.needles:
             parts.append(n.to_text())
             parts.append("")

@@ -86,7 +86,7 @@ class TissueIndex:
         surface (plus 1 mm): from there the line starts outside all structures."""
         lo = self.origin
         hi = self.box_hi
-        with np.errstate(divide="ignore", invalid="ignore"):
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
             t1 = (lo - point) / direction
             t2 = (hi - point) / direction
         t_far = np.where(direction != 0, np.maximum(t1, t2), np.inf)
@@ -94,6 +94,47 @@ class TissueIndex:
         if not np.isfinite(exit_t) or exit_t < 0:
             exit_t = 0.0
         return exit_t + 1.0
+
+    def crossing_depths(self, entry: np.ndarray, direction: np.ndarray, length_mm: float) -> np.ndarray:
+        """Sorted depths (negative behind the entry) at which the line entry + t*direction
+        crosses any surface of the index, from where it starts outside every surface up
+        to `length_mm`; a crossing through a shared edge counts once."""
+        direction = direction / np.linalg.norm(direction)
+        back = self._distance_to_box_exit(entry, -direction)
+        t, _ = self.crossings(entry - direction * back, direction, back + length_mm)
+        t = np.sort(t) - back
+        if len(t) > 1:
+            t = t[np.concatenate([[True], np.diff(t) > DUPLICATE_T_MM])]
+        return t
+
+    def first_entries(
+        self, entry: np.ndarray, direction: np.ndarray, length_mm: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """For N lines: the depth in [0, length] at which each first enters one of the
+        index's closed surfaces (0 when its entry is inside one; inf if it never does),
+        and that structure's position in `ids` (-1: none). Lines whose segment misses the
+        box around every surface are answered without tracing them."""
+        entry = np.asarray(entry, float).reshape(-1, 3)
+        direction = np.asarray(direction, float).reshape(-1, 3)
+        direction = direction / np.linalg.norm(direction, axis=1, keepdims=True)
+        length = np.broadcast_to(np.asarray(length_mm, float), (len(entry),))
+        depth = np.full(len(entry), np.inf)
+        owner = np.full(len(entry), -1, np.int64)
+        end = entry + direction * length[:, None]
+        lo, hi = np.minimum(entry, end), np.maximum(entry, end)
+        near = np.all((hi >= self.origin) & (lo <= self.box_hi), axis=1)
+        inside_box = np.all((entry >= self.origin) & (entry <= self.box_hi), axis=1)
+        for i in np.flatnonzero(near):
+            if inside_box[i]:  # the entry may lie inside a surface: parity from outside
+                for iv in self.intervals(entry[i], direction[i], float(length[i])):
+                    if iv.exit_mm > 0.0 and max(iv.enter_mm, 0.0) < depth[i]:
+                        depth[i], owner[i] = max(iv.enter_mm, 0.0), self.ids.index(iv.structure)
+                continue
+            t, tri = self.crossings(entry[i], direction[i], float(length[i]))
+            if len(t):  # from outside every surface, the first crossing enters one
+                k = int(np.argmin(t))
+                depth[i], owner[i] = float(t[k]), int(self.owner[tri[k]])
+        return depth, owner
 
     def intervals(
         self, entry: np.ndarray, direction: np.ndarray, length_mm: float, *, behind: bool = False

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pyvista as pv
 
-from thighmap.anatomy.mirror import MirroredAtlas
+from thighmap.anatomy.mirror import atlas_on_side
 from thighmap.planning import Plan
 from thighmap.planning.demo import Camera, DemoStep, interpolate_camera, steps_of
 from thighmap.safety.engine import SafetyModel
@@ -27,7 +27,7 @@ class DemoRenderer:
     """One off-screen plotter holding the plan's scene; shows any step or camera."""
 
     def __init__(self, plan: Plan, model: SafetyModel, size: tuple[int, int] = (960, 720)) -> None:
-        atlas = MirroredAtlas(model.atlas) if plan.side == "left" else model.atlas
+        atlas = atlas_on_side(model.atlas, plan.side)
         self.atlas = atlas
         self.pl = pv.Plotter(off_screen=True, window_size=list(size))
         self.pl.set_background("#20242b", top="#3a4150")

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 import pyvista as pv
 
+from thighmap import sides
 from thighmap.anatomy.meshgen import SurfaceMesh
 
 KIND_COLOURS: dict[str, str] = {
@@ -52,9 +53,7 @@ SPREAD_OPACITY = 0.22  # a trigger point's spread sphere
 
 def to_display(points: np.ndarray) -> np.ndarray:
     """Atlas frame -> drawing frame (mirror x); also its own inverse."""
-    p = np.array(points, dtype=float, copy=True)
-    p[..., 0] *= -1.0
-    return p
+    return sides.mirror_points(points)
 
 
 from_display = to_display
