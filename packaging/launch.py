@@ -8,6 +8,6 @@ import os
 # no start compiles anything (set NUMBA_CPU_NAME to override).
 os.environ.setdefault("NUMBA_CPU_NAME", "generic")
 
-from thighmap.cli import main  # noqa: E402
+from thighmap.cli import main
 
 raise SystemExit(main())
