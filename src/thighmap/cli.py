@@ -71,8 +71,10 @@ def _parser() -> argparse.ArgumentParser:
 
     a = sub.add_parser("atlas", help="build or describe the bundled atlas")
     asub = a.add_subparsers(dest="atlas_command", metavar="ACTION")
-    b = asub.add_parser("build", help="regenerate assets/meshes/ from assets/landmarks.json")
-    b.add_argument("--out", type=Path, help="write the meshes here instead of assets/meshes/")
+    b = asub.add_parser(
+        "build", help="regenerate the atlas's meshes/ from its landmarks.json (in a checkout: assets/)"
+    )
+    b.add_argument("--out", type=Path, help="write the meshes here instead of the atlas's meshes/ folder")
     i = asub.add_parser("info", help="list every structure: kind, role, volume, bounding box")
     i.add_argument("--json", action="store_true")
     asub.add_parser("trigger-points", help="list the bundled trigger points")
@@ -284,7 +286,15 @@ def _atlas(args: argparse.Namespace) -> int:
     if atlas is None:
         return _fail(err or "cannot load the atlas")
     if args.atlas_command == "build":
-        out = args.out or paths.meshes_dir()
+        out = args.out
+        if out is None:  # beside the atlas that was read: --atlas's folder, else the default one
+            where = paths.atlas_location()
+            if args.atlas is None and not where.writable:
+                return _fail(
+                    f"atlas build: the atlas of an installed thighmap ({where.directory}) is part of "
+                    "the program and is not rewritten; write the surfaces elsewhere with --out DIR"
+                )
+            out = atlas.meshes_dir or paths.meshes_dir()
         meshes = build.build_all(atlas)
         build.write_all(meshes, out)
         total = sum(m.n_triangles for m in meshes.values())

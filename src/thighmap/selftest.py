@@ -89,15 +89,15 @@ def _batch_agrees_with_single_checks() -> str:
 
 
 def _renders_a_frame() -> str:
-    import vtk
-    from vtk.util.numpy_support import vtk_to_numpy
+    from vtkmodules.util.numpy_support import vtk_to_numpy
+    from vtkmodules.vtkIOImage import vtkPNGReader
 
     from thighmap.anatomy.atlas import load_atlas
     from thighmap.viz.render import render_atlas_png
 
     with tempfile.TemporaryDirectory() as tmp:
         png = render_atlas_png(load_atlas(), Path(tmp) / "frame.png", size=(300, 400))
-        reader = vtk.vtkPNGReader()
+        reader = vtkPNGReader()
         reader.SetFileName(str(png))
         reader.Update()
         pixels = vtk_to_numpy(reader.GetOutput().GetPointData().GetScalars())[:, :3].astype(float)

@@ -141,9 +141,9 @@ def orientation_cube(side: str = "right") -> Any:
 
     In the drawing frame +x is medial for a right thigh (lateral for a left one), +y
     posterior and +z proximal."""
-    import vtk
+    from vtkmodules.vtkRenderingAnnotation import vtkAnnotatedCubeActor
 
-    cube = vtk.vtkAnnotatedCubeActor()
+    cube = vtkAnnotatedCubeActor()
     medial, lateral = ("Med", "Lat") if side == "right" else ("Lat", "Med")
     cube.SetXPlusFaceText(medial)
     cube.SetXMinusFaceText(lateral)
