@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import pyvista as pv
 from PySide6.QtCore import QObject, QTimer
-from vtkmodules.vtkRenderingCore import vtkCellPicker, vtkRenderer
+from vtkmodules.vtkRenderingCore import vtkActor2D, vtkCellPicker, vtkPolyDataMapper2D, vtkRenderer
 
 from thighmap.anatomy.atlas import Atlas
 from thighmap.planning import Needle, Plan
@@ -337,14 +337,14 @@ class Scene3D(QObject):
     # ------------------------------------------------------------------ labels
     def _add_2d(self, poly: pv.PolyData, colour: str | None = None, opacity: float = 1.0) -> Any:
         """A 2D actor drawing ``poly`` (points in display pixels) under the label texts."""
-        mapper = vtk.vtkPolyDataMapper2D()
+        mapper = vtkPolyDataMapper2D()
         mapper.SetInputData(poly)
         if colour is None:  # per-cell RGBA (opacity in the colours)
             mapper.SetScalarModeToUseCellData()
             mapper.SetColorModeToDirectScalars()
         else:
             mapper.ScalarVisibilityOff()
-        actor = vtk.vtkActor2D()
+        actor = vtkActor2D()
         actor.SetMapper(mapper)
         if colour is not None:
             actor.GetProperty().SetColor(*_hex_to_rgb(colour))

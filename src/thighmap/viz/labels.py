@@ -348,14 +348,15 @@ def measure_text_px(
     texts: Sequence[str], font_size: int, *, bold: bool = False, italic: bool = False, dpi: int = 72
 ) -> np.ndarray:
     """(n, 2) width and height in pixels of each text as VTK draws it (vtkTextRenderer)."""
-    import vtk
+    import vtkmodules.vtkRenderingFreeType  # noqa: F401  (the text renderer's implementation)
+    from vtkmodules.vtkRenderingCore import vtkTextProperty, vtkTextRenderer
 
-    prop = vtk.vtkTextProperty()
+    prop = vtkTextProperty()
     prop.SetFontSize(font_size)
     prop.SetBold(bold)
     prop.SetItalic(italic)
     prop.SetFontFamilyToArial()
-    renderer = vtk.vtkTextRenderer()
+    renderer = vtkTextRenderer()
     out = np.zeros((len(texts), 2))
     bbox = [0, 0, 0, 0]
     for k, text in enumerate(texts):
