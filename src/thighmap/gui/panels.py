@@ -220,6 +220,15 @@ class LayersPanel(QWidget):
         if it is not None:
             it.setCheckState(0, Qt.CheckState.Checked if checked else Qt.CheckState.Unchecked)
 
+    def set_opacity(self, key: str, value: float) -> None:
+        """Set a layer's opacity as if its slider had been moved (emits opacity_changed)."""
+        self._opacities[key] = value
+        if self._current_sid(("special",)) == key:
+            self.opacity.blockSignals(True)
+            self.opacity.setValue(round(100 * value))
+            self.opacity.blockSignals(False)
+        self.opacity_changed.emit(key, value)
+
     def select(self, sid: str) -> None:
         it = self._items.get(sid)
         if it is not None:

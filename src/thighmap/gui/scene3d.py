@@ -165,6 +165,8 @@ class Scene3D(QObject):
         self.show_trigger_points = True
         self.show_tp_labels = False
         self.show_needles = True
+        self.hidden_needles: set[str] = set()  # needles switched off by id (a demonstration step)
+        self._needles_selected: str | None = None
         self.side = "right"
         self.zone_source: Callable[[str], Any] | None = None
         self._highlighted: tuple[str, tuple[float, float, float], float, float] | None = None
@@ -456,13 +458,26 @@ class Scene3D(QObject):
 
     def set_needles_visible(self, visible: bool) -> None:
         self.show_needles = visible
-        for actor in self.needle_actors.values():
-            actor.SetVisibility(visible)
+        self._apply_needle_visibility()
+        self.request_render()
+
+    def set_hidden_needles(self, ids: set[str]) -> None:
+        """Hide these needles (by id) while the others follow show_needles."""
+        self.hidden_needles = set(ids)
+        self._apply_needle_visibility()
+        self.request_render()
+
+    def _apply_needle_visibility(self) -> None:
+        def shown(name: str) -> bool:  # "needle:n1", "nlabel:n1", ...; "fb:*" is the selected's
+            nid = self._needles_selected if name.startswith("fb:") else name.partition(":")[2]
+            return self.show_needles and nid not in self.hidden_needles
+
+        for name, actor in self.needle_actors.items():
+            actor.SetVisibility(shown(name))
         for name in self.needle_names:
             actor = self.pl.actors.get(name)
             if actor is not None:
-                actor.SetVisibility(visible)
-        self.request_render()
+                actor.SetVisibility(shown(name))
 
     def set_labels(self, structures: bool, landmarks: bool) -> None:
         self.show_labels = structures
@@ -540,6 +555,9 @@ class Scene3D(QObject):
         sel = next((n for n in plan.needles if n.id == selected), None)
         if sel is not None and reports.get(sel.id) is not None:
             self._draw_feedback(sel, reports[sel.id], colours)
+        self._needles_selected = selected
+        if self.hidden_needles:
+            self._apply_needle_visibility()
         self._update_handle(sel)
         self.request_render()
 
@@ -683,7 +701,7 @@ class Scene3D(QObject):
         self._handle_callback(scene.from_display(np.asarray(list(centre), float)))
 
     def _update_handle(self, needle: Needle | None) -> None:
-        if needle is None or not self.show_needles:
+        if needle is None or not self.show_needles or needle.id in self.hidden_needles:
             if self._handle is not None:
                 self._handle.Off()
             return
