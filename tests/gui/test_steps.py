@@ -23,7 +23,11 @@ def _labels_drawn(window) -> bool:  # type: ignore[no-untyped-def]
 
 
 def _needle_visible(window, nid: str) -> bool:  # type: ignore[no-untyped-def]
-    return bool(window.scene.needle_actors[f"needle:{nid}"].GetVisibility())
+    """The needle's shaft and its name label are drawn (they must agree)."""
+    shaft = bool(window.scene.needle_actors[f"needle:{nid}"].GetVisibility())
+    label = window.pl.actors.get(f"nlabel:{nid}-labels") or window.pl.actors.get(f"nlabel:{nid}")
+    assert label is not None and bool(label.GetVisibility()) == shaft, f"label of {nid} disagrees"
+    return shaft
 
 
 def test_a_step_without_labels_and_without_a_later_needle_plays_back_without_them(window, qtbot) -> None:  # type: ignore[no-untyped-def]

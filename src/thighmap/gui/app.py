@@ -374,7 +374,7 @@ class MainWindow(QMainWindow):
         self.act_steps = self._action(
             "&Steps…",
             lambda: (self.docks["Steps"].show(), self.docks["Steps"].raise_()),
-            "Ctrl+Shift+L",
+            "Ctrl+Shift+D",
             "List the steps to rename, reorder, edit, duplicate or delete them",
         )
         d.insertAction(self.act_demo_drop, self.act_steps)

@@ -475,9 +475,10 @@ class Scene3D(QObject):
         for name, actor in self.needle_actors.items():
             actor.SetVisibility(shown(name))
         for name in self.needle_names:
-            actor = self.pl.actors.get(name)
-            if actor is not None:
-                actor.SetVisibility(shown(name))
+            for key in (name, f"{name}-labels"):  # pyvista files a point label under "<name>-labels"
+                actor = self.pl.actors.get(key)
+                if actor is not None:
+                    actor.SetVisibility(shown(name))
 
     def set_labels(self, structures: bool, landmarks: bool) -> None:
         self.show_labels = structures

@@ -11,6 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import shiboken6
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
     QCheckBox,
@@ -206,10 +207,14 @@ class StepList(QWidget):
         self.list.itemDoubleClicked.connect(lambda _item: self._show())
         self.list.itemChanged.connect(self._on_item_changed)
         self.list.currentRowChanged.connect(lambda _row: self._update_buttons())
-        win.undo.indexChanged.connect(lambda _i: self.refresh())
+        win.undo.indexChanged.connect(self._on_undo_index)  # a bound slot: dropped with the list
         self.refresh()
 
     # --------------------------------------------------------------- drawing
+    def _on_undo_index(self, _index: int) -> None:
+        if shiboken6.isValid(self.list):
+            self.refresh()
+
     def refresh(self, row: int | None = None) -> None:
         keep = self.list.currentRow() if row is None else row
         steps = self.win.steps()
@@ -226,6 +231,8 @@ class StepList(QWidget):
         self._update_buttons()
 
     def _update_buttons(self) -> None:
+        if not all(shiboken6.isValid(b) for b in (self.summary, *self.buttons.values())):
+            return  # the window is being torn down
         row, n = self.list.currentRow(), self.list.count()
         has = 0 <= row < n
         for key in ("show", "rename", "edit", "duplicate", "delete"):
@@ -323,6 +330,7 @@ def folder_dialog(parent: QWidget | None, start: str) -> QFileDialog:
     dlg = QFileDialog(parent, "Folder for the step images", start)
     dlg.setFileMode(QFileDialog.FileMode.Directory)
     dlg.setOption(QFileDialog.Option.DontUseNativeDialog, True)
+    dlg.setOption(QFileDialog.Option.ShowDirsOnly, True)  # the test checks the button stays
     dlg.setOption(QFileDialog.Option.ReadOnly, False)
     dlg.setAcceptMode(QFileDialog.AcceptMode.AcceptOpen)
     dlg.setLabelText(QFileDialog.DialogLabel.Accept, "Use this folder")
