@@ -57,6 +57,7 @@ from .core import CoreSession, EngineMissing
 from .dialogs import ContraindicationDialog, PatientDialog, StepDialog, show_about
 from .panels import InfoPanel, LayersPanel, NeedlePanel, SafetyPanel
 from .scene3d import Scene3D
+from .search import StructureSearch
 from .section import SectionPanel
 from .steps import ExportDialog, StepList, apply_step, capture_step, clear_needle_hiding
 
@@ -390,6 +391,10 @@ class MainWindow(QMainWindow):
     def _connect_panels(self) -> None:
         self.layers.visibility_changed.connect(self.set_layer_visible)
         self.layers.visibility_changed.connect(lambda k, v: clear_needle_hiding(self, k, v))
+        # -- search over names, synonyms and groups (gui/search.py)
+        self.structure_search = StructureSearch(self.layers, lambda: self.scene.atlas)
+        self.structure_search.chosen.connect(lambda sid: self.show_info("structure", sid))
+        self.structure_search.fly_to.connect(self.scene.fly_to)
         self.layers.opacity_changed.connect(self.scene.set_structure_opacity)
         self.layers.show_only.connect(self.show_only)
         self.layers.item_selected.connect(self._show_info_structure)

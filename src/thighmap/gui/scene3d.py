@@ -495,6 +495,24 @@ class Scene3D(QObject):
         self.relayout_labels()
         self.request_render()
 
+    def fly_to(self, sid: str) -> None:
+        """Frame a structure: look at its centre from the present direction, from just far
+        enough for all of it to fit the view."""
+        actor = self.atlas_actors.get(sid)
+        if actor is None:
+            return
+        bounds = np.array(actor.GetBounds(), float).reshape(3, 2)
+        centre = bounds.mean(axis=1)
+        radius = 0.5 * float(np.linalg.norm(bounds[:, 1] - bounds[:, 0]))
+        cam = self.pl.camera
+        view = np.array(cam.position, float) - np.array(cam.focal_point, float)
+        distance = 1.1 * radius / np.sin(np.radians(cam.view_angle) / 2.0)
+        cam.focal_point = tuple(centre)
+        cam.position = tuple(centre + view / np.linalg.norm(view) * distance)
+        self.pl.reset_camera_clipping_range()
+        self.relayout_labels()
+        self.request_render()
+
     # ------------------------------------------------------------------ needles
     def _add(
         self,
