@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PySide6.QtCore import Qt, QTimer
-from PySide6.QtWidgets import QApplication, QFileDialog, QLineEdit, QToolButton
+from PySide6.QtWidgets import QApplication, QFileDialog, QLineEdit, QPushButton, QToolButton
 
 from thighmap.gui.steps import ExportDialog, StepEditDialog, apply_step, folder_dialog
 
@@ -186,7 +186,9 @@ def test_export_at_a_chosen_size(window, qtbot, tmp_path: Path) -> None:  # type
     window.record_step("One")
     dlg = ExportDialog(str(tmp_path / "out"), window)
     qtbot.addWidget(dlg)
-    dlg.set_image_size(1280, 720)
+    preset = next(b for b in dlg.findChildren(QPushButton) if b.text() == "1280×720")
+    qtbot.mouseClick(preset, Qt.MouseButton.LeftButton)
+    assert dlg.image_size() == (1280, 720)
     dlg.width_px.setValue(400)
     dlg.height_px.setValue(300)
     dlg.gif.setChecked(False)

@@ -933,7 +933,9 @@ class MainWindow(QMainWindow):
         return needle
 
     def edit_patient(self) -> None:
-        dlg = PatientDialog(self.plan.patient, self.core.reference_atlas.reference_adult, self)
+        ref_atlas = self.core.reference_atlas
+        female_fat = getattr(ref_atlas.fitting, "female_default_posterior_fat_mm", None)
+        dlg = PatientDialog(self.plan.patient, ref_atlas.reference_adult, self, female_fat_mm=female_fat)
         if dlg.exec():
             prof = dlg.result_profile
             if prof != self.plan.patient:

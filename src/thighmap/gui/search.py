@@ -53,7 +53,7 @@ class StructureSearch(QObject):
         layers.search.textChanged.connect(self.run)
         layers.search.returnPressed.connect(self.choose_best)
         self.isolate_button.clicked.connect(self.isolate)
-        self.fly_button.clicked.connect(lambda: self.best and self.fly_to.emit(self.best))
+        self.fly_button.clicked.connect(self._fly)
 
     # --------------------------------------------------------------- filtering
     def run(self, text: str) -> None:
@@ -114,6 +114,10 @@ class StructureSearch(QObject):
             self.status.setText(f"{shown} layer(s)")
 
     # --------------------------------------------------------------- choosing
+    def _fly(self) -> None:
+        if self.best is not None:
+            self.fly_to.emit(self.best)
+
     def isolate(self) -> None:
         """Show only the structures found, through the panel's boxes (as Show only does)."""
         atlas = self._atlas()

@@ -185,8 +185,8 @@ class StepList(QWidget):
             ("show", "Show", "Show the selected step in the view", self._show),
             ("rename", "Rename", "Rename the selected step", self._rename),
             ("edit", "Text && time…", "Edit the step's title, text and how long it is held", self._edit),
-            ("up", "Up", "Move the step one place earlier", lambda: self._move(-1)),
-            ("down", "Down", "Move the step one place later", lambda: self._move(+1)),
+            ("up", "Up", "Move the step one place earlier", self._move_up),
+            ("down", "Down", "Move the step one place later", self._move_down),
             ("duplicate", "Duplicate", "Copy the step, right after it", self._duplicate),
             ("delete", "Delete", "Delete the selected step (Edit > Undo brings it back)", self._delete),
         ]
@@ -204,9 +204,9 @@ class StepList(QWidget):
         lay.addWidget(self.summary)
         lay.addLayout(grid)
         self._filling = False
-        self.list.itemDoubleClicked.connect(lambda _item: self._show())
+        self.list.itemDoubleClicked.connect(self._show)
         self.list.itemChanged.connect(self._on_item_changed)
-        self.list.currentRowChanged.connect(lambda _row: self._update_buttons())
+        self.list.currentRowChanged.connect(self._update_buttons)
         win.undo.indexChanged.connect(self._on_undo_index)  # a bound slot: dropped with the list
         self.refresh()
 
@@ -230,7 +230,7 @@ class StepList(QWidget):
             self.list.setCurrentRow(min(max(keep, 0), len(steps) - 1))
         self._update_buttons()
 
-    def _update_buttons(self) -> None:
+    def _update_buttons(self, _row: int = 0) -> None:
         if not all(shiboken6.isValid(b) for b in (self.summary, *self.buttons.values())):
             return  # the window is being torn down
         row, n = self.list.currentRow(), self.list.count()
@@ -265,7 +265,7 @@ class StepList(QWidget):
         self.win.record_step_dialog()
         self.refresh(self.list.count())
 
-    def _show(self) -> None:
+    def _show(self, _item: Any = None) -> None:
         row = self.list.currentRow()
         steps = self.win.steps()
         if 0 <= row < len(steps):
@@ -305,6 +305,12 @@ class StepList(QWidget):
                 f"Edit step {row + 1}",
                 row,
             )
+
+    def _move_up(self) -> None:
+        self._move(-1)
+
+    def _move_down(self) -> None:
+        self._move(+1)
 
     def _move(self, delta: int) -> None:
         row = self.list.currentRow()
@@ -357,9 +363,8 @@ class ExportDialog(QDialog):
         presets = QHBoxLayout()
         for w, h in EXPORT_SIZES:
             b = QPushButton(f"{w}×{h}")
-            b.clicked.connect(
-                lambda _c=False, w=w, h=h: (self.width_px.setValue(w), self.height_px.setValue(h))
-            )
+            b.setProperty("image_size", f"{w}x{h}")
+            b.clicked.connect(self._preset)
             presets.addWidget(b)
         size = QHBoxLayout()
         size.addWidget(self.width_px)
@@ -380,6 +385,10 @@ class ExportDialog(QDialog):
         buttons.accepted.connect(self.accept)
         buttons.rejected.connect(self.reject)
         form.addRow(buttons)
+
+    def _preset(self) -> None:
+        w, h = str(self.sender().property("image_size")).split("x")
+        self.set_image_size(int(w), int(h))
 
     def set_image_size(self, width_px: int, height_px: int) -> None:
         self.width_px.setValue(width_px)
