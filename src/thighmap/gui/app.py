@@ -730,16 +730,6 @@ class MainWindow(QMainWindow):
         self._move = (self.current_camera(), step.camera, time.perf_counter())
         self._move_timer.start()
 
-    def _apply_layers(self, hidden: set[str], opacity: dict[str, float], zones: bool, needles: bool) -> None:
-        atlas = self.scene.atlas
-        for sid in atlas.structures if atlas is not None else []:
-            self.scene.set_structure_visible(sid, sid not in hidden)
-            if sid in opacity:
-                self.scene.set_structure_opacity(sid, opacity[sid])
-        self.act_zones.setChecked(zones)
-        self._toggle_zones(zones)
-        self.scene.set_needles_visible(needles)
-
     def _camera_tick(self) -> None:
         if self._move is None:
             self._move_timer.stop()
