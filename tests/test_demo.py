@@ -248,3 +248,24 @@ def test_an_exported_step_shows_exactly_its_needles(atlas):
     finally:
         renderer.close()
     assert counts[("n1",)] > counts[()] + 20
+
+
+def test_an_exported_step_shows_its_trigger_points(atlas):
+    from thighmap.safety.engine import SafetyModel
+    from thighmap.viz.demo import DemoRenderer
+
+    model = SafetyModel.for_atlas(atlas)
+    renderer = DemoRenderer(Plan(), model, (320, 240))
+    try:
+        every = list(atlas.trigger_points)
+        renderer.show(DemoStep("s", POSTERIOR, trigger_points=True))
+        with_tps = renderer.image().astype(float)
+        assert all(core.GetVisibility() for core, _ in renderer.trigger_points.values())
+        renderer.show(DemoStep("s", POSTERIOR, trigger_points=True, hidden_trigger_points=tuple(every)))
+        without = renderer.image().astype(float)
+        renderer.show(DemoStep("s", POSTERIOR, trigger_points=False))
+        off = renderer.image().astype(float)
+    finally:
+        renderer.close()
+    assert np.abs(with_tps - without).sum(axis=-1).astype(bool).sum() > 50  # the markers are drawn
+    np.testing.assert_array_equal(without, off)  # hidden one by one or all at once: the same

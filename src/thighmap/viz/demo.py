@@ -2,8 +2,9 @@
 with smooth camera moves between the steps (no Qt).
 
 A step shows its structures with their opacities, its danger zones (all, less those
-switched off one by one), exactly the needles it names (drawn in front of the anatomy, as
-in the window, so a needle inside a muscle is seen), its title and text. Each step is
+switched off one by one), its trigger points, exactly the needles it names (needles and
+trigger-point markers drawn in front of the anatomy, as in the window, so a needle inside
+a muscle is seen), its title and text. Each step is
 held for its own duration_s in the GIF. Labels and the cross-section are not drawn here.
 """
 
@@ -66,6 +67,21 @@ class DemoRenderer:
                 self.overlay.AddActor(actor)
                 actors.append(actor)
             self.needles[nr.id] = actors
+        # trigger points as in the window: a marker in front, its spread in the scene
+        self.trigger_points: dict[str, tuple[pv.Actor, pv.Actor]] = {}
+        for tp in atlas.trigger_points.values():
+            colour = scene.TRIGGER_POINT_COLOURS.get(tp.muscle, "#ffffff")
+            centre = scene.to_display(tp.position_mm)
+            core = self.pl.add_mesh(pv.Sphere(radius=2.5, center=centre), color=colour, smooth_shading=True)
+            self.pl.renderer.RemoveActor(core)
+            self.overlay.AddActor(core)
+            spread = self.pl.add_mesh(
+                pv.Sphere(radius=tp.spread_mm, center=centre),
+                color=colour,
+                opacity=scene.SPREAD_OPACITY,
+                smooth_shading=True,
+            )
+            self.trigger_points[tp.id] = (core, spread)
         self.pl.add_orientation_widget(
             scene.orientation_cube(plan.side), interactive=False, viewport=(0, 0, 0.14, 0.18)
         )
@@ -80,6 +96,11 @@ class DemoRenderer:
         for nid, actors in self.needles.items():
             for a in actors:
                 a.SetVisibility(step.shows_needle(nid))
+        for tid, (core, spread) in self.trigger_points.items():
+            shown = step.trigger_points is not False and tid not in step.hidden_trigger_points
+            core.SetVisibility(shown)
+            spread.SetVisibility(shown)
+            spread.prop.opacity = step.opacity.get(f"tp:{tid}", scene.SPREAD_OPACITY)
         self.pl.add_text(step.title, position="upper_left", font_size=16, color="white", name="title")
         body = "\n".join(textwrap.wrap(step.text, 70))
         self.pl.add_text(body, position="lower_right", font_size=11, color="#e8eaee", name="text")
