@@ -6,11 +6,14 @@ import json
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from tests.test_cli import run
 from thighmap.planning import Plan, load_plan, save_plan
 from thighmap.planning.demo import (
     DEFAULT_DURATION_S,
+    LABEL_KINDS,
     Camera,
     DemoError,
     DemoStep,
@@ -23,9 +26,11 @@ from thighmap.planning.demo import (
     move_step_down,
     move_step_up,
     rename_step,
+    step_to_json,
     steps_of,
     with_steps,
 )
+from thighmap.planning.planfile import parse_plan, plan_to_document
 
 POSTERIOR = Camera((0.0, 900.0, 200.0), (0.0, 0.0, 200.0), (0.0, 0.0, 1.0), 30.0)
 LATERAL = Camera((-900.0, 0.0, 150.0), (10.0, 5.0, 150.0), (0.0, 0.0, 1.0), 25.0)
@@ -269,3 +274,55 @@ def test_an_exported_step_shows_its_trigger_points(atlas):
         renderer.close()
     assert np.abs(with_tps - without).sum(axis=-1).astype(bool).sum() > 50  # the markers are drawn
     np.testing.assert_array_equal(without, off)  # hidden one by one or all at once: the same
+
+
+_ids = st.text(alphabet="abcdefghijklmnopqrstuvwxyz_0123456789", min_size=1, max_size=12)
+_steps_strategy = st.lists(
+    st.builds(
+        DemoStep,
+        title=st.text(min_size=1, max_size=20).filter(str.strip),
+        camera=st.sampled_from([POSTERIOR, LATERAL]),
+        text=st.text(max_size=40),
+        hidden=st.lists(_ids, max_size=3).map(tuple),
+        opacity=st.dictionaries(_ids, st.floats(0.0, 1.0), max_size=3),
+        needles=st.none() | st.lists(_ids, max_size=3).map(tuple),
+        selected=st.none() | _ids,
+        danger_zones=st.booleans(),
+        duration_s=st.floats(0.2, 60.0),
+        hidden_zones=st.lists(_ids, max_size=2).map(tuple),
+        trigger_points=st.none() | st.booleans(),
+        labels=st.none() | st.fixed_dictionaries({k: st.booleans() for k in LABEL_KINDS}),
+        section=st.none()
+        | st.builds(
+            Section,
+            st.booleans(),
+            st.sampled_from(["long", "across"]),
+            st.sampled_from(["tip", "fixed"]),
+            st.floats(-100, 600),
+        ),
+    ),
+    min_size=1,
+    max_size=5,
+)
+
+
+def _same(a: DemoStep, b: DemoStep) -> bool:
+    """Equal as stored (the file keeps 3 decimals of numbers)."""
+    return step_to_json(a) == step_to_json(b)
+
+
+@settings(max_examples=60, deadline=None)
+@given(_steps_strategy, st.data())
+def test_step_edits_keep_every_step_and_survive_the_file(steps, data) -> None:  # type: ignore[no-untyped-def]
+    plan = with_steps(Plan(), steps)
+    loaded = steps_of(parse_plan(json.loads(json.dumps(plan_to_document(plan))), "fuzz"))
+    assert all(_same(a, b) for a, b in zip(loaded, steps, strict=True))
+    stored = steps_of(plan)  # the edits work on the steps as the file keeps them
+    i = data.draw(st.integers(0, len(steps) - 1))
+    j = data.draw(st.integers(0, len(steps) - 1))
+    moved = steps_of(move_step(plan, i, j))
+    assert moved[j] == stored[i] and sorted(map(repr, moved)) == sorted(map(repr, stored))
+    assert steps_of(move_step(move_step(plan, i, j), j, i)) == stored  # and back
+    dup = steps_of(duplicate_step(plan, i))
+    assert len(dup) == len(stored) + 1 and dup[i + 1].camera == stored[i].camera
+    assert steps_of(delete_step(plan, i)) == stored[:i] + stored[i + 1 :]
