@@ -71,6 +71,7 @@ def test_a_step_without_labels_and_without_a_later_needle_plays_back_without_the
     window.step_list.list.setCurrentRow(0)
     window.step_list.buttons["show"].click()
     assert not _labels_drawn(window) and not _needle_visible(window, "n2")
+    assert "n2 hidden" in window.statusBar().currentMessage()
     # switching the Needles layer back on shows every needle again
     window.layers.set_checked("needles", False)
     window.layers.set_checked("needles", True)

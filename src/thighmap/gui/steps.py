@@ -270,6 +270,11 @@ class StepList(QWidget):
         steps = self.win.steps()
         if 0 <= row < len(steps):
             apply_step(self.win, steps[row])
+            hidden = sorted(self.win.scene.hidden_needles)
+            note = ""
+            if hidden:
+                note = f"; needle(s) {', '.join(hidden)} hidden by the step (Needles layer shows all)"
+            self.win.statusBar().showMessage(f"Step {row + 1}: {steps[row].title}{note}", 8000)
 
     def _rename(self) -> None:
         item = self.list.currentItem()
