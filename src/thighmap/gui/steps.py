@@ -99,7 +99,8 @@ def apply_step(win: Any, step: DemoStep, *, camera: bool = True) -> None:
     win.act_zones.setChecked(step.danger_zones)
     win.act_zones.blockSignals(False)
     if step.trigger_points is not None:
-        s.set_trigger_points_visible(step.trigger_points)
+        if step.trigger_points != s.show_trigger_points:  # each call lays the labels out again
+            s.set_trigger_points_visible(step.trigger_points)
         for tid in atlas.trigger_points:
             layers.set_checked(f"tp:{tid}", tid not in step.hidden_trigger_points)
             layers.set_opacity(f"tp:{tid}", step.opacity.get(f"tp:{tid}", scene.SPREAD_OPACITY))
