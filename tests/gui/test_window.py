@@ -67,7 +67,7 @@ def test_info_card_for_muscle_and_danger_structure(window) -> None:  # type: ign
     assert "Semitendinosus" in text and "Innervation" in text and "Origin" in text
     window.show_info("structure", "sciatic_nerve")
     text = window.info.toPlainText()
-    assert "Caution margin" in text and "Uncertainty source" in text
+    assert "danger zone" in text and "Why the zone is" in text and "caution" in text
 
 
 def test_about_box_says_not_a_medical_device() -> None:

@@ -51,7 +51,6 @@ from thighmap.planning import (
     save_plan,
 )
 from thighmap.safety import kernels, maps
-from thighmap.viz import scene
 
 from . import storage
 from .commands import PlanEdit
@@ -59,7 +58,9 @@ from .core import CoreSession, EngineMissing
 from .dialogs import ContraindicationDialog, PatientDialog, StepDialog, show_about
 from .panels import InfoPanel, LayersPanel, NeedlePanel, SafetyPanel
 from .scene3d import Scene3D
+from .search import StructureSearch
 from .section import SectionPanel
+from .steps import ExportDialog, StepList, apply_step, capture_step, clear_needle_hiding
 
 log = logging.getLogger("thighmap.gui")
 
@@ -372,6 +373,17 @@ class MainWindow(QMainWindow):
         d.addAction(self.act_present)
         self.act_demo_export = self._action("&Export steps (PNG + GIF)…", self.export_demo_dialog)
         d.addAction(self.act_demo_export)
+        # -- the step list (gui/steps.py): a dock, opened from the menu
+        self.step_list = StepList(self)
+        self._dock("Steps", self.step_list, Qt.DockWidgetArea.RightDockWidgetArea)
+        self.docks["Steps"].hide()
+        self.act_steps = self._action(
+            "&Steps…",
+            lambda: (self.docks["Steps"].show(), self.docks["Steps"].raise_()),
+            "Ctrl+Shift+D",
+            "List the steps to rename, reorder, edit, duplicate or delete them",
+        )
+        d.insertAction(self.act_demo_drop, self.act_steps)
         self.presenting: int | None = None  # index of the step on show, None when not presenting
         self._move_timer = QTimer(self)
         self._move_timer.setInterval(CAMERA_TICK_MS)
@@ -383,6 +395,11 @@ class MainWindow(QMainWindow):
 
     def _connect_panels(self) -> None:
         self.layers.visibility_changed.connect(self.set_layer_visible)
+        self.layers.visibility_changed.connect(lambda k, v: clear_needle_hiding(self, k, v))
+        # -- search over names, synonyms and groups (gui/search.py)
+        self.structure_search = StructureSearch(self.layers, lambda: self.scene.atlas)
+        self.structure_search.chosen.connect(lambda sid: self.show_info("structure", sid))
+        self.structure_search.fly_to.connect(self.scene.fly_to)
         self.layers.opacity_changed.connect(self.scene.set_structure_opacity)
         self.layers.show_only.connect(self.show_only)
         self.layers.item_selected.connect(self._show_info_structure)
@@ -647,18 +664,7 @@ class MainWindow(QMainWindow):
 
     def record_step(self, title: str, text: str = "") -> demo.DemoStep:
         """Add what is on screen now as the next demonstration step (undoable)."""
-        atlas = self.scene.atlas
-        structures = set(atlas.structures) if atlas is not None else set()
-        step = demo.DemoStep(
-            title=title,
-            camera=self.current_camera(),
-            text=text,
-            hidden=tuple(sorted(self.scene.hidden & structures)),
-            opacity={k: v for k, v in self.scene.opacity.items() if k in structures},
-            needles=None if self.scene.show_needles else (),
-            selected=self.selected,
-            danger_zones=self.act_zones.isChecked(),
-        )
+        step = capture_step(self, title, text)  # gui/steps.py: everything visible
         steps = [*self.steps(), step]
         self.push_edit(demo.with_steps(self.plan, steps), f"Record step {len(steps)}")
         return step
@@ -672,14 +678,7 @@ class MainWindow(QMainWindow):
         if not self.steps():
             self.error("Present", "Record a step first (Demonstration > Record step).")
             return
-        self._before_presenting = (
-            self.saveState(),
-            set(self.scene.hidden),
-            dict(self.scene.opacity),
-            self.act_zones.isChecked(),
-            self.scene.show_needles,
-            self.current_camera(),
-        )
+        self._before_presenting = (self.saveState(), capture_step(self, "before"))
         for bar in (self.menuBar(), self.statusBar()):
             bar.hide()
         for widget in [*self.docks.values(), *self.findChildren(QToolBar)]:
@@ -695,15 +694,14 @@ class MainWindow(QMainWindow):
         self._move_timer.stop()
         for name in ("demo-title", "demo-text", "demo-count"):
             self.pl.remove_actor(name, render=False)
-        state, hidden, opacity, zones, needles, camera = self._before_presenting
+        state, before = self._before_presenting
         self.showNormal()
         self.menuBar().show()
         self.statusBar().show()
         for tb in self.findChildren(QToolBar):
             tb.show()
+        apply_step(self, before)
         self.restoreState(state)
-        self._apply_layers(hidden, opacity, zones, needles)
-        self._set_camera(camera)
         self.scene.request_render()
 
     def show_step(self, index: int) -> None:
@@ -716,16 +714,7 @@ class MainWindow(QMainWindow):
             return
         step = steps[index]
         self.presenting = index
-        atlas = self.scene.atlas
-        opacity = {
-            sid: step.opacity.get(sid, scene.DEFAULT_OPACITY.get(st.kind, 1.0))
-            for sid, st in (atlas.structures.items() if atlas is not None else [])
-        }
-        self._apply_layers(
-            set(step.hidden), opacity, step.danger_zones, step.needles is None or bool(step.needles)
-        )
-        if step.selected and step.selected in {n.id for n in self.plan.needles}:
-            self.select_needle(step.selected)
+        apply_step(self, step, camera=False)  # gui/steps.py; the camera glides below
         self.pl.add_text(step.title, position="upper_left", font_size=18, color="white", name="demo-title")
         lines = textwrap.wrap(step.text, 36)  # a column left of the thigh
         height = int(self.pl.window_size[1])
@@ -745,16 +734,6 @@ class MainWindow(QMainWindow):
         )
         self._move = (self.current_camera(), step.camera, time.perf_counter())
         self._move_timer.start()
-
-    def _apply_layers(self, hidden: set[str], opacity: dict[str, float], zones: bool, needles: bool) -> None:
-        atlas = self.scene.atlas
-        for sid in atlas.structures if atlas is not None else []:
-            self.scene.set_structure_visible(sid, sid not in hidden)
-            if sid in opacity:
-                self.scene.set_structure_opacity(sid, opacity[sid])
-        self.act_zones.setChecked(zones)
-        self._toggle_zones(zones)
-        self.scene.set_needles_visible(needles)
 
     def _camera_tick(self) -> None:
         if self._move is None:
@@ -794,21 +773,29 @@ class MainWindow(QMainWindow):
         if not self.steps():
             self.error("Export steps", "Record a step first (Demonstration > Record step).")
             return
-        folder = QFileDialog.getExistingDirectory(self, "Folder for the step images")
-        if not folder:
+        dlg = ExportDialog(str(Path(self.plan_path).parent if self.plan_path else Path.home()), self)
+        if not dlg.exec() or not dlg.folder.text().strip():
             return
+        folder = dlg.folder.text().strip()
         try:
-            written = self.export_demo(folder)
+            written = self.export_demo(folder, size=dlg.image_size(), gif=dlg.gif.isChecked())
         except (OSError, ValueError) as err:
             self.error("Cannot export the steps", f"{folder}: {err}")
             return
-        self.statusBar().showMessage(f"Wrote {len(written)} images and demonstration.gif to {folder}", 5000)
+        also = " and demonstration.gif" if dlg.gif.isChecked() else ""
+        self.statusBar().showMessage(f"Wrote {len(written)} images{also} to {folder}", 5000)
 
-    def export_demo(self, folder: str | os.PathLike[str]) -> list[Path]:
+    def export_demo(
+        self, folder: str | os.PathLike[str], size: tuple[int, int] = (960, 720), gif: bool = True
+    ) -> list[Path]:
         from thighmap.viz.demo import export_demonstration
 
         return export_demonstration(
-            self.plan, self.core.model(self.plan), folder, gif=Path(folder) / "demonstration.gif"
+            self.plan,
+            self.core.model(self.plan),
+            folder,
+            gif=Path(folder) / "demonstration.gif" if gif else None,
+            size=size,
         )
 
     # ================================================================ skin maps
@@ -965,7 +952,9 @@ class MainWindow(QMainWindow):
         return needle
 
     def edit_patient(self) -> None:
-        dlg = PatientDialog(self.plan.patient, self.core.reference_atlas.reference_adult, self)
+        ref_atlas = self.core.reference_atlas
+        female_fat = getattr(ref_atlas.fitting, "female_default_posterior_fat_mm", None)
+        dlg = PatientDialog(self.plan.patient, ref_atlas.reference_adult, self, female_fat_mm=female_fat)
         if dlg.exec():
             prof = dlg.result_profile
             if prof != self.plan.patient:

@@ -21,6 +21,7 @@ from PySide6.QtWidgets import (
 )
 
 import thighmap
+from thighmap.anatomy.reference import reference_profile
 from thighmap.planning import CONTRAINDICATION_LABELS, PATIENT_BOUNDS, SEXES, PatientProfile
 
 LICENCES: tuple[tuple[str, str], ...] = (
@@ -57,9 +58,11 @@ class PatientDialog(QDialog):
         patient: PatientProfile | None,
         reference: dict[str, object],
         parent: QWidget | None = None,
+        female_fat_mm: float | None = None,
     ) -> None:
         super().__init__(parent)
         self.setWindowTitle("Patient profile")
+        self._female_fat_mm = female_fat_mm  # the fat used for a woman whose fat is not given
         self._extra = dict(patient.extra) if patient is not None else {}
         lay = QVBoxLayout(self)
         lay.addWidget(
@@ -72,9 +75,11 @@ class PatientDialog(QDialog):
         form = QFormLayout()
         self.use: dict[str, QCheckBox] = {}
         self.spin: dict[str, QDoubleSpinBox] = {}
+        self.reference_values = reference_profile(reference)  # the atlas's reference adult
+        self.reference_labels: dict[str, QLabel] = {}
         for key, (lo, hi) in PATIENT_BOUNDS.items():
             value = getattr(patient, key) if patient is not None else None
-            ref = reference.get(key)
+            ref = self.reference_values.get(key)
             box = QCheckBox()
             spin = QDoubleSpinBox(
                 decimals=0 if key != "subcutaneous_fat_mm" else 1,
@@ -92,8 +97,9 @@ class PatientDialog(QDialog):
             row = QHBoxLayout()
             row.addWidget(box)
             row.addWidget(spin, 1)
-            if isinstance(ref, int | float):
-                row.addWidget(QLabel(f"(reference {ref:g} mm)"))
+            if ref is not None:
+                self.reference_labels[key] = QLabel(f"reference adult: {ref:g} mm")
+                row.addWidget(self.reference_labels[key])
             form.addRow(_LABELS[key], row)
             self.use[key] = box
             self.spin[key] = spin
@@ -105,7 +111,14 @@ class PatientDialog(QDialog):
             if patient is not None and patient.sex in SEXES
             else SEXES.index("unspecified")
         )
-        form.addRow("Sex", self.sex)
+        sex_row = QHBoxLayout()
+        sex_row.addWidget(self.sex, 1)
+        if isinstance(reference.get("sex"), str):
+            self.reference_labels["sex"] = QLabel(f"reference adult: {reference['sex']}")
+            sex_row.addWidget(self.reference_labels["sex"])
+        form.addRow("Sex", sex_row)
+        self.sex.currentIndexChanged.connect(self._show_fat_reference)
+        self._show_fat_reference()
         lay.addLayout(form)
         self.problem = QLabel("")
         self.problem.setStyleSheet("color: #d7263d")
@@ -123,9 +136,21 @@ class PatientDialog(QDialog):
         lay.addWidget(buttons)
         self.result_profile: PatientProfile | None = patient
 
+    def _show_fat_reference(self, _index: int = 0) -> None:
+        label = self.reference_labels.get("subcutaneous_fat_mm")
+        ref = self.reference_values.get("subcutaneous_fat_mm")
+        if label is None or ref is None:
+            return
+        if self.sex.currentData() == "female" and self._female_fat_mm is not None:
+            label.setText(f"reference adult: {ref:g} mm; unticked for a woman: {self._female_fat_mm:g} mm")
+        else:
+            label.setText(f"reference adult: {ref:g} mm")
+
     def _reset(self) -> None:
-        for box in self.use.values():
+        for key, box in self.use.items():
             box.setChecked(False)
+            if key in self.reference_values:
+                self.spin[key].setValue(self.reference_values[key])
         self.sex.setCurrentIndex(SEXES.index("unspecified"))
 
     def profile(self) -> PatientProfile | None:

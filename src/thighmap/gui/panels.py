@@ -41,6 +41,7 @@ from thighmap.planning import GAUGE_PRESETS_MM, NEEDLE_LENGTH_PRESETS_MM, Needle
 from thighmap.safety import wording
 from thighmap.viz import scene
 
+from .cards import structure_card_html
 from .scene3d import GROUPS
 
 ROLE_SID = Qt.ItemDataRole.UserRole
@@ -221,6 +222,15 @@ class LayersPanel(QWidget):
         if it is not None:
             it.setCheckState(0, Qt.CheckState.Checked if checked else Qt.CheckState.Unchecked)
 
+    def set_opacity(self, key: str, value: float) -> None:
+        """Set a layer's opacity as if its slider had been moved (emits opacity_changed)."""
+        self._opacities[key] = value
+        if self._current_sid(("special",)) == key:
+            self.opacity.blockSignals(True)
+            self.opacity.setValue(round(100 * value))
+            self.opacity.blockSignals(False)
+        self.opacity_changed.emit(key, value)
+
     def select(self, sid: str) -> None:
         it = self._items.get(sid)
         if it is not None:
@@ -253,44 +263,8 @@ class InfoPanel(QTextBrowser):
         )
 
     def show_structure(self, atlas: Atlas, sid: str) -> None:
-        st = atlas.structures.get(sid)
-        if st is None:
-            return
-        colour = scene.structure_colour(st.kind, sid)
-        rows = [
-            f"<h3 style='margin-bottom:2px'><span style='color:{colour}'>■</span> {_esc(st.name)}</h3>",
-            f"<p style='margin-top:0'><i>{_esc(st.kind)}</i> · role: <b>{_esc(st.role)}</b></p>",
-        ]
-        table = []
-        for key in ("origin", "insertion", "innervation", "action"):
-            if st.info.get(key):
-                table.append(
-                    f"<tr><td valign='top'><b>{key.capitalize()}</b></td><td>{_esc(st.info[key])}</td></tr>"
-                )
-        if table:
-            rows.append("<table cellspacing='3'>" + "".join(table) + "</table>")
-        if st.info.get("description"):
-            rows.append(f"<p>{_esc(st.info['description'])}</p>")
-        if st.safety is not None:
-            sf = st.safety
-            fitted = bool(getattr(atlas, "fitted", False))
-            vals = sf.uncertainty_fitted_mm if fitted else sf.uncertainty_reference_mm
-            lo, hi = float(min(vals)), float(max(vals))
-            unc = f"{lo:.0f} mm" if math.isclose(lo, hi) else f"{lo:.0f}–{hi:.0f} mm"
-            rows.append(
-                "<p style='background:#3a2a2a;padding:4px'><b>Danger structure.</b><br>"
-                f"Danger zone: the structure grown by its positional uncertainty, {unc} "
-                f"({'fitted to the patient' if fitted else 'reference adult'}).<br>"
-                f"Caution margin beyond the zone: {sf.caution_margin_mm:.0f} mm.</p>"
-                f"<p><small><b>Uncertainty source:</b> {_esc(sf.uncertainty_source)}<br>"
-                f"<b>Margin source:</b> {_esc(sf.caution_margin_source)}</small></p>"
-            )
-        for key in ("source", "course_source", "radius_source"):
-            if st.info.get(key):
-                rows.append(
-                    f"<p><small><b>{key.replace('_', ' ').capitalize()}:</b> {_esc(st.info[key])}</small></p>"
-                )
-        self.setHtml("".join(rows))
+        if sid in atlas.structures:
+            self.setHtml(structure_card_html(atlas, sid))  # gui/cards.py: plain sentences
 
     def show_trigger_point(self, atlas: Atlas, tp_id: str) -> None:
         tp = atlas.trigger_points.get(tp_id)

@@ -162,6 +162,8 @@ class Scene3D(QObject):
         self.show_trigger_points = True
         self.show_tp_labels = False
         self.show_needles = True
+        self.hidden_needles: set[str] = set()  # needles switched off by id (a demonstration step)
+        self._needles_selected: str | None = None
         self.side = "right"
         self.zone_source: Callable[[str], Any] | None = None
         self._highlighted: tuple[str, tuple[float, float, float], float, float] | None = None
@@ -508,7 +510,7 @@ class Scene3D(QObject):
         self._labels_dirty = False
         ren = self.pl.renderer
         width, height = (int(v) for v in ren.GetSize())
-        shown = [lab for lab in self.labels.values() if lab.kind != "needle" or self.show_needles]
+        shown = [lab for name, lab in self.labels.items() if lab.kind != "needle" or self._needle_shown(name)]
         for lab in self.labels.values():
             lab.actor.SetVisibility(False)
         self.label_rects = {}
@@ -680,10 +682,25 @@ class Scene3D(QObject):
 
     def set_needles_visible(self, visible: bool) -> None:
         self.show_needles = visible
-        for actor in self.needle_actors.values():
-            actor.SetVisibility(visible)
-        self._labels_dirty = True  # needle labels come and go with the needles
+        self._apply_needle_visibility()
         self.request_render()
+
+    def set_hidden_needles(self, ids: set[str]) -> None:
+        """Hide these needles (by id) while the others follow show_needles."""
+        self.hidden_needles = set(ids)
+        self._apply_needle_visibility()
+        self.request_render()
+
+    def _needle_shown(self, name: str) -> bool:
+        """Whether a needle's actor or label ("needle:n1", "nlabel:n1", "fb:*" for the
+        selected needle's feedback) is shown: needles on, and that needle not hidden."""
+        nid = self._needles_selected if name.startswith("fb:") else name.partition(":")[2]
+        return self.show_needles and nid not in self.hidden_needles
+
+    def _apply_needle_visibility(self) -> None:
+        for name, actor in self.needle_actors.items():
+            actor.SetVisibility(self._needle_shown(name))
+        self._labels_dirty = True  # needle labels come and go with the needles (place_labels)
 
     def set_labels(self, structures: bool, landmarks: bool) -> None:
         self.show_labels = structures
@@ -697,6 +714,24 @@ class Scene3D(QObject):
         if self.side == "left":  # the presets name the thigh's sides; a left thigh is mirrored
             preset = {"lateral": "medial", "medial": "lateral"}.get(preset, preset)
         render.set_camera(self.pl, preset, self.atlas, zoom=1.2 if preset.startswith("axial") else 1.1)
+        self.relayout_labels()
+        self.request_render()
+
+    def fly_to(self, sid: str) -> None:
+        """Frame a structure: look at its centre from the present direction, from just far
+        enough for all of it to fit the view."""
+        actor = self.atlas_actors.get(sid)
+        if actor is None:
+            return
+        bounds = np.array(actor.GetBounds(), float).reshape(3, 2)
+        centre = bounds.mean(axis=1)
+        radius = 0.5 * float(np.linalg.norm(bounds[:, 1] - bounds[:, 0]))
+        cam = self.pl.camera
+        view = np.array(cam.position, float) - np.array(cam.focal_point, float)
+        distance = 1.1 * radius / np.sin(np.radians(cam.view_angle) / 2.0)
+        cam.focal_point = tuple(centre)
+        cam.position = tuple(centre + view / np.linalg.norm(view) * distance)
+        self.pl.reset_camera_clipping_range()
         self.relayout_labels()
         self.request_render()
 
@@ -762,6 +797,9 @@ class Scene3D(QObject):
         sel = next((n for n in plan.needles if n.id == selected), None)
         if sel is not None and reports.get(sel.id) is not None:
             self._draw_feedback(sel, reports[sel.id], colours)
+        self._needles_selected = selected
+        if self.hidden_needles:
+            self._apply_needle_visibility()
         self._update_handle(sel)
         self.request_render()
 
@@ -907,7 +945,7 @@ class Scene3D(QObject):
         self._handle_callback(scene.from_display(np.asarray(list(centre), float)))
 
     def _update_handle(self, needle: Needle | None) -> None:
-        if needle is None or not self.show_needles:
+        if needle is None or not self.show_needles or needle.id in self.hidden_needles:
             if self._handle is not None:
                 self._handle.Off()
             return

@@ -10,6 +10,13 @@ from __future__ import annotations
 
 from typing import Any
 
+from thighmap.planning.demo import (
+    DEFAULT_DURATION_S,
+    DURATION_RANGE_S,
+    LABEL_KINDS,
+    SECTION_FOLLOW,
+    SECTION_MODES,
+)
 from thighmap.planning.model import (
     CONTRAINDICATION_KEYS,
     COORDINATE_LIMIT_MM,
@@ -91,10 +98,40 @@ def plan_schema() -> dict[str, Any]:
                 "type": "object",
                 "additionalProperties": {"type": "number", "minimum": 0, "maximum": 1},
             },
-            "needles": {"type": "array", "items": {"type": "string"}},
+            "needles": {
+                "type": "array",
+                "items": {"type": "string"},
+                "description": "ids of the needles shown; missing: every needle",
+            },
             "selected": {"type": "string"},
+            "focused": {"type": "string", "description": "structure id of the outlined structure"},
             "danger_zones": {"type": "boolean"},
+            "hidden_zones": {"type": "array", "items": {"type": "string"}},
+            "trigger_points": {"type": "boolean"},
+            "hidden_trigger_points": {"type": "array", "items": {"type": "string"}},
+            "labels": {
+                "type": "object",
+                "properties": {k: {"type": "boolean"} for k in LABEL_KINDS},
+                "additionalProperties": True,
+            },
+            "section": {
+                "type": "object",
+                "properties": {
+                    "shown": {"type": "boolean"},
+                    "mode": {"enum": list(SECTION_MODES)},
+                    "follow": {"enum": list(SECTION_FOLLOW)},
+                    "level_mm": {"type": "number"},
+                },
+                "additionalProperties": True,
+            },
+            "duration_s": {
+                "type": "number",
+                "minimum": DURATION_RANGE_S[0],
+                "maximum": DURATION_RANGE_S[1],
+                "description": f"how long the step is held; missing: {DEFAULT_DURATION_S:g} s",
+            },
         },
+        "additionalProperties": True,
     }
     return {
         "$schema": "https://json-schema.org/draft/2020-12/schema",

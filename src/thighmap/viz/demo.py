@@ -1,5 +1,12 @@
 """A plan's demonstration steps rendered off screen: a PNG per step and an animated GIF
-with smooth camera moves between the steps (no Qt)."""
+with smooth camera moves between the steps (no Qt).
+
+A step shows its structures with their opacities, its danger zones (all, less those
+switched off one by one), its trigger points, exactly the needles it names (needles and
+trigger-point markers drawn in front of the anatomy, as in the window, so a needle inside
+a muscle is seen), its title and text. Each step is
+held for its own duration_s in the GIF. Labels and the cross-section are not drawn here.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 import pyvista as pv
+import vtk
 
 from thighmap.anatomy.mirror import atlas_on_side
 from thighmap.planning import Plan
@@ -19,8 +27,7 @@ from thighmap.viz.needles import needle_actors_for_report
 from thighmap.viz.render import add_atlas
 
 MOVE_FRAMES = 12  # frames of a camera move between two steps in the GIF
-HOLD_FRAMES = 14  # frames a step is held still in the GIF
-FRAME_S = 0.08
+FRAME_S = 0.08  # each frame of a camera move is shown this long
 
 
 class DemoRenderer:
@@ -44,9 +51,37 @@ class DemoRenderer:
             for st in atlas.danger_structures()
         }
         reports = model.check_plan(plan)
+        # needles in a layer of their own that shares the camera: never hidden by a muscle
+        self.overlay = vtk.vtkRenderer()
+        self.overlay.SetLayer(1)
+        self.overlay.InteractiveOff()
+        self.overlay.SetActiveCamera(self.pl.renderer.GetActiveCamera())
+        self.pl.ren_win.SetNumberOfLayers(2)
+        self.pl.ren_win.AddRenderer(self.overlay)
         self.needles: dict[str, list[pv.Actor]] = {}
         for nr in reports.needles:
-            self.needles[nr.id] = [self.pl.add_mesh(data, **kw) for data, kw in needle_actors_for_report(nr)]
+            actors = []
+            for data, kw in needle_actors_for_report(nr):
+                actor = self.pl.add_mesh(data, **kw)
+                self.pl.renderer.RemoveActor(actor)
+                self.overlay.AddActor(actor)
+                actors.append(actor)
+            self.needles[nr.id] = actors
+        # trigger points as in the window: a marker in front, its spread in the scene
+        self.trigger_points: dict[str, tuple[pv.Actor, pv.Actor]] = {}
+        for tp in atlas.trigger_points.values():
+            colour = scene.TRIGGER_POINT_COLOURS.get(tp.muscle, "#ffffff")
+            centre = scene.to_display(tp.position_mm)
+            core = self.pl.add_mesh(pv.Sphere(radius=2.5, center=centre), color=colour, smooth_shading=True)
+            self.pl.renderer.RemoveActor(core)
+            self.overlay.AddActor(core)
+            spread = self.pl.add_mesh(
+                pv.Sphere(radius=tp.spread_mm, center=centre),
+                color=colour,
+                opacity=scene.SPREAD_OPACITY,
+                smooth_shading=True,
+            )
+            self.trigger_points[tp.id] = (core, spread)
         self.pl.add_orientation_widget(
             scene.orientation_cube(plan.side), interactive=False, viewport=(0, 0, 0.14, 0.18)
         )
@@ -56,10 +91,16 @@ class DemoRenderer:
             actor.SetVisibility(sid not in step.hidden)
             actor.prop.opacity = step.opacity.get(sid, self.default_opacity[sid])
         for sid, actor in self.zones.items():
-            actor.SetVisibility(step.danger_zones and sid not in step.hidden)
+            actor.SetVisibility(step.danger_zones and sid not in step.hidden and sid not in step.hidden_zones)
+            actor.prop.opacity = step.opacity.get(f"zone:{sid}", scene.ZONE_OPACITY)
         for nid, actors in self.needles.items():
             for a in actors:
-                a.SetVisibility(step.needles is None or nid in step.needles)
+                a.SetVisibility(step.shows_needle(nid))
+        for tid, (core, spread) in self.trigger_points.items():
+            shown = step.trigger_points is not False and tid not in step.hidden_trigger_points
+            core.SetVisibility(shown)
+            spread.SetVisibility(shown)
+            spread.prop.opacity = step.opacity.get(f"tp:{tid}", scene.SPREAD_OPACITY)
         self.pl.add_text(step.title, position="upper_left", font_size=16, color="white", name="title")
         body = "\n".join(textwrap.wrap(step.text, 70))
         self.pl.add_text(body, position="lower_right", font_size=11, color="#e8eaee", name="text")
@@ -80,18 +121,17 @@ class DemoRenderer:
         self.pl.close()
 
 
-def frames(renderer: DemoRenderer, steps: list[DemoStep]) -> Iterator[np.ndarray]:
-    """The GIF's frames: each step held, then the camera moved to the next."""
+def frames(renderer: DemoRenderer, steps: list[DemoStep]) -> Iterator[tuple[np.ndarray, float]]:
+    """The GIF's frames and how long each is shown (s): each step held for its duration,
+    then the camera moved to the next."""
     for k, step in enumerate(steps):
         renderer.show(step)
-        still = renderer.image()
-        for _ in range(HOLD_FRAMES):
-            yield still
+        yield renderer.image(), step.duration_s
         if k + 1 < len(steps):
             nxt = steps[k + 1]
             for f in range(1, MOVE_FRAMES + 1):
                 renderer.set_camera(interpolate_camera(step.camera, nxt.camera, f / (MOVE_FRAMES + 1)))
-                yield renderer.image()
+                yield renderer.image(), FRAME_S
 
 
 def export_demonstration(
@@ -120,8 +160,13 @@ def export_demonstration(
         if gif is not None:
             import imageio.v3 as iio
 
-            images = list(frames(renderer, steps))
-            iio.imwrite(Path(gif), np.stack(images), duration=int(FRAME_S * 1000), loop=0)
+            shown = list(frames(renderer, steps))
+            iio.imwrite(
+                Path(gif),
+                np.stack([image for image, _ in shown]),
+                duration=[round(1000 * seconds) for _, seconds in shown],
+                loop=0,
+            )
         return written
     finally:
         renderer.close()

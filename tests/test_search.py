@@ -1,0 +1,98 @@
+"""Search over structure names, ids, synonyms, abbreviations and groups (no Qt)."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from thighmap.anatomy.search import HAMSTRINGS, normalise, search_structures
+
+
+@pytest.fixture(scope="module")
+def structures(atlas):  # type: ignore[no-untyped-def]
+    return list(atlas.structures.values())
+
+
+def _ids(structures, query: str) -> list[str]:  # type: ignore[no-untyped-def]
+    return [h.structure_id for h in search_structures(structures, query)]
+
+
+@pytest.mark.parametrize("query", ["hamstrings", "hamstring", "Hamstrings", "HAMSTR"])
+def test_hamstrings_finds_the_four_heads(structures, query) -> None:  # type: ignore[no-untyped-def]
+    assert set(_ids(structures, query)[:4]) == set(HAMSTRINGS)
+
+
+@pytest.mark.parametrize(
+    ("query", "best"),
+    [
+        ("peroneal", "common_fibular_nerve"),
+        ("common peroneal", "common_fibular_nerve"),
+        ("SM", "semimembranosus"),
+        ("st", "semitendinosus"),
+        ("BFLH", "biceps_femoris_long_head"),
+        ("bfsh", "biceps_femoris_short_head"),
+        ("sciatic", "sciatic_nerve"),
+        ("semimem", "semimembranosus"),
+        ("long head", "biceps_femoris_long_head"),  # the start of a word inside the name
+        ("femoris long", "biceps_femoris_long_head"),  # words in any place
+        ("common_fibular_nerve", "common_fibular_nerve"),  # the id
+        ("ischiadic", "sciatic_nerve"),
+    ],
+)
+def test_synonyms_abbreviations_and_words_rank_the_right_structure_first(structures, query, best) -> None:  # type: ignore[no-untyped-def]
+    assert _ids(structures, query)[0] == best
+
+
+def test_groups(structures) -> None:  # type: ignore[no-untyped-def]
+    kinds = {s.id: s.kind for s in structures}
+    popliteal = _ids(structures, "popliteal")
+    assert set(popliteal[:2]) == {"popliteal_artery", "popliteal_vein"}  # the names first
+    assert set(_ids(structures, "vessels")) == {s for s, k in kinds.items() if k in ("artery", "vein")}
+    assert set(_ids(structures, "nerves")) == {s for s, k in kinds.items() if k == "nerve"}
+    assert set(_ids(structures, "quadriceps")) == {
+        "vastus_lateralis",
+        "vastus_intermedius",
+        "vastus_medialis",
+    }
+    assert {"adductor_magnus", "adductor_longus", "gracilis"} <= set(_ids(structures, "adductors"))
+    # a short query does not drag in whole groups ("st" is not "Danger structures")
+    assert "sciatic_nerve" not in _ids(structures, "st")
+
+
+def test_accents_case_and_no_match(structures) -> None:  # type: ignore[no-untyped-def]
+    assert _ids(structures, "SÉMITENDÍNOSUS")[0] == "semitendinosus"
+    assert _ids(structures, "  fibular   (peroneal) ")[0] == "common_fibular_nerve"
+    assert search_structures(structures, "xyzzy") == []
+    assert search_structures(structures, "   ") == []
+    hit = search_structures(structures, "peroneal")[0]
+    assert hit.source == "synonym" and "peroneal" in hit.matched.lower()
+
+
+def test_an_atlas_can_add_its_own_synonyms_and_groups() -> None:
+    st_ = SimpleNamespace(
+        id="x1",
+        name="Thing",
+        kind="muscle",
+        role="context",
+        info={"synonyms": ["Widget"], "groups": ["Gadgets"]},
+    )
+    other = SimpleNamespace(id="x2", name="Other", kind="muscle", role="context", info={})
+    assert [h.structure_id for h in search_structures([other, st_], "widget")] == ["x1"]
+    assert [h.structure_id for h in search_structures([other, st_], "gadgets")] == ["x1"]
+
+
+@given(st.text(max_size=30))
+def test_search_never_fails_and_ranks_in_order(text: str) -> None:
+    structures = [
+        SimpleNamespace(id=f"s{i}", name=name, kind="muscle", role="target", info={})
+        for i, name in enumerate(["Semitendinosus", "Biceps femoris, long head", "Sciatic nerve"])
+    ]
+    hits = search_structures(structures, text)
+    scores = [h.score for h in hits]
+    assert scores == sorted(scores, reverse=True)
+    assert normalise(normalise(text)) == normalise(text)
+    if not normalise(text):
+        assert hits == []
