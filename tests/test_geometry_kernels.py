@@ -29,6 +29,7 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from trimesh.triangles import closest_point as trimesh_closest_point
 
+from thighmap.safety import kernels
 from thighmap.safety.geometry import (
     point_triangle_closest,
     ray_capsule_first_hit,
@@ -38,7 +39,6 @@ from thighmap.safety.geometry import (
     segment_segment_closest,
     segment_triangle_distance,
 )
-from thighmap.safety import kernels
 from thighmap.safety.mesh_distance import TriangleMeshDistance
 
 Vec = np.ndarray
