@@ -398,10 +398,11 @@ def document_limit_problems(doc: Any, name: str) -> list[PlanProblem]:
             return "contains a lone surrogate (an escape such as \\ud800 that is not a character)"
         return None
 
-    # (value, node, depth); node = (parent node, key or index), so the path of a value is
-    # built only when it has a problem
+    # Containers still to look into: (container, node, depth); node = (parent node, key or
+    # index), so the path of a value is built only when it has a problem. Scalars are
+    # checked in place (this walk runs on every needle of a 100,000-needle plan).
     Node = tuple[Any, str | int] | None
-    stack: list[tuple[Any, Node, int]] = [(doc, None, 0)]
+    too_large = f"number too large (more than {NUMBER_LIMIT:.0e} in magnitude)"
 
     def path_of(node: Node) -> list[str | int]:
         out: list[str | int] = []
@@ -410,30 +411,40 @@ def document_limit_problems(doc: Any, name: str) -> list[PlanProblem]:
             out.append(key)
         return out[::-1]
 
-    while stack:
-        value, node, depth = stack.pop()
-        if isinstance(value, str):
-            bad = text_problem(value)
-            if bad is not None:
-                add(path_of(node), value[: MAX_SHOWN_CHARS * 4], bad)
-        elif isinstance(value, dict | list):
+    def check(item: Any, node: Node, depth: int) -> None:
+        kind = type(item)
+        if kind is str:
+            if len(item) > MAX_TEXT_CHARS or (not item.isascii() and _has_surrogate(item)):
+                add(path_of(node), item[: MAX_SHOWN_CHARS * 4], text_problem(item) or "")
+        elif kind is dict or kind is list or isinstance(item, dict | list):
             if depth >= MAX_NESTING_DEPTH:
                 add(path_of(node), NO_VALUE, f"nested too deeply (more than {MAX_NESTING_DEPTH} levels)")
-            elif isinstance(value, dict):
-                for key, item in value.items():
-                    bad = text_problem(key)
-                    if bad is not None:
-                        add(path_of(node), key[: MAX_SHOWN_CHARS * 4], "a key: " + bad)
-                    elif not (item is None or isinstance(item, bool)):
-                        stack.append((item, (node, key), depth + 1))
             else:
-                for i, item in enumerate(value):
-                    if not (item is None or isinstance(item, bool)):
-                        stack.append((item, (node, i), depth + 1))
-        elif isinstance(value, _BigInteger) or (
-            isinstance(value, int | float) and _finite(value) and abs(value) > NUMBER_LIMIT
-        ):
-            add(path_of(node), value, f"number too large (more than {NUMBER_LIMIT:.0e} in magnitude)")
+                stack.append((item, node, depth))
+        elif kind is int or kind is float or (isinstance(item, int | float) and not isinstance(item, bool)):
+            if NUMBER_LIMIT < abs(item) < math.inf:
+                add(path_of(node), item, too_large)
+        elif kind is _BigInteger:
+            add(path_of(node), item, too_large)
+        elif isinstance(item, str):
+            check(str(item), node, depth)
+
+    stack: list[tuple[Any, Node, int]] = []
+    check(doc, None, 0)
+    while stack:
+        value, node, depth = stack.pop()
+        if type(value) is dict or isinstance(value, dict):
+            for key, item in value.items():
+                if not isinstance(key, str):  # only from a document built in code
+                    add(path_of(node), repr(key), "a key must be text")
+                elif len(key) > MAX_TEXT_CHARS or (not key.isascii() and _has_surrogate(key)):
+                    add(path_of(node), key[: MAX_SHOWN_CHARS * 4], "a key: " + (text_problem(key) or ""))
+                elif item is not None and item is not True and item is not False:
+                    check(item, (node, key), depth + 1)
+        else:
+            for i, item in enumerate(value):
+                if item is not None and item is not True and item is not False:
+                    check(item, (node, i), depth + 1)
     return problems
 
 
