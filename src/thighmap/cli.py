@@ -101,6 +101,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     imp.add_argument("mapping", type=Path, help="the mapping file (see docs/reference.md)")
     imp.add_argument("-o", "--output", required=True, type=Path, help="folder for the new atlas")
+    imp.add_argument("--force", action="store_true", help="replace the atlas in an existing, non-empty folder")
 
     rep = sub.add_parser(
         "report",
@@ -368,7 +369,7 @@ def _atlas(args: argparse.Namespace) -> int:
         from thighmap.anatomy.importer import import_atlas
 
         try:
-            result = import_atlas(args.mapping, args.output, base=atlas)
+            result = import_atlas(args.mapping, args.output, base=atlas, force=args.force)
         except AtlasError as exc:
             return _fail(str(exc))
         print(f"imported {', '.join(result.structures)} into {result.atlas_path}")

@@ -21,7 +21,6 @@ import difflib
 import json
 import math
 import os
-import stat
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, Protocol, cast
@@ -46,6 +45,7 @@ from thighmap.planning.resolve import (
     direction_at_entry,
     trigger_point_base,
 )
+from thighmap.reading import FileRefused, read_regular_file
 
 FORMAT_NAME = "thighmap-plan"
 SUPPORTED_VERSIONS: tuple[int, ...] = (1,)
@@ -269,7 +269,10 @@ def read_plan_document(path: str | os.PathLike[str]) -> tuple[Any, list[PlanProb
     def fail(message: str) -> PlanError:
         return PlanError([PlanProblem(name, None, None, NO_VALUE, message)])
 
-    data = _read_bounded(path, name, fail)
+    try:
+        data = read_regular_file(path, MAX_PLAN_BYTES, "plan file")
+    except FileRefused as exc:
+        raise fail(str(exc)) from None
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
@@ -313,45 +316,6 @@ def read_plan_document(path: str | os.PathLike[str]) -> tuple[Any, list[PlanProb
         for key in dict.fromkeys(duplicates)
     ]
     return doc, pre
-
-
-def _read_bounded(path: str | os.PathLike[str], name: str, fail: Callable[[str], PlanError]) -> bytes:
-    """At most ``MAX_PLAN_BYTES + 1`` bytes of a regular file, without ever blocking."""
-    limit_text = f"plan files are limited to {MAX_PLAN_BYTES // (1024 * 1024)} MiB"
-    try:
-        info = os.stat(path)
-        if stat.S_ISDIR(info.st_mode):
-            raise fail("is a directory, not a plan file")
-        if not stat.S_ISREG(info.st_mode):
-            raise fail("is not a regular file (a pipe, device or socket); give a plan file")
-        if info.st_size > MAX_PLAN_BYTES:
-            raise fail(f"the file is {info.st_size} bytes; {limit_text}")
-        # O_NONBLOCK: should the path turn into a fifo between stat and open, no wait
-        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
-        try:
-            if not stat.S_ISREG(os.fstat(fd).st_mode):
-                raise fail("is not a regular file (a pipe, device or socket); give a plan file")
-            chunks: list[bytes] = []
-            size = 0
-            while size <= MAX_PLAN_BYTES:
-                chunk = os.read(fd, min(1 << 20, MAX_PLAN_BYTES + 1 - size))
-                if not chunk:
-                    break
-                chunks.append(chunk)
-                size += len(chunk)
-        finally:
-            os.close(fd)
-    except PlanError:
-        raise
-    except FileNotFoundError:
-        raise fail("file not found") from None
-    except PermissionError:
-        raise fail("cannot read the file: permission denied") from None
-    except (OSError, ValueError) as exc:  # ValueError: a NUL byte in the path
-        raise fail(f"cannot read the file: {getattr(exc, 'strerror', None) or exc}") from None
-    if size > MAX_PLAN_BYTES:
-        raise fail(f"the file is larger than {MAX_PLAN_BYTES} bytes; {limit_text}")
-    return b"".join(chunks)
 
 
 def _has_surrogate(text: str) -> bool:
