@@ -101,7 +101,9 @@ def _parser() -> argparse.ArgumentParser:
     )
     imp.add_argument("mapping", type=Path, help="the mapping file (see docs/reference.md)")
     imp.add_argument("-o", "--output", required=True, type=Path, help="folder for the new atlas")
-    imp.add_argument("--force", action="store_true", help="replace the atlas in an existing, non-empty folder")
+    imp.add_argument(
+        "--force", action="store_true", help="replace the atlas in an existing, non-empty folder"
+    )
 
     rep = sub.add_parser(
         "report",

@@ -16,7 +16,7 @@ from thighmap.planning.demo import Camera, DemoStep, interpolate_camera, steps_o
 from thighmap.safety.engine import SafetyModel
 from thighmap.viz import scene
 from thighmap.viz.needles import needle_actors_for_report
-from thighmap.viz.render import add_atlas
+from thighmap.viz.render import add_atlas, write_image
 
 MOVE_FRAMES = 12  # frames of a camera move between two steps in the GIF
 HOLD_FRAMES = 14  # frames a step is held still in the GIF
@@ -115,13 +115,11 @@ def export_demonstration(
             renderer.show(step)
             renderer.pl.render()
             path = out / f"step-{k:02d}.png"
-            renderer.pl.screenshot(str(path))
+            write_image(path, np.asarray(renderer.pl.screenshot(return_img=True)))
             written.append(path)
         if gif is not None:
-            import imageio.v3 as iio
-
             images = list(frames(renderer, steps))
-            iio.imwrite(Path(gif), np.stack(images), duration=int(FRAME_S * 1000), loop=0)
+            write_image(gif, np.stack(images), ".gif", duration=int(FRAME_S * 1000), loop=0)
         return written
     finally:
         renderer.close()
