@@ -2,6 +2,7 @@
 
     python benchmarks/fuzz_before_after.py generate DIR [N]   # N plan files (default 6000)
     PYTHONPATH=OTHER/src python benchmarks/fuzz_before_after.py run DIR
+    PYTHONPATH=OTHER/src python benchmarks/fuzz_before_after.py mappings DIR [N]   # N import mappings
 
 `generate` writes a reproducible corpus (hypothesis, derandomized) with the strategies of
 tests/fuzz_files.py. `run` checks every file as `thighmap check FILE` would, in-process
@@ -107,11 +108,84 @@ def run(folder: Path) -> None:
         print(f"  {n:5d}  {kind}")
 
 
+def mappings(folder: Path, count: int) -> None:
+    """Generated import mappings (the strategies of tests/fuzz_files.py, derandomized)
+    through `import_atlas` of whichever thighmap is on PYTHONPATH: how many end in a
+    refusal (AtlasError), a traceback (any other exception), or files written outside
+    the output folder."""
+    import json
+    import shutil
+
+    import trimesh
+    from hypothesis import HealthCheck, given, settings
+
+    sys.path.insert(0, str(ROOT))
+    from tests.fuzz_files import mapping_documents, to_json
+
+    from thighmap.anatomy.atlas import AtlasError, load_atlas
+    from thighmap.anatomy.importer import import_atlas
+
+    atlas = load_atlas()
+    source = folder / "source"
+    (source / "sub").mkdir(parents=True, exist_ok=True)
+    outside = folder / "outside.stl"
+    box = trimesh.creation.box(extents=[20.0, 20.0, 60.0])
+    box.apply_translation([0.0, 40.0, 200.0])
+    box.export(source / "st.stl")
+    box.export(outside)
+    (source / "st.txt").write_text("not a surface")
+    points = {lid: atlas.landmark(lid).tolist() for lid in atlas.landmarks}
+    outcome: Counter[str] = Counter()
+    kinds: Counter[str] = Counter()
+    runs = [0]
+
+    @settings(
+        max_examples=count,
+        derandomize=True,
+        database=None,
+        deadline=None,
+        suppress_health_check=list(HealthCheck),
+    )
+    @given(mapping_documents(points, absolute_surface=str(outside)))
+    def one(doc: object) -> None:
+        runs[0] += 1
+        work = folder / f"run-{runs[0]}"
+        work.mkdir()
+        mapping = source / "mapping.json"
+        mapping.write_text(to_json(doc), encoding="utf-8", errors="surrogatepass")
+        before = {p for p in folder.rglob("*") if "run-" not in str(p)}
+        try:
+            import_atlas(mapping, work / "atlas", base=atlas)
+            outcome["imported"] += 1
+        except AtlasError:
+            outcome["refused"] += 1
+            if any(work.rglob("*")):
+                outcome["refused, files left behind"] += 1
+        except Exception as exc:
+            outcome["traceback"] += 1
+            kinds[f"{type(exc).__name__}: {str(exc)[:60]}"] += 1
+        after = {p for p in folder.rglob("*") if "run-" not in str(p)}
+        escaped = [p for p in work.rglob("*") if p.is_file() and (work / "atlas") not in p.parents]
+        if after - before or escaped:
+            outcome["wrote outside the output folder"] += 1
+            for p in after - before:
+                if p.is_file():
+                    p.unlink()
+        shutil.rmtree(work, ignore_errors=True)
+
+    one()
+    print(json.dumps(dict(outcome)))
+    for kind, n in kinds.most_common(15):
+        print(f"  {n:4d}  {kind}")
+
+
 if __name__ == "__main__":
     if len(sys.argv) >= 3 and sys.argv[1] == "generate":
         generate(Path(sys.argv[2]), int(sys.argv[3]) if len(sys.argv) > 3 else 6000)
     elif len(sys.argv) == 3 and sys.argv[1] == "run":
         run(Path(sys.argv[2]))
+    elif len(sys.argv) >= 3 and sys.argv[1] == "mappings":
+        mappings(Path(sys.argv[2]), int(sys.argv[3]) if len(sys.argv) > 3 else 500)
     else:
         print(__doc__)
         sys.exit(2)

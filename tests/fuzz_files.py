@@ -236,9 +236,9 @@ def plan_documents(draw: st.DrawFn) -> Any:
 
 
 @st.composite
-def plan_files(draw: st.DrawFn) -> bytes:
-    """The bytes of a (mostly) hostile plan file."""
-    text = to_json(draw(plan_documents()), ascii_only=draw(st.booleans()))
+def plan_files(draw: st.DrawFn, doc: Any = None) -> bytes:
+    """The bytes of a (mostly) hostile plan file (of ``doc``, else a generated plan)."""
+    text = to_json(draw(plan_documents()) if doc is None else doc, ascii_only=draw(st.booleans()))
     damage = draw(
         st.sampled_from(
             ["none"] * 24 + ["bom"] * 4 + ["double_bom", "truncate", "trailing", "latin1", "empty", "dup"]
@@ -260,6 +260,38 @@ def plan_files(draw: st.DrawFn) -> bytes:
     elif damage == "latin1":
         data = data + "é".encode("latin-1")
     return data
+
+
+@st.composite
+def plan_file_variants(draw: st.DrawFn) -> list[bytes]:
+    """Four files from one generated plan (generating is the slow part of fuzzing): as
+    :func:`plan_files` makes it, with a byte-order mark, cut short, and pretty-printed
+    with unknown keys first or (ASCII-escaped) trailing garbage."""
+    doc = draw(plan_documents())
+    first = draw(plan_files(doc))
+    text = to_json(doc, ascii_only=True)
+    cut = draw(st.integers(0, max(len(text) - 1, 0)))
+    last = (
+        json.dumps(doc, indent=2, ensure_ascii=False)
+        if draw(st.booleans()) and not _has_raw(doc)
+        else text + draw(st.sampled_from(["}", " 1", "\x00", "]]"]))
+    )
+    return [
+        first,
+        b"\xef\xbb\xbf" + text.encode("utf-8", "surrogatepass"),
+        text[:cut].encode("utf-8", "surrogatepass"),
+        last.encode("utf-8", "surrogatepass"),
+    ]
+
+
+def _has_raw(value: Any) -> bool:
+    if isinstance(value, Raw):
+        return True
+    if isinstance(value, dict):
+        return any(not isinstance(k, str) or _has_raw(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_has_raw(v) for v in value)
+    return False
 
 
 # ---------------------------------------------------------------------- import mappings

@@ -31,6 +31,7 @@ from tests.fuzz_files import (
     check_in_process,
     hostile_text,
     mapping_documents,
+    plan_file_variants,
     plan_files,
     to_json,
 )
@@ -39,7 +40,7 @@ from thighmap.planning.planfile import MAX_NEEDLES, MAX_PLAN_BYTES, MAX_PROBLEMS
 ROOT = Path(__file__).resolve().parents[1]
 SECONDS_PER_FILE = 10.0  # generous: a hang detector, not a benchmark
 MAX_STDERR_CHARS = 64_000  # 50 problems of at most ~1,000 characters each, and the summary
-BATCH = 2_000  # files per slow batch; 5 batches = 10,000 files in-process
+BATCH = 500  # generated plans per slow batch, 4 files each: 5 batches = 10,000 files in-process
 FUZZ = settings(
     deadline=None,
     database=None,
@@ -127,31 +128,33 @@ def run_thighmap(*args: str, timeout: float = 120.0) -> subprocess.CompletedProc
 
 
 def _fuzz_plans(atlas: object, tmp: Path, examples: int) -> dict[int, int]:
+    """``examples`` generated plans, four files each, checked in-process; the exit codes."""
     codes: dict[int, int] = {}
 
     @settings(FUZZ, max_examples=examples)
-    @given(plan_files())
-    def one(data: bytes) -> None:
-        result = check_file_in_process(tmp, data, atlas)
-        codes[result.exit_code] = codes.get(result.exit_code, 0) + 1
+    @given(plan_file_variants())
+    def one(files: list[bytes]) -> None:
+        for data in files:
+            result = check_file_in_process(tmp, data, atlas)
+            codes[result.exit_code] = codes.get(result.exit_code, 0) + 1
 
     one()
     return codes
 
 
 def test_fuzz_plans_quick(atlas, tmp_path: Path) -> None:
-    codes = _fuzz_plans(atlas, tmp_path, 300)
-    assert sum(codes.values()) >= 300
+    codes = _fuzz_plans(atlas, tmp_path, 100)
+    assert sum(codes.values()) >= 400
     assert codes.get(3, 0) > 0 and sum(codes.get(c, 0) for c in (0, 1, 2)) > 0, codes
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("batch", range(5))
 def test_fuzz_plans_batch(atlas, tmp_path: Path, batch: int) -> None:
-    """5 x 2,000 generated plan files (10,000 in all), in-process."""
+    """5 x 500 generated plans x 4 files (10,000 files in all), in-process."""
     start = time.perf_counter()
     codes = _fuzz_plans(atlas, tmp_path, BATCH)
-    assert sum(codes.values()) >= BATCH
+    assert sum(codes.values()) >= 4 * BATCH
     print(f"batch {batch}: exit codes {dict(sorted(codes.items()))} in {time.perf_counter() - start:.0f} s")
 
 
