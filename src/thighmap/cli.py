@@ -3,14 +3,16 @@
     thighmap [PLAN]                 open the program (optionally on a plan)
     thighmap check PLAN [--json]    check a plan; exit 0 safe, 1 caution, 2 danger, 3 bad input
     thighmap check --trigger-point ID
-    thighmap atlas build | info
+    thighmap atlas build | info | trigger-points
+    thighmap atlas import MAPPING -o FOLDER [--force]
     thighmap render [PLAN] -o FILE.png [--approach TARGET | --depth-map]
     thighmap report PLAN -o FILE.pdf
     thighmap demo PLAN -o FOLDER [--gif FILE.gif]
     thighmap schema                 the plan file's JSON Schema
     thighmap --self-test            check this installation
 
-Bad input never produces a traceback: it is reported on stderr with exit code 3.
+Bad input never produces a traceback: it is reported on stderr with exit code 3, and so
+is a usage error or any unexpected failure (one line), so `check` exits only with 0-3.
 """
 
 from __future__ import annotations
