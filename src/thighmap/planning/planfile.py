@@ -21,6 +21,7 @@ import difflib
 import json
 import math
 import os
+import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, Protocol, cast
@@ -683,11 +684,14 @@ def _parse_contraindications(raw: Any, c: _Collector) -> dict[str, bool] | None:
     return out
 
 
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
+
+
 def _id_problem(value: str) -> str | None:
     """Why ``value`` cannot be an id (too long, control characters), or ``None``."""
     if len(value) > MAX_ID_CHARS:
         return f"is {len(value)} characters long; ids are limited to {MAX_ID_CHARS}"
-    if any(ord(ch) < 0x20 or 0x7F <= ord(ch) < 0xA0 for ch in value):
+    if _CONTROL.search(value):
         return "contains control characters (line breaks, tabs, escapes); ids must be plain text"
     return None
 
