@@ -182,3 +182,43 @@ def test_render_writes_a_non_blank_png(tmp_path):
     r, g, b = pixels[:, 0].astype(int), pixels[:, 1].astype(int), pixels[:, 2].astype(int)
     assert np.any((r > 120) & (g < 90) & (b < 80))
     assert np.any((r > 180) & (g > 150) & (b < 90))
+
+
+def test_a_usage_error_exits_3_not_2():
+    out = run("check", "--no-such-option", "x.thighplan.json")
+    assert out.returncode == 3 and "usage" in out.stderr and "Traceback" not in out.stderr
+
+
+def test_an_unexpected_error_exits_3_in_one_line(monkeypatch, capsys, atlas):
+    """Any exception escaping a subcommand is reported in one line with exit 3 (never
+    exit 1, which `check` uses for "caution")."""
+    from thighmap import cli
+    from thighmap.safety import engine
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("kaboom\nsecond line <img src=x>" + "y" * 10_000)
+
+    monkeypatch.setattr(engine, "load_plan_for_checking", broken)
+    code = cli.check_plan_file(str(EXAMPLES / "danger-sciatic.thighplan.json"), atlas)
+    err = capsys.readouterr().err
+    assert code == 3
+    assert len(err.strip().splitlines()) == 1 and "RuntimeError: kaboom second line" in err
+    assert len(err) < 2100 and "Traceback" not in err
+
+
+def test_ids_with_unprintable_characters_print(tmp_path):
+    """A report or message holding characters the terminal cannot encode still prints
+    (escaped), with the right exit code."""
+    doc = json.loads((EXAMPLES / "danger-sciatic.thighplan.json").read_text())
+    doc["needles"][0]["id"] = "n\u202e\ufeff\U0001f489"
+    plan = tmp_path / "odd.thighplan.json"
+    plan.write_text(json.dumps(doc), encoding="utf-8")
+    out = subprocess.run(
+        [sys.executable, "-m", "thighmap", "check", str(plan)],
+        capture_output=True,
+        cwd=ROOT,
+        timeout=300,
+        env={**__import__("os").environ, "PYTHONIOENCODING": "ascii"},
+    )
+    assert out.returncode == 2, out.stderr
+    assert b"Traceback" not in out.stderr and b"\\U0001f489" in out.stdout

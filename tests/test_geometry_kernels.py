@@ -29,6 +29,7 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from trimesh.triangles import closest_point as trimesh_closest_point
 
+from thighmap.safety import kernels
 from thighmap.safety.geometry import (
     point_triangle_closest,
     ray_capsule_first_hit,
@@ -685,6 +686,47 @@ def test_ray_swept_triangle_first_hit(case: tuple[Vec, Vec, tuple[Vec, Vec, Vec]
     along = oracle_triangle_along(o, o + d, v0, v1, v2)
     far = max(np.linalg.norm(o - v) for v in (v0, v1, v2))
     _check_first_hit(t_kernel, g, lambda t: along(t) - r, float(far + r + 1.0))
+
+
+def test_ray_swept_triangle_nearly_parallel_to_the_face_never_hits_far_away() -> None:
+    """Found by hypothesis (flaky): a direction component of 3.26e-110 across the normal of a
+    triangle made the offset face plane's hit lie ~1e110 away, where the barycentric test is
+    rounding, and the first hit came out 3.07e109 instead of infinity."""
+    o = np.array([8.217701239287258, -13.81279717416778, -27.54158856382832])
+    d = np.array([0.192179652399663, -0.9813597613533707, 5.972401974622075e-110])
+    z = 14.52715689399546
+    v0 = np.array([9.179862439359937, 1.7449996586169156, z])
+    v1 = np.array([12.634142164861288, -19.890459993194078, z])
+    v2 = np.array([-18.656576987781428, 9.18621785719776, z])
+    for r in (0.0, 0.5, 2.0, 7.0):  # the ray passes 42 mm below the face: never within r
+        assert ray_swept_triangle_first_hit(o, d, v0, v1, v2, r)[0] == np.inf
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.floats(-300.0, -3.0),
+    st.sampled_from([-1.0, 1.0]),
+    st.integers(0, 2),
+    st.sampled_from([0.0, 0.5, 2.0, 7.0]),
+    st.integers(0, 2**32 - 1),
+)
+def test_ray_hits_never_lie_beyond_the_triangle_reach(
+    exponent: float, sign: float, axis: int, r: float, seed: int
+) -> None:
+    """A ray almost parallel to an axis-aligned triangle (one direction component ~1e-300 to
+    1e-3) never reports a hit farther than any point of the (grown) triangle can be."""
+    rng = np.random.default_rng(seed)
+    o = rng.uniform(-30, 30, 3)
+    d = rng.normal(size=3)
+    d[axis] = sign * 10.0**exponent
+    d /= np.linalg.norm(d)
+    tri = rng.uniform(-20, 20, (3, 3))
+    tri[:, axis] = rng.uniform(-20, 20)
+    reach = np.linalg.norm(o - tri[0]) + np.linalg.norm(tri[1] - tri[0]) + np.linalg.norm(tri[2] - tri[0])
+    t_swept = float(ray_swept_triangle_first_hit(o, d, *tri, r)[0])
+    assert t_swept == np.inf or t_swept <= reach + r
+    for t in (float(ray_triangle_hits(o, d, *tri)[0]), kernels.ray_triangle_hit(o, d, *tri)):
+        assert math.isnan(t) or t <= reach
 
 
 def test_ray_swept_triangle_simple() -> None:

@@ -177,3 +177,79 @@ def test_an_imported_atlas_is_not_fitted_to_a_profile(tmp_path, atlas):
     result = import_atlas(_external_set(tmp_path, atlas), tmp_path / "imp", base=atlas)
     with pytest.raises(ValueError, match="imported surfaces"):
         model_for_patient(PatientProfile(mid_thigh_circumference_mm=560), load_atlas(result.atlas_path))
+
+
+@pytest.mark.parametrize("sid", ["../escape", "/tmp/absolute", "a/b", "..", "x" * 65, "nerve.ply", " spaced"])
+def test_structure_ids_cannot_name_paths(tmp_path, atlas, sid):
+    mapping = _external_set(tmp_path, atlas)
+    doc = json.loads(mapping.read_text())
+    doc["structures"][0]["id"] = sid
+    mapping.write_text(json.dumps(doc))
+    with pytest.raises(ImportError_, match="structure id"):
+        import_atlas(mapping, tmp_path / "out" / "atlas", base=atlas)
+    assert not (tmp_path / "out").exists()
+
+
+def test_surfaces_outside_the_mapping_folder_are_refused(tmp_path, atlas):
+    (tmp_path / "set").mkdir()
+    mapping = _external_set(tmp_path / "set", atlas)
+    outside = tmp_path / "outside.stl"
+    (mapping.parent / "nerve.stl").rename(outside)
+    (mapping.parent / "link.stl").symlink_to(outside)
+    for name in ("../outside.stl", str(outside), "link.stl"):
+        doc = json.loads(mapping.read_text())
+        doc["structures"][0]["file"] = name
+        mapping.write_text(json.dumps(doc))
+        with pytest.raises(ImportError_, match="inside the mapping's folder"):
+            import_atlas(mapping, tmp_path / "out", base=atlas)
+    assert not (tmp_path / "out").exists()
+
+
+def test_an_existing_atlas_is_replaced_only_with_force(tmp_path, atlas):
+    mapping = _external_set(tmp_path, atlas)
+    out = tmp_path / "imp"
+    import_atlas(mapping, out, base=atlas)
+    before = (out / "landmarks.json").read_bytes()
+    (out / "keep.txt").write_text("mine")
+    with pytest.raises(ImportError_, match="--force"):
+        import_atlas(mapping, out, base=atlas)
+    assert (out / "keep.txt").read_text() == "mine" and (out / "landmarks.json").read_bytes() == before
+    import_atlas(mapping, out, base=atlas, force=True)
+    assert not (out / "keep.txt").exists() and load_atlas(out / "landmarks.json").structures
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []  # no staging left
+    # the mapping's own folder (its surfaces) is never an output, even with --force
+    with pytest.raises(ImportError_, match="choose a new folder"):
+        import_atlas(mapping, tmp_path, base=atlas, force=True)
+
+
+def test_a_refusal_late_in_the_import_leaves_nothing(tmp_path, atlas):
+    """The second surface is refused (open danger surface) after the first was read:
+    neither the output folder nor a staging folder exists afterwards."""
+    mapping = _external_set(tmp_path, atlas, open_nerve=True)
+    doc = json.loads(mapping.read_text())
+    doc["structures"].reverse()
+    mapping.write_text(json.dumps(doc))
+    out = run("atlas", "import", str(mapping), "-o", str(tmp_path / "new" / "imp"))
+    assert out.returncode == 3 and "open" in out.stderr and "Traceback" not in out.stderr
+    assert not (tmp_path / "new").exists() or list((tmp_path / "new").iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "",
+        "[",
+        "[" * 5000 + "]" * 5000,
+        '{"format": "thighmap-import", "version": 1' + "0" * 5000 + "}",
+        '{"format": "thighmap-import", "version": 1, "units": "mm", "landmarks": [1, 2, 3]}',
+        '{"format": "thighmap-import", "version": 1, "units": "mm", "landmarks": [{"id": ["x"]}, {}, {}]}',
+        '{"format": "thighmap-import", "version": 1, "units": "mm", "landmarks": '
+        '[{"id": "ischial_tuberosity", "point": [1' + "0" * 400 + ", 0, 0]}, {}, {}]}",
+    ],
+)
+def test_malformed_mappings_exit_3_without_a_traceback(tmp_path, text):
+    mapping = tmp_path / "mapping.json"
+    mapping.write_text(text)
+    out = run("atlas", "import", str(mapping), "-o", str(tmp_path / "imp"))
+    assert out.returncode == 3 and "Traceback" not in out.stderr and out.stderr.strip()
+    assert not (tmp_path / "imp").exists()

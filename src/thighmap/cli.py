@@ -3,7 +3,8 @@
     thighmap [PLAN]                 open the program (optionally on a plan)
     thighmap check PLAN [--json]    check a plan; exit 0 safe, 1 caution, 2 danger, 3 bad input
     thighmap check --trigger-point ID
-    thighmap atlas build | info
+    thighmap atlas build | info | trigger-points
+    thighmap atlas import MAPPING -o FOLDER [--force]
     thighmap render [PLAN] -o FILE.png [--approach TARGET | --depth-map]
     thighmap report PLAN -o FILE.pdf
     thighmap demo PLAN -o FOLDER [--gif FILE.gif]
@@ -11,7 +12,8 @@
     thighmap schema                 the plan file's JSON Schema
     thighmap --self-test            check this installation
 
-Bad input never produces a traceback: it is reported on stderr with exit code 3.
+Bad input never produces a traceback: it is reported on stderr with exit code 3, and so
+is a usage error or any unexpected failure (one line), so `check` exits only with 0-3.
 """
 
 from __future__ import annotations
@@ -20,8 +22,9 @@ import argparse
 import json
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import NoReturn
 
 from thighmap import NOT_A_MEDICAL_DEVICE, __version__
 
@@ -30,8 +33,27 @@ STATUS_EXIT = {"safe": EXIT_SAFE, "caution": EXIT_CAUTION, "danger": EXIT_DANGER
 SUBCOMMANDS = ("check", "atlas", "render", "report", "demo", "export", "schema", "gui")
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage error exits 3 (unusable input), never 2 (which `check`
+    uses for "danger")."""
+
+    def error(self, message: str) -> NoReturn:
+        self.print_usage(sys.stderr)
+        self.exit(EXIT_BAD_INPUT, f"{self.prog}: error: {_one_line(message)}\n")
+
+
+MAX_MESSAGE_CHARS = 2000  # an unexpected error is reported in one line of at most this
+
+
+def _one_line(text: str) -> str:
+    """``text`` on one line, unprintable characters escaped, cut to a readable length."""
+    from thighmap.planning.planfile import printable
+
+    return printable(" ".join(str(text).split()), MAX_MESSAGE_CHARS)
+
+
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+    p = _Parser(
         prog="thighmap",
         description=(
             "3D posterior-thigh atlas and dry-needling insertion checker. "
@@ -84,6 +106,9 @@ def _parser() -> argparse.ArgumentParser:
     )
     imp.add_argument("mapping", type=Path, help="the mapping file (see docs/reference.md)")
     imp.add_argument("-o", "--output", required=True, type=Path, help="folder for the new atlas")
+    imp.add_argument(
+        "--force", action="store_true", help="replace the atlas in an existing, non-empty folder"
+    )
 
     rep = sub.add_parser(
         "report",
@@ -163,6 +188,7 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    _safe_stdio()
     if not os.environ.get("DISPLAY") and not os.environ.get("WAYLAND_DISPLAY"):
         # no screen: render off screen through EGL straight away (VTK would first try X
         # and print a warning about it)
@@ -175,36 +201,77 @@ def main(argv: Sequence[str] | None = None) -> int:
         from thighmap.selftest import run_self_test
 
         return run_self_test()
-    try:
-        if args.command in (None, "gui"):
-            return _gui(args)
-        if args.command == "check":
-            return _check(args)
-        if args.command == "atlas":
-            return _atlas(args)
-        if args.command == "render":
-            return _render(args)
-        if args.command == "report":
-            return _report(args)
-        if args.command == "demo":
-            return _demo(args)
-        if args.command == "export":
-            return _export(args)
-        if args.command == "schema":
-            from thighmap.planning.schema import plan_schema
+    return guarded(_dispatch, args)
 
-            print(json.dumps(plan_schema(), indent=2))
-            return 0
+
+def _safe_stdio() -> None:
+    """Text that cannot be encoded (a lone surrogate in an id, a terminal without UTF-8)
+    is written as backslash escapes instead of raising UnicodeEncodeError."""
+    for stream in (sys.stdout, sys.stderr):
+        reconfigure = getattr(stream, "reconfigure", None)
+        if callable(reconfigure):
+            try:
+                reconfigure(errors="backslashreplace")
+            except (ValueError, OSError):  # detached or closed
+                pass
+
+
+def guarded(action: Callable[..., int], *args: object) -> int:
+    """Run a subcommand as :func:`main` does: its exit code, or 3 with a one-line message
+    on stderr for anything unexpected (never a traceback, never exit 1, which `check`
+    uses for "caution")."""
+    try:
+        code = action(*args)
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:  # the reader of our output went away (`thighmap check P | head`)
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
+    except MemoryError:
+        return _fail("out of memory (is the input far larger than a plan should be?)")
+    except Exception as exc:
+        return _fail(
+            f"internal error, the input could not be used: {type(exc).__name__}: {_one_line(str(exc))} "
+            "(please report this with the file that caused it)"
+        )
+    return code if isinstance(code, int) and 0 <= code <= 255 else EXIT_BAD_INPUT
+
+
+def _dispatch(args: argparse.Namespace) -> int:
+    if args.command in (None, "gui"):
+        return _gui(args)
+    if args.command == "check":
+        return _check(args)
+    if args.command == "atlas":
+        return _atlas(args)
+    if args.command == "render":
+        return _render(args)
+    if args.command == "report":
+        return _report(args)
+    if args.command == "demo":
+        return _demo(args)
+    if args.command == "export":
+        return _export(args)
+    if args.command == "schema":
+        from thighmap.planning.schema import plan_schema
+
+        print(json.dumps(plan_schema(), indent=2))
     return 0
 
 
+MAX_MESSAGE_LINES = 60  # a refusal lists at most this many lines (PlanError lists 50 problems)
+
+
 def _fail(message: str) -> int:
-    print(f"thighmap: {message}", file=sys.stderr)
+    """Say what is wrong on stderr (bounded: lines escaped and cut, at most
+    MAX_MESSAGE_LINES of them) and return the exit code for unusable input."""
+    from thighmap.planning.planfile import printable
+
+    lines = str(message).splitlines() or [""]
+    shown = [printable(line, MAX_MESSAGE_CHARS) for line in lines[:MAX_MESSAGE_LINES]]
+    if len(lines) > MAX_MESSAGE_LINES:
+        shown.append(f"… and {len(lines) - MAX_MESSAGE_LINES} more line(s)")
+    print("thighmap: " + "\n".join(shown), file=sys.stderr)
     return EXIT_BAD_INPUT
 
 
@@ -240,7 +307,7 @@ def _load_plan(path: str, atlas):  # type: ignore[no-untyped-def]
     try:
         return load_plan_for_checking(path, atlas)
     except PlanError as exc:
-        print(str(exc), file=sys.stderr)
+        print(str(exc), file=sys.stderr)  # bounded: PlanError lists at most 50 problems
         return EXIT_BAD_INPUT
     except ValueError as exc:
         return _fail(f"{path}: field 'patient': cannot fit the atlas to this profile: {exc}")
@@ -266,13 +333,28 @@ def _check(args: argparse.Namespace) -> int:
     else:
         if not args.plan:
             return _fail("check needs a plan file or --trigger-point ID")
-        loaded = _load_plan(args.plan, atlas)
+        return check_plan_file(args.plan, atlas, as_json=args.json)
+    return _print_report(report, args.json)
+
+
+def check_plan_file(path: str, atlas, *, as_json: bool = False) -> int:  # type: ignore[no-untyped-def]
+    """`thighmap check PATH [--json]` once the atlas is loaded: prints the report (or
+    says on stderr why the file cannot be used) and returns the exit code, 0-3. Guarded
+    as by :func:`main` (no exception escapes), so tests can run it in-process."""
+
+    def run() -> int:
+        loaded = _load_plan(path, atlas)
         if isinstance(loaded, int):
             return loaded
         plan, model = loaded
-        report = model.check_plan(plan, plan_path=str(args.plan))
+        return _print_report(model.check_plan(plan, plan_path=str(path)), as_json)
+
+    return guarded(run)
+
+
+def _print_report(report, as_json: bool) -> int:  # type: ignore[no-untyped-def]
     try:
-        print(json.dumps(report.to_json(), indent=2) if args.json else report.to_text())
+        print(json.dumps(report.to_json(), indent=2) if as_json else report.to_text())
     except BrokenPipeError:  # the reader went away: the exit code still tells the status
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
     return STATUS_EXIT[report.status]
@@ -322,7 +404,7 @@ def _atlas(args: argparse.Namespace) -> int:
         from thighmap.anatomy.importer import import_atlas
 
         try:
-            result = import_atlas(args.mapping, args.output, base=atlas)
+            result = import_atlas(args.mapping, args.output, base=atlas, force=args.force)
         except AtlasError as exc:
             return _fail(str(exc))
         print(f"imported {', '.join(result.structures)} into {result.atlas_path}")

@@ -88,7 +88,8 @@ def test_labels_in_a_rendered_frame_are_inside_the_view_and_apart(window, qtbot,
             assert not [n for n in shown if labels[n].kind in ("landmark", "trigger_point")], view
         for name in shown:
             assert labels[name].actor.GetInput() == labels[name].text
-            assert len(labels[name].text) <= 16
+            # short names on anatomy labels; a needle's label may add its max safe depth
+            assert labels[name].kind == "needle" or len(labels[name].text) <= 16
         cfn = labels.get("label:common_fibular_nerve")
         assert cfn is not None and cfn.text == "Com. fibular n."
         assert cfn.full_text == "Common fibular (peroneal) nerve"

@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
 from thighmap.anatomy.meshgen import SurfaceMesh
+from thighmap.atomic import write_atomic
 
 
 def write_mesh(mesh: SurfaceMesh, path: Path) -> None:
-    """Write a binary little-endian PLY atomically (float32 vertices, int32 faces)."""
+    """Write a binary little-endian PLY (float32 vertices, int32 faces) through
+    :func:`thighmap.atomic.write_atomic`."""
     v = np.ascontiguousarray(mesh.vertices, dtype="<f4")
     f = np.empty((len(mesh.faces),), dtype=[("n", "u1"), ("idx", "<i4", (3,))])
     f["n"] = 3
@@ -24,19 +24,7 @@ def write_mesh(mesh: SurfaceMesh, path: Path) -> None:
         f"element face {len(f)}\nproperty list uchar int vertex_indices\nend_header\n"
     ).encode("ascii")
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=path.name, suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(header)
-            fh.write(v.tobytes())
-            fh.write(f.tobytes())
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_atomic(path, header + v.tobytes() + f.tobytes())
 
 
 def read_mesh(path: Path) -> SurfaceMesh:

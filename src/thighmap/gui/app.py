@@ -55,7 +55,7 @@ from thighmap.safety import kernels, maps
 from . import storage
 from .commands import PlanEdit
 from .core import CoreSession, EngineMissing
-from .dialogs import ContraindicationDialog, PatientDialog, StepDialog, show_about
+from .dialogs import ContraindicationDialog, PatientDialog, StepDialog, show_about, show_plain_error
 from .panels import InfoPanel, LayersPanel, NeedlePanel, SafetyPanel
 from .scene3d import Scene3D
 from .search import StructureSearch
@@ -1338,7 +1338,9 @@ class MainWindow(QMainWindow):
 
     def export_png(self, path: str | os.PathLike[str]) -> Path:
         self.scene.render_now()
-        self.pl.screenshot(str(path))
+        from thighmap.viz.render import write_image
+
+        write_image(path, np.asarray(self.pl.screenshot(return_img=True)), ".png")  # atomic
         return Path(path)
 
     def dragEnterEvent(self, event: QDragEnterEvent) -> None:
@@ -1365,12 +1367,13 @@ class MainWindow(QMainWindow):
     # ================================================================ errors
     def error(self, title: str, text: str) -> None:
         log.warning("%s: %s", title, text)
-        QMessageBox.critical(self, title, text)
+        show_plain_error(self, title, text)  # text from files never read as HTML
 
     def show_unexpected(self, summary: str, details: str) -> None:
         box = QMessageBox(self)
         box.setIcon(QMessageBox.Icon.Critical)
         box.setWindowTitle("Unexpected error")
+        box.setTextFormat(Qt.TextFormat.PlainText)
         box.setText(
             "thighmap hit an unexpected error. Your plan is still open; save it under "
             f"a new name to be safe.\n\n{summary}\n\nDetails are in "

@@ -1,9 +1,11 @@
-"""Patient profile dialog, demonstration step dialog and About box."""
+"""Patient profile dialog, demonstration step dialog, About box, and the one way to show
+a message holding text from a file (:func:`show_plain_error`: plain text, never HTML)."""
 
 from __future__ import annotations
 
 import html
 
+from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -254,3 +256,34 @@ def show_about(parent: QWidget) -> None:
     box.setText(about_html())
     box.setStandardButtons(QMessageBox.StandardButton.Ok)
     box.exec()
+
+
+MAX_MESSAGE_CHARS = 4000  # what a message box shows of a long message (the log has it all)
+
+
+def plain_message_text(text: str) -> str:
+    """``text`` as a message box shows it: cut to :data:`MAX_MESSAGE_CHARS` with an
+    ellipsis, unprintable characters (lone surrogates, controls other than line breaks)
+    escaped."""
+    from thighmap.planning.planfile import printable
+
+    lines = text[: MAX_MESSAGE_CHARS + 1].split("\n")
+    shown = "\n".join(printable(line, MAX_MESSAGE_CHARS) for line in lines)
+    return shown if len(shown) <= MAX_MESSAGE_CHARS else shown[: MAX_MESSAGE_CHARS - 1] + "…"
+
+
+def plain_message_box(parent: QWidget | None, icon: QMessageBox.Icon, title: str, text: str) -> QMessageBox:
+    """A message box whose text is plain text: a needle id such as ``<img src=...>`` from
+    a plan file is shown as written, never rendered as HTML."""
+    box = QMessageBox(parent)
+    box.setIcon(icon)
+    box.setWindowTitle(plain_message_text(title)[:200])
+    box.setTextFormat(Qt.TextFormat.PlainText)
+    box.setText(plain_message_text(text))
+    box.setStandardButtons(QMessageBox.StandardButton.Ok)
+    return box
+
+
+def show_plain_error(parent: QWidget | None, title: str, text: str) -> None:
+    """Show an error (a refused plan, a failed save) as plain text and wait for OK."""
+    plain_message_box(parent, QMessageBox.Icon.Critical, title, text).exec()

@@ -492,6 +492,7 @@ class SafetyPanel(QWidget):
         self.badge.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.badge.setMinimumHeight(46)
         self.sentence = QLabel("Place a needle to check it.")
+        self.sentence.setTextFormat(Qt.TextFormat.PlainText)  # may quote a needle id from a file
         self.sentence.setWordWrap(True)
         self.nearest = QLabel("–")
         self.nearest.setWordWrap(True)

@@ -14,10 +14,22 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
-from PySide6.QtCore import Qt
+from PySide6.QtCore import QBuffer, QIODevice, Qt
+from PySide6.QtGui import QPixmap
 from PySide6.QtWidgets import QApplication
 
+from thighmap.atomic import write_atomic
+
 SIZE = (1280, 800)
+
+
+def _save(pixmap: QPixmap, path: Path) -> None:
+    """The PNG of ``pixmap``, written through :func:`thighmap.atomic.write_atomic`."""
+    buffer = QBuffer()
+    buffer.open(QIODevice.OpenModeFlag.WriteOnly)
+    if not pixmap.save(buffer, "PNG"):
+        raise OSError(f"{path}: the screenshot could not be encoded as PNG")
+    write_atomic(path, bytes(buffer.data().data()))
 
 
 def _settle(app: QApplication, window: object) -> None:
@@ -38,7 +50,7 @@ def main(out_dir: str) -> int:
     w.resize(*SIZE)
     w.show()
     _settle(app, w)
-    w.grab().save(str(out / "01-start.png"))
+    _save(w.grab(), out / "01-start.png")
 
     # a safe needle: semitendinosus trigger point technique if there is one, else a
     # shallow perpendicular needle on the posteromedial thigh
@@ -51,7 +63,7 @@ def main(out_dir: str) -> int:
     w.scene.camera("lateral")
     w.scene.camera("posterior")
     _settle(app, w)
-    w.grab().save(str(out / "02-safe-needle.png"))
+    _save(w.grab(), out / "02-safe-needle.png")
 
     # a danger needle: aimed at the sciatic nerve at mid-thigh, seen from the side
     tube = atlas.tube("sciatic_nerve")
@@ -63,13 +75,13 @@ def main(out_dir: str) -> int:
     w.set_depth(float(np.linalg.norm(nerve - needle.entry_mm)) - 2.0)
     w.scene.camera("medial")
     _settle(app, w)
-    w.grab().save(str(out / "03-danger-needle.png"))
+    _save(w.grab(), out / "03-danger-needle.png")
 
     w.docks["Cross-section"].show()
     w.resizeDocks([w.docks["Cross-section"]], [330], Qt.Orientation.Vertical)
     w.section.recompute()
     _settle(app, w)
-    w.grab().save(str(out / "04-cross-section.png"))
+    _save(w.grab(), out / "04-cross-section.png")
     w.docks["Cross-section"].hide()
 
     # the approach map to the lateral mid-thigh trigger point, with a needle at its best entry
@@ -78,11 +90,11 @@ def main(out_dir: str) -> int:
     w.place_needle_at_best_entry()
     w.scene.camera("posterior")
     _settle(app, w)
-    w.grab().save(str(out / "05-approach-map.png"))
+    _save(w.grab(), out / "05-approach-map.png")
 
     w.show_depth_map()
     _settle(app, w)
-    w.grab().save(str(out / "06-depth-map.png"))
+    _save(w.grab(), out / "06-depth-map.png")
     w.clear_map()
 
     # a two-step demonstration, presented full screen
@@ -104,7 +116,7 @@ def main(out_dir: str) -> int:
     while w._move is not None and time.perf_counter() - t0 < 10:
         app.processEvents()
     _settle(app, w)
-    w.grab().save(str(out / "07-presentation.png"))
+    _save(w.grab(), out / "07-presentation.png")
     w.stop_presentation()
     w.undo.setClean()
     w.close()

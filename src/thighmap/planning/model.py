@@ -77,7 +77,12 @@ def _fmt(x: float) -> str:
 
 
 def _finite_number(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(float(value))
+    """A real number that is not NaN or infinite (bool is not a number). Integers of any
+    size count without conversion: ``float(10**400)`` would raise ``OverflowError``; the
+    range checks compare them exactly."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return False
+    return isinstance(value, int) or math.isfinite(value)
 
 
 @dataclass(frozen=True)
@@ -130,7 +135,10 @@ class PatientProfile:
 
 
 def _as_vec3(value: Iterable[float] | np.ndarray, name: str) -> np.ndarray:
-    arr = np.array(value, dtype=float).reshape(-1)
+    try:
+        arr = np.array(value, dtype=float).reshape(-1)
+    except OverflowError:  # an integer beyond float range, e.g. 10**400
+        raise ValueError(f"{name} has a component too large for a number of millimetres") from None
     if arr.shape != (3,):
         raise ValueError(f"{name} must have 3 components, got {arr.shape[0]}")
     return arr
@@ -175,9 +183,11 @@ class Needle:
         direction.flags.writeable = False
         object.__setattr__(self, "entry_mm", entry)
         object.__setattr__(self, "direction", direction)
-        object.__setattr__(self, "depth_mm", float(self.depth_mm))
-        object.__setattr__(self, "needle_length_mm", float(self.needle_length_mm))
-        object.__setattr__(self, "gauge_mm", float(self.gauge_mm))
+        for name in ("depth_mm", "needle_length_mm", "gauge_mm"):
+            try:
+                object.__setattr__(self, name, float(getattr(self, name)))
+            except OverflowError:  # an integer beyond float range, e.g. 10**400
+                raise ValueError(f"{name} is too large for a number of millimetres") from None
 
     @property
     def tip_mm(self) -> np.ndarray:

@@ -21,9 +21,9 @@ import difflib
 import json
 import math
 import os
+import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Protocol, cast
 
 import numpy as np
@@ -46,6 +46,7 @@ from thighmap.planning.resolve import (
     direction_at_entry,
     trigger_point_base,
 )
+from thighmap.reading import FileRefused, read_regular_file
 
 FORMAT_NAME = "thighmap-plan"
 SUPPORTED_VERSIONS: tuple[int, ...] = (1,)
@@ -81,6 +82,19 @@ MM_DECIMALS = 6  # millimetres and degrees: 1e-6
 UNIT_DECIMALS = 9  # direction components (dimensionless)
 _SAME_TOL = 1e-9
 
+# Limits on what a plan file may hold, enforced while it is read (docs/reference.md,
+# "Limits"). Each is far beyond any real plan; they exist so that a hostile or broken
+# file is refused quickly with a message instead of exhausting time or memory.
+MAX_PLAN_BYTES = 64 * 1024 * 1024  # a 100,000-needle plan as written by save_plan is ~30 MB
+MAX_NEEDLES = 100_000
+MAX_NESTING_DEPTH = 32  # objects and lists inside each other (a real plan: 5)
+MAX_TEXT_CHARS = 10_000  # any string or key (titles, notes, unknown keys)
+MAX_ID_CHARS = 200  # needle ids, trigger point ids, target structure ids
+NUMBER_LIMIT = 1e15  # magnitude of any number (integers stay exact below 2**53)
+MAX_PROBLEMS_SHOWN = 50  # problems listed in a message; the rest are counted
+MAX_SHOWN_CHARS = 80  # a value, id or field in a message is cut to this with "…"
+_MAX_INT_DIGITS = 30  # longer integer literals are not converted at all (10**400, 5000 digits)
+
 
 class _NoValue:
     """Marker for a problem that has no value to show (missing field, whole file)."""
@@ -92,16 +106,50 @@ class _NoValue:
 NO_VALUE: Any = _NoValue()
 
 
-def _render_value(value: Any, limit: int = 80) -> str:
+class _BigInteger:
+    """An integer literal too long to convert (kept as text; refused by the limits)."""
+
+    def __init__(self, digits: str) -> None:
+        self.digits = digits
+
+    def __repr__(self) -> str:
+        return f"{self.digits[:12]}… ({len(self.digits)} digits)"
+
+
+def _parse_int(literal: str) -> int | _BigInteger:
+    return int(literal) if len(literal) <= _MAX_INT_DIGITS else _BigInteger(literal)
+
+
+def printable(text: str, limit: int = MAX_SHOWN_CHARS) -> str:
+    """``text`` safe to show anywhere: characters that are not printable (controls, lone
+    surrogates, byte-order marks, direction overrides) written as ``\\uXXXX`` escapes,
+    and cut to ``limit`` characters with an ellipsis."""
+    if len(text) > limit:
+        text = text[: limit - 1]
+        cut = True
+    else:
+        cut = False
+    if not text.isprintable():
+        text = "".join(
+            ch if ch.isprintable() else ch.encode("unicode_escape", "backslashreplace").decode("ascii")
+            for ch in text
+        )
+    if len(text) > limit:
+        text = text[: limit - 1]
+        cut = True
+    return text + "…" if cut else text
+
+
+def _render_value(value: Any, limit: int = MAX_SHOWN_CHARS) -> str:
     if isinstance(value, np.ndarray):
         value = value.tolist()
+    if isinstance(value, str) and len(value) > 4 * limit:
+        value = value[: 4 * limit]  # never escape or encode more than is shown
     try:
         text = json.dumps(value, ensure_ascii=False, allow_nan=True)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, RecursionError):
         text = repr(value)
-    if len(text) > limit:
-        text = text[: limit - 1] + "…"
-    return text
+    return printable(text, limit)
 
 
 @dataclass(frozen=True)
@@ -122,16 +170,18 @@ class PlanProblem:
     needle_index: int | None = None
 
     def __str__(self) -> str:
-        parts = [self.file]
+        """One line: the file, the needle, the field, the value (each escaped and cut to
+        a readable length) and the message."""
+        parts = [printable(self.file, 4 * MAX_SHOWN_CHARS)]
         if self.needle_id is not None:
-            parts.append(f"needle '{self.needle_id}'")
+            parts.append(f"needle '{printable(self.needle_id)}'")
         elif self.needle_index is not None:
             parts.append(f"needle #{self.needle_index + 1}")
         if self.field is not None:
-            parts.append(f"field '{self.field}'")
+            parts.append(f"field '{printable(self.field)}'")
         if self.value is not NO_VALUE:
             parts.append(f"value {_render_value(self.value)}")
-        parts.append(self.message)
+        parts.append(printable(self.message, 8 * MAX_SHOWN_CHARS))
         return ": ".join(parts)
 
 
@@ -143,7 +193,15 @@ class PlanError(ValueError):
         super().__init__(str(self))
 
     def __str__(self) -> str:
-        return "\n".join(str(p) for p in self.problems)
+        """Every problem on its own line, at most :data:`MAX_PROBLEMS_SHOWN` of them."""
+        shown = [str(p) for p in self.problems[:MAX_PROBLEMS_SHOWN]]
+        hidden = len(self.problems) - len(shown)
+        if hidden > 0:
+            first = self.problems[0].file
+            shown.append(
+                f"{printable(first, 4 * MAX_SHOWN_CHARS)}: … and {hidden} more problem(s) not listed"
+            )
+        return "\n".join(shown)
 
 
 class KnownIds(Protocol):
@@ -186,22 +244,36 @@ def load_plan(path: str | os.PathLike[str], known: KnownIds | None = None) -> Pl
     to check references; if it also implements
     :class:`~thighmap.planning.resolve.AtlasForPlanning`, needles stated by trigger
     point or by angles are resolved with it. A UTF-8 byte-order mark is accepted.
+    The limits above are enforced while reading (see :func:`read_plan_document`).
     """
+    doc, pre = read_plan_document(path)
+    return parse_plan_document(doc, str(path), known, pre)
+
+
+def parse_plan_document(doc: Any, source_name: str, known: KnownIds | None, pre: list[PlanProblem]) -> Plan:
+    """Validate a document returned by :func:`read_plan_document` (its limits already
+    checked), reporting its ``pre`` problems with the rest."""
+    return _parse_plan(doc, source_name, known, pre)
+
+
+def read_plan_document(path: str | os.PathLike[str]) -> tuple[Any, list[PlanProblem]]:
+    """The decoded JSON of a plan file, read once, and the problems found on the way
+    (duplicate keys), which :func:`parse_plan` reports with the rest.
+
+    Raises :class:`PlanError` when the file cannot be used at all: missing, not a
+    regular file (a directory, a pipe, a device: refused before it is opened, so a fifo
+    cannot block), larger than :data:`MAX_PLAN_BYTES` (never more than that is read),
+    not UTF-8, not JSON, or beyond the limits on nesting, text length, number size
+    and needle count (:func:`document_limit_problems`)."""
     name = str(path)
 
     def fail(message: str) -> PlanError:
         return PlanError([PlanProblem(name, None, None, NO_VALUE, message)])
 
     try:
-        data = Path(path).read_bytes()
-    except FileNotFoundError:
-        raise fail("file not found") from None
-    except IsADirectoryError:
-        raise fail("is a directory, not a plan file") from None
-    except PermissionError:
-        raise fail("cannot read the file: permission denied") from None
-    except OSError as exc:
-        raise fail(f"cannot read the file: {exc.strerror or exc}") from None
+        data = read_regular_file(path, MAX_PLAN_BYTES, "plan file")
+    except FileRefused as exc:
+        raise fail(str(exc)) from None
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
@@ -209,6 +281,7 @@ def load_plan(path: str | os.PathLike[str], known: KnownIds | None = None) -> Pl
             f"not UTF-8 text (byte 0x{data[exc.start]:02x} at offset {exc.start} is not "
             "valid UTF-8); plan files must be saved as UTF-8"
         ) from None
+    del data
 
     duplicates: list[str] = []
 
@@ -221,11 +294,18 @@ def load_plan(path: str | os.PathLike[str], known: KnownIds | None = None) -> Pl
         return out
 
     try:
-        doc = json.loads(text, object_pairs_hook=pairs_hook)
+        doc = json.loads(text, object_pairs_hook=pairs_hook, parse_int=_parse_int)
     except json.JSONDecodeError as exc:
         raise fail(f"not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
     except RecursionError:
-        raise fail("not usable JSON: nested too deeply") from None
+        raise fail(
+            f"nested too deeply (objects and lists more than {MAX_NESTING_DEPTH} levels deep)"
+        ) from None
+    except ValueError as exc:  # anything else the decoder refuses
+        raise fail(f"not usable JSON: {exc}") from None
+    limits = document_limit_problems(doc, name)
+    if limits:
+        raise PlanError(limits)
     pre = [
         PlanProblem(
             name,
@@ -236,12 +316,128 @@ def load_plan(path: str | os.PathLike[str], known: KnownIds | None = None) -> Pl
         )
         for key in dict.fromkeys(duplicates)
     ]
-    return _parse_plan(doc, name, known, pre)
+    return doc, pre
+
+
+def _has_surrogate(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
+
+
+def document_limit_problems(doc: Any, name: str) -> list[PlanProblem]:
+    """Where a decoded plan document goes beyond the limits: nesting deeper than
+    :data:`MAX_NESTING_DEPTH`, text longer than :data:`MAX_TEXT_CHARS` or holding a lone
+    surrogate (not Unicode text; it cannot be saved), a number beyond
+    :data:`NUMBER_LIMIT`, more than :data:`MAX_NEEDLES` needles. Walks the document
+    without recursion, so any depth is safe."""
+    problems: list[PlanProblem] = []
+    needles = doc.get("needles") if isinstance(doc, dict) else None
+
+    def locate(path: list[str | int]) -> tuple[str | None, int | None, str | None]:
+        """(needle id, needle index, field) of a place in the document."""
+        if len(path) >= 2 and path[0] == "needles" and isinstance(path[1], int):
+            index = path[1]
+            raw = needles[index] if isinstance(needles, list) else None
+            raw_id = raw.get("id") if isinstance(raw, dict) else None
+            ok = isinstance(raw_id, str) and 0 < len(raw_id) <= MAX_ID_CHARS and not _has_surrogate(raw_id)
+            rest = path[2:]
+            field = _dotted(rest) if rest else None
+            return (raw_id if ok else None), index, field
+        return None, None, _dotted(path) if path else None
+
+    def add(path: list[str | int], value: Any, message: str) -> None:
+        needle_id, index, field = locate(path)
+        problems.append(PlanProblem(name, needle_id, field, value, message, index))
+
+    if isinstance(needles, list) and len(needles) > MAX_NEEDLES:
+        add(["needles"], NO_VALUE, f"{len(needles)} needles; a plan may hold at most {MAX_NEEDLES}")
+        return problems
+
+    def text_problem(text: str) -> str | None:
+        if len(text) > MAX_TEXT_CHARS:
+            return f"text of {len(text)} characters; at most {MAX_TEXT_CHARS} are allowed"
+        if _has_surrogate(text):
+            return "contains a lone surrogate (an escape such as \\ud800 that is not a character)"
+        return None
+
+    # Containers still to look into: (container, node, depth); node = (parent node, key or
+    # index), so the path of a value is built only when it has a problem. Scalars are
+    # checked in place (this walk runs on every needle of a 100,000-needle plan).
+    Node = tuple[Any, str | int] | None
+    too_large = f"number too large (more than {NUMBER_LIMIT:.0e} in magnitude)"
+
+    def path_of(node: Node) -> list[str | int]:
+        out: list[str | int] = []
+        while node is not None:
+            node, key = node
+            out.append(key)
+        return out[::-1]
+
+    def check(item: Any, node: Node, depth: int) -> None:
+        kind = type(item)
+        if kind is str:
+            if len(item) > MAX_TEXT_CHARS or (not item.isascii() and _has_surrogate(item)):
+                add(path_of(node), item[: MAX_SHOWN_CHARS * 4], text_problem(item) or "")
+        elif kind is dict or kind is list or isinstance(item, dict | list):
+            if depth >= MAX_NESTING_DEPTH:
+                add(path_of(node), NO_VALUE, f"nested too deeply (more than {MAX_NESTING_DEPTH} levels)")
+            else:
+                stack.append((item, node, depth))
+        elif kind is int or kind is float or (isinstance(item, int | float) and not isinstance(item, bool)):
+            if NUMBER_LIMIT < abs(item) < math.inf:
+                add(path_of(node), item, too_large)
+        elif kind is _BigInteger:
+            add(path_of(node), item, too_large)
+        elif isinstance(item, str):
+            check(str(item), node, depth)
+
+    stack: list[tuple[Any, Node, int]] = []
+    check(doc, None, 0)
+    while stack:
+        value, node, depth = stack.pop()
+        if type(value) is dict or isinstance(value, dict):
+            for key, item in value.items():
+                if not isinstance(key, str):  # only from a document built in code
+                    add(path_of(node), repr(key), "a key must be text")
+                elif len(key) > MAX_TEXT_CHARS or (not key.isascii() and _has_surrogate(key)):
+                    add(path_of(node), key[: MAX_SHOWN_CHARS * 4], "a key: " + (text_problem(key) or ""))
+                elif item is not None and item is not True and item is not False:
+                    check(item, (node, key), depth + 1)
+        else:
+            for i, item in enumerate(value):
+                if item is not None and item is not True and item is not False:
+                    check(item, (node, i), depth + 1)
+    return problems
+
+
+def _dotted(path: list[str | int]) -> str:
+    out = ""
+    for part in path:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += ("." if out else "") + part
+    return out
 
 
 def parse_plan(doc: Any, source_name: str, known: KnownIds | None = None) -> Plan:
     """Validate an already-decoded JSON document (see :func:`load_plan`)."""
+    limits = document_limit_problems(doc, source_name)
+    if limits:
+        raise PlanError(limits)
     return _parse_plan(doc, source_name, known, [])
+
+
+def patient_of_document(doc: Any) -> PatientProfile | None:
+    """The valid patient profile a decoded plan document states, else ``None`` (a
+    missing or invalid profile is reported by :func:`parse_plan`)."""
+    raw = doc.get("patient") if isinstance(doc, dict) else None
+    if raw is None:
+        return None
+    return _parse_patient(raw, _Collector("<patient>"))
 
 
 def _type_name(value: Any) -> str:
@@ -260,13 +456,21 @@ def _type_name(value: Any) -> str:
     return type(value).__name__
 
 
+def _finite(value: int | float) -> bool:
+    """Not NaN or infinite; an int of any size without converting it (which overflows)."""
+    return isinstance(value, int) or math.isfinite(value)
+
+
 def _number(value: Any, field: str, report: Report) -> float | None:
     """A finite number (bool is not a number), or ``None`` after reporting."""
     if isinstance(value, bool) or not isinstance(value, int | float):
         report(field, value, f"must be a number, not {_type_name(value)}")
         return None
-    if not math.isfinite(value):
+    if not _finite(value):
         report(field, value, "must be a finite number (NaN and Infinity are not allowed)")
+        return None
+    if abs(value) > NUMBER_LIMIT:  # also keeps float() from overflowing on 10**400
+        report(field, value, f"number too large (more than {NUMBER_LIMIT:.0e} in magnitude)")
         return None
     return float(value)
 
@@ -279,8 +483,11 @@ def _vec3(value: Any, field: str, report: Report) -> list[float] | None:
     if any(isinstance(c, bool) or not isinstance(c, int | float) for c in value):
         report(field, value, "must be a list of 3 numbers [x, y, z] (true/false is not a number)")
         return None
-    if not all(math.isfinite(c) for c in value):
+    if not all(_finite(c) for c in value):
         report(field, value, "must contain finite numbers (NaN and Infinity are not allowed)")
+        return None
+    if any(abs(c) > NUMBER_LIMIT for c in value):
+        report(field, value, f"number too large (more than {NUMBER_LIMIT:.0e} in magnitude)")
         return None
     return [float(c) for c in value]
 
@@ -477,6 +684,18 @@ def _parse_contraindications(raw: Any, c: _Collector) -> dict[str, bool] | None:
     return out
 
 
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
+
+
+def _id_problem(value: str) -> str | None:
+    """Why ``value`` cannot be an id (too long, control characters), or ``None``."""
+    if len(value) > MAX_ID_CHARS:
+        return f"is {len(value)} characters long; ids are limited to {MAX_ID_CHARS}"
+    if _CONTROL.search(value):
+        return "contains control characters (line breaks, tabs, escapes); ids must be plain text"
+    return None
+
+
 def _parse_needle(
     raw: Any,
     index: int,
@@ -496,6 +715,9 @@ def _parse_needle(
         c.add(None, "id", NO_VALUE, "missing required field (a unique needle id)", index)
     elif not isinstance(raw_id, str) or not raw_id.strip():
         c.add(None, "id", raw_id, "needle id must be a non-empty string", index)
+    elif (bad_id := _id_problem(raw_id)) is not None:
+        c.add(None, "id", raw_id, "needle id " + bad_id, index)
+        raw_id = None
     elif raw_id in seen:
         c.add(raw_id, "id", raw_id, "duplicate needle id; every needle needs its own id", index)
     else:
@@ -515,6 +737,8 @@ def _parse_needle(
         value = raw["trigger_point"]
         if not isinstance(value, str) or not value:
             rep("trigger_point", value, "must be a trigger point id (a non-empty string)")
+        elif (bad_id := _id_problem(value)) is not None:
+            rep("trigger_point", value, "trigger point id " + bad_id)
         else:
             tp_id = value
 
@@ -653,6 +877,10 @@ def _parse_technique_fields(raw: dict[str, Any], rep: Report) -> tuple[dict[str,
         elif key == "target":
             if value is not None and (not isinstance(value, str) or not value):
                 rep(key, value, "must be a structure id (a non-empty string) or null")
+                bad.add(key)
+                continue
+            if value is not None and (bad_id := _id_problem(value)) is not None:
+                rep(key, value, "structure id " + bad_id)
                 bad.add(key)
                 continue
             values[key] = value
@@ -877,6 +1105,9 @@ def validate_plan(plan: Plan, source_name: str = "<plan>") -> list[PlanProblem]:
     for index, n in enumerate(plan.needles):
         if not isinstance(n.id, str) or not n.id.strip():
             c.add(None, "id", n.id, "needle id must be a non-empty string", index)
+            continue
+        if (bad_id := _id_problem(n.id)) is not None:
+            c.add(None, "id", n.id, "needle id " + bad_id, index)
             continue
         if n.id in seen:
             c.add(n.id, "id", n.id, "duplicate needle id", index)

@@ -13,8 +13,9 @@ from __future__ import annotations
 
 import datetime as _dt
 import os
-import tempfile
+import re
 import textwrap
+import unicodedata
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -28,6 +29,7 @@ from matplotlib.figure import Figure
 
 from thighmap import NOT_A_MEDICAL_DEVICE, __version__
 from thighmap.anatomy.atlas_rules import Rules
+from thighmap.atomic import atomic_destination
 from thighmap.planning import CONTRAINDICATION_KEYS, CONTRAINDICATION_LABELS, Plan
 from thighmap.safety import wording
 from thighmap.safety.engine import SafetyModel
@@ -54,45 +56,72 @@ def write_plan_report(
     out.parent.mkdir(parents=True, exist_ok=True)
     plt.rcParams["pdf.fonttype"] = 42
     plt.rcParams["font.family"] = "DejaVu Sans"
-    fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent)
-    os.close(fd)
-    try:
-        with PdfPages(tmp) as pdf:
-            info = pdf.infodict()
-            info["Title"] = f"thighmap plan report: {plan.title or plan_path or 'unsaved plan'}"
-            info["Creator"] = f"thighmap {__version__}"
-            pages = 1 + len(report.needles)
-            first = _front_page(plan, report, plan_path, today or _dt.date.today(), pages, model.atlas.rules)
-            pdf.savefig(first)
-            plt.close(first)
-            atlas = _display_atlas(model, plan.side)
-            for k, nr in enumerate(report.needles):
-                image = _needle_picture(atlas, nr) if pictures else None
-                fig = _needle_page(nr, image, model, k + 2, pages)
-                pdf.savefig(fig)
-                plt.close(fig)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # an ordinary file, not mkstemp's private one
-        os.replace(tmp, out)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    plt.rcParams["text.usetex"] = False
+    with atomic_destination(out) as partial, PdfPages(partial) as pdf:
+        info = pdf.infodict()
+        info["Title"] = "thighmap plan report: " + shown_text(
+            plan.title or plan_path or "unsaved plan", MAX_TITLE_CHARS
+        )
+        info["Creator"] = f"thighmap {__version__}"
+        pages = 1 + len(report.needles)
+        first = _front_page(plan, report, plan_path, today or _dt.date.today(), pages, model.atlas.rules)
+        pdf.savefig(first)
+        plt.close(first)
+        atlas = _display_atlas(model, plan.side)
+        for k, nr in enumerate(report.needles):
+            image = _needle_picture(atlas, nr) if pictures else None
+            fig = _needle_page(nr, image, model, k + 2, pages)
+            pdf.savefig(fig)
+            plt.close(fig)
     return out
+
+
+# ---------------------------------------------------------------------- text
+_SURROGATE = re.compile("[\ud800-\udfff]")
+MAX_TITLE_CHARS = 200  # a plan title or file name on a page (longer ones end in "…")
+MAX_ID_CHARS = 60  # a needle id in a heading or a summary line
+MAX_LINE_TEXT_CHARS = 4000  # any other text drawn (findings, notes)
+
+
+def shown_text(text: object, limit: int = MAX_LINE_TEXT_CHARS, one_line: bool = True) -> str:
+    """Text from a file made fit to draw: lone surrogates replaced by U+FFFD, byte-order
+    marks and control characters dropped (tabs and, with ``one_line``, line breaks become
+    spaces), cut to ``limit`` characters with an ellipsis. It is drawn with maths markup
+    off (:func:`_text`), so ``$`` is a dollar sign."""
+    s = str(text)[: limit + 1]
+    if not s.isascii():
+        s = _SURROGATE.sub("\ufffd", s)
+    if not s.isprintable():
+        kept = []
+        for ch in s:
+            if ch == "\n" and not one_line:
+                kept.append(ch)
+            elif ch in "\n\r\t":
+                kept.append(" ")
+            elif ch.isprintable() or (ch != "\ufeff" and unicodedata.category(ch) == "Cf"):
+                kept.append(ch)
+        s = "".join(kept)
+    return s if len(s) <= limit else s[: limit - 1] + "…"
+
+
+def _text(fig: Figure, x: float, y: float, text: str, **kw: object) -> None:
+    """Draw text exactly as given: no maths markup (``$x$``), no TeX."""
+    fig.text(x, y, shown_text(text, one_line=False), parse_math=False, usetex=False, **kw)  # type: ignore[arg-type]
 
 
 # ---------------------------------------------------------------------- pages
 def _page(number: int, pages: int) -> Figure:
     fig = plt.figure(figsize=A4_IN)
-    fig.text(0.07, 0.035, "\n".join(textwrap.wrap(NOT_A_MEDICAL_DEVICE, 110)), fontsize=7, color="#555555")
-    fig.text(0.93, 0.035, f"page {number} of {pages}", fontsize=7, color="#555555", ha="right")
+    _text(fig, 0.07, 0.035, "\n".join(textwrap.wrap(NOT_A_MEDICAL_DEVICE, 110)), fontsize=7, color="#555555")
+    _text(fig, 0.93, 0.035, f"page {number} of {pages}", fontsize=7, color="#555555", ha="right")
     return fig
 
 
 def _lines(fig: Figure, y: float, lines: Sequence[tuple[str, dict]], step: float = 0.018) -> float:
     for text, kw in lines:
         for part in textwrap.wrap(text, kw.pop("wrap", _WRAP)) or [""]:
-            fig.text(
+            _text(
+                fig,
                 0.07,
                 y,
                 part,
@@ -104,7 +133,8 @@ def _lines(fig: Figure, y: float, lines: Sequence[tuple[str, dict]], step: float
 
 
 def _status_box(fig: Figure, x: float, y: float, status: str) -> None:
-    fig.text(
+    _text(
+        fig,
         x,
         y,
         f"  {wording.status_word(status)}  ",
@@ -120,7 +150,7 @@ def _front_page(
     plan: Plan, report: PlanReport, plan_path: str | None, today: _dt.date, pages: int, rules: Rules
 ) -> Figure:
     fig = _page(1, pages)
-    fig.text(0.07, 0.935, "thighmap plan report", fontsize=18, weight="bold")
+    _text(fig, 0.07, 0.935, "thighmap plan report", fontsize=18, weight="bold")
     _status_box(fig, 0.93, 0.935, report.status)
     p = plan.patient
     if p is None:
@@ -139,15 +169,18 @@ def _front_page(
         fig,
         0.88,
         [
-            (f"Plan: {plan.title or '(untitled)'}", {"fontsize": 11, "weight": "bold"}),
-            (f"File: {plan_path or 'not saved'}", {}),
+            (
+                f"Plan: {shown_text(plan.title or '(untitled)', MAX_TITLE_CHARS)}",
+                {"fontsize": 11, "weight": "bold"},
+            ),
+            (f"File: {shown_text(plan_path or 'not saved', MAX_TITLE_CHARS)}", {}),
             (f"Date of report: {today.isoformat()}    thighmap {__version__}", {}),
             (f"Side: {plan.side} thigh    Needles: {len(report.needles)}", {}),
             (f"Patient: {patient}", {}),
         ],
     )
     y -= 0.02
-    fig.text(0.07, y, "Contraindication checklist (as recorded in the plan)", fontsize=11, weight="bold")
+    _text(fig, 0.07, y, "Contraindication checklist (as recorded in the plan)", fontsize=11, weight="bold")
     y -= 0.025
     recorded = plan.contraindications
     rows = []
@@ -161,7 +194,7 @@ def _front_page(
             fig, y, [("The plan records no checklist: ask and record before treatment.", {"style": "italic"})]
         )
     y -= 0.02
-    fig.text(0.07, y, "Needles", fontsize=11, weight="bold")
+    _text(fig, 0.07, y, "Needles", fontsize=11, weight="bold")
     y -= 0.025
     for nr in report.needles:
         y = _lines(
@@ -169,7 +202,7 @@ def _front_page(
             y,
             [
                 (
-                    f"{nr.id}: {wording.status_word(nr.status)} - nearest danger "
+                    f"{shown_text(nr.id, MAX_ID_CHARS)}: {wording.status_word(nr.status)} - nearest danger "
                     f"{wording.nearest_danger_text(nr)}; max safe depth {wording.max_safe_text(nr)}, "
                     f"planned {wording.depth_text(nr)}",
                     {},
@@ -199,14 +232,15 @@ def _needle_page(
     nr: NeedleReport, image: np.ndarray | None, model: SafetyModel, number: int, pages: int
 ) -> Figure:
     fig = _page(number, pages)
-    fig.text(0.07, 0.935, f"Needle {nr.id}", fontsize=16, weight="bold")
+    _text(fig, 0.07, 0.935, f"Needle {shown_text(nr.id, MAX_ID_CHARS)}", fontsize=16, weight="bold")
     _status_box(fig, 0.93, 0.935, nr.status)
     y = _lines(fig, 0.9, [(nr.key_sentence(), {"fontsize": 10, "weight": "bold"})], step=0.02)
     if image is not None:
         ax = fig.add_axes((0.07, y - 0.39, 0.42, 0.38))
         ax.imshow(image)
         ax.set_axis_off()
-        fig.text(
+        _text(
+            fig,
             0.07,
             y - 0.405,
             "Seen from the side of the needle; skin translucent.",
@@ -224,13 +258,13 @@ def _needle_page(
     fx = 0.52 if image is not None else 0.07
     fy = y - 0.01
     for label, value in facts:
-        fig.text(fx, fy, label, fontsize=8, color="#555555")
+        _text(fig, fx, fy, label, fontsize=8, color="#555555")
         for part in textwrap.wrap(value, 44 if image is not None else _WRAP):
             fy -= 0.016
-            fig.text(fx, fy, part, fontsize=9)
+            _text(fig, fx, fy, part, fontsize=9)
         fy -= 0.022
     y = min(y - 0.43, fy) if image is not None else fy
-    fig.text(0.07, y, "Tissues along the needle (depth from the skin)", fontsize=11, weight="bold")
+    _text(fig, 0.07, y, "Tissues along the needle (depth from the skin)", fontsize=11, weight="bold")
     y -= 0.022
     rows = [
         (f"{t.enter_mm:6.1f} - {t.exit_mm:6.1f} mm   {nr.name(t.structure)}", {"family": "DejaVu Sans Mono"})
@@ -238,7 +272,7 @@ def _needle_page(
     ]
     y = _lines(fig, y, rows or [("none (the needle stays outside the model)", {})], step=0.016)
     y -= 0.015
-    fig.text(0.07, y, "Findings", fontsize=11, weight="bold")
+    _text(fig, 0.07, y, "Findings", fontsize=11, weight="bold")
     y -= 0.022
     rows = [(wording.finding_line(f), {}) for f in nr.findings]
     _lines(fig, y, rows or [(wording.NO_FINDING, {})], step=0.016)

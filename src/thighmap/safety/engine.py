@@ -571,25 +571,14 @@ class PlanningAtlas:
 
 def load_plan_for_checking(path: str, base: Atlas | None = None) -> tuple[Plan, SafetyModel]:
     """Load a plan and the model it is checked against. Trigger-point and angle
-    statements resolve on the patient's fitted atlas. Raises planning.PlanError."""
-    import json
+    statements resolve on the patient's fitted atlas. The file is read once (so a
+    byte-order mark, the size limits and the rest apply to the patient as to every
+    other field). Raises planning.PlanError."""
+    from thighmap.planning.planfile import parse_plan_document, patient_of_document, read_plan_document
 
-    from thighmap.planning import PatientProfile, load_plan
-
-    patient = None
-    try:
-        with open(path, encoding="utf-8") as fh:
-            raw = json.load(fh)
-        p = raw.get("patient") if isinstance(raw, dict) else None
-        if isinstance(p, dict):
-            fields = ("thigh_length_mm", "mid_thigh_circumference_mm", "subcutaneous_fat_mm", "sex")
-            patient = PatientProfile(**{k: p[k] for k in fields if k in p})
-            if patient.problems():
-                patient = None
-    except (OSError, ValueError, TypeError):
-        patient = None  # the full load below reports the problem properly
-    model = model_for_patient(patient, base)
-    plan = load_plan(path, known=PlanningAtlas(model))
+    doc, pre = read_plan_document(path)
+    model = model_for_patient(patient_of_document(doc), base)
+    plan = parse_plan_document(doc, str(path), PlanningAtlas(model), pre)
     return plan, model_for_patient(plan.patient, base, plan.side)
 
 

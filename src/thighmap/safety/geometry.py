@@ -431,7 +431,11 @@ def ray_triangle_hits(
         t = _dot(e2, qvec) * inv
         # slack on t: an origin lying on the triangle may give t = -tiny
         t_slack = _BARY_EPS * (_norm(tvec) + np.sqrt(_dot(e1, e1) + _dot(e2, e2))) / _norm(d)
-        cand = (det != 0.0) & np.isfinite(t) & (t >= -t_slack)
+        # no point of the triangle is farther from the origin than |o - a| + |e1| + |e2|: a
+        # plane hit beyond twice that is rounding (a ray almost parallel to the plane puts it
+        # at ~1e150, where the hit point's arithmetic overflows and can pass the gap test)
+        t_reach = 2.0 * (_norm(tvec) + _norm(e1) + _norm(e2)) / _norm(d)
+        cand = (det != 0.0) & np.isfinite(t) & (t >= -t_slack) & (t <= t_reach)
         w = 1.0 - u - v
         # clearly inside, with a well-conditioned det: accept on the barycentric test alone
         scale2 = _dot(d, d) * _dot(e1, e1) * _dot(e2, e2)
@@ -554,6 +558,12 @@ def _ray_swept_triangle_unit(
     approaching = (ah0 > r) & (h0 * hd < 0.0) & (nlen > 0.0)
     with np.errstate(divide="ignore", invalid="ignore"):
         t_f = (ah0 - r) / np.abs(hd)
+    # Every point within r of the triangle lies within |o - a| + |e1| + |e2| + r of the
+    # origin. A ray almost parallel to the face (hd ~ 1e-110) meets the offset plane far
+    # beyond that, where the barycentric test below is pure rounding and used to accept
+    # t ~ 1e110: such plane hits are not hits (the capsules decide).
+    reach = 2.0 * (_norm(o - a) + _norm(e1) + _norm(e2) + r)
+    approaching &= t_f <= reach
     x = o + np.where(approaching, t_f, 0.0)[:, None] * d
     nn = nlen * nlen
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):

@@ -270,7 +270,9 @@ def ray_triangle_hit(o, d, a, b, c):
     e11 = _dot(e1, e1)
     e22 = _dot(e2, e2)
     t_slack = _BARY_EPS * (_norm(tvec) + math.sqrt(e11 + e22)) / math.sqrt(dd)
-    cand = det != 0.0 and math.isfinite(t) and t >= -t_slack
+    # beyond twice the farthest point of the triangle a plane hit is rounding (as geometry)
+    t_reach = 2.0 * (_norm(tvec) + math.sqrt(e11) + math.sqrt(e22)) / math.sqrt(dd)
+    cand = det != 0.0 and math.isfinite(t) and t >= -t_slack and t <= t_reach
     scale2 = dd * e11 * e22
     well = det * det >= 1e-12 * scale2
     w = 1.0 - u - v

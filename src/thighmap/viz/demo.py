@@ -24,7 +24,7 @@ from thighmap.planning.demo import Camera, DemoStep, interpolate_camera, steps_o
 from thighmap.safety.engine import SafetyModel
 from thighmap.viz import scene
 from thighmap.viz.needles import needle_actors_for_report
-from thighmap.viz.render import add_atlas
+from thighmap.viz.render import add_atlas, write_image
 
 MOVE_FRAMES = 12  # frames of a camera move between two steps in the GIF
 FRAME_S = 0.08  # each frame of a camera move is shown this long
@@ -155,15 +155,14 @@ def export_demonstration(
             renderer.show(step)
             renderer.pl.render()
             path = out / f"step-{k:02d}.png"
-            renderer.pl.screenshot(str(path))
+            write_image(path, np.asarray(renderer.pl.screenshot(return_img=True)))
             written.append(path)
         if gif is not None:
-            import imageio.v3 as iio
-
             shown = list(frames(renderer, steps))
-            iio.imwrite(
-                Path(gif),
+            write_image(
+                gif,
                 np.stack([image for image, _ in shown]),
+                ".gif",
                 duration=[round(1000 * seconds) for _, seconds in shown],
                 loop=0,
             )

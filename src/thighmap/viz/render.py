@@ -9,6 +9,7 @@ import numpy as np
 import pyvista as pv
 
 from thighmap.anatomy.atlas import Atlas
+from thighmap.atomic import write_atomic
 from thighmap.viz import scene
 
 
@@ -83,6 +84,18 @@ def render_atlas_png(
     pl.add_orientation_widget(scene.orientation_cube(), interactive=False, viewport=(0.0, 0.0, 0.18, 0.16))
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    pl.screenshot(str(out))
+    image = np.asarray(pl.screenshot(return_img=True))
     pl.close()
+    write_image(out, image)
     return out
+
+
+def write_image(path: str | Path, image: np.ndarray, extension: str | None = None, **options: object) -> Path:
+    """Encode ``image`` (H x W x 3/4 uint8, or a stack of frames for a GIF) in the format
+    of ``extension`` (default: ``path``'s, else PNG) and write it through
+    :func:`thighmap.atomic.write_atomic`; ``options`` go to the encoder (GIF duration)."""
+    import imageio.v3 as iio
+
+    path = Path(path)
+    data = iio.imwrite("<bytes>", image, extension=extension or path.suffix.lower() or ".png", **options)
+    return write_atomic(path, data)
