@@ -35,7 +35,10 @@ from tests.fuzz_files import (
     plan_files,
     to_json,
 )
+from tests.skin_oracle import SkinOracle, enters_the_body
+from thighmap import sides
 from thighmap.planning.planfile import MAX_NEEDLES, MAX_PLAN_BYTES, MAX_PROBLEMS_SHOWN
+from thighmap.safety.engine import SafetyModel, load_plan_for_checking
 
 ROOT = Path(__file__).resolve().parents[1]
 SECONDS_PER_FILE = 10.0  # generous: a hang detector, not a benchmark
@@ -72,13 +75,42 @@ def bounded_time_and_output(result: FuzzResult) -> None:
     assert len(result.stderr.splitlines()) <= MAX_PROBLEMS_SHOWN + 12
 
 
+_ORACLES: dict[int, tuple[SafetyModel, SkinOracle]] = {}
+
+
+def _oracle_for(model: SafetyModel) -> SkinOracle:
+    key = id(model.atlas)
+    if key not in _ORACLES:
+        _ORACLES[key] = (model, SkinOracle(model))  # the model keeps its atlas (and id) alive
+    return _ORACLES[key][1]
+
+
+def no_needle_that_fails_to_enter_the_body_is_safe(result: FuzzResult) -> None:
+    """Every needle the check calls safe enters the body through the skin at its entry,
+    by the brute-force oracle (tests/skin_oracle.py) on the atlas the plan was checked
+    against (fitted to its patient; left plans mirrored into the atlas frame)."""
+    report = result.report
+    if report is None or not any(n["status"] == "safe" for n in report["needles"]):
+        return
+    plan, model = load_plan_for_checking(str(result.path))
+    oracle = _oracle_for(model)
+    limit = model.atlas.rules.entry.max_distance_mm
+    for n in report["needles"]:
+        if n["status"] != "safe":
+            continue
+        entry = sides.to_atlas_frame(n["entry_mm"], plan.side)
+        tip = sides.to_atlas_frame(n["tip_mm"], plan.side)
+        assert enters_the_body(oracle, limit, entry, tip) is not False, (result.path, n["id"])
+
+
 RESULT_PROPERTIES: list[PerResultCheck] = [
     no_traceback_and_a_known_exit,
     refusals_say_why,
     bounded_time_and_output,
+    no_needle_that_fails_to_enter_the_body_is_safe,
 ]
 """What must hold for every fuzzed result. To add a property (e.g. "no needle that
-fails to enter the body is ever safe"), append a function taking a
+fails to enter the body is ever safe", below), append a function taking a
 :class:`~tests.fuzz_files.FuzzResult`: ``result.document`` is the file's JSON,
 ``result.report`` the `check --json` report when the check ran (else ``None``)."""
 
