@@ -307,7 +307,9 @@ class SafetyModel:
         `length_mm` (atlas frame)."""
         if self._outer_index is None:
             mesh, _, _ = self._outer_skin()
-            self._outer_index = TissueIndex({"skin": mesh})
+            # the body ends where the model is cut off (hip and leg): close the outer skin
+            # there, so a needle leaving the model through a cut end counts as leaving it
+            self._outer_index = TissueIndex({"skin": close_open_ends(mesh)})
         return [float(v) for v in self._outer_index.crossing_depths(entry, direction, length_mm)]
 
     def _max_safe_depth(
@@ -478,6 +480,40 @@ class SafetyModel:
             unc = float(np.max(st.safety.uncertainty_at(np.linspace(0.0, 1.0, 201), self.atlas.fitted)))
             mesh = SurfaceMesh(surface.vertices + _vertex_normals(surface) * unc, surface.faces)
         return sides.mesh_on_side(mesh, self.side)
+
+
+def close_open_ends(mesh: SurfaceMesh) -> SurfaceMesh:
+    """``mesh`` with each hole (a loop of edges used by one triangle only) closed by a fan
+    of triangles from the loop's centroid, wound like the triangles along the loop. The
+    outer skin's holes are the limb's two cut ends, whose outlines are star-shaped about
+    their centroids, so the fan covers each end exactly once."""
+    faces = np.asarray(mesh.faces, np.int64)
+    directed = np.concatenate([faces[:, [0, 1]], faces[:, [1, 2]], faces[:, [2, 0]]])
+    key = np.sort(directed, axis=1)
+    _, inverse, counts = np.unique(key, axis=0, return_inverse=True, return_counts=True)
+    boundary = directed[counts[inverse.ravel()] == 1]
+    if len(boundary) == 0:
+        return mesh
+    # a boundary edge a->b of the mesh runs b->a in the cap, so the cap continues its winding
+    following = {int(b): int(a) for a, b in boundary}
+    vertices = [np.asarray(mesh.vertices, float)]
+    caps: list[np.ndarray] = []
+    count = len(vertices[0])
+    unvisited = set(following)
+    while unvisited:
+        start = unvisited.pop()
+        loop = [start]
+        nxt = following[start]
+        while nxt != start and nxt in unvisited:
+            unvisited.discard(nxt)
+            loop.append(nxt)
+            nxt = following[nxt]
+        ring = np.array(loop)
+        centre = vertices[0][ring].mean(axis=0)
+        vertices.append(centre[None, :])
+        caps.append(np.column_stack([ring, np.roll(ring, -1), np.full(len(ring), count)]))
+        count += 1
+    return SurfaceMesh(np.concatenate(vertices), np.concatenate([faces, *caps]))
 
 
 def _vertex_normals(mesh: SurfaceMesh) -> np.ndarray:
