@@ -52,6 +52,7 @@ def test_thighmap_never_imports_all_of_vtk():
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(3000)
 @pytest.mark.skipif(shutil.which("make") is None, reason="make is not installed")
 def test_bundle_builds_and_passes_its_self_test():
     out = subprocess.run(["make", "bundle"], cwd=ROOT, capture_output=True, text=True, timeout=1800)

@@ -102,6 +102,7 @@ sys.exit(run())
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(2400)
 def test_the_wheel_installs_and_runs_outside_the_checkout(tmp_path):
     venv, out, elsewhere = tmp_path / "venv", tmp_path / "dist", tmp_path / "elsewhere"
     elsewhere.mkdir()

@@ -18,15 +18,19 @@ pytestmark = pytest.mark.gui
 
 
 def _labels_drawn(window) -> bool:  # type: ignore[no-untyped-def]
-    """Structure labels are on screen (pyvista names a point-label actor "<name>-labels")."""
-    return window.scene.show_labels and any(k in window.pl.actors for k in ("labels", "labels-labels"))
+    """Structure labels are on screen (laid out for the current view, as a frame would)."""
+    window.scene.place_labels()
+    return window.scene.show_labels and any(
+        lab.kind == "structure" and lab.actor.GetVisibility() for lab in window.scene.labels.values()
+    )
 
 
 def _needle_visible(window, nid: str) -> bool:  # type: ignore[no-untyped-def]
     """The needle's shaft and its name label are drawn (they must agree)."""
+    window.scene.place_labels()
     shaft = bool(window.scene.needle_actors[f"needle:{nid}"].GetVisibility())
-    label = window.pl.actors.get(f"nlabel:{nid}-labels") or window.pl.actors.get(f"nlabel:{nid}")
-    assert label is not None and bool(label.GetVisibility()) == shaft, f"label of {nid} disagrees"
+    label = window.scene.labels.get(f"nlabel:{nid}")
+    assert label is not None and bool(label.actor.GetVisibility()) == shaft, f"label of {nid} disagrees"
     return shaft
 
 

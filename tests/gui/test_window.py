@@ -8,7 +8,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from PySide6.QtWidgets import QMessageBox
 
 import thighmap
 from thighmap.gui import storage
@@ -21,13 +20,15 @@ pytestmark = pytest.mark.gui
 
 
 def _capture_errors(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, str]]:
+    """The window's error messages (title, text), instead of modal dialogs."""
+    from thighmap.gui import app as app_module
+
     seen: list[tuple[str, str]] = []
 
-    def critical(_parent, title, text, *args, **kwargs):  # type: ignore[no-untyped-def]
+    def show(_parent, title, text):  # type: ignore[no-untyped-def]
         seen.append((title, text))
-        return QMessageBox.StandardButton.Ok
 
-    monkeypatch.setattr(QMessageBox, "critical", staticmethod(critical))
+    monkeypatch.setattr(app_module, "show_plain_error", show)
     return seen
 
 
