@@ -14,7 +14,6 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 import numpy as np
-from scipy.spatial import cKDTree
 
 from thighmap.anatomy.atlas import Atlas
 from thighmap.anatomy.meshgen import SurfaceMesh
@@ -66,7 +65,7 @@ class SafetyModel:
         self.chains = self.dangers.chains  # the tube structures
         self.names = {sid: st.name for sid, st in atlas.structures.items()}
         self.tissues = TissueIndex({sid: atlas.mesh(sid) for sid in atlas.structures})
-        self._skin_outer: tuple[SurfaceMesh, cKDTree, np.ndarray] | None = None
+        self._skin_outer: tuple[SurfaceMesh, np.ndarray, np.ndarray] | None = None
 
     @classmethod
     def for_atlas(cls, atlas: Atlas) -> SafetyModel:
@@ -77,8 +76,9 @@ class SafetyModel:
         return model
 
     # ------------------------------------------------------------------ skin
-    def _outer_skin(self) -> tuple[SurfaceMesh, cKDTree, np.ndarray]:
-        """The outer surface of the skin: skin triangles not shared with the fat layer."""
+    def _outer_skin(self) -> tuple[SurfaceMesh, np.ndarray, np.ndarray]:
+        """The outer surface of the skin (skin triangles not shared with the fat layer),
+        the points of its vertices and the vertex normals."""
         if self._skin_outer is None:
             skin = self.atlas.mesh("skin")
             faces = skin.faces
@@ -90,8 +90,7 @@ class SafetyModel:
             v = skin.vertices
             vn = _vertex_normals(SurfaceMesh(v, faces))
             used = np.unique(faces)
-            tree = cKDTree(v[used])
-            self._skin_outer = (SurfaceMesh(v, faces), tree, vn)
+            self._skin_outer = (SurfaceMesh(v, faces), np.ascontiguousarray(v[used]), vn)
             self._skin_used = used
             # vertex -> faces incidence for local search
             order = np.argsort(faces.ravel(), kind="stable")
@@ -108,9 +107,8 @@ class SafetyModel:
         flip = self.side == "left"
         if flip:
             point = point * np.array([-1.0, 1.0, 1.0])
-        mesh, tree, vn = self._outer_skin()
-        _, near = tree.query(point, k=12)
-        verts = self._skin_used[np.atleast_1d(near)]
+        mesh, points, vn = self._outer_skin()
+        verts = self._skin_used[_nearest(points, point, 12)]
         faces = np.unique(
             np.concatenate([self._vf_faces[self._vf_start[v] : self._vf_stop[v]] for v in verts])
         )
@@ -355,6 +353,15 @@ class SafetyModel:
         if self.side == "left":
             mesh = SurfaceMesh(mesh.vertices * np.array([-1.0, 1.0, 1.0]), mesh.faces[:, ::-1].copy())
         return mesh
+
+
+def _nearest(points: np.ndarray, point: np.ndarray, k: int) -> np.ndarray:
+    """Indices of the k points nearest to `point` (all of them if there are fewer)."""
+    diff = points - point
+    d2 = np.einsum("ij,ij->i", diff, diff)
+    if len(d2) <= k:
+        return np.arange(len(d2))
+    return np.argpartition(d2, k - 1)[:k]
 
 
 def _vertex_normals(mesh: SurfaceMesh) -> np.ndarray:
