@@ -19,9 +19,39 @@ from __future__ import annotations
 
 import math
 import os
+import sys
 
 import numpy as np
 from numba import njit
+
+
+def _load_numba_numpy_support_without_blas() -> None:
+    """Load numba's numpy implementations without its probe for a BLAS.
+
+    Numba probes for a BLAS (by importing scipy.linalg, about 0.2-0.7 s with the numpy
+    and scipy modules that pulls in) the first time it compiles or loads anything. The
+    kernels here use no BLAS function; the probe only decides whether numba-compiled
+    np.dot-like code may call one. Answering "no BLAS" once, while numba's array module
+    loads, saves that import on every start; numba's own later BLAS checks (np.dot in
+    code compiled elsewhere) still import scipy as usual."""
+    if "numba.np.arraymath" in sys.modules or "scipy.linalg.cython_blas" in sys.modules:
+        return  # already loaded (or the probe would be free)
+    from numba.np import linalg
+
+    probe = linalg.ensure_blas
+
+    def no_blas() -> None:
+        raise ImportError("thighmap's kernels use no BLAS")
+
+    linalg.ensure_blas = no_blas
+    try:
+        from numba.np import arraymath
+    finally:
+        linalg.ensure_blas = probe
+    arraymath.ensure_blas = probe
+
+
+_load_numba_numpy_support_without_blas()
 
 _JIT = {
     "cache": os.path.isfile(__file__),
@@ -632,6 +662,56 @@ def line_crossings(
     return out_t[:n], out_tri[:n]
 
 
+@njit(**_JIT)
+def triangle_grid(v0, v1, v2, cell_mm):
+    """The bucket grid of the triangles v0 v1 v2 (T,3 each) with cubic cells of cell_mm:
+    (origin, box_hi, shape, first, items). The grid starts at `origin` (1 mm below every
+    corner), `box_hi` is 1 mm above every corner; each triangle is listed in every cell its
+    bounding box touches, and the triangles of cell k (ix * shape[1] + iy) * shape[2] + iz
+    are items[first[k]:first[k + 1]], in increasing index order (a counting sort)."""
+    n = len(v0)
+    lo = np.empty((n, 3))
+    hi = np.empty((n, 3))
+    origin = np.full(3, np.inf)
+    top = np.full(3, -np.inf)
+    for i in range(n):
+        for k in range(3):
+            lo[i, k] = min(min(v0[i, k], v1[i, k]), v2[i, k])
+            hi[i, k] = max(max(v0[i, k], v1[i, k]), v2[i, k])
+            origin[k] = min(origin[k], lo[i, k])
+            top[k] = max(top[k], hi[i, k])
+    shape = np.empty(3, np.int64)
+    for k in range(3):
+        origin[k] -= 1.0
+        top[k] += 1.0
+        shape[k] = math.ceil((top[k] - origin[k]) / cell_mm) + 1
+    c0 = np.empty((n, 3), np.int64)
+    c1 = np.empty((n, 3), np.int64)
+    for i in range(n):
+        for k in range(3):
+            c0[i, k] = math.floor((lo[i, k] - origin[k]) / cell_mm)
+            c1[i, k] = math.floor((hi[i, k] - origin[k]) / cell_mm)
+    n_cells = shape[0] * shape[1] * shape[2]
+    first = np.zeros(n_cells + 1, np.int64)
+    for i in range(n):
+        for ix in range(c0[i, 0], c1[i, 0] + 1):
+            for iy in range(c0[i, 1], c1[i, 1] + 1):
+                for iz in range(c0[i, 2], c1[i, 2] + 1):
+                    first[(ix * shape[1] + iy) * shape[2] + iz + 1] += 1
+    for k in range(n_cells):
+        first[k + 1] += first[k]
+    fill = first[:-1].copy()
+    items = np.empty(first[n_cells], np.int64)
+    for i in range(n):
+        for ix in range(c0[i, 0], c1[i, 0] + 1):
+            for iy in range(c0[i, 1], c1[i, 1] + 1):
+                for iz in range(c0[i, 2], c1[i, 2] + 1):
+                    cell = (ix * shape[1] + iy) * shape[2] + iz
+                    items[fill[cell]] = i
+                    fill[cell] += 1
+    return origin, top, shape, first, items
+
+
 def warm_up() -> None:
     """Compile (or load from the cache) every kernel for the argument types the engine
     uses, on a one-capsule chain and a one-triangle grid. The desktop program calls this
@@ -654,3 +734,4 @@ def warm_up() -> None:
     tri = np.array([[-1.0, -1.0, 5.0]]), np.array([[1.0, -1.0, 5.0]]), np.array([[0.0, 1.0, 5.0]])
     shape = np.ones(3, np.int64)
     line_crossings(p0, d, 10.0, np.full(3, -10.0), shape, 20.0, np.array([0, 1]), ints, *tri)
+    triangle_grid(*tri, 10.0)

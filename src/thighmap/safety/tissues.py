@@ -30,37 +30,27 @@ class Interval:
 class TissueIndex:
     def __init__(self, meshes: dict[str, SurfaceMesh]) -> None:
         self.ids = list(meshes)
-        tris = []
+        corners: list[list[np.ndarray]] = [[], [], []]
         owner = []
         for k, sid in enumerate(self.ids):
             m = meshes[sid]
-            tris.append(m.vertices[m.faces])
+            for j in range(3):
+                corners[j].append(m.vertices[m.faces[:, j]])
             owner.append(np.full(len(m.faces), k, np.int32))
-        self.tri = np.concatenate(tris)  # (T,3,3)
+        # the triangles' corners, one contiguous (T,3) array each, as the kernels take them
+        self.v0, self.v1, self.v2 = (np.concatenate(c) for c in corners)
         self.owner = np.concatenate(owner)
-        lo = self.tri.min(axis=1)
-        hi = self.tri.max(axis=1)
-        self.origin = lo.min(axis=0) - 1.0
-        self.box_hi = hi.max(axis=0) + 1.0
-        self.shape = np.ceil((hi.max(axis=0) + 1.0 - self.origin) / CELL_MM).astype(int) + 1
-        c0 = np.floor((lo - self.origin) / CELL_MM).astype(np.int64)
-        c1 = np.floor((hi - self.origin) / CELL_MM).astype(np.int64)
-        ext = c1 - c0 + 1
-        counts = ext.prod(axis=1)
-        tri_idx = np.repeat(np.arange(len(self.tri)), counts)
-        local = np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts)
-        e = ext[tri_idx]
-        ix = c0[tri_idx, 0] + local // (e[:, 1] * e[:, 2])
-        iy = c0[tri_idx, 1] + (local // e[:, 2]) % e[:, 1]
-        iz = c0[tri_idx, 2] + local % e[:, 2]
-        cell = (ix * self.shape[1] + iy) * self.shape[2] + iz
-        order = np.argsort(cell, kind="stable")
-        # compressed rows: the triangles of cell k are cell_tris[cell_first[k]:cell_first[k + 1]]
-        self.cell_tris = tri_idx[order]
-        self.cell_first = np.searchsorted(cell[order], np.arange(int(self.shape.prod()) + 1))
-        self.v0 = np.ascontiguousarray(self.tri[:, 0])
-        self.v1 = np.ascontiguousarray(self.tri[:, 1])
-        self.v2 = np.ascontiguousarray(self.tri[:, 2])
+        # the bucket grid, in compressed rows: the triangles of cell k are
+        # cell_tris[cell_first[k]:cell_first[k + 1]], each triangle listed in every cell its
+        # bounding box touches, in index order
+        self.origin, self.box_hi, self.shape, self.cell_first, self.cell_tris = kernels.triangle_grid(
+            self.v0, self.v1, self.v2, CELL_MM
+        )
+
+    @property
+    def tri(self) -> np.ndarray:
+        """(T,3,3) the corners of every triangle (built on demand, for tests and tools)."""
+        return np.stack([self.v0, self.v1, self.v2], axis=1)
 
     def crossings(
         self, start: np.ndarray, direction: np.ndarray, length_mm: float
