@@ -223,12 +223,23 @@ def _load_plan(path: str, atlas):  # type: ignore[no-untyped-def]
         return _fail(f"{path}: field 'patient': cannot fit the atlas to this profile: {exc}")
 
 
+def _say_if_compiling() -> None:
+    """On a machine's first run the safety kernels compile (about 10 s): say so on stderr
+    rather than sit silent, and compile them all, so that later runs load every one."""
+    from thighmap.safety import kernels
+
+    if kernels.cache_is_cold():
+        print(f"thighmap: {kernels.COMPILING_MESSAGE}", file=sys.stderr, flush=True)
+        kernels.warm_up()
+
+
 def _check(args: argparse.Namespace) -> int:
     from thighmap.safety.engine import SafetyModel
 
     atlas, err = _load_atlas_or_fail(args)
     if atlas is None:
         return _fail(err or "cannot load the atlas")
+    _say_if_compiling()
     if args.trigger_point:
         if args.plan:
             return _fail("give either a plan file or --trigger-point, not both")
@@ -319,6 +330,7 @@ def _report(args: argparse.Namespace) -> int:
     atlas, err = _load_atlas_or_fail(args)
     if atlas is None:
         return _fail(err or "cannot load the atlas")
+    _say_if_compiling()
     loaded = _load_plan(args.plan, atlas)
     if isinstance(loaded, int):
         return loaded

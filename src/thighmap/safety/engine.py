@@ -266,10 +266,14 @@ class SafetyModel:
         )
 
     def check_plan(self, plan: Plan, plan_path: str | None = None) -> PlanReport:
+        """check_needle for every needle of the plan (the geometry of many needles computed
+        in batches: safety/prefetch.py; the reports are the same)."""
+        from thighmap.safety.prefetch import check_needles
+
         return PlanReport(
             plan_path=plan_path,
             side=plan.side,
-            needles=[self.check_needle(n) for n in plan.needles],
+            needles=list(check_needles(self, plan.needles)),
             patient_fitted=self.atlas.fitted,
         )
 

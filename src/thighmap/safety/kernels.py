@@ -17,9 +17,12 @@ bundle therefore ships this module as source (packaging/thighmap.spec).
 
 from __future__ import annotations
 
+import itertools
 import math
 import os
 import sys
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 from numba import njit
@@ -620,6 +623,30 @@ def line_crossings(
     """Parameters t in [0, length] where start + t*direction (unit) crosses a triangle,
     with the triangle's index; candidates from the bucket grid (every cell the segment
     passes within a half cell diagonal of, each triangle tested once)."""
+    seen = np.zeros(len(v0), np.int64)
+    return _line_crossings(
+        start, direction, length, origin, shape, cell_mm, cell_first, cell_tris, v0, v1, v2, seen, 1
+    )
+
+
+@njit
+def _line_crossings(
+    start,
+    direction,
+    length,
+    origin,
+    shape,
+    cell_mm,
+    cell_first,
+    cell_tris,
+    v0,
+    v1,
+    v2,
+    seen,
+    mark,
+):
+    """line_crossings, with `seen[tri] == mark` for a triangle already tested on this
+    line (a new mark per line lets a batch reuse one array)."""
     end = _axpy(start, length, direction)
     lo = np.empty(3, np.int64)
     hi = np.empty(3, np.int64)
@@ -631,7 +658,6 @@ def line_crossings(
     u = _sub(end, start)
     uu = _dot(u, u)
     reach = cell_mm * 0.8661  # just above half the cell diagonal (sqrt(3)/2)
-    seen = np.zeros(len(v0), np.bool_)
     out_t = np.empty(64)
     out_tri = np.empty(64, np.int64)
     n = 0
@@ -648,9 +674,9 @@ def line_crossings(
                 cell = (ix * shape[1] + iy) * shape[2] + iz
                 for q in range(cell_first[cell], cell_first[cell + 1]):
                     tri = cell_tris[q]
-                    if seen[tri]:
+                    if seen[tri] == mark:
                         continue
-                    seen[tri] = True
+                    seen[tri] = mark
                     t = ray_triangle_hit(start, direction, v0[tri], v1[tri], v2[tri])
                     if t == t and t <= length:
                         if n == len(out_t):
@@ -660,6 +686,130 @@ def line_crossings(
                         out_tri[n] = tri
                         n += 1
     return out_t[:n], out_tri[:n]
+
+
+@njit(**_JIT)
+def lines_crossings(
+    start,
+    direction,
+    length,
+    origin,
+    shape,
+    cell_mm,
+    cell_first,
+    cell_tris,
+    v0,
+    v1,
+    v2,
+):
+    """line_crossings for N lines (start, direction: (N,3); length: (N,)): the crossings
+    of line j are t[first[j]:first[j + 1]] with their triangles tri[...], each exactly
+    as line_crossings gives them."""
+    seen = np.zeros(len(v0), np.int64)
+    first = np.zeros(len(start) + 1, np.int64)
+    out_t = np.empty(16 * len(start) + 64)
+    out_tri = np.empty(len(out_t), np.int64)
+    n = 0
+    for j in range(len(start)):
+        t, tri = _line_crossings(
+            _vec(start[j]),
+            _vec(direction[j]),
+            length[j],
+            origin,
+            shape,
+            cell_mm,
+            cell_first,
+            cell_tris,
+            v0,
+            v1,
+            v2,
+            seen,
+            j + 1,
+        )
+        while n + len(t) > len(out_t):
+            out_t = np.concatenate((out_t, np.empty(len(out_t))))
+            out_tri = np.concatenate((out_tri, np.empty(len(out_tri), np.int64)))
+        out_t[n : n + len(t)] = t
+        out_tri[n : n + len(t)] = tri
+        n += len(t)
+        first[j + 1] = n
+    return out_t[:n], out_tri[:n], first
+
+
+@njit(**_JIT)
+def chain_needles(
+    entry,
+    tip,
+    ray,
+    half,
+    reach,
+    a,
+    b,
+    mid,
+    half_len,
+    radius,
+    uncertainty,
+    grown,
+    cl_start,
+    cl_stop,
+    cl_centre,
+    cl_reach,
+    cl_tube_r,
+    cl_zone_r,
+    cl_grown_r,
+    cl_structure,
+    n_structures,
+    clearance,
+    zone,
+    near_cap,
+    near_s,
+    near_t,
+    first,
+):
+    """chain_segment_clearances (axis entry[j] to tip[j]) and chain_first_caution (along
+    the unit ray[j] up to reach[j]) for N needles of radius half[j], into row j of the
+    (N,S) outputs: each row exactly what the two kernels give for that needle alone."""
+    for j in range(len(entry)):
+        chain_segment_clearances(
+            _vec(entry[j]),
+            _vec(tip[j]),
+            half[j],
+            a,
+            b,
+            mid,
+            half_len,
+            radius,
+            uncertainty,
+            cl_start,
+            cl_stop,
+            cl_centre,
+            cl_reach,
+            cl_tube_r,
+            cl_zone_r,
+            cl_structure,
+            n_structures,
+            clearance[j],
+            zone[j],
+            near_cap[j],
+            near_s[j],
+            near_t[j],
+        )
+        chain_first_caution(
+            _vec(entry[j]),
+            _vec(ray[j]),
+            reach[j],
+            half[j],
+            a,
+            b,
+            grown,
+            cl_start,
+            cl_stop,
+            cl_centre,
+            cl_reach,
+            cl_grown_r,
+            cl_structure,
+            first[j],
+        )
 
 
 @njit(**_JIT)
@@ -712,6 +862,59 @@ def triangle_grid(v0, v1, v2, cell_mm):
     return origin, top, shape, first, items
 
 
+_POOL: list[ThreadPoolExecutor] = []
+THREAD_MIN_ROWS = 256  # below this a batch runs in the calling thread
+
+
+def in_threads(rows: Callable[[int, int], None], n: int) -> None:
+    """Run rows(lo, hi) over [0, n) in one slice per processor (at most 4), side by side:
+    the batch kernels release the GIL. Every row is computed as it would be alone."""
+    workers = min(os.cpu_count() or 1, 4)
+    if n < THREAD_MIN_ROWS or workers < 2:
+        rows(0, n)
+        return
+    if not _POOL:
+        _POOL.append(ThreadPoolExecutor(max_workers=workers, thread_name_prefix="thighmap-rows"))
+    bounds = np.linspace(0, n, workers + 1).astype(int)
+    for done in [_POOL[0].submit(rows, int(lo), int(hi)) for lo, hi in itertools.pairwise(bounds)]:
+        done.result()
+
+
+# The kernels called from Python (the others are compiled into these): what warm_up()
+# compiles.
+ENTRY_KERNELS = (
+    "chain_segment_clearances",
+    "chain_first_caution",
+    "chain_batch",
+    "chain_needles",
+    "line_crossings",
+    "lines_crossings",
+    "triangle_grid",
+)
+COMPILING_MESSAGE = "compiling the safety kernels for this machine (first run only, about 10 s)…"
+
+
+def cache_is_cold(names: tuple[str, ...] = ENTRY_KERNELS) -> bool:
+    """Whether calling these kernels will compile them rather than load them from numba's
+    cache (none cached for this source and this processor, or nowhere to cache them).
+
+    Cheap: reads the small cache index of each kernel; nothing is compiled or loaded."""
+    try:
+        from numba.core.registry import cpu_target
+
+        magic = cpu_target.target_context.codegen().magic_tuple()
+        for name in names:
+            cache_file = getattr(getattr(globals()[name], "_cache", None), "_cache_file", None)
+            if cache_file is None:  # no cache for this module (bytecode only): always compiles
+                return True
+            index = cache_file._load_index()
+            if not any(key[1] == magic for key in index):
+                return True
+        return False
+    except Exception:  # numba's internals moved: no message rather than a failure
+        return False
+
+
 def warm_up() -> None:
     """Compile (or load from the cache) every kernel for the argument types the engine
     uses, on a one-capsule chain and a one-triangle grid. The desktop program calls this
@@ -733,5 +936,13 @@ def warm_up() -> None:
     )  # fmt: skip
     tri = np.array([[-1.0, -1.0, 5.0]]), np.array([[1.0, -1.0, 5.0]]), np.array([[0.0, 1.0, 5.0]])
     shape = np.ones(3, np.int64)
-    line_crossings(p0, d, 10.0, np.full(3, -10.0), shape, 20.0, np.array([0, 1]), ints, *tri)
+    grid = (np.full(3, -10.0), shape, 20.0, np.array([0, 1]), ints, *tri)
+    line_crossings(p0, d, 10.0, *grid)
+    lines_crossings(np.zeros((1, 3)), np.array([[0.0, 0.0, 1.0]]), one * 10.0, *grid)
     triangle_grid(*tri, 10.0)
+    rows = [np.empty((1, 1)) for _ in range(5)]
+    chain_needles(
+        np.zeros((1, 3)), np.array([[0.0, 0.0, 10.0]]), np.array([[0.0, 0.0, 1.0]]), one * 0.125, one * 10.0,
+        *args[:6], one * 3.0, *args[6:], one * 3.0, ints, 1,
+        rows[0], rows[1], np.empty((1, 1), np.int64), rows[2], rows[3], rows[4],
+    )  # fmt: skip

@@ -163,6 +163,19 @@ class CapsuleChains:
             near_s,
             near_t,
         )
+        return self.clearance_result(p0, p1, clearance, zone, near_cap, near_s, near_t)
+
+    def clearance_result(
+        self,
+        p0: np.ndarray,
+        p1: np.ndarray,
+        clearance: np.ndarray,
+        zone: np.ndarray,
+        near_cap: np.ndarray,
+        near_s: np.ndarray,
+        near_t: np.ndarray,
+    ) -> dict[str, np.ndarray]:
+        """needle_clearances' result from the kernel's per-structure outputs."""
         on_needle = p0 + near_s[:, None] * (p1 - p0)
         on_axis = self.a[near_cap] + near_t[:, None] * (self.b[near_cap] - self.a[near_cap])
         vec = on_needle - on_axis
@@ -200,6 +213,50 @@ class CapsuleChains:
         return first
 
     # ------------------------------------------------------------------ many needles
+    def needles_geometry(
+        self,
+        entry: np.ndarray,
+        tip: np.ndarray,
+        ray: np.ndarray,
+        gauge_mm: np.ndarray,
+        reach_mm: np.ndarray,
+    ) -> dict[str, np.ndarray]:
+        """For N needles at once, row by row what needle_clearances(entry, tip, gauge)
+        computes in the kernel (clearance, zone, near_cap, near_s, near_t) and what
+        first_caution_hit(entry, ray, gauge, reach) returns (first); ray must already be
+        a unit vector. The rows are split across threads for large N."""
+        n, S = len(entry), self.n_structures
+        out = {
+            "clearance": np.empty((n, S)),
+            "zone": np.empty((n, S)),
+            "near_cap": np.empty((n, S), np.int64),
+            "near_s": np.empty((n, S)),
+            "near_t": np.empty((n, S)),
+            "first": np.empty((n, S)),
+        }
+        args = [_kernel_array(x) for x in (entry, tip, ray)]
+        half = _kernel_array(np.asarray(gauge_mm, float) / 2.0)
+        reach = _kernel_array(np.asarray(reach_mm, float))
+
+        def rows(lo: int, hi: int) -> None:
+            kernels.chain_needles(
+                *(x[lo:hi] for x in args),
+                half[lo:hi],
+                reach[lo:hi],
+                *self._capsule_args(),
+                self.grown,
+                *self._cluster_args(),
+                self.cluster_tube_radius,
+                self.cluster_zone_radius,
+                self.cluster_radius,
+                self.cluster_structure,
+                S,
+                *(out[k][lo:hi] for k in ("clearance", "zone", "near_cap", "near_s", "near_t", "first")),
+            )
+
+        kernels.in_threads(rows, n)
+        return out
+
     def batch(
         self,
         entry: np.ndarray,
