@@ -16,8 +16,8 @@ from typing import Any
 
 import numpy as np
 import pyvista as pv
-import vtk
 from PySide6.QtCore import QObject, QTimer
+from vtkmodules.vtkRenderingCore import vtkCellPicker, vtkRenderer
 
 from thighmap.anatomy.atlas import Atlas
 from thighmap.planning import Needle, Plan
@@ -179,11 +179,11 @@ class Scene3D(QObject):
         self.last_frame_s = 0.0
         self.pl.suppress_rendering = True
         self.pl.set_background(BACKGROUND[0], top=BACKGROUND[1])
-        self._picker = vtk.vtkCellPicker()
+        self._picker = vtkCellPicker()
         self._picker.SetTolerance(0.0005)
         # Needles, their feedback and trigger-point markers are drawn in an overlay layer
         # that shares the camera: a needle inside a muscle must never be hidden by it.
-        self.overlay = vtk.vtkRenderer()
+        self.overlay = vtkRenderer()
         self.overlay.SetLayer(1)
         self.overlay.InteractiveOff()
         self.overlay.SetActiveCamera(self.pl.renderer.GetActiveCamera())

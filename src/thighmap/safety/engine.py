@@ -8,10 +8,11 @@ plans, the tissue ladder and the rules (the skin maps built on them are in maps.
 
 from __future__ import annotations
 
+import threading
 import weakref
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
@@ -19,9 +20,14 @@ from thighmap.anatomy.atlas import Atlas
 from thighmap.anatomy.meshgen import SurfaceMesh
 from thighmap.planning import Needle, Plan, mirror_needle
 from thighmap.safety import rules
-from thighmap.safety.dangers import DangerSet
 from thighmap.safety.report import Finding, NearestDanger, NeedleReport, PlanReport, TissueSpan
-from thighmap.safety.tissues import TissueIndex
+
+if TYPE_CHECKING:
+    from thighmap.safety.dangers import DangerSet
+    from thighmap.safety.tissues import TissueIndex
+    from thighmap.safety.tubes import CapsuleChains
+
+_BUILDING = threading.Lock()  # one thread builds a model's danger set and tissue index
 
 STATUS_CODES = ("safe", "caution", "danger")
 
@@ -61,11 +67,53 @@ class SafetyModel:
         centreline exists (structures without one always are)."""
         self.atlas = atlas
         self.side = side
-        self.dangers = DangerSet(atlas, mesh_only)
-        self.chains = self.dangers.chains  # the tube structures
         self.names = {sid: st.name for sid, st in atlas.structures.items()}
-        self.tissues = TissueIndex({sid: atlas.mesh(sid) for sid in atlas.structures})
+        self._mesh_only = tuple(mesh_only)
+        # the danger set and the tissue index, built at first use (the window draws the
+        # atlas before anything is checked); shared with the left-thigh view of the model
+        self._parts: dict[str, Any] = {}
+        if self._mesh_only:
+            self.dangers  # noqa: B018 - built now: an unknown structure is an error here
         self._skin_outer: tuple[SurfaceMesh, np.ndarray, np.ndarray] | None = None
+
+    def _part(self, name: str) -> Any:
+        parts = self._parts
+        if name not in parts:
+            with _BUILDING:
+                if name not in parts:
+                    if name == "dangers":
+                        from thighmap.safety.dangers import DangerSet
+
+                        parts[name] = DangerSet(self.atlas, self._mesh_only)
+                    else:
+                        from thighmap.safety.tissues import TissueIndex
+
+                        meshes = {sid: self.atlas.mesh(sid) for sid in self.atlas.structures}
+                        parts[name] = TissueIndex(meshes)
+        return parts[name]
+
+    @property
+    def dangers(self) -> DangerSet:
+        """Every danger structure, checked exactly (safety/dangers.py)."""
+        return self._part("dangers")
+
+    @dangers.setter
+    def dangers(self, value: DangerSet) -> None:  # for a view of the model (safety/prefetch.py)
+        self._parts = {**self._parts, "dangers": value}
+
+    @property
+    def chains(self) -> CapsuleChains:
+        """The tube structures."""
+        return self.dangers.chains
+
+    @property
+    def tissues(self) -> TissueIndex:
+        """Which structures a line passes (safety/tissues.py)."""
+        return self._part("tissues")
+
+    @tissues.setter
+    def tissues(self, value: TissueIndex) -> None:
+        self._parts = {**self._parts, "tissues": value}
 
     @classmethod
     def for_atlas(cls, atlas: Atlas) -> SafetyModel:

@@ -14,7 +14,6 @@ from dataclasses import dataclass
 import numpy as np
 
 from thighmap.anatomy.meshgen import SurfaceMesh
-from thighmap.safety import kernels
 
 CELL_MM = 10.0
 DUPLICATE_T_MM = 1e-6  # a line through a shared edge is reported by both triangles
@@ -29,6 +28,8 @@ class Interval:
 
 class TissueIndex:
     def __init__(self, meshes: dict[str, SurfaceMesh]) -> None:
+        from thighmap.safety import kernels  # numba: loaded at the first check
+
         self.ids = list(meshes)
         corners: list[list[np.ndarray]] = [[], [], []]
         owner = []
@@ -57,6 +58,8 @@ class TissueIndex:
     ) -> tuple[np.ndarray, np.ndarray]:
         """Every crossing of start + t*direction (unit), t in [0, length_mm], with a
         triangle: (t, triangle index), exact (Möller–Trumbore with the edge test)."""
+        from thighmap.safety import kernels  # numba: loaded at the first check
+
         return kernels.line_crossings(
             kernels.vec3(start),
             kernels.vec3(direction),
@@ -102,6 +105,8 @@ class TissueIndex:
         """intervals() of N lines (entry, direction: (N,3); length_mm: (N,)), each list
         exactly what intervals() returns for that line; the crossings are found by one
         compiled call per thread."""
+        from thighmap.safety import kernels  # numba: loaded at the first check
+
         n = len(entry)
         starts, directions, backs = np.empty((n, 3)), np.empty((n, 3)), np.empty(n)
         for j in range(n):

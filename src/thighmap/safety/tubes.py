@@ -20,7 +20,6 @@ from dataclasses import dataclass
 import numpy as np
 
 from thighmap.anatomy.atlas import Atlas
-from thighmap.safety import kernels
 
 CLUSTER_SIZE = 8
 
@@ -142,6 +141,8 @@ class CapsuleChains:
         the danger zone), caution clearance (to the caution zone), and for the nearest
         capsule of each structure the parameter on the needle and the closest points.
         """
+        from thighmap.safety import kernels  # numba: loaded at the first check
+
         S = self.n_structures
         clearance, zone = np.empty(S), np.empty(S)
         near_cap, near_s, near_t = np.empty(S, np.int64), np.empty(S), np.empty(S)
@@ -195,6 +196,8 @@ class CapsuleChains:
     ) -> np.ndarray:
         """Per structure, the depth along the ray (up to reach_mm) at which the needle
         first enters the caution zone (0 if the entry already is, inf if not by reach)."""
+        from thighmap.safety import kernels  # numba: loaded at the first check
+
         first = np.empty(self.n_structures)
         direction = np.asarray(direction, float)
         kernels.chain_first_caution(
@@ -225,6 +228,8 @@ class CapsuleChains:
         computes in the kernel (clearance, zone, near_cap, near_s, near_t) and what
         first_caution_hit(entry, ray, gauge, reach) returns (first); ray must already be
         a unit vector. The rows are split across threads for large N."""
+        from thighmap.safety import kernels  # numba: loaded at the first check
+
         n, S = len(entry), self.n_structures
         out = {
             "clearance": np.empty((n, S)),
@@ -275,6 +280,8 @@ class CapsuleChains:
         entered (inf if not before reach_mm), and `first_caution_structure` (N,) whose
         zone that is (-1 if none).
         """
+        from thighmap.safety import kernels  # numba: loaded at the first check
+
         entry = _kernel_array(np.asarray(entry, float).reshape(-1, 3))
         n = len(entry)
         direction = np.asarray(direction, float).reshape(-1, 3)

@@ -142,9 +142,9 @@ def orientation_cube(side: str = "right") -> Any:
 
     In the drawing frame +x is medial for a right thigh (lateral for a left one), +y
     posterior and +z proximal."""
-    import vtk
+    from vtkmodules.vtkRenderingAnnotation import vtkAnnotatedCubeActor  # not all of vtk
 
-    cube = vtk.vtkAnnotatedCubeActor()
+    cube = vtkAnnotatedCubeActor()
     medial, lateral = ("Med", "Lat") if side == "right" else ("Lat", "Med")
     cube.SetXPlusFaceText(medial)
     cube.SetXMinusFaceText(lateral)
