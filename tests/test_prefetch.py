@@ -113,3 +113,24 @@ def test_the_batch_answers_every_geometric_query_of_its_needles(atlas) -> None: 
     view.dangers._base.first_caution_hit = not_batched  # type: ignore[union-attr]
     for n in needles:
         _same(view.check_needle(n), model.check_needle(n), f"needle {n.id}")
+
+
+@pytest.mark.parametrize("as_json", [False, True])
+def test_the_rendered_report_is_the_plan_reports_text(atlas, as_json: bool) -> None:  # type: ignore[no-untyped-def]
+    """What `thighmap check` prints (each needle rendered as it is checked) is byte for
+    byte PlanReport's text or JSON, for a plan with needles and for an empty one."""
+    from thighmap.safety.rendering import render_plan_report
+
+    model = model_for_patient(None, atlas, "left")
+    for needles in (_needles(model, 40, seed=6), []):
+        plan = Plan(side="left", title=None, patient=None, needles=needles)
+        whole = model.check_plan(plan, plan_path='my plan "x".thighplan.json')
+        text, status = render_plan_report(
+            prefetch.check_needles(model, needles),
+            plan_path='my plan "x".thighplan.json',
+            side="left",
+            patient_fitted=False,
+            as_json=as_json,
+        )
+        assert status == whole.status
+        assert text == (json.dumps(whole.to_json(), indent=2) if as_json else whole.to_text())
