@@ -737,6 +737,66 @@ def lines_crossings(
 
 
 @njit(**_JIT)
+def lines_intervals(t, tri, first, owner, back, length, behind, dup_mm):
+    """The inside intervals of every structure along N lines from their crossings (t, tri
+    of line j in first[j]:first[j + 1], as lines_crossings gives them; t from the line's
+    start, back[j] before its entry): per structure (owner of the triangle) the sorted
+    depths, a crossing within dup_mm of the previous one dropped (a shared edge), then
+    enter/exit pairs by parity; kept when they reach [0, length[j]] (with behind, also
+    those behind the entry). Returns (structure, enter, exit, line_first), each line's
+    intervals sorted by (enter, exit), structures in index order among equals - the
+    order TissueIndex.intervals gives."""
+    n_lines = len(first) - 1
+    cap = 16 * n_lines + 16
+    out_k = np.empty(cap, np.int64)
+    out_a = np.empty(cap)
+    out_b = np.empty(cap)
+    line_first = np.zeros(n_lines + 1, np.int64)
+    n = 0
+    for j in range(n_lines):
+        lo, hi = first[j], first[j + 1]
+        m = hi - lo
+        ts = np.empty(m)
+        ks = np.empty(m, np.int64)
+        for q in range(m):
+            ts[q] = t[lo + q] - back[j]
+            ks[q] = owner[tri[lo + q]]
+        start = n
+        for k in np.unique(ks):
+            tk = np.sort(ts[ks == k])
+            kept = np.empty(len(tk))
+            c = 0
+            for q in range(len(tk)):
+                if q == 0 or tk[q] - tk[q - 1] > dup_mm:
+                    kept[c] = tk[q]
+                    c += 1
+            for i in range(0, c, 2):
+                enter = kept[i]
+                leave = kept[i + 1] if i + 1 < c else np.inf
+                if enter > length[j] or (leave < 0.0 and not behind):
+                    continue
+                a = enter if behind else max(enter, 0.0)
+                b = length[j] if length[j] < leave else leave
+                if n == len(out_k):
+                    out_k = np.concatenate((out_k, np.empty(n, np.int64)))
+                    out_a = np.concatenate((out_a, np.empty(n)))
+                    out_b = np.concatenate((out_b, np.empty(n)))
+                # insertion into the line's sorted run (stable: after equal keys)
+                p = n
+                while p > start and (out_a[p - 1] > a or (out_a[p - 1] == a and out_b[p - 1] > b)):
+                    out_k[p] = out_k[p - 1]
+                    out_a[p] = out_a[p - 1]
+                    out_b[p] = out_b[p - 1]
+                    p -= 1
+                out_k[p] = k
+                out_a[p] = a
+                out_b[p] = b
+                n += 1
+        line_first[j + 1] = n
+    return out_k[:n], out_a[:n], out_b[:n], line_first
+
+
+@njit(**_JIT)
 def chain_needles(
     entry,
     tip,
@@ -889,6 +949,7 @@ ENTRY_KERNELS = (
     "chain_needles",
     "line_crossings",
     "lines_crossings",
+    "lines_intervals",
     "triangle_grid",
 )
 COMPILING_MESSAGE = "compiling the safety kernels for this machine (first run only, about 10 s)…"
@@ -940,6 +1001,7 @@ def warm_up() -> None:
     line_crossings(p0, d, 10.0, *grid)
     lines_crossings(np.zeros((1, 3)), np.array([[0.0, 0.0, 1.0]]), one * 10.0, *grid)
     triangle_grid(*tri, 10.0)
+    lines_intervals(np.empty(0), ints[:0], np.zeros(2, np.int64), np.zeros(1, np.int32), one, one, True, 1e-6)
     rows = [np.empty((1, 1)) for _ in range(5)]
     chain_needles(
         np.zeros((1, 3)), np.array([[0.0, 0.0, 10.0]]), np.array([[0.0, 0.0, 1.0]]), one * 0.125, one * 10.0,

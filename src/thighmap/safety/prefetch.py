@@ -84,7 +84,17 @@ class _ServedDangers:
         geometry: dict[str, np.ndarray],
     ) -> None:
         self._base = base
-        self._geometry = geometry
+        self._first = geometry["first"]
+        # needle_clearances' results for every needle at once (rows served below)
+        self._results = base.chains.clearance_result(
+            entry,
+            tip,
+            geometry["clearance"],
+            geometry["zone"],
+            geometry["near_cap"],
+            geometry["near_s"],
+            geometry["near_t"],
+        )
         self._segments = {
             (entry[j].tobytes(), tip[j].tobytes(), float(gauge[j])): j for j in range(len(entry))
         }
@@ -102,10 +112,7 @@ class _ServedDangers:
         j = self._segments.get((p0.tobytes(), p1.tobytes(), float(gauge_mm)))
         if j is None:
             return self._base.needle_clearances(p0, p1, gauge_mm)
-        g = self._geometry
-        return self._base.chains.clearance_result(
-            p0, p1, g["clearance"][j], g["zone"][j], g["near_cap"][j], g["near_s"][j], g["near_t"][j]
-        )
+        return {key: value[j].copy() for key, value in self._results.items()}
 
     def first_caution_hit(
         self, entry: np.ndarray, direction: np.ndarray, gauge_mm: float, reach_mm: float = 200.0
@@ -119,7 +126,7 @@ class _ServedDangers:
         j = self._rays.get(key)
         if j is None:
             return self._base.first_caution_hit(entry, direction, gauge_mm, reach_mm)
-        return self._geometry["first"][j].copy()
+        return self._first[j].copy()
 
 
 class _ServedTissues:

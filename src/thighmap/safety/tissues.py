@@ -95,9 +95,18 @@ class TissueIndex:
         sorted by entry depth. With behind=True, intervals behind the entry (negative
         depths) are kept too. Parity starts where the line, followed backwards,
         leaves the box around every surface."""
+        from thighmap.safety import kernels  # numba: loaded at the first check
+
         start, direction, back = self._line_start(entry, direction)
         t, tri = self.crossings(start, direction, back + length_mm)
-        return self._intervals(t, tri, back, length_mm, behind)
+        k, enter, leave, _ = kernels.lines_intervals(
+            t, tri, np.array([0, len(t)]), self.owner, np.array([back]), np.array([float(length_mm)]),
+            behind, DUPLICATE_T_MM,
+        )  # fmt: skip
+        return [
+            Interval(self.ids[s], a, b)
+            for s, a, b in zip(k.tolist(), enter.tolist(), leave.tolist(), strict=True)
+        ]
 
     def intervals_many(
         self, entry: np.ndarray, direction: np.ndarray, length_mm: np.ndarray, *, behind: bool = False
@@ -132,13 +141,17 @@ class TissueIndex:
 
         kernels.in_threads(rows, n)
         out: list[list[Interval]] = []
+        ids = self.ids
         for lo in sorted(parts):
             t, tri, first = parts[lo]
-            for j in range(len(first) - 1):
-                a, b = first[j], first[j + 1]
-                out.append(
-                    self._intervals(t[a:b], tri[a:b], float(backs[lo + j]), float(length[lo + j]), behind)
-                )
+            hi = lo + len(first) - 1
+            k, enter, leave, line_first = kernels.lines_intervals(
+                t, tri, first, self.owner, backs[lo:hi], length[lo:hi], behind, DUPLICATE_T_MM
+            )
+            k, enter, leave = k.tolist(), enter.tolist(), leave.tolist()
+            for j in range(len(line_first) - 1):
+                rows_j = range(line_first[j], line_first[j + 1])
+                out.append([Interval(ids[k[q]], enter[q], leave[q]) for q in rows_j])
         return out
 
     def _line_start(self, entry: np.ndarray, direction: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
@@ -146,27 +159,3 @@ class TissueIndex:
         direction = direction / np.linalg.norm(direction)
         back = self._distance_to_box_exit(entry, -direction)
         return entry - direction * back, direction, back
-
-    def _intervals(
-        self, t: np.ndarray, tri: np.ndarray, back: float, length_mm: float, behind: bool
-    ) -> list[Interval]:
-        """The inside intervals from the crossings (t from the line's start, `back` before
-        the entry), by parity per structure."""
-        owners = self.owner[tri]
-        ts = t - back
-        out: list[Interval] = []
-        for k in np.unique(owners):
-            tk = np.sort(ts[owners == k])
-            if len(tk) > 1:
-                keep = np.concatenate([[True], np.diff(tk) > DUPLICATE_T_MM])
-                tk = tk[keep]
-            # parity: crossings alternate enter/exit from outside
-            for i in range(0, len(tk), 2):
-                enter = tk[i]
-                leave = tk[i + 1] if i + 1 < len(tk) else np.inf
-                if enter > length_mm or (leave < 0.0 and not behind):
-                    continue
-                lo = enter if behind else max(enter, 0.0)
-                out.append(Interval(self.ids[k], lo, min(leave, length_mm)))
-        out.sort(key=lambda iv: (iv.enter_mm, iv.exit_mm))
-        return out

@@ -176,18 +176,21 @@ class CapsuleChains:
         near_s: np.ndarray,
         near_t: np.ndarray,
     ) -> dict[str, np.ndarray]:
-        """needle_clearances' result from the kernel's per-structure outputs."""
-        on_needle = p0 + near_s[:, None] * (p1 - p0)
-        on_axis = self.a[near_cap] + near_t[:, None] * (self.b[near_cap] - self.a[near_cap])
+        """needle_clearances' result from the kernel's per-structure outputs: (S,) arrays
+        for one needle p0p1, or (N,S) arrays for N needles (p0, p1: (N,3)), element by
+        element the same numbers."""
+        p0 = p0[..., None, :]
+        on_needle = p0 + near_s[..., None] * (p1[..., None, :] - p0)
+        on_axis = self.a[near_cap] + near_t[..., None] * (self.b[near_cap] - self.a[near_cap])
         vec = on_needle - on_axis
-        norm = np.linalg.norm(vec, axis=1, keepdims=True)
+        norm = np.linalg.norm(vec, axis=-1, keepdims=True)
         unit = np.divide(vec, norm, out=np.zeros_like(vec), where=norm > 1e-12)
         return {
             "clearance": clearance,
             "zone": zone,
             "caution": zone - self.caution_margin,
             "s": near_s,
-            "point_on_structure": on_axis + unit * self.radius[near_cap, None],
+            "point_on_structure": on_axis + unit * self.radius[near_cap][..., None],
             "point_on_needle": on_needle,
         }
 
