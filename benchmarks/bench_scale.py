@@ -67,8 +67,9 @@ def make_plan(model, n: int, seed: int = 13) -> dict:  # type: ignore[no-untyped
     }
 
 
-def run_child(src: Path, args: list[str]) -> tuple[float, float, int]:
-    """(wall s, peak RSS MB, exit code) of `python -m thighmap ARGS`, output discarded."""
+def run_child(src: Path, args: list[str]) -> tuple[float, float, float, int]:
+    """(wall s, processor s (user + system), peak RSS MB, exit code) of
+    `python -m thighmap ARGS`, output discarded."""
     env = dict(os.environ, PYTHONPATH=str(src))
     start = time.perf_counter()
     proc = subprocess.Popen(
@@ -81,7 +82,7 @@ def run_child(src: Path, args: list[str]) -> tuple[float, float, int]:
     code = os.waitstatus_to_exitcode(status)
     if code not in (0, 1, 2):
         raise SystemExit(f"thighmap {' '.join(args)} failed ({code}): {err.decode()[-2000:]}")
-    return wall, usage.ru_maxrss / 1024.0, code
+    return wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024.0, code
 
 
 def main() -> int:
@@ -104,11 +105,17 @@ def main() -> int:
             path.write_text(json.dumps(make_plan(model, n), indent=2) + "\n", encoding="utf-8")
             size_mb = path.stat().st_size / 1e6
             print(f"{n} needles ({size_mb:.1f} MB plan file):")
-            wall, rss, code = run_child(args.src, ["check", str(path), "--json"])
-            print(f"  thighmap check --json:   {wall:7.2f} s  peak RSS {rss:6.0f} MB  (exit {code})")
-            if not args.skip_text:
-                wall, rss, code = run_child(args.src, ["check", str(path)])
-                print(f"  thighmap check (text):   {wall:7.2f} s  peak RSS {rss:6.0f} MB  (exit {code})")
+            for label, argv in (
+                ("check (text):", ["check", str(path)]),
+                ("check --json:", ["check", str(path), "--json"]),
+            ):
+                if args.skip_text and "--json" not in argv:
+                    continue
+                wall, cpu, rss, code = run_child(args.src, argv)
+                print(
+                    f"  thighmap {label:14s} {wall:7.2f} s  (processor {cpu:6.2f} s)  "
+                    f"peak RSS {rss:6.0f} MB  (exit {code})"
+                )
             t = time.perf_counter()
             plan = load_plan(path, known=known)
             t_load = time.perf_counter() - t
@@ -117,8 +124,8 @@ def main() -> int:
             save_plan(plan, out)
             t_save = time.perf_counter() - t
             same = json.loads(out.read_text(encoding="utf-8")) == json.loads(path.read_text(encoding="utf-8"))
-            print(f"  load_plan:               {t_load:7.2f} s")
-            print(f"  save_plan:               {t_save:7.2f} s  (saved document equals the original: {same})")
+            print(f"  load_plan:              {t_load:7.2f} s")
+            print(f"  save_plan:              {t_save:7.2f} s  (saved document equals the original: {same})")
     return 0
 
 

@@ -11,7 +11,8 @@ minimum and maximum of --repeat runs, with the peak resident memory of the slowe
 set) so that before and after can be measured side by side on the same machine.
 
 On a machine shared with other work, take the medians, and compare figures measured
-together.
+together; the processor time (user + system, median) is the figure least disturbed by
+other work.
 """
 
 from __future__ import annotations
@@ -40,8 +41,9 @@ COMMANDS: list[tuple[str, list[str]]] = [
 ]
 
 
-def run_once(src: Path, args: list[str]) -> tuple[float, float]:
-    """(wall seconds, peak RSS in MB) of one `python -m thighmap ARGS` process."""
+def run_once(src: Path, args: list[str]) -> tuple[float, float, float]:
+    """(wall seconds, processor seconds (user + system), peak RSS in MB) of one
+    `python -m thighmap ARGS` process."""
     env = dict(os.environ, PYTHONPATH=str(src))
     start = time.perf_counter()
     proc = subprocess.Popen(
@@ -55,7 +57,7 @@ def run_once(src: Path, args: list[str]) -> tuple[float, float]:
     proc.returncode = os.waitstatus_to_exitcode(status)
     if proc.returncode not in (0, 1, 2):
         raise SystemExit(f"thighmap {' '.join(args)} failed with exit code {proc.returncode}")
-    return wall, usage.ru_maxrss / 1024.0
+    return wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024.0
 
 
 def main() -> int:
@@ -67,11 +69,12 @@ def main() -> int:
     for label, argv in COMMANDS:
         run_once(args.src, argv)  # warm: kernel cache, disk cache
         runs = [run_once(args.src, argv) for _ in range(args.repeat)]
-        walls = [w for w, _ in runs]
-        rss = max(r for _, r in runs)
+        walls = [w for w, _, _ in runs]
+        cpu = statistics.median(c for _, c, _ in runs)
+        rss = max(r for _, _, r in runs)
         print(
             f"{label:52s} median {statistics.median(walls):5.2f} s  "
-            f"(min {min(walls):5.2f}, max {max(walls):5.2f}; peak RSS {rss:4.0f} MB)"
+            f"(min {min(walls):5.2f}, max {max(walls):5.2f}; processor {cpu:5.2f} s; peak RSS {rss:4.0f} MB)"
         )
     return 0
 
