@@ -22,11 +22,24 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from thighmap import NOT_A_MEDICAL_DEVICE, __version__
+from thighmap import NOT_A_MEDICAL_DEVICE
 
 EXIT_SAFE, EXIT_CAUTION, EXIT_DANGER, EXIT_BAD_INPUT = 0, 1, 2, 3
 STATUS_EXIT = {"safe": EXIT_SAFE, "caution": EXIT_CAUTION, "danger": EXIT_DANGER}
 SUBCOMMANDS = ("check", "atlas", "render", "report", "demo", "schema", "gui")
+
+
+class _Version(argparse.Action):
+    """--version, reading the version only when asked (see thighmap.__getattr__)."""
+
+    def __init__(self, option_strings: Sequence[str], dest: str, **kwargs: object) -> None:
+        super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS, **kwargs)  # type: ignore[arg-type]
+
+    def __call__(self, parser: argparse.ArgumentParser, *args: object) -> None:
+        import thighmap
+
+        print(f"thighmap {thighmap.__version__}")  # on stdout, as argparse's version action
+        parser.exit()
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -37,7 +50,7 @@ def _parser() -> argparse.ArgumentParser:
             "Run without a subcommand to open the desktop program. " + NOT_A_MEDICAL_DEVICE
         ),
     )
-    p.add_argument("--version", action="version", version=f"thighmap {__version__}")
+    p.add_argument("--version", action=_Version, help="show the program's version number and exit")
     p.add_argument(
         "--atlas",
         type=Path,
