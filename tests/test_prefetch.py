@@ -125,7 +125,7 @@ def test_the_rendered_report_is_the_plan_reports_text(atlas, as_json: bool) -> N
     for needles in (_needles(model, 40, seed=6), []):
         plan = Plan(side="left", title=None, patient=None, needles=needles)
         whole = model.check_plan(plan, plan_path='my plan "x".thighplan.json')
-        text, status = render_plan_report(
+        pieces, status = render_plan_report(
             prefetch.check_needles(model, needles),
             plan_path='my plan "x".thighplan.json',
             side="left",
@@ -133,4 +133,4 @@ def test_the_rendered_report_is_the_plan_reports_text(atlas, as_json: bool) -> N
             as_json=as_json,
         )
         assert status == whole.status
-        assert text == (json.dumps(whole.to_json(), indent=2) if as_json else whole.to_text())
+        assert "".join(pieces) == (json.dumps(whole.to_json(), indent=2) if as_json else whole.to_text())

@@ -264,10 +264,8 @@ def _check(args: argparse.Namespace) -> int:
         from thighmap.safety.report import PlanReport
 
         report = PlanReport(None, "right", [model.check_needle(needle)])
-        text, status = (
-            json.dumps(report.to_json(), indent=2) if args.json else report.to_text(),
-            report.status,
-        )
+        pieces = iter([json.dumps(report.to_json(), indent=2) if args.json else report.to_text()])
+        status = report.status
     else:
         if not args.plan:
             return _fail("check needs a plan file or --trigger-point ID")
@@ -285,7 +283,7 @@ def _check(args: argparse.Namespace) -> int:
         plan, model = loaded
         # each needle's report rendered as it is checked (the same text as
         # model.check_plan(plan).to_text() or its JSON, in a fraction of the memory)
-        text, status = render_plan_report(
+        pieces, status = render_plan_report(
             check_needles(model, plan.needles),
             plan_path=str(args.plan),
             side=plan.side,
@@ -293,7 +291,10 @@ def _check(args: argparse.Namespace) -> int:
             as_json=args.json,
         )
     try:
-        print(text)
+        for piece in pieces:  # written piece by piece: a large plan's report is never one string
+            sys.stdout.write(piece)
+        sys.stdout.write("\n")
+        sys.stdout.flush()
     except BrokenPipeError:  # the reader went away: the exit code still tells the status
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
     return STATUS_EXIT[status]
