@@ -41,7 +41,9 @@ def _load_numba_numpy_support_without_blas() -> None:
         return  # already loaded (or the probe would be free)
     from numba.np import linalg
 
-    probe = linalg.ensure_blas
+    probe = getattr(linalg, "ensure_blas", None)
+    if probe is None:  # another numba: leave its loading alone
+        return
 
     def no_blas() -> None:
         raise ImportError("thighmap's kernels use no BLAS")
