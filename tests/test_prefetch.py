@@ -134,3 +134,36 @@ def test_the_rendered_report_is_the_plan_reports_text(atlas, as_json: bool) -> N
         )
         assert status == whole.status
         assert "".join(pieces) == (json.dumps(whole.to_json(), indent=2) if as_json else whole.to_text())
+
+
+@pytest.mark.parametrize("as_json", [False, True])
+def test_thighmap_check_prints_the_plan_report_with_its_contraindications(
+    atlas, tmp_path, capsys, as_json: bool
+) -> None:  # type: ignore[no-untyped-def]
+    """`thighmap check` (streamed, batched) prints exactly the PlanReport of check_plan,
+    the checklist's findings included, for a left plan large enough to be batched."""
+    from thighmap.cli import check_plan_file
+    from thighmap.planning import CONTRAINDICATION_KEYS, save_plan
+    from thighmap.safety.engine import load_plan_for_checking
+
+    model = model_for_patient(None, atlas, "left")
+    answers = {key: key == CONTRAINDICATION_KEYS[1] for key in CONTRAINDICATION_KEYS}
+    plan = Plan(
+        side="left",
+        title=None,
+        patient=None,
+        needles=[
+            n.with_changes(depth_mm=min(n.depth_mm, n.needle_length_mm))  # what a plan file allows
+            for n in _needles(model, prefetch.MIN_NEEDLES + 25, seed=7)
+        ],
+        contraindications=answers,
+    )
+    path = tmp_path / "p.thighplan.json"
+    save_plan(plan, path)
+    loaded, checking = load_plan_for_checking(str(path), atlas)
+    whole = checking.check_plan(loaded, plan_path=str(path))
+    assert whole.findings  # the "yes" gives the plan a finding
+    code = check_plan_file(str(path), atlas, as_json=as_json)
+    printed = capsys.readouterr().out
+    assert printed == (json.dumps(whole.to_json(), indent=2) if as_json else whole.to_text()) + "\n"
+    assert code == {"safe": 0, "caution": 1, "danger": 2}[whole.status]
