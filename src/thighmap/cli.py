@@ -22,11 +22,11 @@ import argparse
 import json
 import os
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import NoReturn
 
-from thighmap import NOT_A_MEDICAL_DEVICE, __version__
+from thighmap import NOT_A_MEDICAL_DEVICE
 
 EXIT_SAFE, EXIT_CAUTION, EXIT_DANGER, EXIT_BAD_INPUT = 0, 1, 2, 3
 STATUS_EXIT = {"safe": EXIT_SAFE, "caution": EXIT_CAUTION, "danger": EXIT_DANGER}
@@ -52,6 +52,19 @@ def _one_line(text: str) -> str:
     return printable(" ".join(str(text).split()), MAX_MESSAGE_CHARS)
 
 
+class _Version(argparse.Action):
+    """--version, reading the version only when asked (see thighmap.__getattr__)."""
+
+    def __init__(self, option_strings: Sequence[str], dest: str, **kwargs: object) -> None:
+        super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS, **kwargs)  # type: ignore[arg-type]
+
+    def __call__(self, parser: argparse.ArgumentParser, *args: object) -> None:
+        import thighmap
+
+        print(f"thighmap {thighmap.__version__}")  # on stdout, as argparse's version action
+        parser.exit()
+
+
 def _parser() -> argparse.ArgumentParser:
     p = _Parser(
         prog="thighmap",
@@ -60,7 +73,7 @@ def _parser() -> argparse.ArgumentParser:
             "Run without a subcommand to open the desktop program. " + NOT_A_MEDICAL_DEVICE
         ),
     )
-    p.add_argument("--version", action="version", version=f"thighmap {__version__}")
+    p.add_argument("--version", action=_Version, help="show the program's version number and exit")
     p.add_argument(
         "--atlas",
         type=Path,
@@ -313,12 +326,23 @@ def _load_plan(path: str, atlas):  # type: ignore[no-untyped-def]
         return _fail(f"{path}: field 'patient': cannot fit the atlas to this profile: {exc}")
 
 
+def _say_if_compiling() -> None:
+    """On a machine's first run the safety kernels compile (about 10 s): say so on stderr
+    rather than sit silent, and compile them all, so that later runs load every one."""
+    from thighmap.safety import kernels
+
+    if kernels.cache_is_cold():
+        print(f"thighmap: {kernels.COMPILING_MESSAGE}", file=sys.stderr, flush=True)
+        kernels.warm_up()
+
+
 def _check(args: argparse.Namespace) -> int:
     from thighmap.safety.engine import SafetyModel
 
     atlas, err = _load_atlas_or_fail(args)
     if atlas is None:
         return _fail(err or "cannot load the atlas")
+    _say_if_compiling()
     if args.trigger_point:
         if args.plan:
             return _fail("give either a plan file or --trigger-point, not both")
@@ -330,11 +354,13 @@ def _check(args: argparse.Namespace) -> int:
         from thighmap.safety.report import PlanReport
 
         report = PlanReport(None, "right", [model.check_needle(needle)])
+        pieces = iter([json.dumps(report.to_json(), indent=2) if args.json else report.to_text()])
+        status = report.status
     else:
         if not args.plan:
             return _fail("check needs a plan file or --trigger-point ID")
         return check_plan_file(args.plan, atlas, as_json=args.json)
-    return _print_report(report, args.json)
+    return _write_report(pieces, status)
 
 
 def check_plan_file(path: str, atlas, *, as_json: bool = False) -> int:  # type: ignore[no-untyped-def]
@@ -343,21 +369,48 @@ def check_plan_file(path: str, atlas, *, as_json: bool = False) -> int:  # type:
     as by :func:`main` (no exception escapes), so tests can run it in-process."""
 
     def run() -> int:
-        loaded = _load_plan(path, atlas)
-        if isinstance(loaded, int):
-            return loaded
-        plan, model = loaded
-        return _print_report(model.check_plan(plan, plan_path=str(path)), as_json)
+        import gc
+
+        from thighmap.safety import rules
+        from thighmap.safety.prefetch import check_needles
+        from thighmap.safety.rendering import render_plan_report
+
+        # a large plan makes millions of small objects and almost no reference cycles:
+        # the cycle collector's passes over them would cost more than they free
+        collecting = gc.isenabled()
+        gc.disable()
+        try:
+            loaded = _load_plan(path, atlas)
+            if isinstance(loaded, int):
+                return loaded
+            plan, model = loaded
+            # each needle's report rendered as it is checked (the same text as
+            # model.check_plan(plan).to_text() or its JSON, in a fraction of the memory)
+            pieces, status = render_plan_report(
+                check_needles(model, plan.needles, plan.contraindications),
+                plan_path=str(path),
+                side=plan.side,
+                patient_fitted=model.atlas.fitted,
+                as_json=as_json,
+                findings=rules.contraindication_findings(model.atlas.rules, plan.contraindications),
+            )
+            return _write_report(pieces, status)
+        finally:
+            if collecting:
+                gc.enable()
 
     return guarded(run)
 
 
-def _print_report(report, as_json: bool) -> int:  # type: ignore[no-untyped-def]
+def _write_report(pieces: Iterable[str], status: str) -> int:
     try:
-        print(json.dumps(report.to_json(), indent=2) if as_json else report.to_text())
+        for piece in pieces:  # written piece by piece: a large plan's report is never one string
+            sys.stdout.write(piece)
+        sys.stdout.write("\n")
+        sys.stdout.flush()
     except BrokenPipeError:  # the reader went away: the exit code still tells the status
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-    return STATUS_EXIT[report.status]
+    return STATUS_EXIT[status]
 
 
 def _atlas(args: argparse.Namespace) -> int:
@@ -432,6 +485,7 @@ def _report(args: argparse.Namespace) -> int:
     atlas, err = _load_atlas_or_fail(args)
     if atlas is None:
         return _fail(err or "cannot load the atlas")
+    _say_if_compiling()
     loaded = _load_plan(args.plan, atlas)
     if isinstance(loaded, int):
         return loaded

@@ -13,7 +13,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.interpolate import PchipInterpolator
 
 FloatArray = np.ndarray
 
@@ -78,7 +77,63 @@ def interpolate_profile(stations: FloatArray, values: FloatArray, s: FloatArray)
     values = np.asarray(values, float)
     if len(stations) == 1:
         return np.broadcast_to(values[0], (len(s), *values.shape[1:])).copy()
-    return PchipInterpolator(stations, values, axis=0, extrapolate=True)(np.clip(s, 0, 1))
+    return _pchip(stations, values, np.clip(np.asarray(s, float), 0, 1))
+
+
+def _pchip_end_slope(h0: FloatArray, h1: FloatArray, m0: FloatArray, m1: FloatArray) -> FloatArray:
+    """One-sided three-point slope at an end, kept shape-preserving (Moler, Numerical
+    Computing with MATLAB, ch. 3.6, pchiptx.m)."""
+    d = ((2 * h0 + h1) * m0 - h0 * m1) / (h0 + h1)
+    wrong_sign = np.sign(d) != np.sign(m0)
+    overshoot = (np.sign(m0) != np.sign(m1)) & (np.abs(d) > 3.0 * np.abs(m0)) & ~wrong_sign
+    d[wrong_sign] = 0.0
+    d[overshoot] = 3.0 * m0[overshoot]
+    return d
+
+
+def _pchip(x: FloatArray, y: FloatArray, at: FloatArray) -> FloatArray:
+    """Piecewise cubic Hermite interpolation with the PCHIP slopes (Fritsch and Carlson
+    1980, as in scipy.interpolate.PchipInterpolator, extrapolating from the end pieces).
+
+    Written with numpy alone so that loading an atlas does not import scipy; every
+    operation is the one scipy performs, in the same order, so the values are the same
+    to the last bit (tests/test_shapes.py compares them)."""
+    if not np.all(np.isfinite(x)) or not np.all(np.isfinite(y)):
+        raise ValueError("a profile must contain only finite values")
+    h = np.diff(x)
+    if np.any(h <= 0):
+        raise ValueError("the stations of a profile must be strictly increasing")
+    flat = y.ndim == 1
+    yy = y.reshape(len(x), -1)
+    hk = h[:, None]
+    mk = (yy[1:] - yy[:-1]) / hk
+    if len(x) == 2:
+        dk = np.zeros_like(yy)
+        dk[0] = mk
+        dk[1] = mk
+    else:
+        smk = np.sign(mk)
+        flat_or_turn = (smk[1:] != smk[:-1]) | (mk[1:] == 0) | (mk[:-1] == 0)
+        w1 = 2 * hk[1:] + hk[:-1]
+        w2 = hk[1:] + 2 * hk[:-1]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            whmean = (w1 / mk[:-1] + w2 / mk[1:]) / (w1 + w2)
+        dk = np.zeros_like(yy)
+        inner = dk[1:-1]
+        inner[~flat_or_turn] = 1.0 / whmean[~flat_or_turn]
+        dk[0] = _pchip_end_slope(hk[0], hk[1], mk[0], mk[1])
+        dk[-1] = _pchip_end_slope(hk[-1], hk[-2], mk[-1], mk[-2])
+    # the cubic of each piece in powers of (at - x[i]), as scipy's CubicHermiteSpline
+    slope = np.diff(yy, axis=0) / hk
+    t = (dk[:-1] + dk[1:] - 2 * slope) / hk
+    c0, c1, c2, c3 = t / hk, (slope - dk[:-1]) / hk - t, dk[:-1], yy[:-1]
+    # the piece holding each point: x[i] <= at < x[i + 1], the last one closed, the end
+    # pieces extended beyond the stations
+    i = np.clip(np.searchsorted(x, at, side="right") - 1, 0, len(x) - 2)
+    s = (at - x[i])[:, None]
+    s2 = s * s
+    out = ((0.0 + c3[i]) + c2[i] * s) + c1[i] * s2 + c0[i] * (s2 * s)
+    return out[:, 0] if flat else out.reshape(len(at), *y.shape[1:])
 
 
 def tangents(points: FloatArray) -> FloatArray:

@@ -50,7 +50,7 @@ from thighmap.planning import (
     mirror_x,
     save_plan,
 )
-from thighmap.safety import kernels, maps
+from thighmap.safety import maps
 
 from . import storage
 from .commands import PlanEdit
@@ -1392,14 +1392,34 @@ def run(plan_path: str | None = None, atlas: Any = None) -> int:
     app.setWindowIcon(QIcon())
     storage.setup_logging()
     log.info("thighmap %s starting", thighmap.__version__)
-    # the safety kernels compile on a machine's first run (then load from numba's cache):
-    # start that now, in the background, rather than at the first check
-    threading.Thread(target=kernels.warm_up, name="thighmap-compile", daemon=True).start()
     window = MainWindow(plan_path, session=CoreSession(atlas) if atlas is not None else None)
     storage.install_excepthook(window.show_unexpected)
     window.show()
     window.scene.request_render()
+    # once the first frame is up: load the safety kernels in the background (numba, and
+    # on a machine's first run their compilation, said in the status bar) rather than at
+    # the first check
+    QTimer.singleShot(0, lambda: _warm_kernels(window))
     return int(app.exec())
+
+
+def _warm_kernels(window: MainWindow) -> None:
+    from thighmap.safety import kernels
+
+    if kernels.cache_is_cold():
+        message = kernels.COMPILING_MESSAGE
+        window.statusBar().showMessage(message[0].upper() + message[1:])
+        log.info("%s", message)
+    worker = threading.Thread(target=kernels.warm_up, name="thighmap-compile", daemon=True)
+    worker.start()
+
+    def done() -> None:
+        if worker.is_alive():
+            QTimer.singleShot(250, done)
+        elif window.statusBar().currentMessage().startswith("Compiling the safety kernels"):
+            window.statusBar().showMessage("Safety kernels ready", 3000)
+
+    done()
 
 
 if __name__ == "__main__":  # pragma: no cover

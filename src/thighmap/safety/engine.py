@@ -8,22 +8,27 @@ plans, the tissue ladder and the rules (the skin maps built on them are in maps.
 
 from __future__ import annotations
 
+import threading
 import weakref
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
-from scipy.spatial import cKDTree
 
 from thighmap import sides
 from thighmap.anatomy.atlas import Atlas
 from thighmap.anatomy.meshgen import SurfaceMesh
 from thighmap.planning import Needle, Plan
 from thighmap.safety import rules, wording
-from thighmap.safety.dangers import DangerSet
 from thighmap.safety.report import Finding, NearestDanger, NeedleReport, PlanReport, TissueSpan
-from thighmap.safety.tissues import TissueIndex
+
+if TYPE_CHECKING:
+    from thighmap.safety.dangers import DangerSet
+    from thighmap.safety.tissues import TissueIndex
+    from thighmap.safety.tubes import CapsuleChains
+
+_BUILDING = threading.Lock()  # one thread builds a model's danger set and tissue index
 
 STATUS_CODES = ("safe", "caution", "danger")
 
@@ -64,13 +69,55 @@ class SafetyModel:
         centreline exists (structures without one always are)."""
         self.atlas = atlas
         self.side = side
-        self.dangers = DangerSet(atlas, mesh_only)
-        self.chains = self.dangers.chains  # the tube structures
         self.names = {sid: st.name for sid, st in atlas.structures.items()}
-        self.tissues = TissueIndex({sid: atlas.mesh(sid) for sid in atlas.structures})
-        self._skin_outer: tuple[SurfaceMesh, cKDTree, np.ndarray] | None = None
+        self._mesh_only = tuple(mesh_only)
+        # the danger set and the tissue index, built at first use (the window draws the
+        # atlas before anything is checked); shared with the left-thigh view of the model
+        self._parts: dict[str, Any] = {}
+        if self._mesh_only:
+            self.dangers  # noqa: B018 - built now: an unknown structure is an error here
+        self._skin_outer: tuple[SurfaceMesh, np.ndarray, np.ndarray] | None = None
         self._bone_index: TissueIndex | None = None
         self._outer_index: TissueIndex | None = None
+
+    def _part(self, name: str) -> Any:
+        parts = self._parts
+        if name not in parts:
+            with _BUILDING:
+                if name not in parts:
+                    if name == "dangers":
+                        from thighmap.safety.dangers import DangerSet
+
+                        parts[name] = DangerSet(self.atlas, self._mesh_only)
+                    else:
+                        from thighmap.safety.tissues import TissueIndex
+
+                        meshes = {sid: self.atlas.mesh(sid) for sid in self.atlas.structures}
+                        parts[name] = TissueIndex(meshes)
+        return parts[name]
+
+    @property
+    def dangers(self) -> DangerSet:
+        """Every danger structure, checked exactly (safety/dangers.py)."""
+        return self._part("dangers")
+
+    @dangers.setter
+    def dangers(self, value: DangerSet) -> None:  # for a view of the model (safety/prefetch.py)
+        self._parts = {**self._parts, "dangers": value}
+
+    @property
+    def chains(self) -> CapsuleChains:
+        """The tube structures."""
+        return self.dangers.chains
+
+    @property
+    def tissues(self) -> TissueIndex:
+        """Which structures a line passes (safety/tissues.py)."""
+        return self._part("tissues")
+
+    @tissues.setter
+    def tissues(self, value: TissueIndex) -> None:
+        self._parts = {**self._parts, "tissues": value}
 
     @classmethod
     def for_atlas(cls, atlas: Atlas) -> SafetyModel:
@@ -81,8 +128,9 @@ class SafetyModel:
         return model
 
     # ------------------------------------------------------------------ skin
-    def _outer_skin(self) -> tuple[SurfaceMesh, cKDTree, np.ndarray]:
-        """The outer surface of the skin: skin triangles not shared with the fat layer."""
+    def _outer_skin(self) -> tuple[SurfaceMesh, np.ndarray, np.ndarray]:
+        """The outer surface of the skin (skin triangles not shared with the fat layer),
+        the points of its vertices and the vertex normals."""
         if self._skin_outer is None:
             skin = self.atlas.mesh("skin")
             faces = skin.faces
@@ -94,8 +142,7 @@ class SafetyModel:
             v = skin.vertices
             vn = _vertex_normals(SurfaceMesh(v, faces))
             used = np.unique(faces)
-            tree = cKDTree(v[used])
-            self._skin_outer = (SurfaceMesh(v, faces), tree, vn)
+            self._skin_outer = (SurfaceMesh(v, faces), np.ascontiguousarray(v[used]), vn)
             self._skin_used = used
             # vertex -> faces incidence for local search
             order = np.argsort(faces.ravel(), kind="stable")
@@ -114,9 +161,8 @@ class SafetyModel:
         """skin_surface_frame in the atlas (right-thigh) frame."""
         from thighmap.safety.geometry import point_triangle_closest
 
-        mesh, tree, vn = self._outer_skin()
-        _, near = tree.query(point, k=12)
-        verts = self._skin_used[np.atleast_1d(near)]
+        mesh, points, vn = self._outer_skin()
+        verts = self._skin_used[_nearest(points, point, 12)]
         faces = np.unique(
             np.concatenate([self._vf_faces[self._vf_start[v] : self._vf_stop[v]] for v in verts])
         )
@@ -309,6 +355,8 @@ class SafetyModel:
             mesh, _, _ = self._outer_skin()
             # the body ends where the model is cut off (hip and leg): close the outer skin
             # there, so a needle leaving the model through a cut end counts as leaving it
+            from thighmap.safety.tissues import TissueIndex
+
             self._outer_index = TissueIndex({"skin": close_open_ends(mesh)})
         return [float(v) for v in self._outer_index.crossing_depths(entry, direction, length_mm)]
 
@@ -346,10 +394,14 @@ class SafetyModel:
         return max_safe, rule, structure
 
     def check_plan(self, plan: Plan, plan_path: str | None = None) -> PlanReport:
+        """check_needle for every needle of the plan (the geometry of many needles computed
+        in batches: safety/prefetch.py; the reports are the same)."""
+        from thighmap.safety.prefetch import check_needles
+
         return PlanReport(
             plan_path=plan_path,
             side=plan.side,
-            needles=[self.check_needle(n, plan.contraindications) for n in plan.needles],
+            needles=list(check_needles(self, plan.needles, plan.contraindications)),
             patient_fitted=self.atlas.fitted,
             findings=rules.contraindication_findings(self.atlas.rules, plan.contraindications),
         )
@@ -438,6 +490,8 @@ class SafetyModel:
         if bone is None:
             return out, which
         if self._bone_index is None:
+            from thighmap.safety.tissues import TissueIndex
+
             self._bone_index = TissueIndex({sid: self.atlas.mesh(sid) for sid in bone.structures})
         index = self._bone_index
         out, owner = index.first_entries(entry, direction, reach)
@@ -514,6 +568,15 @@ def close_open_ends(mesh: SurfaceMesh) -> SurfaceMesh:
         caps.append(np.column_stack([ring, np.roll(ring, -1), np.full(len(ring), count)]))
         count += 1
     return SurfaceMesh(np.concatenate(vertices), np.concatenate([faces, *caps]))
+
+
+def _nearest(points: np.ndarray, point: np.ndarray, k: int) -> np.ndarray:
+    """Indices of the k points nearest to `point` (all of them if there are fewer)."""
+    diff = points - point
+    d2 = np.einsum("ij,ij->i", diff, diff)
+    if len(d2) <= k:
+        return np.arange(len(d2))
+    return np.argpartition(d2, k - 1)[:k]
 
 
 def _vertex_normals(mesh: SurfaceMesh) -> np.ndarray:

@@ -17,11 +17,46 @@ bundle therefore ships this module as source (packaging/thighmap.spec).
 
 from __future__ import annotations
 
+import itertools
 import math
 import os
+import sys
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 from numba import njit
+
+
+def _load_numba_numpy_support_without_blas() -> None:
+    """Load numba's numpy implementations without its probe for a BLAS.
+
+    Numba probes for a BLAS (by importing scipy.linalg, about 0.2-0.7 s with the numpy
+    and scipy modules that pulls in) the first time it compiles or loads anything. The
+    kernels here use no BLAS function; the probe only decides whether numba-compiled
+    np.dot-like code may call one. Answering "no BLAS" once, while numba's array module
+    loads, saves that import on every start; numba's own later BLAS checks (np.dot in
+    code compiled elsewhere) still import scipy as usual."""
+    if "numba.np.arraymath" in sys.modules or "scipy.linalg.cython_blas" in sys.modules:
+        return  # already loaded (or the probe would be free)
+    from numba.np import linalg
+
+    probe = getattr(linalg, "ensure_blas", None)
+    if probe is None:  # another numba: leave its loading alone
+        return
+
+    def no_blas() -> None:
+        raise ImportError("thighmap's kernels use no BLAS")
+
+    linalg.ensure_blas = no_blas
+    try:
+        from numba.np import arraymath
+    finally:
+        linalg.ensure_blas = probe
+    arraymath.ensure_blas = probe
+
+
+_load_numba_numpy_support_without_blas()
 
 _JIT = {
     "cache": os.path.isfile(__file__),
@@ -592,6 +627,30 @@ def line_crossings(
     """Parameters t in [0, length] where start + t*direction (unit) crosses a triangle,
     with the triangle's index; candidates from the bucket grid (every cell the segment
     passes within a half cell diagonal of, each triangle tested once)."""
+    seen = np.zeros(len(v0), np.int64)
+    return _line_crossings(
+        start, direction, length, origin, shape, cell_mm, cell_first, cell_tris, v0, v1, v2, seen, 1
+    )
+
+
+@njit
+def _line_crossings(
+    start,
+    direction,
+    length,
+    origin,
+    shape,
+    cell_mm,
+    cell_first,
+    cell_tris,
+    v0,
+    v1,
+    v2,
+    seen,
+    mark,
+):
+    """line_crossings, with `seen[tri] == mark` for a triangle already tested on this
+    line (a new mark per line lets a batch reuse one array)."""
     end = _axpy(start, length, direction)
     lo = np.empty(3, np.int64)
     hi = np.empty(3, np.int64)
@@ -603,7 +662,6 @@ def line_crossings(
     u = _sub(end, start)
     uu = _dot(u, u)
     reach = cell_mm * 0.8661  # just above half the cell diagonal (sqrt(3)/2)
-    seen = np.zeros(len(v0), np.bool_)
     out_t = np.empty(64)
     out_tri = np.empty(64, np.int64)
     n = 0
@@ -620,9 +678,9 @@ def line_crossings(
                 cell = (ix * shape[1] + iy) * shape[2] + iz
                 for q in range(cell_first[cell], cell_first[cell + 1]):
                     tri = cell_tris[q]
-                    if seen[tri]:
+                    if seen[tri] == mark:
                         continue
-                    seen[tri] = True
+                    seen[tri] = mark
                     t = ray_triangle_hit(start, direction, v0[tri], v1[tri], v2[tri])
                     if t == t and t <= length:
                         if n == len(out_t):
@@ -632,6 +690,294 @@ def line_crossings(
                         out_tri[n] = tri
                         n += 1
     return out_t[:n], out_tri[:n]
+
+
+@njit(**_JIT)
+def lines_crossings(
+    start,
+    direction,
+    length,
+    origin,
+    shape,
+    cell_mm,
+    cell_first,
+    cell_tris,
+    v0,
+    v1,
+    v2,
+):
+    """line_crossings for N lines (start, direction: (N,3); length: (N,)): the crossings
+    of line j are t[first[j]:first[j + 1]] with their triangles tri[...], each exactly
+    as line_crossings gives them."""
+    seen = np.zeros(len(v0), np.int64)
+    first = np.zeros(len(start) + 1, np.int64)
+    out_t = np.empty(16 * len(start) + 64)
+    out_tri = np.empty(len(out_t), np.int64)
+    n = 0
+    for j in range(len(start)):
+        t, tri = _line_crossings(
+            _vec(start[j]),
+            _vec(direction[j]),
+            length[j],
+            origin,
+            shape,
+            cell_mm,
+            cell_first,
+            cell_tris,
+            v0,
+            v1,
+            v2,
+            seen,
+            j + 1,
+        )
+        while n + len(t) > len(out_t):
+            out_t = np.concatenate((out_t, np.empty(len(out_t))))
+            out_tri = np.concatenate((out_tri, np.empty(len(out_tri), np.int64)))
+        out_t[n : n + len(t)] = t
+        out_tri[n : n + len(t)] = tri
+        n += len(t)
+        first[j + 1] = n
+    return out_t[:n], out_tri[:n], first
+
+
+@njit(**_JIT)
+def lines_intervals(t, tri, first, owner, back, length, behind, dup_mm):
+    """The inside intervals of every structure along N lines from their crossings (t, tri
+    of line j in first[j]:first[j + 1], as lines_crossings gives them; t from the line's
+    start, back[j] before its entry): per structure (owner of the triangle) the sorted
+    depths, a crossing within dup_mm of the previous one dropped (a shared edge), then
+    enter/exit pairs by parity; kept when they reach [0, length[j]] (with behind, also
+    those behind the entry). Returns (structure, enter, exit, line_first), each line's
+    intervals sorted by (enter, exit), structures in index order among equals - the
+    order TissueIndex.intervals gives."""
+    n_lines = len(first) - 1
+    cap = 16 * n_lines + 16
+    out_k = np.empty(cap, np.int64)
+    out_a = np.empty(cap)
+    out_b = np.empty(cap)
+    line_first = np.zeros(n_lines + 1, np.int64)
+    n = 0
+    for j in range(n_lines):
+        lo, hi = first[j], first[j + 1]
+        m = hi - lo
+        ts = np.empty(m)
+        ks = np.empty(m, np.int64)
+        for q in range(m):
+            ts[q] = t[lo + q] - back[j]
+            ks[q] = owner[tri[lo + q]]
+        start = n
+        for k in np.unique(ks):
+            tk = np.sort(ts[ks == k])
+            kept = np.empty(len(tk))
+            c = 0
+            for q in range(len(tk)):
+                if q == 0 or tk[q] - tk[q - 1] > dup_mm:
+                    kept[c] = tk[q]
+                    c += 1
+            for i in range(0, c, 2):
+                enter = kept[i]
+                leave = kept[i + 1] if i + 1 < c else np.inf
+                if enter > length[j] or (leave < 0.0 and not behind):
+                    continue
+                a = enter if behind else max(enter, 0.0)
+                b = length[j] if length[j] < leave else leave
+                if n == len(out_k):
+                    out_k = np.concatenate((out_k, np.empty(n, np.int64)))
+                    out_a = np.concatenate((out_a, np.empty(n)))
+                    out_b = np.concatenate((out_b, np.empty(n)))
+                # insertion into the line's sorted run (stable: after equal keys)
+                p = n
+                while p > start and (out_a[p - 1] > a or (out_a[p - 1] == a and out_b[p - 1] > b)):
+                    out_k[p] = out_k[p - 1]
+                    out_a[p] = out_a[p - 1]
+                    out_b[p] = out_b[p - 1]
+                    p -= 1
+                out_k[p] = k
+                out_a[p] = a
+                out_b[p] = b
+                n += 1
+        line_first[j + 1] = n
+    return out_k[:n], out_a[:n], out_b[:n], line_first
+
+
+@njit(**_JIT)
+def chain_needles(
+    entry,
+    tip,
+    ray,
+    half,
+    reach,
+    a,
+    b,
+    mid,
+    half_len,
+    radius,
+    uncertainty,
+    grown,
+    cl_start,
+    cl_stop,
+    cl_centre,
+    cl_reach,
+    cl_tube_r,
+    cl_zone_r,
+    cl_grown_r,
+    cl_structure,
+    n_structures,
+    clearance,
+    zone,
+    near_cap,
+    near_s,
+    near_t,
+    first,
+):
+    """chain_segment_clearances (axis entry[j] to tip[j]) and chain_first_caution (along
+    the unit ray[j] up to reach[j]) for N needles of radius half[j], into row j of the
+    (N,S) outputs: each row exactly what the two kernels give for that needle alone."""
+    for j in range(len(entry)):
+        chain_segment_clearances(
+            _vec(entry[j]),
+            _vec(tip[j]),
+            half[j],
+            a,
+            b,
+            mid,
+            half_len,
+            radius,
+            uncertainty,
+            cl_start,
+            cl_stop,
+            cl_centre,
+            cl_reach,
+            cl_tube_r,
+            cl_zone_r,
+            cl_structure,
+            n_structures,
+            clearance[j],
+            zone[j],
+            near_cap[j],
+            near_s[j],
+            near_t[j],
+        )
+        chain_first_caution(
+            _vec(entry[j]),
+            _vec(ray[j]),
+            reach[j],
+            half[j],
+            a,
+            b,
+            grown,
+            cl_start,
+            cl_stop,
+            cl_centre,
+            cl_reach,
+            cl_grown_r,
+            cl_structure,
+            first[j],
+        )
+
+
+@njit(**_JIT)
+def triangle_grid(v0, v1, v2, cell_mm):
+    """The bucket grid of the triangles v0 v1 v2 (T,3 each) with cubic cells of cell_mm:
+    (origin, box_hi, shape, first, items). The grid starts at `origin` (1 mm below every
+    corner), `box_hi` is 1 mm above every corner; each triangle is listed in every cell its
+    bounding box touches, and the triangles of cell k (ix * shape[1] + iy) * shape[2] + iz
+    are items[first[k]:first[k + 1]], in increasing index order (a counting sort)."""
+    n = len(v0)
+    lo = np.empty((n, 3))
+    hi = np.empty((n, 3))
+    origin = np.full(3, np.inf)
+    top = np.full(3, -np.inf)
+    for i in range(n):
+        for k in range(3):
+            lo[i, k] = min(min(v0[i, k], v1[i, k]), v2[i, k])
+            hi[i, k] = max(max(v0[i, k], v1[i, k]), v2[i, k])
+            origin[k] = min(origin[k], lo[i, k])
+            top[k] = max(top[k], hi[i, k])
+    shape = np.empty(3, np.int64)
+    for k in range(3):
+        origin[k] -= 1.0
+        top[k] += 1.0
+        shape[k] = math.ceil((top[k] - origin[k]) / cell_mm) + 1
+    c0 = np.empty((n, 3), np.int64)
+    c1 = np.empty((n, 3), np.int64)
+    for i in range(n):
+        for k in range(3):
+            c0[i, k] = math.floor((lo[i, k] - origin[k]) / cell_mm)
+            c1[i, k] = math.floor((hi[i, k] - origin[k]) / cell_mm)
+    n_cells = shape[0] * shape[1] * shape[2]
+    first = np.zeros(n_cells + 1, np.int64)
+    for i in range(n):
+        for ix in range(c0[i, 0], c1[i, 0] + 1):
+            for iy in range(c0[i, 1], c1[i, 1] + 1):
+                for iz in range(c0[i, 2], c1[i, 2] + 1):
+                    first[(ix * shape[1] + iy) * shape[2] + iz + 1] += 1
+    for k in range(n_cells):
+        first[k + 1] += first[k]
+    fill = first[:-1].copy()
+    items = np.empty(first[n_cells], np.int64)
+    for i in range(n):
+        for ix in range(c0[i, 0], c1[i, 0] + 1):
+            for iy in range(c0[i, 1], c1[i, 1] + 1):
+                for iz in range(c0[i, 2], c1[i, 2] + 1):
+                    cell = (ix * shape[1] + iy) * shape[2] + iz
+                    items[fill[cell]] = i
+                    fill[cell] += 1
+    return origin, top, shape, first, items
+
+
+_POOL: list[ThreadPoolExecutor] = []
+THREAD_MIN_ROWS = 256  # below this a batch runs in the calling thread
+
+
+def in_threads(rows: Callable[[int, int], None], n: int) -> None:
+    """Run rows(lo, hi) over [0, n) in one slice per processor (at most 4), side by side:
+    the batch kernels release the GIL. Every row is computed as it would be alone."""
+    workers = min(os.cpu_count() or 1, 4)
+    if n < THREAD_MIN_ROWS or workers < 2:
+        rows(0, n)
+        return
+    if not _POOL:
+        _POOL.append(ThreadPoolExecutor(max_workers=workers, thread_name_prefix="thighmap-rows"))
+    bounds = np.linspace(0, n, workers + 1).astype(int)
+    for done in [_POOL[0].submit(rows, int(lo), int(hi)) for lo, hi in itertools.pairwise(bounds)]:
+        done.result()
+
+
+# The kernels called from Python (the others are compiled into these): what warm_up()
+# compiles.
+ENTRY_KERNELS = (
+    "chain_segment_clearances",
+    "chain_first_caution",
+    "chain_batch",
+    "chain_needles",
+    "line_crossings",
+    "lines_crossings",
+    "lines_intervals",
+    "triangle_grid",
+)
+COMPILING_MESSAGE = "compiling the safety kernels for this machine (first run only, about 10 s)…"
+
+
+def cache_is_cold(names: tuple[str, ...] = ENTRY_KERNELS) -> bool:
+    """Whether calling these kernels will compile them rather than load them from numba's
+    cache (none cached for this source and this processor, or nowhere to cache them).
+
+    Cheap: reads the small cache index of each kernel; nothing is compiled or loaded."""
+    try:
+        from numba.core.registry import cpu_target
+
+        magic = cpu_target.target_context.codegen().magic_tuple()
+        for name in names:
+            cache_file = getattr(getattr(globals()[name], "_cache", None), "_cache_file", None)
+            if cache_file is None:  # no cache for this module (bytecode only): always compiles
+                return True
+            index = cache_file._load_index()
+            if not any(key[1] == magic for key in index):
+                return True
+        return False
+    except Exception:  # numba's internals moved: no message rather than a failure
+        return False
 
 
 def warm_up() -> None:
@@ -655,4 +1001,14 @@ def warm_up() -> None:
     )  # fmt: skip
     tri = np.array([[-1.0, -1.0, 5.0]]), np.array([[1.0, -1.0, 5.0]]), np.array([[0.0, 1.0, 5.0]])
     shape = np.ones(3, np.int64)
-    line_crossings(p0, d, 10.0, np.full(3, -10.0), shape, 20.0, np.array([0, 1]), ints, *tri)
+    grid = (np.full(3, -10.0), shape, 20.0, np.array([0, 1]), ints, *tri)
+    line_crossings(p0, d, 10.0, *grid)
+    lines_crossings(np.zeros((1, 3)), np.array([[0.0, 0.0, 1.0]]), one * 10.0, *grid)
+    triangle_grid(*tri, 10.0)
+    lines_intervals(np.empty(0), ints[:0], np.zeros(2, np.int64), np.zeros(1, np.int32), one, one, True, 1e-6)
+    rows = [np.empty((1, 1)) for _ in range(5)]
+    chain_needles(
+        np.zeros((1, 3)), np.array([[0.0, 0.0, 10.0]]), np.array([[0.0, 0.0, 1.0]]), one * 0.125, one * 10.0,
+        *args[:6], one * 3.0, *args[6:], one * 3.0, ints, 1,
+        rows[0], rows[1], np.empty((1, 1), np.int64), rows[2], rows[3], rows[4],
+    )  # fmt: skip

@@ -14,7 +14,6 @@ from dataclasses import dataclass
 import numpy as np
 
 from thighmap.anatomy.meshgen import SurfaceMesh
-from thighmap.safety import kernels
 
 CELL_MM = 10.0
 DUPLICATE_T_MM = 1e-6  # a line through a shared edge is reported by both triangles
@@ -29,44 +28,38 @@ class Interval:
 
 class TissueIndex:
     def __init__(self, meshes: dict[str, SurfaceMesh]) -> None:
+        from thighmap.safety import kernels  # numba: loaded at the first check
+
         self.ids = list(meshes)
-        tris = []
+        corners: list[list[np.ndarray]] = [[], [], []]
         owner = []
         for k, sid in enumerate(self.ids):
             m = meshes[sid]
-            tris.append(m.vertices[m.faces])
+            for j in range(3):
+                corners[j].append(m.vertices[m.faces[:, j]])
             owner.append(np.full(len(m.faces), k, np.int32))
-        self.tri = np.concatenate(tris)  # (T,3,3)
+        # the triangles' corners, one contiguous (T,3) array each, as the kernels take them
+        self.v0, self.v1, self.v2 = (np.concatenate(c) for c in corners)
         self.owner = np.concatenate(owner)
-        lo = self.tri.min(axis=1)
-        hi = self.tri.max(axis=1)
-        self.origin = lo.min(axis=0) - 1.0
-        self.box_hi = hi.max(axis=0) + 1.0
-        self.shape = np.ceil((hi.max(axis=0) + 1.0 - self.origin) / CELL_MM).astype(int) + 1
-        c0 = np.floor((lo - self.origin) / CELL_MM).astype(np.int64)
-        c1 = np.floor((hi - self.origin) / CELL_MM).astype(np.int64)
-        ext = c1 - c0 + 1
-        counts = ext.prod(axis=1)
-        tri_idx = np.repeat(np.arange(len(self.tri)), counts)
-        local = np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts)
-        e = ext[tri_idx]
-        ix = c0[tri_idx, 0] + local // (e[:, 1] * e[:, 2])
-        iy = c0[tri_idx, 1] + (local // e[:, 2]) % e[:, 1]
-        iz = c0[tri_idx, 2] + local % e[:, 2]
-        cell = (ix * self.shape[1] + iy) * self.shape[2] + iz
-        order = np.argsort(cell, kind="stable")
-        # compressed rows: the triangles of cell k are cell_tris[cell_first[k]:cell_first[k + 1]]
-        self.cell_tris = tri_idx[order]
-        self.cell_first = np.searchsorted(cell[order], np.arange(int(self.shape.prod()) + 1))
-        self.v0 = np.ascontiguousarray(self.tri[:, 0])
-        self.v1 = np.ascontiguousarray(self.tri[:, 1])
-        self.v2 = np.ascontiguousarray(self.tri[:, 2])
+        # the bucket grid, in compressed rows: the triangles of cell k are
+        # cell_tris[cell_first[k]:cell_first[k + 1]], each triangle listed in every cell its
+        # bounding box touches, in index order
+        self.origin, self.box_hi, self.shape, self.cell_first, self.cell_tris = kernels.triangle_grid(
+            self.v0, self.v1, self.v2, CELL_MM
+        )
+
+    @property
+    def tri(self) -> np.ndarray:
+        """(T,3,3) the corners of every triangle (built on demand, for tests and tools)."""
+        return np.stack([self.v0, self.v1, self.v2], axis=1)
 
     def crossings(
         self, start: np.ndarray, direction: np.ndarray, length_mm: float
     ) -> tuple[np.ndarray, np.ndarray]:
         """Every crossing of start + t*direction (unit), t in [0, length_mm], with a
         triangle: (t, triangle index), exact (Möller–Trumbore with the edge test)."""
+        from thighmap.safety import kernels  # numba: loaded at the first check
+
         return kernels.line_crossings(
             kernels.vec3(start),
             kernels.vec3(direction),
@@ -143,25 +136,67 @@ class TissueIndex:
         sorted by entry depth. With behind=True, intervals behind the entry (negative
         depths) are kept too. Parity starts where the line, followed backwards,
         leaves the box around every surface."""
+        from thighmap.safety import kernels  # numba: loaded at the first check
+
+        start, direction, back = self._line_start(entry, direction)
+        t, tri = self.crossings(start, direction, back + length_mm)
+        k, enter, leave, _ = kernels.lines_intervals(
+            t, tri, np.array([0, len(t)]), self.owner, np.array([back]), np.array([float(length_mm)]),
+            behind, DUPLICATE_T_MM,
+        )  # fmt: skip
+        return [
+            Interval(self.ids[s], a, b)
+            for s, a, b in zip(k.tolist(), enter.tolist(), leave.tolist(), strict=True)
+        ]
+
+    def intervals_many(
+        self, entry: np.ndarray, direction: np.ndarray, length_mm: np.ndarray, *, behind: bool = False
+    ) -> list[list[Interval]]:
+        """intervals() of N lines (entry, direction: (N,3); length_mm: (N,)), each list
+        exactly what intervals() returns for that line; the crossings are found by one
+        compiled call per thread."""
+        from thighmap.safety import kernels  # numba: loaded at the first check
+
+        n = len(entry)
+        starts, directions, backs = np.empty((n, 3)), np.empty((n, 3)), np.empty(n)
+        for j in range(n):
+            starts[j], directions[j], backs[j] = self._line_start(entry[j], direction[j])
+        length = np.asarray(length_mm, float)
+        lengths = backs + length
+        parts: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
+
+        def rows(lo: int, hi: int) -> None:
+            parts[lo] = kernels.lines_crossings(
+                starts[lo:hi],
+                directions[lo:hi],
+                lengths[lo:hi],
+                self.origin,
+                self.shape,
+                CELL_MM,
+                self.cell_first,
+                self.cell_tris,
+                self.v0,
+                self.v1,
+                self.v2,
+            )
+
+        kernels.in_threads(rows, n)
+        out: list[list[Interval]] = []
+        ids = self.ids
+        for lo in sorted(parts):
+            t, tri, first = parts[lo]
+            hi = lo + len(first) - 1
+            k, enter, leave, line_first = kernels.lines_intervals(
+                t, tri, first, self.owner, backs[lo:hi], length[lo:hi], behind, DUPLICATE_T_MM
+            )
+            k, enter, leave = k.tolist(), enter.tolist(), leave.tolist()
+            for j in range(len(line_first) - 1):
+                rows_j = range(line_first[j], line_first[j + 1])
+                out.append([Interval(ids[k[q]], enter[q], leave[q]) for q in rows_j])
+        return out
+
+    def _line_start(self, entry: np.ndarray, direction: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
+        """(start outside every surface, unit direction, distance from start to entry)."""
         direction = direction / np.linalg.norm(direction)
         back = self._distance_to_box_exit(entry, -direction)
-        start = entry - direction * back
-        t, tri = self.crossings(start, direction, back + length_mm)
-        owners = self.owner[tri]
-        ts = t - back
-        out: list[Interval] = []
-        for k in np.unique(owners):
-            tk = np.sort(ts[owners == k])
-            if len(tk) > 1:
-                keep = np.concatenate([[True], np.diff(tk) > DUPLICATE_T_MM])
-                tk = tk[keep]
-            # parity: crossings alternate enter/exit from outside
-            for i in range(0, len(tk), 2):
-                enter = tk[i]
-                leave = tk[i + 1] if i + 1 < len(tk) else np.inf
-                if enter > length_mm or (leave < 0.0 and not behind):
-                    continue
-                lo = enter if behind else max(enter, 0.0)
-                out.append(Interval(self.ids[k], lo, min(leave, length_mm)))
-        out.sort(key=lambda iv: (iv.enter_mm, iv.exit_mm))
-        return out
+        return entry - direction * back, direction, back

@@ -20,7 +20,6 @@ from dataclasses import dataclass
 import numpy as np
 
 from thighmap.anatomy.atlas import Atlas
-from thighmap.safety import kernels
 
 CLUSTER_SIZE = 8
 
@@ -142,6 +141,8 @@ class CapsuleChains:
         the danger zone), caution clearance (to the caution zone), and for the nearest
         capsule of each structure the parameter on the needle and the closest points.
         """
+        from thighmap.safety import kernels  # numba: loaded at the first check
+
         S = self.n_structures
         clearance, zone = np.empty(S), np.empty(S)
         near_cap, near_s, near_t = np.empty(S, np.int64), np.empty(S), np.empty(S)
@@ -163,17 +164,33 @@ class CapsuleChains:
             near_s,
             near_t,
         )
-        on_needle = p0 + near_s[:, None] * (p1 - p0)
-        on_axis = self.a[near_cap] + near_t[:, None] * (self.b[near_cap] - self.a[near_cap])
+        return self.clearance_result(p0, p1, clearance, zone, near_cap, near_s, near_t)
+
+    def clearance_result(
+        self,
+        p0: np.ndarray,
+        p1: np.ndarray,
+        clearance: np.ndarray,
+        zone: np.ndarray,
+        near_cap: np.ndarray,
+        near_s: np.ndarray,
+        near_t: np.ndarray,
+    ) -> dict[str, np.ndarray]:
+        """needle_clearances' result from the kernel's per-structure outputs: (S,) arrays
+        for one needle p0p1, or (N,S) arrays for N needles (p0, p1: (N,3)), element by
+        element the same numbers."""
+        p0 = p0[..., None, :]
+        on_needle = p0 + near_s[..., None] * (p1[..., None, :] - p0)
+        on_axis = self.a[near_cap] + near_t[..., None] * (self.b[near_cap] - self.a[near_cap])
         vec = on_needle - on_axis
-        norm = np.linalg.norm(vec, axis=1, keepdims=True)
+        norm = np.linalg.norm(vec, axis=-1, keepdims=True)
         unit = np.divide(vec, norm, out=np.zeros_like(vec), where=norm > 1e-12)
         return {
             "clearance": clearance,
             "zone": zone,
             "caution": zone - self.caution_margin,
             "s": near_s,
-            "point_on_structure": on_axis + unit * self.radius[near_cap, None],
+            "point_on_structure": on_axis + unit * self.radius[near_cap][..., None],
             "point_on_needle": on_needle,
         }
 
@@ -182,6 +199,8 @@ class CapsuleChains:
     ) -> np.ndarray:
         """Per structure, the depth along the ray (up to reach_mm) at which the needle
         first enters the caution zone (0 if the entry already is, inf if not by reach)."""
+        from thighmap.safety import kernels  # numba: loaded at the first check
+
         first = np.empty(self.n_structures)
         direction = np.asarray(direction, float)
         kernels.chain_first_caution(
@@ -200,6 +219,52 @@ class CapsuleChains:
         return first
 
     # ------------------------------------------------------------------ many needles
+    def needles_geometry(
+        self,
+        entry: np.ndarray,
+        tip: np.ndarray,
+        ray: np.ndarray,
+        gauge_mm: np.ndarray,
+        reach_mm: np.ndarray,
+    ) -> dict[str, np.ndarray]:
+        """For N needles at once, row by row what needle_clearances(entry, tip, gauge)
+        computes in the kernel (clearance, zone, near_cap, near_s, near_t) and what
+        first_caution_hit(entry, ray, gauge, reach) returns (first); ray must already be
+        a unit vector. The rows are split across threads for large N."""
+        from thighmap.safety import kernels  # numba: loaded at the first check
+
+        n, S = len(entry), self.n_structures
+        out = {
+            "clearance": np.empty((n, S)),
+            "zone": np.empty((n, S)),
+            "near_cap": np.empty((n, S), np.int64),
+            "near_s": np.empty((n, S)),
+            "near_t": np.empty((n, S)),
+            "first": np.empty((n, S)),
+        }
+        args = [_kernel_array(x) for x in (entry, tip, ray)]
+        half = _kernel_array(np.asarray(gauge_mm, float) / 2.0)
+        reach = _kernel_array(np.asarray(reach_mm, float))
+
+        def rows(lo: int, hi: int) -> None:
+            kernels.chain_needles(
+                *(x[lo:hi] for x in args),
+                half[lo:hi],
+                reach[lo:hi],
+                *self._capsule_args(),
+                self.grown,
+                *self._cluster_args(),
+                self.cluster_tube_radius,
+                self.cluster_zone_radius,
+                self.cluster_radius,
+                self.cluster_structure,
+                S,
+                *(out[k][lo:hi] for k in ("clearance", "zone", "near_cap", "near_s", "near_t", "first")),
+            )
+
+        kernels.in_threads(rows, n)
+        return out
+
     def batch(
         self,
         entry: np.ndarray,
@@ -218,6 +283,8 @@ class CapsuleChains:
         entered (inf if not before reach_mm), and `first_caution_structure` (N,) whose
         zone that is (-1 if none).
         """
+        from thighmap.safety import kernels  # numba: loaded at the first check
+
         entry = _kernel_array(np.asarray(entry, float).reshape(-1, 3))
         n = len(entry)
         direction = np.asarray(direction, float).reshape(-1, 3)

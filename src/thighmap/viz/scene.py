@@ -141,7 +141,7 @@ def orientation_cube(side: str = "right") -> Any:
 
     In the drawing frame +x is medial for a right thigh (lateral for a left one), +y
     posterior and +z proximal."""
-    from vtkmodules.vtkRenderingAnnotation import vtkAnnotatedCubeActor
+    from vtkmodules.vtkRenderingAnnotation import vtkAnnotatedCubeActor  # not all of vtk
 
     cube = vtkAnnotatedCubeActor()
     medial, lateral = ("Med", "Lat") if side == "right" else ("Lat", "Med")

@@ -1,0 +1,168 @@
+"""Checking many needles at once (a plan): the same reports as one check_needle call per
+needle, faster.
+
+The geometry of a chunk of needles (clearances to every danger structure, the first
+caution hit along each line, the tissue crossings) is computed by the batch kernels,
+which run compiled, split across threads, and give every needle exactly what the
+single-needle kernels give it. The per-needle check then runs unchanged on a view of the
+model whose danger set and tissue index serve those results: a query they hold is
+answered from the batch, any other query (different arguments) is computed as usual. So
+the reports cannot differ from check_needle's, only the time does
+(tests/test_prefetch.py compares the two on large plans, left and right).
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Iterator, Sequence
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from thighmap import sides
+from thighmap.planning import Needle
+from thighmap.safety.report import NeedleReport
+from thighmap.safety.tissues import Interval
+
+if TYPE_CHECKING:
+    from thighmap.safety.engine import SafetyModel
+
+CHUNK_NEEDLES = 4096  # needles whose geometry is held at once
+MIN_NEEDLES = 4  # below this the batch set-up costs more than it saves
+
+
+def check_needles(
+    model: SafetyModel, needles: Sequence[Needle], contraindications: dict[str, bool] | None = None
+) -> Iterator[NeedleReport]:
+    """model.check_needle(n, contraindications) for every needle, in order."""
+    if len(needles) < MIN_NEEDLES:
+        for n in needles:
+            yield model.check_needle(n, contraindications)
+        return
+    for lo in range(0, len(needles), CHUNK_NEEDLES):
+        chunk = needles[lo : lo + CHUNK_NEEDLES]
+        view = _prefetched(model, chunk)
+        for n in chunk:
+            yield view.check_needle(n, contraindications)
+
+
+def _prefetched(model: SafetyModel, needles: Sequence[Needle]) -> SafetyModel:
+    """A shallow copy of the model answering these needles' geometry from the batch."""
+    right = [sides.mirror_needle(n) for n in needles] if sides.is_mirrored(model.side) else list(needles)
+    n = len(right)
+    entry, direction, tip, ray = (np.empty((n, 3)) for _ in range(4))
+    depth, gauge, reach = np.empty(n), np.empty(n), np.empty(n)
+    for j, needle in enumerate(right):
+        # the values SafetyModel._check_right computes, by the same operations
+        e = np.asarray(needle.entry_mm, float)
+        d = np.asarray(needle.direction, float)
+        d = d / np.linalg.norm(d)
+        depth[j] = float(needle.depth_mm)
+        entry[j], direction[j] = e, d
+        tip[j] = e + d * depth[j]
+        gauge[j] = float(needle.gauge_mm)
+        reach[j] = max(float(needle.needle_length_mm), depth[j])
+        ray[j] = d / np.linalg.norm(d)  # as CapsuleChains.first_caution_hit normalises
+    view = copy.copy(model)
+    dangers = model.dangers
+    if dangers.meshes is None and dangers.chains.structure_ids:
+        geometry = dangers.chains.needles_geometry(entry, tip, ray, gauge, reach)
+        view.dangers = _ServedDangers(dangers, entry, direction, tip, gauge, reach, geometry)  # type: ignore[assignment]
+    # the whole line to the needle's reach, as _check_right asks for it
+    lines = model.tissues.intervals_many(entry, direction, reach, behind=True)
+    view.tissues = _ServedTissues(model.tissues, entry, direction, reach, lines)  # type: ignore[assignment]
+    return view
+
+
+class _ServedDangers:
+    """A DangerSet answering the prefetched needles from the batch results."""
+
+    def __init__(
+        self,
+        base: Any,
+        entry: np.ndarray,
+        direction: np.ndarray,
+        tip: np.ndarray,
+        gauge: np.ndarray,
+        reach: np.ndarray,
+        geometry: dict[str, np.ndarray],
+    ) -> None:
+        self._base = base
+        self._first = geometry["first"]
+        # needle_clearances' results for every needle at once (rows served below)
+        self._results = base.chains.clearance_result(
+            entry,
+            tip,
+            geometry["clearance"],
+            geometry["zone"],
+            geometry["near_cap"],
+            geometry["near_s"],
+            geometry["near_t"],
+        )
+        self._segments = {
+            (entry[j].tobytes(), tip[j].tobytes(), float(gauge[j])): j for j in range(len(entry))
+        }
+        self._rays = {
+            (entry[j].tobytes(), direction[j].tobytes(), float(gauge[j]), float(reach[j])): j
+            for j in range(len(entry))
+        }
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._base, name)
+
+    def needle_clearances(self, p0: np.ndarray, p1: np.ndarray, gauge_mm: float) -> dict[str, np.ndarray]:
+        p0 = np.ascontiguousarray(p0, float)
+        p1 = np.ascontiguousarray(p1, float)
+        j = self._segments.get((p0.tobytes(), p1.tobytes(), float(gauge_mm)))
+        if j is None:
+            return self._base.needle_clearances(p0, p1, gauge_mm)
+        return {key: value[j].copy() for key, value in self._results.items()}
+
+    def first_caution_hit(
+        self, entry: np.ndarray, direction: np.ndarray, gauge_mm: float, reach_mm: float = 200.0
+    ) -> np.ndarray:
+        key = (
+            np.ascontiguousarray(entry, float).tobytes(),
+            np.ascontiguousarray(direction, float).tobytes(),
+            float(gauge_mm),
+            float(reach_mm),
+        )
+        j = self._rays.get(key)
+        if j is None:
+            return self._base.first_caution_hit(entry, direction, gauge_mm, reach_mm)
+        return self._first[j].copy()
+
+
+class _ServedTissues:
+    """A TissueIndex answering the prefetched needles' lines from the batch results."""
+
+    def __init__(
+        self,
+        base: Any,
+        entry: np.ndarray,
+        direction: np.ndarray,
+        length_mm: np.ndarray,
+        lines: list[list[Interval]],
+    ) -> None:
+        self._base = base
+        self._lines = {
+            (entry[j].tobytes(), direction[j].tobytes(), float(length_mm[j])): lines[j]
+            for j in range(len(entry))
+        }
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._base, name)
+
+    def intervals(
+        self, entry: np.ndarray, direction: np.ndarray, length_mm: float, *, behind: bool = False
+    ) -> list[Interval]:
+        if behind:
+            key = (
+                np.ascontiguousarray(entry, float).tobytes(),
+                np.ascontiguousarray(direction, float).tobytes(),
+                float(length_mm),
+            )
+            line = self._lines.get(key)
+            if line is not None:
+                return list(line)
+        return self._base.intervals(entry, direction, length_mm, behind=behind)
