@@ -16,8 +16,17 @@ if command -v strip >/dev/null 2>&1; then
   find dist/thighmap/_internal/vtkmodules dist/thighmap/_internal/llvmlite -name '*.so*' -type f \
     -exec strip --strip-unneeded {} +
   strip --strip-unneeded dist/thighmap/_internal/libpython3*.so*
+  # and from the extension modules of wheels that auditwheel did not rewrite (no rpath to a
+  # `.libs` folder) and of Python's own lib-dynload: about 23 MB, mostly fontTools',
+  # kiwisolver's and numba's debugging symbols
+  { find dist/thighmap/_internal/fontTools dist/thighmap/_internal/kiwisolver \
+    dist/thighmap/_internal/matplotlib dist/thighmap/_internal/contourpy dist/thighmap/_internal/numba \
+    dist/thighmap/_internal/rpds dist/thighmap/_internal/python3*/lib-dynload -name '*.so*' -type f \
+    2>/dev/null || true; } | while read -r lib; do
+    objdump -p "$lib" | grep -Eq '(RPATH|RUNPATH).*\.libs' || echo "$lib"
+  done | xargs -r strip --strip-unneeded
 else
-  echo "strip (binutils) is not installed: the bundle keeps its symbol tables (about 130 MB more)"
+  echo "strip (binutils) is not installed: the bundle keeps its symbol tables (about 150 MB more)"
 fi
 cp packaging/thighmap.desktop dist/thighmap/
 echo "size by component (MB):"

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 import pyvista as pv
-import vtk
+from vtkmodules.vtkRenderingCore import vtkRenderer
 
 from thighmap.anatomy.mirror import atlas_on_side
 from thighmap.planning import Plan
@@ -52,7 +52,7 @@ class DemoRenderer:
         }
         reports = model.check_plan(plan)
         # needles in a layer of their own that shares the camera: never hidden by a muscle
-        self.overlay = vtk.vtkRenderer()
+        self.overlay = vtkRenderer()
         self.overlay.SetLayer(1)
         self.overlay.InteractiveOff()
         self.overlay.SetActiveCamera(self.pl.renderer.GetActiveCamera())
