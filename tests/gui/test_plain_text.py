@@ -34,3 +34,13 @@ def test_the_window_error_dialog_is_plain_text(window, monkeypatch) -> None:  # 
     (box,) = shown
     assert box.textFormat() == Qt.TextFormat.PlainText
     assert HOSTILE_ID in box.text()
+
+
+def test_the_recovery_question_shows_a_hostile_path_as_plain_text() -> None:
+    from PySide6.QtGui import Qt as QtGui
+
+    from thighmap.gui.app import recovery_question
+
+    text = recovery_question("2026-11-30 10:00", "/tmp/<img src=x onerror=alert(1)>.thighplan.json")
+    assert not QtGui.mightBeRichText(text)
+    assert "<img src=x onerror=alert(1)>" in text

@@ -1186,9 +1186,7 @@ class MainWindow(QMainWindow):
         answer = QMessageBox.question(
             self,
             "Restore unsaved work?",
-            f"thighmap found unsaved changes from {when}"
-            + (f" to {original}" if original else " to an untitled plan")
-            + " (the window that made them was closed without saving).\nRestore them?",
+            recovery_question(when, original),
             QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
         )
         if answer != QMessageBox.StandardButton.Yes:
@@ -1401,6 +1399,16 @@ def run(plan_path: str | None = None, atlas: Any = None) -> int:
     # the first check
     QTimer.singleShot(0, lambda: _warm_kernels(window))
     return int(app.exec())
+
+
+def recovery_question(when: str, plan_path: str | None) -> str:
+    """The question asked before restoring a dead window's work. Its first line holds no
+    text from a file: Qt decides between plain and rich text by what comes before the
+    first line break, so a path such as ``/tmp/<img src=x>.json`` is shown as written."""
+    return (
+        f"thighmap found unsaved changes from {when}; the window that made them was closed "
+        "without saving.\n" + (f"Plan: {plan_path}" if plan_path else "Plan: untitled") + "\nRestore them?"
+    )
 
 
 def _warm_kernels(window: MainWindow) -> None:
