@@ -94,21 +94,13 @@ def write_atomic(path: str | os.PathLike[str], data: bytes | str, encoding: str 
     Returns the real path written. Raises ``OSError`` (the target untouched, no partial
     file left) when the folder is missing or not writable, the disk is full, etc."""
     payload = data.encode(encoding) if isinstance(data, str) else bytes(data)
-    target = _resolve(path)
-    partial = partial_path(target)
-    with _lock_for(target):
+    with atomic_destination(path) as partial:
+        fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_BINARY", 0), 0o666)
         try:
-            fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_BINARY", 0), 0o666)
-            try:
-                _write_all(fd, payload)
-                os.fsync(fd)
-            finally:
-                os.close(fd)
-            _commit(partial, target)
-        except BaseException:
-            _discard(partial)
-            raise
-    return target
+            _write_all(fd, payload)
+        finally:
+            os.close(fd)
+    return _resolve(path)
 
 
 @contextlib.contextmanager
