@@ -149,7 +149,28 @@ class SafetyModel:
             self._vf_faces = order // 3
             self._vf_start = np.searchsorted(faces.ravel()[order], np.arange(len(v)))
             self._vf_stop = np.searchsorted(faces.ravel()[order], np.arange(len(v)), side="right")
+            self._skin_nearest = NearestPoints(self._skin_outer[1])
         return self._skin_outer
+
+    def _skin_faces_near(self, point: np.ndarray) -> np.ndarray:
+        """The outer-skin faces around the 12 skin vertices nearest to `point`, sorted."""
+        self._outer_skin()
+        verts = self._skin_used[self._skin_nearest.nearest(point, SKIN_VERTICES)]
+        return np.unique(
+            np.concatenate([self._vf_faces[self._vf_start[v] : self._vf_stop[v]] for v in verts])
+        )
+
+    def _skin_frame_at(self, q: np.ndarray, face: int) -> tuple[np.ndarray, np.ndarray]:
+        """(q, the inward unit normal at q), q a point of the outer-skin face `face`."""
+        mesh, _, vn = self._outer_skin()
+        f = mesh.faces[face]
+        a, b, c = mesh.vertices[f]
+        # barycentric interpolation of vertex normals gives a smooth normal field
+        m = np.array([b - a, c - a]).T
+        w = np.linalg.lstsq(m, q - a, rcond=None)[0]
+        n = (1 - w.sum()) * vn[f[0]] + w[0] * vn[f[1]] + w[1] * vn[f[2]]
+        n = -n / np.linalg.norm(n)
+        return q, n
 
     def skin_surface_frame(self, point_mm: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Closest point on the outer skin surface and the inward unit normal there."""
@@ -161,25 +182,14 @@ class SafetyModel:
         """skin_surface_frame in the atlas (right-thigh) frame."""
         from thighmap.safety.geometry import point_triangle_closest
 
-        mesh, points, vn = self._outer_skin()
-        verts = self._skin_used[_nearest(points, point, 12)]
-        faces = np.unique(
-            np.concatenate([self._vf_faces[self._vf_start[v] : self._vf_stop[v]] for v in verts])
-        )
+        mesh, _, _ = self._outer_skin()
+        faces = self._skin_faces_near(point)
         tri = mesh.vertices[mesh.faces[faces]]
         dist, closest = point_triangle_closest(
             np.broadcast_to(point, (len(faces), 3)), tri[:, 0], tri[:, 1], tri[:, 2]
         )
         i = int(np.argmin(dist))
-        q = closest[i]
-        a, b, c = tri[i]
-        # barycentric interpolation of vertex normals gives a smooth normal field
-        m = np.array([b - a, c - a]).T
-        w = np.linalg.lstsq(m, q - a, rcond=None)[0]
-        f = mesh.faces[faces[i]]
-        n = (1 - w.sum()) * vn[f[0]] + w[0] * vn[f[1]] + w[1] * vn[f[2]]
-        n = -n / np.linalg.norm(n)
-        return q, n
+        return self._skin_frame_at(closest[i], int(faces[i]))
 
     # ------------------------------------------------------------------ trigger points
     def needle_from_trigger_point(self, tp_id: str, needle_id: str | None = None) -> Needle:
@@ -351,6 +361,10 @@ class SafetyModel:
         """Sorted depths (negative behind the entry) at which the needle's line crosses the
         outer surface of the skin, from where it starts outside every surface up to
         `length_mm` (atlas frame)."""
+        return [float(v) for v in self._outer_skin_index().crossing_depths(entry, direction, length_mm)]
+
+    def _outer_skin_index(self) -> TissueIndex:
+        """The outer skin closed at its cut ends, as a TissueIndex (built at first use)."""
         if self._outer_index is None:
             mesh, _, _ = self._outer_skin()
             # the body ends where the model is cut off (hip and leg): close the outer skin
@@ -358,7 +372,7 @@ class SafetyModel:
             from thighmap.safety.tissues import TissueIndex
 
             self._outer_index = TissueIndex({"skin": close_open_ends(mesh)})
-        return [float(v) for v in self._outer_index.crossing_depths(entry, direction, length_mm)]
+        return self._outer_index
 
     def _max_safe_depth(
         self,
@@ -570,13 +584,62 @@ def close_open_ends(mesh: SurfaceMesh) -> SurfaceMesh:
     return SurfaceMesh(np.concatenate(vertices), np.concatenate([faces, *caps]))
 
 
+SKIN_VERTICES = 12  # the skin vertices whose faces are searched for the closest skin point
+_TIE_RELATIVE = 1e-9  # gap between the k-th and (k+1)-th distance that rounding cannot close
+
+
 def _nearest(points: np.ndarray, point: np.ndarray, k: int) -> np.ndarray:
-    """Indices of the k points nearest to `point` (all of them if there are fewer)."""
+    """Indices of the k points nearest to `point` (all of them if there are fewer), by a
+    full scan (the reference NearestPoints answers exactly)."""
     diff = points - point
     d2 = np.einsum("ij,ij->i", diff, diff)
     if len(d2) <= k:
         return np.arange(len(d2))
     return np.argpartition(d2, k - 1)[:k]
+
+
+class NearestPoints:
+    """The k nearest of a fixed set of points, exactly the set _nearest's full scan gives,
+    found in a k-d tree (scipy's cKDTree, exact: eps=0). The tree is asked for k + 1
+    points; when the (k+1)-th is farther than the k-th by more than rounding could
+    change (relative 1e-9, absolute 1e-9 mm), the k nearest are one set, whichever
+    way the distances are rounded. Otherwise (a tie, a point that is not finite) the
+    full scan decides, as before."""
+
+    def __init__(self, points: np.ndarray) -> None:
+        from scipy.spatial import cKDTree
+
+        self.points = np.ascontiguousarray(points, float)
+        self._tree = cKDTree(self.points)
+
+    def nearest(self, point: np.ndarray, k: int) -> np.ndarray:
+        """The indices of the k points nearest to `point`, sorted (as a set: _nearest's)."""
+        if len(self.points) <= k:
+            return np.arange(len(self.points))
+        point = np.asarray(point, float)
+        if np.all(np.isfinite(point)):
+            d, idx = self._tree.query(point, k=k + 1)
+            if d[k] > d[k - 1] * (1.0 + _TIE_RELATIVE) + _TIE_RELATIVE:
+                return np.sort(idx[:k])
+        return np.sort(_nearest(self.points, point, k))
+
+    def nearest_many(self, points: np.ndarray, k: int) -> np.ndarray:
+        """nearest() of N points at once, (N, k)."""
+        points = np.asarray(points, float).reshape(-1, 3)
+        if len(self.points) <= k:
+            return np.broadcast_to(np.arange(len(self.points)), (len(points), len(self.points))).copy()
+        out = np.empty((len(points), k), np.int64)
+        finite = np.all(np.isfinite(points), axis=1)
+        certain = np.zeros(len(points), bool)
+        if finite.any():
+            d, idx = self._tree.query(points[finite], k=k + 1)
+            ok = d[:, k] > d[:, k - 1] * (1.0 + _TIE_RELATIVE) + _TIE_RELATIVE
+            rows = np.flatnonzero(finite)[ok]
+            out[rows] = np.sort(idx[ok, :k], axis=1)
+            certain[rows] = True
+        for i in np.flatnonzero(~certain):
+            out[i] = np.sort(_nearest(self.points, points[i], k))
+        return out
 
 
 def _vertex_normals(mesh: SurfaceMesh) -> np.ndarray:
