@@ -100,3 +100,72 @@ def test_no_needle_that_fails_to_enter_the_body_is_ever_safe(
             "needle_misses_skin",
             "tip_not_beneath_skin",
         }, report.to_text()
+
+
+# ---------------------------------------------------------------------- the skin search
+def _skin_frame_by_full_scan(model: SafetyModel, point: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The closest outer-skin point and normal as found before the k-d tree: the 12
+    nearest skin vertices by a full scan (engine._nearest), then their faces."""
+    from thighmap.safety.engine import _nearest
+    from thighmap.safety.geometry import point_triangle_closest
+
+    mesh, points, _ = model._outer_skin()
+    verts = model._skin_used[_nearest(points, point, 12)]
+    faces = np.unique(
+        np.concatenate([model._vf_faces[model._vf_start[v] : model._vf_stop[v]] for v in verts])
+    )
+    tri = mesh.vertices[mesh.faces[faces]]
+    dist, closest = point_triangle_closest(np.broadcast_to(point, (len(faces), 3)), *tri.transpose(1, 0, 2))
+    i = int(np.argmin(dist))
+    return model._skin_frame_at(closest[i], int(faces[i]))
+
+
+_coord = st.floats(-1.0, 1.0)
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    index=st.integers(0, 10**9),
+    other=st.integers(0, 10**9),
+    how=st.sampled_from(["vertex", "midpoint", "near", "offset", "far"]),
+    offset=st.tuples(_coord, _coord, _coord),
+    scale=st.sampled_from([1e-9, 1e-3, 1.0, 5.0, 40.0, 400.0]),
+)
+def test_the_skin_search_finds_the_full_scans_vertices_and_frame(model, index, other, how, offset, scale):
+    """NearestPoints gives the same 12 skin vertices as the full scan, one point at a time
+    and many at once, for points on vertices, halfway between two (ties: the full scan
+    decides), near the skin and far from it; so the closest skin point and normal are
+    the same bits."""
+    from thighmap.safety.engine import SKIN_VERTICES, _nearest
+
+    _, points, _ = model._outer_skin()
+    a, b = points[index % len(points)], points[other % len(points)]
+    point = {
+        "vertex": a,
+        "midpoint": (a + b) / 2.0,
+        "near": a + np.array(offset) * 1e-9,
+        "offset": a + np.array(offset) * scale,
+        "far": np.array(offset) * scale * 10.0,
+    }[how]
+    want = np.sort(_nearest(points, point, SKIN_VERTICES))
+    tree = model._skin_nearest
+    assert np.array_equal(tree.nearest(point, SKIN_VERTICES), want)
+    many = tree.nearest_many(np.stack([point, point + 1.0, point]), SKIN_VERTICES)
+    assert np.array_equal(many[0], want) and np.array_equal(many[2], want)
+    assert np.array_equal(many[1], np.sort(_nearest(points, point + 1.0, SKIN_VERTICES)))
+    q, n = model._skin_frame_right(point)
+    q0, n0 = _skin_frame_by_full_scan(model, point)
+    assert np.array_equal(q, q0) and np.array_equal(n, n0)
+
+
+def test_the_skin_search_falls_back_to_the_full_scan_on_a_tie(model):
+    """A point equally far from the 12th and 13th nearest vertex: the tree cannot tell
+    which the full scan keeps, so the full scan decides (the same vertices)."""
+    from thighmap.safety.engine import SKIN_VERTICES, NearestPoints, _nearest
+
+    grid = np.array([[x, y, 0.0] for x in range(5) for y in range(5)], float)
+    finder = NearestPoints(grid)
+    for point in (np.array([2.0, 2.0, 0.0]), np.array([2.0, 2.0, 3.0]), np.array([np.nan, 0.0, 0.0])):
+        want = np.sort(_nearest(grid, point, SKIN_VERTICES))
+        assert np.array_equal(finder.nearest(point, SKIN_VERTICES), want)
+        assert np.array_equal(finder.nearest_many(point[None], SKIN_VERTICES)[0], want)
