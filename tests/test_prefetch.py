@@ -182,7 +182,13 @@ def test_the_batch_does_no_entry_geometry_one_needle_at_a_time(atlas, monkeypatc
             raise AssertionError("computed one needle at a time")
 
         with monkeypatch.context() as m:
-            for name in ("_skin_frame_right", "_skin_faces_near", "_outer_skin_crossings", "_max_safe_depth"):
+            for name in (
+                "_skin_frame_right",
+                "_skin_frames_right",
+                "_skin_frames_near",
+                "_outer_skin_crossings",
+                "_max_safe_depth",
+            ):
                 m.setattr(model, name, not_batched)
             m.setattr(model._outer_skin_index(), "crossing_depths", not_batched)
             for n, report in zip(needles, want, strict=True):

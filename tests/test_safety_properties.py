@@ -169,3 +169,71 @@ def test_the_skin_search_falls_back_to_the_full_scan_on_a_tie(model):
         want = np.sort(_nearest(grid, point, SKIN_VERTICES))
         assert np.array_equal(finder.nearest(point, SKIN_VERTICES), want)
         assert np.array_equal(finder.nearest_many(point[None], SKIN_VERTICES)[0], want)
+
+
+_small = st.sampled_from([0.0, 1e-300, 1e-12, 1e-6, 0.5, 1.0, 3.0, 1e6])
+_value = st.one_of(st.floats(-50.0, 50.0), _small, _small.map(lambda v: -v))
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    corners=st.lists(st.tuples(_value, _value, _value), min_size=3, max_size=9),
+    point=st.tuples(_value, _value, _value),
+    degenerate=st.sampled_from(["none", "point", "line", "sliver"]),
+)
+def test_the_compiled_closest_skin_point_is_numpys_to_the_bit(corners, point, degenerate):
+    """kernels.closest_on_vertex_faces gives geometry.point_triangle_closest's nearest
+    point and face (np.unique's order, np.argmin's first minimum) bit for bit, on
+    ordinary, zero-area, collinear and sliver triangles."""
+    from thighmap.safety import kernels
+    from thighmap.safety.engine import compiled_skin_search_agrees
+    from thighmap.safety.geometry import point_triangle_closest
+
+    if not compiled_skin_search_agrees():
+        pytest.skip("numpy sums differently on this processor: the skin search runs in numpy")
+    v = np.array(corners, float)
+    if degenerate == "point":
+        v[1] = v[0]
+    elif degenerate == "line":
+        v[2] = v[0] + 2.0 * (v[1] - v[0])
+    elif degenerate == "sliver":
+        v[2] = (v[0] + v[1]) / 2.0 + 1e-13
+    faces = np.array([[i, (i + 1) % len(v), (i + 2) % len(v)] for i in range(len(v))], np.int64)
+    # every face around vertex 0's neighbourhood: the vertex -> face table of the mesh
+    order = np.argsort(faces.ravel(), kind="stable")
+    vf_faces = order // 3
+    vf_start = np.searchsorted(faces.ravel()[order], np.arange(len(v)))
+    vf_stop = np.searchsorted(faces.ravel()[order], np.arange(len(v)), side="right")
+    near = np.array([[0, 1]], np.int64)
+    p = np.array([point], float)
+    q, face = np.empty((1, 3)), np.empty(1, np.int64)
+    ok = kernels.closest_on_vertex_faces(p, near, vf_faces, vf_start, vf_stop, v, faces, q, face)
+    assert ok[0]
+    cand = np.unique(np.concatenate([vf_faces[vf_start[k] : vf_stop[k]] for k in near[0]]))
+    tri = v[faces[cand]]
+    dist, closest = point_triangle_closest(np.broadcast_to(p[0], (len(cand), 3)), *tri.transpose(1, 0, 2))
+    i = int(np.argmin(dist))
+    assert face[0] == cand[i]
+    assert np.array_equal(q[0], closest[i]), (q[0], closest[i])
+
+
+def test_a_compiled_skin_search_that_differs_from_numpy_is_not_used(model, monkeypatch):
+    """Should the compiled closest point differ from numpy's by one bit on some
+    processor, the check at first use notices, and the skin frames come from numpy."""
+    from thighmap.safety import engine, kernels
+
+    compiled = kernels.closest_on_vertex_faces
+
+    def off_by_one_bit(points, near, vf_faces, vf_start, vf_stop, vertices, faces, out_q, out_face):  # type: ignore[no-untyped-def]
+        ok = compiled(points, near, vf_faces, vf_start, vf_stop, vertices, faces, out_q, out_face)
+        out_q[:] = np.nextafter(out_q, np.inf)
+        return ok
+
+    points, _ = model.skin_points()
+    want = [_skin_frame_by_full_scan(model, p + 0.3) for p in points[:50]]
+    monkeypatch.setattr(kernels, "closest_on_vertex_faces", off_by_one_bit)
+    monkeypatch.setattr(engine, "_SKIN_KERNEL_AGREES", [])
+    assert not engine.compiled_skin_search_agrees()
+    got = model._skin_frames_right(points[:50] + 0.3)
+    for (q, n), (q0, n0) in zip(got, want, strict=True):
+        assert np.array_equal(q, q0) and np.array_equal(n, n0)

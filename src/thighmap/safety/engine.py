@@ -152,14 +152,6 @@ class SafetyModel:
             self._skin_nearest = NearestPoints(self._skin_outer[1])
         return self._skin_outer
 
-    def _skin_faces_near(self, point: np.ndarray) -> np.ndarray:
-        """The outer-skin faces around the 12 skin vertices nearest to `point`, sorted."""
-        self._outer_skin()
-        verts = self._skin_used[self._skin_nearest.nearest(point, SKIN_VERTICES)]
-        return np.unique(
-            np.concatenate([self._vf_faces[self._vf_start[v] : self._vf_stop[v]] for v in verts])
-        )
-
     def _skin_frame_at(self, q: np.ndarray, face: int) -> tuple[np.ndarray, np.ndarray]:
         """(q, the inward unit normal at q), q a point of the outer-skin face `face`."""
         mesh, _, vn = self._outer_skin()
@@ -180,10 +172,56 @@ class SafetyModel:
 
     def _skin_frame_right(self, point: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """skin_surface_frame in the atlas (right-thigh) frame."""
+        self._outer_skin()
+        near = self._skin_nearest.nearest(point, SKIN_VERTICES)[None]
+        return self._skin_frames_near(np.asarray(point, float).reshape(1, 3), near)[0]
+
+    def _skin_frames_right(self, points: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
+        """_skin_frame_right of N points (N,3) at once."""
+        self._outer_skin()
+        points = np.ascontiguousarray(points, float).reshape(-1, 3)
+        return self._skin_frames_near(points, self._skin_nearest.nearest_many(points, SKIN_VERTICES))
+
+    def _skin_frames_near(self, points: np.ndarray, near: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
+        """The skin frames of N points (N,3) on the outer-skin faces around the skin
+        vertices near[j] (indices into the used vertices): the closest point on those
+        faces found compiled (kernels.closest_on_vertex_faces, the same bits as
+        geometry.point_triangle_closest), or by _skin_frame_on_faces where it leaves the
+        choice to numpy."""
+        from thighmap.safety import kernels  # numba: loaded at the first check
+
+        mesh, _, _ = self._outer_skin()
+        near = np.ascontiguousarray(self._skin_used[near], np.int64)
+        if not compiled_skin_search_agrees():
+            return [self._skin_frame_on_faces(points[j], near[j]) for j in range(len(points))]
+        q, face = np.empty((len(points), 3)), np.empty(len(points), np.int64)
+        ok = kernels.closest_on_vertex_faces(
+            np.ascontiguousarray(points, float),
+            near,
+            self._vf_faces,
+            self._vf_start,
+            self._vf_stop,
+            mesh.vertices,
+            mesh.faces,
+            q,
+            face,
+        )
+        return [
+            self._skin_frame_at(q[j], int(face[j]))
+            if ok[j]
+            else self._skin_frame_on_faces(points[j], near[j])
+            for j in range(len(points))
+        ]
+
+    def _skin_frame_on_faces(self, point: np.ndarray, verts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The skin frame at the closest point to `point` on the faces around the mesh
+        vertices `verts` (numpy: geometry.point_triangle_closest)."""
         from thighmap.safety.geometry import point_triangle_closest
 
         mesh, _, _ = self._outer_skin()
-        faces = self._skin_faces_near(point)
+        faces = np.unique(
+            np.concatenate([self._vf_faces[self._vf_start[v] : self._vf_stop[v]] for v in verts])
+        )
         tri = mesh.vertices[mesh.faces[faces]]
         dist, closest = point_triangle_closest(
             np.broadcast_to(point, (len(faces), 3)), tri[:, 0], tri[:, 1], tri[:, 2]
@@ -640,6 +678,41 @@ class NearestPoints:
         for i in np.flatnonzero(~certain):
             out[i] = np.sort(_nearest(self.points, points[i], k))
         return out
+
+
+_SKIN_KERNEL_AGREES: list[bool] = []
+
+
+def compiled_skin_search_agrees() -> bool:
+    """Whether kernels.closest_on_vertex_faces gives geometry.point_triangle_closest's
+    closest points to the bit on this machine (numpy's einsum sums three terms in an
+    order that may depend on the processor's vector instructions; the kernel follows
+    the order seen here). Checked once, on random triangles of every shape; where it
+    does not agree, the skin search runs in numpy as before."""
+    if not _SKIN_KERNEL_AGREES:
+        from thighmap.safety import kernels
+        from thighmap.safety.geometry import point_triangle_closest
+
+        rng = np.random.default_rng(20261130)
+        n = 256
+        scale = 10.0 ** rng.integers(-3, 4, (n, 1, 1))
+        tri = rng.normal(size=(n, 3, 3)) * scale
+        tri[: n // 8, 2] = tri[: n // 8, 0] + 2.0 * (tri[: n // 8, 1] - tri[: n // 8, 0])  # collinear
+        tri[n // 8 : n // 4, 1] = tri[n // 8 : n // 4, 0]  # two corners in one point
+        points = tri.mean(axis=1) + rng.normal(size=(n, 3)) * scale[:, 0] * rng.choice(
+            [1e-6, 0.3, 3.0], (n, 1)
+        )
+        vertices = tri.reshape(-1, 3)
+        faces = np.arange(3 * n, dtype=np.int64).reshape(n, 3)
+        vf_faces, vf_start = np.repeat(np.arange(n), 3), np.arange(3 * n)
+        q, face = np.empty((n, 3)), np.empty(n, np.int64)
+        near = np.arange(0, 3 * n, 3, dtype=np.int64)[:, None]
+        ok = kernels.closest_on_vertex_faces(
+            points, near, vf_faces, vf_start, vf_start + 1, vertices, faces, q, face
+        )
+        _, want = point_triangle_closest(points, tri[:, 0], tri[:, 1], tri[:, 2])
+        _SKIN_KERNEL_AGREES.append(bool(ok.all() and np.array_equal(q, want)))
+    return _SKIN_KERNEL_AGREES[0]
 
 
 def _vertex_normals(mesh: SurfaceMesh) -> np.ndarray:

@@ -136,27 +136,10 @@ def _serve_max_safe_depth(
 
 
 def _serve_skin_frames(model: SafetyModel, view: SafetyModel, entry: np.ndarray) -> None:
-    """The closest outer-skin point and inward normal at every entry, the closest points
-    found in one vectorised call over every needle's candidate faces; served to the view
-    for exactly these points."""
-    from thighmap.safety.engine import SKIN_VERTICES
-    from thighmap.safety.geometry import point_triangle_closest
-
-    mesh, _, _ = model._outer_skin()
-    near = model._skin_used[model._skin_nearest.nearest_many(entry, SKIN_VERTICES)]
-    faces = [
-        np.unique(np.concatenate([model._vf_faces[model._vf_start[v] : model._vf_stop[v]] for v in row]))
-        for row in near
-    ]
-    first = np.concatenate([[0], np.cumsum([len(f) for f in faces])])
-    all_faces = np.concatenate(faces)
-    tri = mesh.vertices[mesh.faces[all_faces]]
-    points = np.repeat(entry, np.diff(first), axis=0)
-    dist, closest = point_triangle_closest(points, tri[:, 0], tri[:, 1], tri[:, 2])
-    served = {}
-    for j in range(len(entry)):
-        i = first[j] + int(np.argmin(dist[first[j] : first[j + 1]]))
-        served[_key(entry[j])] = model._skin_frame_at(closest[i], int(all_faces[i]))
+    """The closest outer-skin point and inward normal at every entry, found in one
+    compiled call; served to the view for exactly these points."""
+    frames = model._skin_frames_right(entry)
+    served = {_key(entry[j]): frames[j] for j in range(len(entry))}
 
     def skin_frame_right(point: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         frame = served.get(_key(point))
