@@ -167,3 +167,55 @@ def test_thighmap_check_prints_the_plan_report_with_its_contraindications(
     printed = capsys.readouterr().out
     assert printed == (json.dumps(whole.to_json(), indent=2) if as_json else whole.to_text()) + "\n"
     assert code == {"safe": 0, "caution": 1, "danger": 2}[whole.status]
+
+
+def test_the_batch_does_no_entry_geometry_one_needle_at_a_time(atlas, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """The skin frame, the outer-skin crossings and the maximum safe depth of a batched
+    needle come from the batch: the per-needle computations are never asked."""
+    for side in ("right", "left"):
+        model = model_for_patient(None, atlas, side)
+        needles = _needles(model, 12, seed=8)
+        want = [model.check_needle(n) for n in needles]
+        view = prefetch._prefetched(model, needles)
+
+        def not_batched(*args: Any, **kwargs: Any) -> Any:
+            raise AssertionError("computed one needle at a time")
+
+        with monkeypatch.context() as m:
+            for name in (
+                "_skin_frame_right",
+                "_skin_frames_right",
+                "_skin_frames_near",
+                "_outer_skin_crossings",
+                "_max_safe_depth",
+            ):
+                m.setattr(model, name, not_batched)
+            m.setattr(model._outer_skin_index(), "crossing_depths", not_batched)
+            for n, report in zip(needles, want, strict=True):
+                _same(view.check_needle(n), report, f"{side} needle {n.id}")
+
+
+def test_a_skin_frame_the_batch_does_not_hold_is_computed_as_usual(atlas) -> None:  # type: ignore[no-untyped-def]
+    model = SafetyModel.for_atlas(atlas)
+    needles = _needles(model, 6, seed=9)
+    view = prefetch._prefetched(model, needles)
+    p = np.asarray(needles[0].entry_mm, float) + 0.5
+    _same(view._skin_frame_right(p), model._skin_frame_right(p))
+    e, d = np.asarray(needles[1].entry_mm, float), np.asarray(needles[1].direction, float)
+    d = d / np.linalg.norm(d)
+    _same(view._outer_skin_crossings(e, d, 33.0), model._outer_skin_crossings(e, d, 33.0))
+    args = (e[None], d[None], np.array([40.0]), np.array([12.0]), np.array([0]), np.array([np.inf]), [None])
+    _same(view._max_safe_depth(*args), model._max_safe_depth(*args))
+
+
+def test_outer_skin_crossings_of_many_lines_are_each_lines(atlas) -> None:  # type: ignore[no-untyped-def]
+    model = SafetyModel.for_atlas(atlas)
+    needles = _needles(model, 200, seed=10)
+    entry = np.array([n.entry_mm for n in needles], float)
+    direction = np.array([n.direction / np.linalg.norm(n.direction) for n in needles])
+    depth = np.array([n.depth_mm for n in needles]) + 100.0  # through the body: both skin crossings
+    index = model._outer_skin_index()
+    many = index.crossing_depths_many(entry, direction, depth)
+    assert sum(len(t) for t in many) > len(needles)  # the lines do cross the skin
+    for j in range(len(needles)):
+        _same(many[j], index.crossing_depths(entry[j], direction[j], float(depth[j])), f"line {j}")

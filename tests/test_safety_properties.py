@@ -100,3 +100,140 @@ def test_no_needle_that_fails_to_enter_the_body_is_ever_safe(
             "needle_misses_skin",
             "tip_not_beneath_skin",
         }, report.to_text()
+
+
+# ---------------------------------------------------------------------- the skin search
+def _skin_frame_by_full_scan(model: SafetyModel, point: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The closest outer-skin point and normal as found before the k-d tree: the 12
+    nearest skin vertices by a full scan (engine._nearest), then their faces."""
+    from thighmap.safety.engine import _nearest
+    from thighmap.safety.geometry import point_triangle_closest
+
+    mesh, points, _ = model._outer_skin()
+    verts = model._skin_used[_nearest(points, point, 12)]
+    faces = np.unique(
+        np.concatenate([model._vf_faces[model._vf_start[v] : model._vf_stop[v]] for v in verts])
+    )
+    tri = mesh.vertices[mesh.faces[faces]]
+    dist, closest = point_triangle_closest(np.broadcast_to(point, (len(faces), 3)), *tri.transpose(1, 0, 2))
+    i = int(np.argmin(dist))
+    return model._skin_frame_at(closest[i], int(faces[i]))
+
+
+_coord = st.floats(-1.0, 1.0)
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    index=st.integers(0, 10**9),
+    other=st.integers(0, 10**9),
+    how=st.sampled_from(["vertex", "midpoint", "near", "offset", "far"]),
+    offset=st.tuples(_coord, _coord, _coord),
+    scale=st.sampled_from([1e-9, 1e-3, 1.0, 5.0, 40.0, 400.0]),
+)
+def test_the_skin_search_finds_the_full_scans_vertices_and_frame(model, index, other, how, offset, scale):
+    """NearestPoints gives the same 12 skin vertices as the full scan, one point at a time
+    and many at once, for points on vertices, halfway between two (ties: the full scan
+    decides), near the skin and far from it; so the closest skin point and normal are
+    the same bits."""
+    from thighmap.safety.engine import SKIN_VERTICES, _nearest
+
+    _, points, _ = model._outer_skin()
+    a, b = points[index % len(points)], points[other % len(points)]
+    point = {
+        "vertex": a,
+        "midpoint": (a + b) / 2.0,
+        "near": a + np.array(offset) * 1e-9,
+        "offset": a + np.array(offset) * scale,
+        "far": np.array(offset) * scale * 10.0,
+    }[how]
+    want = np.sort(_nearest(points, point, SKIN_VERTICES))
+    tree = model._skin_nearest
+    assert np.array_equal(tree.nearest(point, SKIN_VERTICES), want)
+    many = tree.nearest_many(np.stack([point, point + 1.0, point]), SKIN_VERTICES)
+    assert np.array_equal(many[0], want) and np.array_equal(many[2], want)
+    assert np.array_equal(many[1], np.sort(_nearest(points, point + 1.0, SKIN_VERTICES)))
+    q, n = model._skin_frame_right(point)
+    q0, n0 = _skin_frame_by_full_scan(model, point)
+    assert np.array_equal(q, q0) and np.array_equal(n, n0)
+
+
+def test_the_skin_search_falls_back_to_the_full_scan_on_a_tie(model):
+    """A point equally far from the 12th and 13th nearest vertex: the tree cannot tell
+    which the full scan keeps, so the full scan decides (the same vertices)."""
+    from thighmap.safety.engine import SKIN_VERTICES, NearestPoints, _nearest
+
+    grid = np.array([[x, y, 0.0] for x in range(5) for y in range(5)], float)
+    finder = NearestPoints(grid)
+    for point in (np.array([2.0, 2.0, 0.0]), np.array([2.0, 2.0, 3.0]), np.array([np.nan, 0.0, 0.0])):
+        want = np.sort(_nearest(grid, point, SKIN_VERTICES))
+        assert np.array_equal(finder.nearest(point, SKIN_VERTICES), want)
+        assert np.array_equal(finder.nearest_many(point[None], SKIN_VERTICES)[0], want)
+
+
+_small = st.sampled_from([0.0, 1e-300, 1e-12, 1e-6, 0.5, 1.0, 3.0, 1e6])
+_value = st.one_of(st.floats(-50.0, 50.0), _small, _small.map(lambda v: -v))
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    corners=st.lists(st.tuples(_value, _value, _value), min_size=3, max_size=9),
+    point=st.tuples(_value, _value, _value),
+    degenerate=st.sampled_from(["none", "point", "line", "sliver"]),
+)
+def test_the_compiled_closest_skin_point_is_numpys_to_the_bit(corners, point, degenerate):
+    """kernels.closest_on_vertex_faces gives geometry.point_triangle_closest's nearest
+    point and face (np.unique's order, np.argmin's first minimum) bit for bit, on
+    ordinary, zero-area, collinear and sliver triangles."""
+    from thighmap.safety import kernels
+    from thighmap.safety.engine import compiled_skin_search_agrees
+    from thighmap.safety.geometry import point_triangle_closest
+
+    if not compiled_skin_search_agrees():
+        pytest.skip("numpy sums differently on this processor: the skin search runs in numpy")
+    v = np.array(corners, float)
+    if degenerate == "point":
+        v[1] = v[0]
+    elif degenerate == "line":
+        v[2] = v[0] + 2.0 * (v[1] - v[0])
+    elif degenerate == "sliver":
+        v[2] = (v[0] + v[1]) / 2.0 + 1e-13
+    faces = np.array([[i, (i + 1) % len(v), (i + 2) % len(v)] for i in range(len(v))], np.int64)
+    # every face around vertex 0's neighbourhood: the vertex -> face table of the mesh
+    order = np.argsort(faces.ravel(), kind="stable")
+    vf_faces = order // 3
+    vf_start = np.searchsorted(faces.ravel()[order], np.arange(len(v)))
+    vf_stop = np.searchsorted(faces.ravel()[order], np.arange(len(v)), side="right")
+    near = np.array([[0, 1]], np.int64)
+    p = np.array([point], float)
+    q, face = np.empty((1, 3)), np.empty(1, np.int64)
+    ok = kernels.closest_on_vertex_faces(p, near, vf_faces, vf_start, vf_stop, v, faces, q, face)
+    assert ok[0]
+    cand = np.unique(np.concatenate([vf_faces[vf_start[k] : vf_stop[k]] for k in near[0]]))
+    tri = v[faces[cand]]
+    dist, closest = point_triangle_closest(np.broadcast_to(p[0], (len(cand), 3)), *tri.transpose(1, 0, 2))
+    i = int(np.argmin(dist))
+    assert face[0] == cand[i]
+    assert np.array_equal(q[0], closest[i]), (q[0], closest[i])
+
+
+def test_a_compiled_skin_search_that_differs_from_numpy_is_not_used(model, monkeypatch):
+    """Should the compiled closest point differ from numpy's by one bit on some
+    processor, the check at first use notices, and the skin frames come from numpy."""
+    from thighmap.safety import engine, kernels
+
+    compiled = kernels.closest_on_vertex_faces
+
+    def off_by_one_bit(points, near, vf_faces, vf_start, vf_stop, vertices, faces, out_q, out_face):  # type: ignore[no-untyped-def]
+        ok = compiled(points, near, vf_faces, vf_start, vf_stop, vertices, faces, out_q, out_face)
+        out_q[:] = np.nextafter(out_q, np.inf)
+        return ok
+
+    points, _ = model.skin_points()
+    want = [_skin_frame_by_full_scan(model, p + 0.3) for p in points[:50]]
+    monkeypatch.setattr(kernels, "closest_on_vertex_faces", off_by_one_bit)
+    monkeypatch.setattr(engine, "_SKIN_KERNEL_AGREES", [])
+    assert not engine.compiled_skin_search_agrees()
+    got = model._skin_frames_right(points[:50] + 0.3)
+    for (q, n), (q0, n0) in zip(got, want, strict=True):
+        assert np.array_equal(q, q0) and np.array_equal(n, n0)

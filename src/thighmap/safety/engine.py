@@ -149,7 +149,20 @@ class SafetyModel:
             self._vf_faces = order // 3
             self._vf_start = np.searchsorted(faces.ravel()[order], np.arange(len(v)))
             self._vf_stop = np.searchsorted(faces.ravel()[order], np.arange(len(v)), side="right")
+            self._skin_nearest = NearestPoints(self._skin_outer[1])
         return self._skin_outer
+
+    def _skin_frame_at(self, q: np.ndarray, face: int) -> tuple[np.ndarray, np.ndarray]:
+        """(q, the inward unit normal at q), q a point of the outer-skin face `face`."""
+        mesh, _, vn = self._outer_skin()
+        f = mesh.faces[face]
+        a, b, c = mesh.vertices[f]
+        # barycentric interpolation of vertex normals gives a smooth normal field
+        m = np.array([b - a, c - a]).T
+        w = np.linalg.lstsq(m, q - a, rcond=None)[0]
+        n = (1 - w.sum()) * vn[f[0]] + w[0] * vn[f[1]] + w[1] * vn[f[2]]
+        n = -n / np.linalg.norm(n)
+        return q, n
 
     def skin_surface_frame(self, point_mm: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Closest point on the outer skin surface and the inward unit normal there."""
@@ -159,10 +172,53 @@ class SafetyModel:
 
     def _skin_frame_right(self, point: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """skin_surface_frame in the atlas (right-thigh) frame."""
+        self._outer_skin()
+        near = self._skin_nearest.nearest(point, SKIN_VERTICES)[None]
+        return self._skin_frames_near(np.asarray(point, float).reshape(1, 3), near)[0]
+
+    def _skin_frames_right(self, points: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
+        """_skin_frame_right of N points (N,3) at once."""
+        self._outer_skin()
+        points = np.ascontiguousarray(points, float).reshape(-1, 3)
+        return self._skin_frames_near(points, self._skin_nearest.nearest_many(points, SKIN_VERTICES))
+
+    def _skin_frames_near(self, points: np.ndarray, near: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
+        """The skin frames of N points (N,3) on the outer-skin faces around the skin
+        vertices near[j] (indices into the used vertices): the closest point on those
+        faces found compiled (kernels.closest_on_vertex_faces, the same bits as
+        geometry.point_triangle_closest), or by _skin_frame_on_faces where it leaves the
+        choice to numpy."""
+        from thighmap.safety import kernels  # numba: loaded at the first check
+
+        mesh, _, _ = self._outer_skin()
+        near = np.ascontiguousarray(self._skin_used[near], np.int64)
+        if not compiled_skin_search_agrees():
+            return [self._skin_frame_on_faces(points[j], near[j]) for j in range(len(points))]
+        q, face = np.empty((len(points), 3)), np.empty(len(points), np.int64)
+        ok = kernels.closest_on_vertex_faces(
+            np.ascontiguousarray(points, float),
+            near,
+            self._vf_faces,
+            self._vf_start,
+            self._vf_stop,
+            mesh.vertices,
+            mesh.faces,
+            q,
+            face,
+        )
+        return [
+            self._skin_frame_at(q[j], int(face[j]))
+            if ok[j]
+            else self._skin_frame_on_faces(points[j], near[j])
+            for j in range(len(points))
+        ]
+
+    def _skin_frame_on_faces(self, point: np.ndarray, verts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The skin frame at the closest point to `point` on the faces around the mesh
+        vertices `verts` (numpy: geometry.point_triangle_closest)."""
         from thighmap.safety.geometry import point_triangle_closest
 
-        mesh, points, vn = self._outer_skin()
-        verts = self._skin_used[_nearest(points, point, 12)]
+        mesh, _, _ = self._outer_skin()
         faces = np.unique(
             np.concatenate([self._vf_faces[self._vf_start[v] : self._vf_stop[v]] for v in verts])
         )
@@ -171,15 +227,7 @@ class SafetyModel:
             np.broadcast_to(point, (len(faces), 3)), tri[:, 0], tri[:, 1], tri[:, 2]
         )
         i = int(np.argmin(dist))
-        q = closest[i]
-        a, b, c = tri[i]
-        # barycentric interpolation of vertex normals gives a smooth normal field
-        m = np.array([b - a, c - a]).T
-        w = np.linalg.lstsq(m, q - a, rcond=None)[0]
-        f = mesh.faces[faces[i]]
-        n = (1 - w.sum()) * vn[f[0]] + w[0] * vn[f[1]] + w[1] * vn[f[2]]
-        n = -n / np.linalg.norm(n)
-        return q, n
+        return self._skin_frame_at(closest[i], int(faces[i]))
 
     # ------------------------------------------------------------------ trigger points
     def needle_from_trigger_point(self, tp_id: str, needle_id: str | None = None) -> Needle:
@@ -351,6 +399,10 @@ class SafetyModel:
         """Sorted depths (negative behind the entry) at which the needle's line crosses the
         outer surface of the skin, from where it starts outside every surface up to
         `length_mm` (atlas frame)."""
+        return [float(v) for v in self._outer_skin_index().crossing_depths(entry, direction, length_mm)]
+
+    def _outer_skin_index(self) -> TissueIndex:
+        """The outer skin closed at its cut ends, as a TissueIndex (built at first use)."""
         if self._outer_index is None:
             mesh, _, _ = self._outer_skin()
             # the body ends where the model is cut off (hip and leg): close the outer skin
@@ -358,7 +410,7 @@ class SafetyModel:
             from thighmap.safety.tissues import TissueIndex
 
             self._outer_index = TissueIndex({"skin": close_open_ends(mesh)})
-        return [float(v) for v in self._outer_index.crossing_depths(entry, direction, length_mm)]
+        return self._outer_index
 
     def _max_safe_depth(
         self,
@@ -570,13 +622,97 @@ def close_open_ends(mesh: SurfaceMesh) -> SurfaceMesh:
     return SurfaceMesh(np.concatenate(vertices), np.concatenate([faces, *caps]))
 
 
+SKIN_VERTICES = 12  # the skin vertices whose faces are searched for the closest skin point
+_TIE_RELATIVE = 1e-9  # gap between the k-th and (k+1)-th distance that rounding cannot close
+
+
 def _nearest(points: np.ndarray, point: np.ndarray, k: int) -> np.ndarray:
-    """Indices of the k points nearest to `point` (all of them if there are fewer)."""
+    """Indices of the k points nearest to `point` (all of them if there are fewer), by a
+    full scan (the reference NearestPoints answers exactly)."""
     diff = points - point
     d2 = np.einsum("ij,ij->i", diff, diff)
     if len(d2) <= k:
         return np.arange(len(d2))
     return np.argpartition(d2, k - 1)[:k]
+
+
+class NearestPoints:
+    """The k nearest of a fixed set of points, exactly the set _nearest's full scan gives,
+    found in a k-d tree (scipy's cKDTree, exact: eps=0). The tree is asked for k + 1
+    points; when the (k+1)-th is farther than the k-th by more than rounding could
+    change (relative 1e-9, absolute 1e-9 mm), the k nearest are one set, whichever
+    way the distances are rounded. Otherwise (a tie, a point that is not finite) the
+    full scan decides, as before."""
+
+    def __init__(self, points: np.ndarray) -> None:
+        from scipy.spatial import cKDTree
+
+        self.points = np.ascontiguousarray(points, float)
+        self._tree = cKDTree(self.points)
+
+    def nearest(self, point: np.ndarray, k: int) -> np.ndarray:
+        """The indices of the k points nearest to `point`, sorted (as a set: _nearest's)."""
+        if len(self.points) <= k:
+            return np.arange(len(self.points))
+        point = np.asarray(point, float)
+        if np.all(np.isfinite(point)):
+            d, idx = self._tree.query(point, k=k + 1)
+            if d[k] > d[k - 1] * (1.0 + _TIE_RELATIVE) + _TIE_RELATIVE:
+                return np.sort(idx[:k])
+        return np.sort(_nearest(self.points, point, k))
+
+    def nearest_many(self, points: np.ndarray, k: int) -> np.ndarray:
+        """nearest() of N points at once, (N, k)."""
+        points = np.asarray(points, float).reshape(-1, 3)
+        if len(self.points) <= k:
+            return np.broadcast_to(np.arange(len(self.points)), (len(points), len(self.points))).copy()
+        out = np.empty((len(points), k), np.int64)
+        finite = np.all(np.isfinite(points), axis=1)
+        certain = np.zeros(len(points), bool)
+        if finite.any():
+            d, idx = self._tree.query(points[finite], k=k + 1)
+            ok = d[:, k] > d[:, k - 1] * (1.0 + _TIE_RELATIVE) + _TIE_RELATIVE
+            rows = np.flatnonzero(finite)[ok]
+            out[rows] = np.sort(idx[ok, :k], axis=1)
+            certain[rows] = True
+        for i in np.flatnonzero(~certain):
+            out[i] = np.sort(_nearest(self.points, points[i], k))
+        return out
+
+
+_SKIN_KERNEL_AGREES: list[bool] = []
+
+
+def compiled_skin_search_agrees() -> bool:
+    """Whether kernels.closest_on_vertex_faces gives geometry.point_triangle_closest's
+    closest points to the bit on this machine (numpy's einsum sums three terms in an
+    order that may depend on the processor's vector instructions; the kernel follows
+    the order seen here). Checked once, on random triangles of every shape; where it
+    does not agree, the skin search runs in numpy as before."""
+    if not _SKIN_KERNEL_AGREES:
+        from thighmap.safety import kernels
+        from thighmap.safety.geometry import point_triangle_closest
+
+        rng = np.random.default_rng(20261130)
+        n = 256
+        scale = 10.0 ** rng.integers(-3, 4, (n, 1, 1))
+        tri = rng.normal(size=(n, 3, 3)) * scale
+        tri[: n // 8, 2] = tri[: n // 8, 0] + 2.0 * (tri[: n // 8, 1] - tri[: n // 8, 0])  # collinear
+        tri[n // 8 : n // 4, 1] = tri[n // 8 : n // 4, 0]  # two corners in one point
+        points = tri.mean(axis=1) + rng.normal(size=(n, 3)) * scale[:, 0] * rng.choice(
+            [1e-6, 0.3, 3.0], (n, 1)
+        )
+        vertices = tri.reshape(-1, 3)
+        faces = np.arange(3 * n, dtype=np.int64).reshape(n, 3)
+        vf_faces, vf_start = np.repeat(np.arange(n), 3), np.arange(3 * n)
+        q, face = np.empty((n, 3)), np.empty(n, np.int64)
+        near = np.arange(0, 3 * n, 3, dtype=np.int64)[:, None]
+        ok = kernels.closest_on_vertex_faces(
+            points, near, vf_faces, vf_start, vf_start + 1, vertices, faces, q, face
+        )
+        _, want = point_triangle_closest(points, tri[:, 0], tri[:, 1], tri[:, 2])
+        _SKIN_KERNEL_AGREES.append(bool(ok.all() and np.array_equal(q, want)))
+    return _SKIN_KERNEL_AGREES[0]
 
 
 def _vertex_normals(mesh: SurfaceMesh) -> np.ndarray:

@@ -876,6 +876,134 @@ def chain_needles(
         )
 
 
+# ------------------------------------------------------------------ closest skin point
+@njit
+def _edot(a, b):
+    """a.b summed as numpy's einsum("ij,ij->i") sums three terms here: (x + z) + y
+    (engine.compiled_skin_search_agrees checks that on this machine)."""
+    return (a[0] * b[0] + a[2] * b[2]) + a[1] * b[1]
+
+
+@njit
+def _enorm(a):
+    return math.sqrt(_edot(a, a))
+
+
+@njit(error_model="numpy")
+def _closest_on_triangle(p, a, b, c):
+    """(distance, closest point) from p to triangle abc: geometry.point_triangle_closest
+    for one pair, operation for operation (the same roundings, so the same bits); the
+    distance is NaN when an edge's is (np.argmin's choice is then left to numpy)."""
+    e1 = _sub(b, a)
+    e2 = _sub(c, a)
+    n = _cross(e1, e2)
+    nn = _edot(n, n)
+    # the three edges a->b, b->c, c->a; the first nearest wins (np.argmin)
+    best = np.inf
+    best_pt = a
+    for k in range(3):
+        if k == 0:
+            x0, seg = a, e1
+        elif k == 1:
+            x0, seg = b, _sub(c, b)
+        else:
+            x0, seg = c, _sub(a, c)
+        ab2 = _edot(seg, seg)
+        t = 0.0
+        if ab2 > 0.0:
+            t = _edot(_sub(p, x0), seg) / ab2
+            if t != t:
+                t = 0.0
+        t = min(max(t, 0.0), 1.0)
+        q = _axpy(x0, t, seg)
+        d = _enorm(_sub(p, q))
+        if d != d:
+            return d, p
+        if k == 0 or d < best:
+            best = d
+            best_pt = q
+    # the face candidate
+    bc = _sub(c, b)
+    lmax2 = max(max(_edot(e1, e1), _edot(e2, e2)), _edot(bc, bc))
+    nlen = math.sqrt(nn)
+    err_w = 16.0 * _EPS * lmax2 / nlen
+    lam = _edot(_sub(p, a), n) / nn
+    proj = (p[0] - lam * n[0], p[1] - lam * n[1], p[2] - lam * n[2])
+    w1 = _edot(_cross(_sub(c, proj), _sub(a, proj)), n) / nn
+    w2 = _edot(_cross(_sub(a, proj), _sub(b, proj)), n) / nn
+    w0 = _edot(_cross(_sub(b, proj), _sub(c, proj)), n) / nn
+    if not (
+        nn > 0.0
+        and err_w <= 1e-3
+        and w0 >= 0.0
+        and w1 >= 0.0
+        and w2 >= 0.0
+        and math.isfinite(w1)
+        and math.isfinite(w2)
+    ):
+        return best, best_pt
+    wsum = w1 + w2
+    if wsum > 1.0:
+        shrink = 1.0 / wsum
+        w1 = w1 * shrink
+        w2 = w2 * shrink
+    q = _axpy(_axpy(a, w1, e1), w2, e2)
+    nh = (n[0] / nlen, n[1] / nlen, n[2] / nlen)
+    r = _sub(p, q)
+    rn = _edot(r, nh)
+    in_plane = (r[0] - rn * nh[0], r[1] - rn * nh[1], r[2] - rn * nh[2])
+    lmax = math.sqrt(lmax2)
+    if _enorm(in_plane) <= 4.0 * err_w * (lmax + _enorm(_sub(p, a))) + 1e-300:
+        q = (p[0] - rn * nh[0], p[1] - rn * nh[1], p[2] - rn * nh[2])
+    d = _enorm(_sub(p, q))
+    if d < best:
+        return d, q
+    return best, best_pt
+
+
+@njit(**_JIT)
+def closest_on_vertex_faces(points, near, vf_faces, vf_start, vf_stop, vertices, faces, out_q, out_face):
+    """For each point j: the closest point on the faces around the vertices near[j]
+    (those faces in increasing order, the first nearest winning, as np.unique and
+    np.argmin order them) into out_q[j], and that face into out_face[j]. Returns, per
+    point, whether it was decided here (False: the point or a distance was not a finite
+    number, and the choice is left to the caller's numpy)."""
+    ok = np.ones(len(points), np.bool_)
+    for j in range(len(points)):
+        count = 0
+        for v in near[j]:
+            count += vf_stop[v] - vf_start[v]
+        cand = np.empty(count, np.int64)
+        m = 0
+        for v in near[j]:
+            for i in range(vf_start[v], vf_stop[v]):
+                cand[m] = vf_faces[i]
+                m += 1
+        cand = np.sort(cand)
+        p = _vec(points[j])
+        if not (math.isfinite(p[0]) and math.isfinite(p[1]) and math.isfinite(p[2])):
+            ok[j] = False
+            continue
+        best = np.inf
+        best_face = -1
+        best_q = p
+        for i in range(len(cand)):
+            if i > 0 and cand[i] == cand[i - 1]:
+                continue
+            f = cand[i]
+            d, q = _closest_on_triangle(
+                p, _vec(vertices[faces[f, 0]]), _vec(vertices[faces[f, 1]]), _vec(vertices[faces[f, 2]])
+            )
+            if d != d:
+                ok[j] = False
+                break
+            if best_face < 0 or d < best:
+                best, best_face, best_q = d, f, q
+        out_face[j] = best_face
+        out_q[j, 0], out_q[j, 1], out_q[j, 2] = best_q
+    return ok
+
+
 @njit(**_JIT)
 def triangle_grid(v0, v1, v2, cell_mm):
     """The bucket grid of the triangles v0 v1 v2 (T,3 each) with cubic cells of cell_mm:
@@ -955,6 +1083,7 @@ ENTRY_KERNELS = (
     "lines_crossings",
     "lines_intervals",
     "triangle_grid",
+    "closest_on_vertex_faces",
 )
 COMPILING_MESSAGE = "compiling the safety kernels for this machine (first run only, about 10 s)…"
 
@@ -1005,6 +1134,10 @@ def warm_up() -> None:
     line_crossings(p0, d, 10.0, *grid)
     lines_crossings(np.zeros((1, 3)), np.array([[0.0, 0.0, 1.0]]), one * 10.0, *grid)
     triangle_grid(*tri, 10.0)
+    closest_on_vertex_faces(
+        np.zeros((1, 3)), np.zeros((1, 1), np.int64), ints, ints, stop, np.concatenate(tri),
+        np.array([[0, 1, 2]]), np.empty((1, 3)), np.empty(1, np.int64),
+    )  # fmt: skip
     lines_intervals(np.empty(0), ints[:0], np.zeros(2, np.int64), np.zeros(1, np.int32), one, one, True, 1e-6)
     rows = [np.empty((1, 1)) for _ in range(5)]
     chain_needles(

@@ -21,6 +21,7 @@ import numpy as np
 
 from thighmap import sides
 from thighmap.planning import Needle
+from thighmap.safety import rules
 from thighmap.safety.report import NeedleReport
 from thighmap.safety.tissues import Interval
 
@@ -51,7 +52,7 @@ def _prefetched(model: SafetyModel, needles: Sequence[Needle]) -> SafetyModel:
     right = [sides.mirror_needle(n) for n in needles] if sides.is_mirrored(model.side) else list(needles)
     n = len(right)
     entry, direction, tip, ray = (np.empty((n, 3)) for _ in range(4))
-    depth, gauge, reach = np.empty(n), np.empty(n), np.empty(n)
+    depth, gauge, reach, length = np.empty(n), np.empty(n), np.empty(n), np.empty(n)
     for j, needle in enumerate(right):
         # the values SafetyModel._check_right computes, by the same operations
         e = np.asarray(needle.entry_mm, float)
@@ -61,17 +62,117 @@ def _prefetched(model: SafetyModel, needles: Sequence[Needle]) -> SafetyModel:
         entry[j], direction[j] = e, d
         tip[j] = e + d * depth[j]
         gauge[j] = float(needle.gauge_mm)
-        reach[j] = max(float(needle.needle_length_mm), depth[j])
+        length[j] = float(needle.needle_length_mm)
+        reach[j] = max(length[j], depth[j])
         ray[j] = d / np.linalg.norm(d)  # as CapsuleChains.first_caution_hit normalises
     view = copy.copy(model)
     dangers = model.dangers
+    first = None
     if dangers.meshes is None and dangers.chains.structure_ids:
         geometry = dangers.chains.needles_geometry(entry, tip, ray, gauge, reach)
         view.dangers = _ServedDangers(dangers, entry, direction, tip, gauge, reach, geometry)  # type: ignore[assignment]
+        first = geometry["first"]
     # the whole line to the needle's reach, as _check_right asks for it
     lines = model.tissues.intervals_many(entry, direction, reach, behind=True)
     view.tissues = _ServedTissues(model.tissues, entry, direction, reach, lines)  # type: ignore[assignment]
+    if first is not None:
+        _serve_max_safe_depth(model, view, entry, direction, length, first, lines)
+    if model.atlas.rules.entry is not None:
+        _serve_skin_frames(model, view, entry)
+        _serve_outer_skin_crossings(model, view, entry, direction, depth)
     return view
+
+
+def _serve_max_safe_depth(
+    model: SafetyModel,
+    view: SafetyModel,
+    entry: np.ndarray,
+    direction: np.ndarray,
+    length: np.ndarray,
+    first: np.ndarray,
+    lines: list[list[Interval]],
+) -> None:
+    """_max_safe_depth of every needle in one call, with the arguments _check_right gives
+    it (the first caution hit and the bone from the batch); served to the view when the
+    arguments match exactly."""
+    n = len(entry)
+    k_first = np.argmin(first, axis=1)
+    caution = first[np.arange(n), k_first]
+    structure = np.where(np.isfinite(caution), k_first, -1)
+    bone = model.atlas.rules.bone_strike
+    bone_enter = np.full(n, np.inf)
+    bone_structure: list[str | None] = [None] * n
+    if bone is not None:
+        for j, line in enumerate(lines):
+            hit = rules.first_enter(line, bone.structures)
+            if hit:
+                bone_structure[j], bone_enter[j] = hit[0], hit[1]
+    max_safe, rule, limiting = model._max_safe_depth(
+        entry, direction, length, caution, structure, bone_enter, bone_structure
+    )
+    served = {}
+    for j in range(n):
+        args = (entry[j], direction[j], length[j : j + 1], caution[j : j + 1], structure[j : j + 1])
+        key = (*_key(*args, bone_enter[j : j + 1]), bone_structure[j])
+        served[key] = (max_safe[j : j + 1].copy(), [rule[j]], [limiting[j]])
+
+    def max_safe_depth(
+        entry: np.ndarray,
+        direction: np.ndarray,
+        needle_length_mm: np.ndarray,
+        caution: np.ndarray,
+        caution_structure: np.ndarray,
+        bone_enter_mm: np.ndarray,
+        bone_structure: list[str | None],
+    ) -> tuple[np.ndarray, list[str | None], list[str | None]]:
+        args = (entry, direction, needle_length_mm, caution, caution_structure, bone_enter_mm)
+        if len(bone_structure) == 1:
+            hit = served.get((*_key(*args), bone_structure[0]))
+            if hit is not None:
+                return hit[0].copy(), list(hit[1]), list(hit[2])
+        return model._max_safe_depth(*args, bone_structure)
+
+    view._max_safe_depth = max_safe_depth  # type: ignore[method-assign]
+
+
+def _serve_skin_frames(model: SafetyModel, view: SafetyModel, entry: np.ndarray) -> None:
+    """The closest outer-skin point and inward normal at every entry, found in one
+    compiled call; served to the view for exactly these points."""
+    frames = model._skin_frames_right(entry)
+    served = {_key(entry[j]): frames[j] for j in range(len(entry))}
+
+    def skin_frame_right(point: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        frame = served.get(_key(point))
+        if frame is None:
+            return model._skin_frame_right(point)
+        return frame[0].copy(), frame[1].copy()
+
+    view._skin_frame_right = skin_frame_right  # type: ignore[method-assign]
+
+
+def _serve_outer_skin_crossings(
+    model: SafetyModel, view: SafetyModel, entry: np.ndarray, direction: np.ndarray, depth: np.ndarray
+) -> None:
+    """The outer-skin crossings of every needle's line to its depth, in one batch; served
+    to the view when the arguments match exactly."""
+    depths = model._outer_skin_index().crossing_depths_many(entry, direction, depth)
+    served = {
+        _key(entry[j], direction[j], depth[j : j + 1]): [float(v) for v in depths[j]]
+        for j in range(len(entry))
+    }
+
+    def outer_skin_crossings(entry: np.ndarray, direction: np.ndarray, length_mm: float) -> list[float]:
+        hit = served.get(_key(entry, direction, np.array([length_mm], float)))
+        if hit is None:
+            return model._outer_skin_crossings(entry, direction, length_mm)
+        return list(hit)
+
+    view._outer_skin_crossings = outer_skin_crossings  # type: ignore[method-assign]
+
+
+def _key(*arrays: Any) -> tuple[bytes, ...]:
+    """Exact identity of float arguments (bit patterns; the shape is fixed by the caller)."""
+    return tuple(np.ascontiguousarray(a, float).tobytes() for a in arrays)
 
 
 class _ServedDangers:
