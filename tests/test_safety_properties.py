@@ -104,7 +104,7 @@ def test_no_needle_that_fails_to_enter_the_body_is_ever_safe(
 
 # ---------------------------------------------------------------------- the skin search
 def _skin_frame_by_full_scan(model: SafetyModel, point: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The closest outer-skin point and normal as found before the k-d tree: the 12
+    """The closest outer-skin point and normal as found by a full scan: the 12
     nearest skin vertices by a full scan (engine._nearest), then their faces."""
     from thighmap.safety.engine import _nearest
     from thighmap.safety.geometry import point_triangle_closest

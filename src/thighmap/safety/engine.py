@@ -638,17 +638,63 @@ def _nearest(points: np.ndarray, point: np.ndarray, k: int) -> np.ndarray:
 
 class NearestPoints:
     """The k nearest of a fixed set of points, exactly the set _nearest's full scan gives,
-    found in a k-d tree (scipy's cKDTree, exact: eps=0). The tree is asked for k + 1
-    points; when the (k+1)-th is farther than the k-th by more than rounding could
-    change (relative 1e-9, absolute 1e-9 mm), the k nearest are one set, whichever
-    way the distances are rounded. Otherwise (a tie, a point that is not finite) the
-    full scan decides, as before."""
+    found in a uniform grid of buckets (numpy; no scipy on the check path). The search
+    widens ring by ring around the point's cell until the (k+1) nearest candidates all
+    lie within the searched box's inscribed distance, so they are the (k+1) nearest of
+    all points. When the (k+1)-th is farther than the k-th by more than rounding could
+    change (relative 1e-9, absolute 1e-9 mm), the k nearest are one set, whichever way
+    the distances are rounded. Otherwise (a tie, a point that is not finite, a point so
+    far away that the rings would cover most of the grid) the full scan decides."""
+
+    CELL_MM = 8.0  # about a dozen skin vertices to an occupied cell
+    MAX_RING = 6
 
     def __init__(self, points: np.ndarray) -> None:
-        from scipy.spatial import cKDTree
-
         self.points = np.ascontiguousarray(points, float)
-        self._tree = cKDTree(self.points)
+        self._lo = self.points.min(axis=0) if len(self.points) else np.zeros(3)
+        cells = np.floor((self.points - self._lo) / self.CELL_MM).astype(np.int64)
+        self._dims = cells.max(axis=0) + 1 if len(self.points) else np.ones(3, np.int64)
+        keys = np.ravel_multi_index(cells.T, self._dims)
+        self._order = np.argsort(keys, kind="stable")
+        sorted_keys = keys[self._order]
+        every = np.arange(int(np.prod(self._dims)))
+        self._start = np.searchsorted(sorted_keys, every)
+        self._stop = np.searchsorted(sorted_keys, every, side="right")
+        self._strides = np.array([self._dims[1] * self._dims[2], self._dims[2], 1])
+        # the cell offsets of each ring's cube, (n, 3)
+        self._cubes = [
+            np.stack(np.meshgrid(*[np.arange(-r, r + 1)] * 3, indexing="ij"), axis=-1).reshape(-1, 3)
+            for r in range(self.MAX_RING + 1)
+        ]
+
+    def _query(self, point: np.ndarray, m: int) -> tuple[np.ndarray, np.ndarray] | None:
+        """(distances, indices) of the m nearest points, ascending, or None if the grid
+        cannot be sure within MAX_RING rings."""
+        centre = np.floor((point - self._lo) / self.CELL_MM).astype(np.int64)
+        for ring in range(1, self.MAX_RING + 1):
+            cells = centre + self._cubes[ring]
+            cells = cells[np.all((cells >= 0) & (cells < self._dims), axis=1)]
+            if len(cells) == 0:
+                continue  # the point lies beyond the grid: widen
+            keys = cells @ self._strides
+            starts, stops = self._start[keys], self._stop[keys]
+            lengths = stops - starts
+            total = int(lengths.sum())
+            if total < m:
+                continue
+            offsets = np.repeat(starts - np.cumsum(lengths) + lengths, lengths)
+            candidates = self._order[offsets + np.arange(total)]
+            diff = self.points[candidates] - point
+            d = np.sqrt(np.einsum("ij,ij->i", diff, diff))
+            part = np.argpartition(d, m - 1)[:m]
+            part = part[np.argsort(d[part], kind="stable")]
+            # every point outside the searched box is at least this far from `point`
+            box_lo = self._lo + (centre - ring) * self.CELL_MM
+            box_hi = self._lo + (centre + ring + 1) * self.CELL_MM
+            inscribed = float(np.min(np.minimum(point - box_lo, box_hi - point)))
+            if d[part[-1]] < inscribed:
+                return d[part], candidates[part]
+        return None
 
     def nearest(self, point: np.ndarray, k: int) -> np.ndarray:
         """The indices of the k points nearest to `point`, sorted (as a set: _nearest's)."""
@@ -656,9 +702,11 @@ class NearestPoints:
             return np.arange(len(self.points))
         point = np.asarray(point, float)
         if np.all(np.isfinite(point)):
-            d, idx = self._tree.query(point, k=k + 1)
-            if d[k] > d[k - 1] * (1.0 + _TIE_RELATIVE) + _TIE_RELATIVE:
-                return np.sort(idx[:k])
+            found = self._query(point, k + 1)
+            if found is not None:
+                d, idx = found
+                if d[k] > d[k - 1] * (1.0 + _TIE_RELATIVE) + _TIE_RELATIVE:
+                    return np.sort(idx[:k])
         return np.sort(_nearest(self.points, point, k))
 
     def nearest_many(self, points: np.ndarray, k: int) -> np.ndarray:
@@ -667,16 +715,8 @@ class NearestPoints:
         if len(self.points) <= k:
             return np.broadcast_to(np.arange(len(self.points)), (len(points), len(self.points))).copy()
         out = np.empty((len(points), k), np.int64)
-        finite = np.all(np.isfinite(points), axis=1)
-        certain = np.zeros(len(points), bool)
-        if finite.any():
-            d, idx = self._tree.query(points[finite], k=k + 1)
-            ok = d[:, k] > d[:, k - 1] * (1.0 + _TIE_RELATIVE) + _TIE_RELATIVE
-            rows = np.flatnonzero(finite)[ok]
-            out[rows] = np.sort(idx[ok, :k], axis=1)
-            certain[rows] = True
-        for i in np.flatnonzero(~certain):
-            out[i] = np.sort(_nearest(self.points, points[i], k))
+        for i, point in enumerate(points):
+            out[i] = self.nearest(point, k)
         return out
 
 
