@@ -18,6 +18,8 @@ class SkinOracle:
     lies in the skin layer or inside the body (generalised winding numbers)."""
 
     def __init__(self, model: SafetyModel) -> None:
+        if model.side != "right":  # outer_skin() is drawn on the model's side; mesh() is not
+            raise ValueError("the skin oracle works in the atlas (right-thigh) frame: give it a right model")
         outer = model.outer_skin()
         self.outer = outer.vertices[outer.faces]
         skin = model.atlas.mesh("skin")

@@ -79,9 +79,12 @@ _ORACLES: dict[int, tuple[SafetyModel, SkinOracle]] = {}
 
 
 def _oracle_for(model: SafetyModel) -> SkinOracle:
+    """The oracle of the model's atlas, in the atlas (right-thigh) frame whatever the
+    model's side: needles are mirrored into that frame before they are asked about."""
     key = id(model.atlas)
     if key not in _ORACLES:
-        _ORACLES[key] = (model, SkinOracle(model))  # the model keeps its atlas (and id) alive
+        right = SafetyModel.for_atlas(model.atlas)
+        _ORACLES[key] = (right, SkinOracle(right))  # the model keeps its atlas (and id) alive
     return _ORACLES[key][1]
 
 
@@ -436,3 +439,17 @@ def test_fuzz_pdf_titles_and_ids(
         write_plan_report(plan, model, out, plan_path=f"{title[:50]}.thighplan.json", pictures=False)
     assert out.stat().st_size > 1000
     assert time.perf_counter() - start < 60
+
+
+def test_the_entry_property_holds_for_a_left_plan_then_a_right_one(atlas, tmp_path: Path) -> None:
+    """The property's oracle lives in the atlas frame whichever side came first (a left
+    plan checked first once left a mirrored oracle for the right plans after it)."""
+    for side in ("left", "right", "left"):
+        doc = {
+            "format": "thighmap-plan",
+            "version": 1,
+            "side": side,
+            "needles": [{"id": "n1", "trigger_point": "st_nct_mid", "direction": [0, -1, 0]}],
+        }
+        result = check_file_in_process(tmp_path, to_json(doc).encode(), atlas)
+        assert result.report is not None and result.report["needles"][0]["status"] == "safe", side
