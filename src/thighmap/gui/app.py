@@ -1407,7 +1407,9 @@ def recovery_question(when: str, plan_path: str | None) -> str:
     first line break, so a path such as ``/tmp/<img src=x>.json`` is shown as written."""
     return (
         f"thighmap found unsaved changes from {when}; the window that made them was closed "
-        "without saving.\n" + (f"Plan: {plan_path}" if plan_path else "Plan: untitled") + "\nRestore them?"
+        "without saving.\n"
+        + (f"Plan: {plan_path}" if plan_path else "Plan: an untitled plan, never saved")
+        + "\nRestore them?"
     )
 
 
