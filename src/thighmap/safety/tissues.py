@@ -158,17 +158,16 @@ class TissueIndex:
         end = entry + direction * length[:, None]
         lo, hi = np.minimum(entry, end), np.maximum(entry, end)
         near = np.all((hi >= self.origin) & (lo <= self.box_hi), axis=1)
-        inside_box = np.all((entry >= self.origin) & (entry <= self.box_hi), axis=1)
-        for i in np.flatnonzero(near):
-            if inside_box[i]:  # the entry may lie inside a surface: parity from outside
-                for iv in self.intervals(entry[i], direction[i], float(length[i])):
+        rows = np.flatnonzero(near)
+        if len(rows):
+            # the same intervals a single line gets (parity from outside every surface),
+            # their crossings found by one compiled call per thread
+            position = {sid: k for k, sid in enumerate(self.ids)}
+            lines = self.intervals_many(entry[rows], direction[rows], length[rows])
+            for i, line in zip(rows.tolist(), lines, strict=True):
+                for iv in line:
                     if iv.exit_mm > 0.0 and max(iv.enter_mm, 0.0) < depth[i]:
-                        depth[i], owner[i] = max(iv.enter_mm, 0.0), self.ids.index(iv.structure)
-                continue
-            t, tri = self.crossings(entry[i], direction[i], float(length[i]))
-            if len(t):  # from outside every surface, the first crossing enters one
-                k = int(np.argmin(t))
-                depth[i], owner[i] = float(t[k]), int(self.owner[tri[k]])
+                        depth[i], owner[i] = max(iv.enter_mm, 0.0), position[iv.structure]
         return depth, owner
 
     def intervals(
