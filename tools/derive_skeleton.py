@@ -596,6 +596,8 @@ def derive(wheel: Path, atlas_path: Path) -> tuple[dict[str, SurfaceMesh], dict[
             clipped = bool(zmin < z_lo or zmax > z_hi)
             poly = clip_to_range(poly, z_lo, z_hi)
             mesh = to_surface(decimate(poly, budget))
+            # decimation may nudge a cap vertex a few micrometres past its plane: put it back
+            mesh.vertices[:, 2] = np.clip(mesh.vertices[:, 2], z_lo, z_hi)
         if mesh.signed_volume_mm3() < 0:
             mesh.faces = mesh.faces[:, ::-1].copy()
         # the committed file holds float32 coordinates: measure what is committed

@@ -69,7 +69,7 @@ def _packaged_assets() -> Path:
 
 
 def assets_dir() -> Path:
-    """Directory holding landmarks.json and meshes/."""
+    """Directory holding landmarks.json, meshes/ and skeleton/."""
     return atlas_location().directory
 
 
@@ -79,3 +79,8 @@ def landmarks_path() -> Path:
 
 def meshes_dir() -> Path:
     return assets_dir() / "meshes"
+
+
+def skeleton_dir() -> Path:
+    """Directory holding the skeleton (bone surfaces, skeleton.json, NOTICE)."""
+    return assets_dir() / "skeleton"

@@ -203,13 +203,20 @@ class Atlas:
     def set_mesh(self, sid: str, mesh: SurfaceMesh) -> None:
         self._meshes[sid] = mesh
 
+    @property
+    def skeleton_dir(self) -> Path:
+        """The skeleton folder beside this atlas's landmarks.json (see anatomy/skeleton.py)."""
+        return self.path.parent / "skeleton"
+
 
 # ---------------------------------------------------------------------- loading
 
 
 # tube, loft, limb and bone are built by thighmap's generator; mesh is a surface imported
-# from elsewhere (thighmap atlas import), read as it is.
-RECIPE_TYPES: tuple[str, ...] = ("tube", "loft", "limb", "bone", "mesh")
+# from elsewhere (thighmap atlas import), read as it is; skeleton is a bone of the atlas's
+# skeleton folder (anatomy/skeleton.py), {"type": "skeleton", "bone": "femur"}.
+RECIPE_TYPES: tuple[str, ...] = ("tube", "loft", "limb", "bone", "mesh", "skeleton")
+SKELETON_BONES: tuple[str, ...] = ("femur", "hip_bone", "tibia", "fibula")
 
 
 def _err(path: Path, where: str, value: Any, message: str) -> AtlasError:
@@ -320,6 +327,13 @@ def parse_atlas(doc: Any, path: Path) -> Atlas:
                 )
         if recipe["type"] == "mesh" and not isinstance(recipe.get("file"), str):
             raise _err(path, f"{where}.recipe.file", recipe.get("file"), "an imported mesh names its file")
+        if recipe["type"] == "skeleton" and recipe.get("bone") not in SKELETON_BONES:
+            raise _err(
+                path,
+                f"{where}.recipe.bone",
+                recipe.get("bone"),
+                f"a skeleton recipe names one of the skeleton's bones: {', '.join(SKELETON_BONES)}",
+            )
         if recipe["type"] == "tube":
             _parse_tube_recipe(path, where, recipe)
         info = {k: v for k, v in st.items() if k not in ("id", "kind", "role", "recipe", "safety")}

@@ -24,6 +24,10 @@ def build_structure(atlas: Atlas, sid: str) -> SurfaceMesh:
         if atlas.meshes_dir is None:
             raise ValueError(f"structure {sid!r}: an imported mesh is read from its atlas folder, none here")
         return meshio.read_mesh(atlas.meshes_dir / st.recipe["file"])
+    if kind == "skeleton":
+        from thighmap.anatomy import skeleton
+
+        return skeleton.read_bone(atlas.skeleton_dir, st.recipe["bone"])
     if kind == "limb":
         layers = meshgen.limb_meshes(atlas.document["limb"])
         return layers["skin" if st.recipe["layer"] == "skin" else "subcutaneous_fat"]

@@ -43,11 +43,18 @@ BONE_LANDMARKS = (
 
 
 class FemurAxis:
-    """The femoral shaft axis (x, y) as a function of z, from the femur recipe."""
+    """The femoral shaft axis (x, y) as a function of z, from the femur recipe (the first
+    part of a generated bone, or the shaft centreline of a skeleton femur)."""
 
     def __init__(self, atlas: Atlas) -> None:
-        part = atlas.structures["femur"].recipe["parts"][0]
-        pts, _ = shapes.smooth_centreline(np.array(part["points_mm"], float), 2.0)
+        recipe = atlas.structures["femur"].recipe
+        if recipe["type"] == "skeleton":  # the centres of the skeleton femur's sections
+            from thighmap.anatomy.skeleton import load_skeleton
+
+            raw = load_skeleton(atlas.skeleton_dir).femur_shaft_centreline_mm
+        else:
+            raw = np.array(recipe["parts"][0]["points_mm"], float)
+        pts, _ = shapes.smooth_centreline(raw, 2.0)
         order = np.argsort(pts[:, 2])
         self.z = pts[order, 2]
         self.xy = pts[order, :2]
@@ -213,7 +220,7 @@ def fit_atlas(atlas: Atlas, patient: Any) -> Atlas:
         if st.recipe["type"] == "loft":
             m = atlas.mesh(sid)
             fitted.set_mesh(sid, SurfaceMesh(warp.soft(m.vertices), m.faces))
-        elif st.recipe["type"] == "bone":
+        elif st.recipe["type"] in ("bone", "skeleton"):
             m = atlas.mesh(sid)
             fitted.set_mesh(sid, SurfaceMesh(warp.bone(m.vertices), m.faces))
 

@@ -398,6 +398,11 @@ def _write_atlas_folder(out_dir: Path, base: Atlas, new_meshes: dict[str, Surfac
                     write_mesh(base.mesh(sid), meshes_out / f"{sid}.ply")
         for sid, mesh in new_meshes.items():
             write_mesh(mesh, meshes_out / f"{sid}.ply")
+        if base.skeleton_dir.is_dir():  # skeleton recipes read it; its NOTICE travels with it
+            (staging / "skeleton").mkdir()
+            for item in sorted(base.skeleton_dir.iterdir()):
+                if item.is_file() and not item.name.startswith("."):
+                    write_atomic(staging / "skeleton" / item.name, item.read_bytes())
         write_atomic(staging / "landmarks.json", text)
         load_atlas(staging / "landmarks.json")  # what was written must load
         if out_dir.exists():
