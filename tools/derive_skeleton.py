@@ -940,7 +940,10 @@ def write_outputs(out: Path, bones: dict[str, SurfaceMesh], document: dict[str, 
     out.mkdir(parents=True, exist_ok=True)
     for bone, mesh in bones.items():
         meshio.write_mesh(mesh, out / f"{bone}.ply")
-    text = json.dumps(document, indent=1, ensure_ascii=False) + "\n"
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from format_json import dumps  # short arrays and small objects on one line
+
+    text = dumps(document) + "\n"
     write_atomic(out / "skeleton.json", text.encode("utf-8"))
     write_atomic(out / "NOTICE", notice.encode("utf-8"))
 
