@@ -336,3 +336,40 @@ def test_a_fitted_atlas_scales_a_skeleton_bone_along_the_thigh(tmp_path, skel):
 def test_a_skeleton_recipe_names_a_bone_of_the_skeleton(tmp_path, bone):
     with pytest.raises(AtlasError, match=r"structures\.femur\.recipe\.bone"):
         load_atlas(_atlas_with_skeleton_femur(tmp_path, bone))
+
+
+# ---------------------------------------------------------------------- the measuring tools
+
+
+def _sphere(radius: float, centre: np.ndarray) -> SurfaceMesh:
+    ico = trimesh.creation.icosphere(subdivisions=4, radius=radius)
+    return SurfaceMesh(np.asarray(ico.vertices) + centre, np.asarray(ico.faces, np.int64))
+
+
+def test_sections_and_sphere_fits_measure_a_known_sphere():
+    centre = np.array([3.0, -2.0, 5.0])
+    sphere = _sphere(10.0, centre)
+    got_centre, got_radius = bone_geometry.fit_sphere(sphere.vertices)
+    assert np.allclose(got_centre, centre, atol=1e-9) and got_radius == pytest.approx(10.0)
+    for offset in (0.0, 6.0):
+        (loop,) = bone_geometry.plane_section_loops(
+            sphere, centre + np.array([0, 0, offset]), np.array([0, 0, 1.0])
+        )
+        area, c = bone_geometry.loop_area_centroid(loop, np.array([0, 0, 1.0]))
+        assert area == pytest.approx(np.pi * (100.0 - offset**2), rel=0.01)
+        assert np.allclose(c, centre + np.array([0, 0, offset]), atol=1e-2)
+    q, dist = bone_geometry.closest_points(sphere, centre + np.array([[0, 0, 30.0]]))
+    assert dist[0] == pytest.approx(20.0, abs=0.05) and q[0, 2] == pytest.approx(centre[2] + 10, abs=0.05)
+    assert (
+        bone_geometry.plane_section_loops(sphere, centre + np.array([0, 0, 11.0]), np.array([0, 0, 1.0]))
+        == []
+    )
+
+
+def test_two_bodies_give_two_loops():
+    a = _sphere(5.0, np.zeros(3))
+    b = _sphere(5.0, np.array([20.0, 0.0, 0.0]))
+    both = SurfaceMesh(np.vstack([a.vertices, b.vertices]), np.vstack([a.faces, b.faces + len(a.vertices)]))
+    loops = bone_geometry.plane_section_loops(both, np.zeros(3), np.array([0.0, 0.0, 1.0]))
+    centres = sorted(bone_geometry.loop_area_centroid(lp, np.array([0.0, 0.0, 1.0]))[1][0] for lp in loops)
+    assert len(loops) == 2 and centres == pytest.approx([0.0, 20.0], abs=1e-2)
