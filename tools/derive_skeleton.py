@@ -907,15 +907,17 @@ NOTICE_HEAD = """\
 thighmap's skeleton (this folder: femur.ply, hip_bone.ply, tibia.ply, fibula.ply,
 skeleton.json) is derived from the MyoLeg model distributed in the Python package
 myo-sim {version} (https://pypi.org/project/myo-sim/, https://github.com/MyoHub/myo_sim),
-Copyright 2020 Vikash Kumar, Vittorio Caggiano, Huawei Wang and the MyoSuite/MyoHub
-authors, licensed under the Apache License, Version 2.0 (the full text follows).
+Copyright 2020 Vikash Kumar, Vittorio Caggiano, Huawei Wang (as its model files state;
+authors also Charlie Li and Cheryl Wang), licensed under the Apache License, Version 2.0
+(the full text follows).
 
 MyoLeg is derived from the full-body musculoskeletal model of
 Rajagopal A, Dembia CL, DeMers MS, Delp DD, Hicks JL, Delp SL. Full-body musculoskeletal
 model for muscle-driven simulation of human gait. IEEE Trans Biomed Eng
 2016;63(10):2068-2079. doi:10.1109/TBME.2016.2586891 (https://simtk.org/projects/full_body).
 
-Files used: {files}.
+Files used:
+{files}
 
 Changes made (tools/derive_skeleton.py, thighmap): the right femur, hip bone, tibia and
 fibula surfaces and the muscle path sites were composed into one frame at the model's
@@ -930,7 +932,9 @@ meshes; skeleton.json records every step and number.
 
 
 def notice_text(src: Source, scale: float) -> str:
-    files = ", ".join([CHAIN_XML, ASSETS_XML, TENDON_XML] + [f"{MESH_DIR}/{BONES[b][1]}" for b in BONES])
+    files = "\n".join(
+        f"  {f}" for f in [CHAIN_XML, ASSETS_XML, TENDON_XML, *(f"{MESH_DIR}/{BONES[b][1]}" for b in BONES)]
+    )
     return NOTICE_HEAD.format(version=src.version, files=files, scale=scale) + src.licence_text
 
 
