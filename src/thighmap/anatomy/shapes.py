@@ -278,12 +278,22 @@ class TubeSamples:
     def max_overreach_mm(self) -> float:
         """How far the capsules may reach beyond the drawn surface, at most: in a section
         the disks of radius r' reach r' - r beyond the stadium; between two samples a
-        capsule keeps the larger r' of its ends while the surface takes the smaller r."""
+        capsule keeps the larger r' of its ends while the surface takes the smaller r, and
+        where the surface narrows it slants (its normal tilts by the slope of r and of the
+        flat half-width), so it lies only r cos(slope) from a capsule's end. Valid while
+        the centreline bends gently (its radius of curvature well above the half-width)."""
         rc = self.chain_radii_mm
         r = np.asarray(self.radii_mm, float)
         if len(r) < 2:
             return float(np.max(rc - r, initial=0.0))
-        return float(np.max(np.maximum(rc[:-1], rc[1:]) - np.minimum(r[:-1], r[1:])))
+        # where the surface narrows, a capsule's round end at its narrower sample pokes out
+        # along the slanted surface's normal: the surface lies r cos(slope) from that end
+        h = self.flat_half_widths
+        pts = self._chain_points()
+        length = np.min(np.linalg.norm(np.diff(pts, axis=1), axis=2), axis=0)
+        slant = np.abs(np.diff(r)) + np.abs(np.diff(h))
+        cos_slope = length / np.sqrt(length**2 + slant**2)
+        return float(np.max(np.maximum(rc[:-1], rc[1:]) - np.minimum(r[:-1], r[1:]) * cos_slope))
 
     @property
     def max_inside_shortfall_mm(self) -> float:

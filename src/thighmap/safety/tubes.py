@@ -43,6 +43,9 @@ class CapsuleChains:
     # (S,) how far the structure's capsules may reach beyond its drawn surface, at most:
     # 0 up to the radius steps for a round tube, a little more for a band's parallel chains
     overreach_mm: np.ndarray
+    # (S,) for a needle inside the structure, how much less than its true depth there the
+    # clearance may say, at most: 0 for a round tube (TubeSamples.max_inside_shortfall_mm)
+    inside_shortfall_mm: np.ndarray
     chain: np.ndarray  # (M,) the chain of consecutive capsules each capsule belongs to
     # clusters of consecutive capsules of one structure, for pruning
     cluster_start: np.ndarray  # (C,)
@@ -60,6 +63,7 @@ class CapsuleChains:
         ids, a, b, r, u, s, margins = [], [], [], [], [], [], []
         runs: list[np.ndarray] = []
         overreach: list[float] = []
+        shortfall: list[float] = []
         n_runs = 0
         skip = set(exclude)
         tubes = [st for st in atlas.danger_structures() if st.id not in skip]
@@ -88,6 +92,7 @@ class CapsuleChains:
             runs.append(tube.capsule_chain + n_runs)
             n_runs += tube.n_chains
             overreach.append(tube.max_overreach_mm)
+            shortfall.append(tube.max_inside_shortfall_mm)
             margins.append(st.safety.caution_margin_mm)
         chains = cls(
             structure_ids=ids,
@@ -98,6 +103,7 @@ class CapsuleChains:
             structure=np.concatenate(s).astype(np.int64),
             caution_margin=np.array(margins, float),
             overreach_mm=np.array(overreach, float),
+            inside_shortfall_mm=np.array(shortfall, float),
             chain=np.concatenate(runs).astype(np.int64),
             cluster_start=np.empty(0, np.int64),
             cluster_stop=np.empty(0, np.int64),
