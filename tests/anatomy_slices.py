@@ -153,16 +153,37 @@ def skin_crossings(atlas, points: np.ndarray) -> np.ndarray:
     return np.bincount(unique[:, 0].astype(int), minlength=len(pts))
 
 
-def tube_cross_section_mm2(atlas, sid: str, z: float) -> float:
-    """Area of a nerve's or vessel's section square to its course at level z: the plane
-    through its centroid at z, normal to the line joining its centroids 3 mm above and
-    below (all measured on the triangle surface)."""
+def tube_section_outline(atlas, sid: str, z: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A nerve's or vessel's outline square to its course at level z: the closed loop
+    (K,3, first point repeated last) where the plane through its centroid at z, normal
+    to the line joining its centroids 3 mm above and below, cuts its triangle surface;
+    with the plane's origin and unit normal."""
     mesh = atlas.mesh(sid)
     tm = trimesh.Trimesh(mesh.vertices, mesh.faces, process=False)
     above, below = (np.r_[centroid(section(atlas, sid, z + dz)), z + dz] for dz in (3.0, -3.0))
-    normal = above - below
+    normal = (above - below) / np.linalg.norm(above - below)
     origin = np.r_[centroid(section(atlas, sid, z)), z]
-    cut = tm.section(plane_origin=origin, plane_normal=normal / np.linalg.norm(normal))
+    cut = tm.section(plane_origin=origin, plane_normal=normal)
     # the closed outline around the centroid (the plane may cut the tube elsewhere too)
     loop = min(cut.discrete, key=lambda d: float(np.linalg.norm(d.mean(axis=0) - origin)))
+    return loop, origin, normal
+
+
+def tube_cross_section_mm2(atlas, sid: str, z: float) -> float:
+    """Area of a nerve's or vessel's section square to its course at level z (all
+    measured on the triangle surface: tube_section_outline)."""
+    loop, origin, _ = tube_section_outline(atlas, sid, z)
     return float(0.5 * np.linalg.norm(np.cross(loop[:-1] - origin, loop[1:] - origin).sum(axis=0)))
+
+
+def tube_section_extent_mm(atlas, sid: str, z: float) -> tuple[float, float]:
+    """(thickness, width) of the section square to the course at level z: the least and
+    the largest extent of its outline over directions in the plane (every 0.5 degree)."""
+    loop, _, normal = tube_section_outline(atlas, sid, z)
+    e1 = np.cross(normal, [1.0, 0.0, 0.0] if abs(normal[0]) < 0.9 else [0.0, 1.0, 0.0])
+    e1 /= np.linalg.norm(e1)
+    e2 = np.cross(normal, e1)
+    angle = np.radians(np.arange(0.0, 180.0, 0.5))
+    directions = np.cos(angle)[:, None] * e1 + np.sin(angle)[:, None] * e2
+    extent = np.ptp(loop @ directions.T, axis=0)
+    return float(extent.min()), float(extent.max())

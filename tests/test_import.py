@@ -104,8 +104,12 @@ def test_imported_surfaces_check_like_the_native_atlas(tmp_path, atlas):
             needle = Needle(f"n{k}", entry, inward, d, max(75.0, d + 5), 0.25)
             a = native.check_needle(needle)
             b = model.check_needle(needle)
-            tolerance = result.max_mm + 0.05  # the fit, and the triangulation of the tube
             for sid in ("sciatic_nerve", "popliteal_artery"):
+                # the fit, and the triangulation of the tube; for a needle inside the flat
+                # sciatic nerve, the depth its chains may report short (tubes.py)
+                tolerance = result.max_mm + 0.05
+                if a.clearances_mm[sid] < 0:
+                    tolerance += native.chains.inside_shortfall_mm[native.chains.structure_ids.index(sid)]
                 assert b.clearances_mm[sid] == pytest.approx(a.clearances_mm[sid], abs=tolerance)
             if a.status != b.status:  # only where the imported zone (one value) is larger
                 assert (a.status, b.status) in (
@@ -127,7 +131,13 @@ def test_import_from_the_command_line_and_check_with_it(tmp_path, atlas):
     imported = run("--atlas", str(tmp_path / "imp"), "check", str(plan), "--json")
     assert imported.returncode == native.returncode == 2
     a, b = json.loads(native.stdout)["needles"][0], json.loads(imported.stdout)["needles"][0]
-    assert b["clearances_mm"]["sciatic_nerve"] == pytest.approx(a["clearances_mm"]["sciatic_nerve"], abs=0.06)
+    # inside the flat sciatic nerve its chains may report up to their stated shortfall less depth
+    shortfall = (
+        atlas.tube("sciatic_nerve").max_inside_shortfall_mm if a["clearances_mm"]["sciatic_nerve"] < 0 else 0
+    )
+    assert b["clearances_mm"]["sciatic_nerve"] == pytest.approx(
+        a["clearances_mm"]["sciatic_nerve"], abs=0.06 + shortfall
+    )
     png = tmp_path / "imported.png"
     assert (
         run("--atlas", str(tmp_path / "imp"), "render", "-o", str(png), "--size", "200x300").returncode == 0

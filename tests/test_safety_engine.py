@@ -45,7 +45,11 @@ def test_needle_straight_down_onto_sciatic_nerve_mid_thigh_is_danger(model, atla
     report = model.check_needle(_needle(entry, [0, -1, 0], depth, length=75))
     assert report.status == "danger"
     assert report.nearest_danger.structure == "sciatic_nerve"
-    assert report.clearances_mm["sciatic_nerve"] == pytest.approx(-radius - 0.125, abs=0.05)
+    # the tip at the centre of the flat nerve is half its thickness (`radius`) inside it; the
+    # chains across its width report that depth less at most the band's stated shortfall
+    shortfall = atlas.tube("sciatic_nerve").max_inside_shortfall_mm
+    assert -radius - 0.125 - 0.05 <= report.clearances_mm["sciatic_nerve"] <= -radius - 0.125 + shortfall
+    assert report.clearances_mm["sciatic_nerve"] < -2.0
     assert any(f.rule == "danger_zone" and f.structure == "sciatic_nerve" for f in report.findings)
 
 

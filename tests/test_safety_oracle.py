@@ -3,7 +3,8 @@
 The oracle knows nothing of capsules: it samples the needle's axis densely, measures
 each sample's signed distance to the committed triangle surface with VTK
 (vtkImplicitPolyDataDistance, negative inside), refines around the smallest values,
-and subtracts half the gauge. The engine must agree within 0.05 mm and must never call
+and subtracts half the gauge. The engine must agree within 0.05 mm (plus, for a flat
+band, how far its chains may reach beyond it: CapsuleChains.overreach_mm) and must never call
 "safe" a needle the oracle puts in a caution or danger zone. Hypothesis draws batches
 of needles: random insertions from the skin, and needles built to graze, touch or
 just miss a nerve or vessel at the thresholds that decide the status.
@@ -192,9 +193,15 @@ def test_engine_matches_oracle_and_is_never_less_safe(model, atlas, surfaces, se
         engine = engine_all[:, k]
         near = oracle < RELEVANT_MM - 1.0
         diff = np.abs(engine[near] - oracle[near])
-        assert diff.max(initial=0.0) <= TOLERANCE_MM, (sid, float(diff.max()))
-        # the engine's surface contains the triangles: it may only be nearer, never farther
-        assert np.all(engine <= oracle + 1e-6), sid
+        # a flat band's chains may reach up to their stated bound beyond it, and for a needle
+        # inside it may report up to their stated shortfall less depth (tubes.py)
+        inside = oracle[near] < 0
+        shortfall = float(model.chains.inside_shortfall_mm[k])
+        tolerance = TOLERANCE_MM + np.where(inside, shortfall, float(model.chains.overreach_mm[k]))
+        assert np.all(diff <= tolerance), (sid, float(np.max(diff - tolerance, initial=0.0)))
+        # the engine's surface contains the triangles: outside it, it may only be nearer,
+        # never farther (a needle inside is in its danger zone either way)
+        assert np.all(engine <= oracle + 1e-6 + np.where(oracle < 0, shortfall, 0.0)), sid
         # the pruned batch never reports a structure nearer than it is
         assert np.all(result["clearance"][:, k] >= engine - 1e-9)
         # oracle status from every sample: zone = distance below the local uncertainty

@@ -58,7 +58,12 @@ def test_random_profiles_and_the_atlas_tubes_match_scipy(atlas) -> None:  # type
     for st_ in atlas.danger_structures():
         rec = st_.recipe
         _, s = shapes.smooth_centreline(np.array(rec["centreline_mm"], float), rec.get("spacing_mm", 2.5))
-        at, mm = np.array(rec["radius"]["at"], float), np.array(rec["radius"]["mm"], float)
+        if "section" in rec:  # a flat band: width and thickness, one profile of two columns
+            sec = rec["section"]
+            at = np.array(sec["at"], float)
+            mm = np.column_stack([sec["width_mm"], sec["thickness_mm"]]).astype(float)
+        else:
+            at, mm = np.array(rec["radius"]["at"], float), np.array(rec["radius"]["mm"], float)
         if len(at) > 1:
             assert np.array_equal(shapes.interpolate_profile(at, mm, s), _scipy_profile(at, mm, s))
 

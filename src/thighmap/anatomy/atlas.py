@@ -6,6 +6,7 @@ Nothing here draws or imports Qt. Meshes are loaded lazily from assets/meshes/
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 from collections.abc import Mapping
@@ -178,12 +179,22 @@ class Atlas:
         if sid not in self._tubes:
             st = self.structures[sid]
             rec = st.recipe
-            self._tubes[sid] = shapes.sample_tube(
-                np.array(rec["centreline_mm"], float),
-                np.array(rec["radius"]["at"], float),
-                np.array(rec["radius"]["mm"], float),
-                float(rec.get("spacing_mm", 2.5)),
-            )
+            if "section" in rec:
+                sec = rec["section"]
+                self._tubes[sid] = shapes.sample_band(
+                    np.array(rec["centreline_mm"], float),
+                    np.array(sec["at"], float),
+                    np.array(sec["width_mm"], float),
+                    np.array(sec["thickness_mm"], float),
+                    float(rec.get("spacing_mm", 2.5)),
+                )
+            else:
+                self._tubes[sid] = shapes.sample_tube(
+                    np.array(rec["centreline_mm"], float),
+                    np.array(rec["radius"]["at"], float),
+                    np.array(rec["radius"]["mm"], float),
+                    float(rec.get("spacing_mm", 2.5)),
+                )
         return self._tubes[sid]
 
     def mesh(self, sid: str) -> SurfaceMesh:
@@ -401,6 +412,16 @@ def _parse_tube_recipe(path: Path, where: str, recipe: Mapping[str, Any]) -> Non
         raise _err(path, f"{where}.recipe.centreline_mm", pts, "expected at least two points")
     for k, p in enumerate(pts):
         _vec3(path, f"{where}.recipe.centreline_mm[{k}]", p)
+    if "section" in recipe:
+        if "radius" in recipe:
+            raise _err(
+                path,
+                f"{where}.recipe.radius",
+                recipe["radius"],
+                "a tube has either a radius (round) or a section (a flat band), not both",
+            )
+        _parse_band_section(path, f"{where}.recipe.section", recipe["section"])
+        return
     rad = recipe.get("radius")
     if not isinstance(rad, dict) or len(rad.get("at", [])) != len(rad.get("mm", [])) or not rad.get("at"):
         raise _err(
@@ -411,6 +432,37 @@ def _parse_tube_recipe(path: Path, where: str, recipe: Mapping[str, Any]) -> Non
         )
     for k, r in enumerate(rad["mm"]):
         _number(path, f"{where}.recipe.radius.mm[{k}]", r, positive=True)
+
+
+def _parse_band_section(path: Path, where: str, sec: Any) -> None:
+    """A flat band's section: stations along the centreline (0..1, increasing), and the
+    width (across, lateral) and thickness (antero-posterior) there; width >= thickness."""
+    keys = ("at", "width_mm", "thickness_mm")
+    if (
+        not isinstance(sec, dict)
+        or not all(isinstance(sec.get(k), list) for k in keys)
+        or not sec["at"]
+        or not len(sec["at"]) == len(sec["width_mm"]) == len(sec["thickness_mm"])
+    ):
+        raise _err(
+            path,
+            where,
+            sec,
+            "expected {'at': [...], 'width_mm': [...], 'thickness_mm': [...]} of equal length",
+        )
+    at = [_number(path, f"{where}.at[{k}]", v) for k, v in enumerate(sec["at"])]
+    if any(not 0.0 <= a <= 1.0 for a in at) or any(b <= a for a, b in itertools.pairwise(at)):
+        raise _err(path, f"{where}.at", sec["at"], "stations must increase strictly from 0 to 1")
+    for k in range(len(at)):
+        width = _number(path, f"{where}.width_mm[{k}]", sec["width_mm"][k], positive=True)
+        thickness = _number(path, f"{where}.thickness_mm[{k}]", sec["thickness_mm"][k], positive=True)
+        if width < thickness:
+            raise _err(
+                path,
+                f"{where}.width_mm[{k}]",
+                sec["width_mm"][k],
+                f"the width must be at least the thickness ({thickness:g} mm); a band is broad across",
+            )
 
 
 def _parse_safety(path: Path, where: str, sf: Any) -> SafetySpec:

@@ -15,7 +15,7 @@ R and the default fat for women are atlas data (landmarks.json, ``fitting``), ea
 its source.
 
 Nerves and vessels are regenerated from their deformed centrelines with their own
-radii (a nerve does not get thicker with girth), so the safety engine stays exact on
+radii or band sections (a nerve does not get thicker with girth), so the safety engine stays exact on
 the fitted atlas. Their positional uncertainty switches to the fitted values.
 """
 

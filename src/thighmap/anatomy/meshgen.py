@@ -3,7 +3,9 @@ recipe in landmarks.json.
 
 Recipes:
 - ``tube``   nerves and vessels: a smooth centreline with a radius profile, swept
-             circles, hemispherical end caps (see shapes.TubeSamples).
+             circles, hemispherical end caps; or, with a ``section`` (width and
+             thickness), a flat band: swept stadiums, half-capsule end caps (see
+             shapes.TubeSamples).
 - ``loft``   muscles and tendons: a smooth centreline with superelliptic cross-sections
              (half-width, half-depth, angle, offset) interpolated between levels,
              ellipsoidal end caps.
@@ -123,6 +125,8 @@ def segments_for_radius(radius_mm: float, chord_error_mm: float, minimum: int = 
 
 
 def tube_mesh(samples: shapes.TubeSamples, chord_error_mm: float = 0.012) -> SurfaceMesh:
+    if samples.is_band:
+        return _band_mesh(samples, chord_error_mm)
     c = samples.centres_mm
     r = samples.radii_mm
     t = shapes.tangents(c)
@@ -136,6 +140,69 @@ def tube_mesh(samples: shapes.TubeSamples, chord_error_mm: float = 0.012) -> Sur
     end_rings, end_pole = _cap_rings(c[-1], t[-1], rings[-1] - c[-1], r[-1], cap_steps, 1.0)
     all_rings = np.concatenate([start_rings[::-1], rings, end_rings])
     return rings_to_mesh(all_rings, start_pole, end_pole)
+
+
+def _band_outline(n_arc: int, fractions: FloatArray) -> tuple[FloatArray, FloatArray, FloatArray]:
+    """One stadium ring, counter-clockwise from the lateral axis, as three (m,) arrays:
+    the place across the flat part (-1..1, times the flat half-width) and the unit
+    offset (along u, along v) from that place to the outline (times the radius).
+
+    Each half-circle has `n_arc` segments; on each flat face the vertices lie at the
+    chains (`fractions`) and halfway between them, so that every quad of the mesh stays
+    within r' of one chain (shapes.TubeSamples)."""
+    phi = np.linspace(-0.5 * np.pi, 0.5 * np.pi, n_arc + 1)
+    cos_arc, sin_arc = np.cos(phi), np.sin(phi)
+    cos_arc[[0, -1]] = 0.0  # the ends of the faces exactly: a round section welds them
+    sin_arc[[0, -1]] = (-1.0, 1.0)
+    stops = np.empty(2 * len(fractions) - 1)
+    stops[0::2] = fractions
+    stops[1::2] = (fractions[:-1] + fractions[1:]) / 2.0
+    face = stops[1:-1]  # the faces' inner vertices (their ends belong to the half-circles)
+    place = np.concatenate([np.ones(n_arc + 1), face[::-1], -np.ones(n_arc + 1), face])
+    along_u = np.concatenate([cos_arc, np.zeros(len(face)), -cos_arc, np.zeros(len(face))])
+    along_v = np.concatenate([sin_arc, np.ones(len(face)), -sin_arc, -np.ones(len(face))])
+    return place, along_u, along_v
+
+
+def _band_mesh(samples: shapes.TubeSamples, chord_error_mm: float) -> SurfaceMesh:
+    """The swept stadium of a flat band, its ends closed by half-capsules round the end
+    segments (each end's points within r of its flat part, on the outer side)."""
+    c = samples.centres_mm
+    r = np.asarray(samples.radii_mm, float)
+    h = samples.flat_half_widths
+    t = shapes.tangents(c)
+    u, v = shapes.section_frames(t)
+    n = segments_for_radius(float(r.max()), chord_error_mm)
+    place, along_u, along_v = _band_outline(n // 2, samples.chain_fractions)
+
+    def ring(i: int, shrink: float, lift: float, sign: float) -> FloatArray:
+        across = place[:, None] * h[i] * u[i]
+        offset = r[i] * (along_u[:, None] * u[i] + along_v[:, None] * v[i])
+        return c[i] + across + shrink * offset + (sign * lift * r[i]) * t[i]
+
+    rings = np.stack([ring(i, 1.0, 0.0, 0.0) for i in range(len(c))])
+    cap_steps = max(6, int(np.ceil(n / 6)))
+    phis = 0.5 * np.pi * np.arange(1, cap_steps) / cap_steps
+    start = np.stack([ring(0, np.cos(p), np.sin(p), -1.0) for p in phis])
+    end = np.stack([ring(len(c) - 1, np.cos(p), np.sin(p), 1.0) for p in phis])
+    start_pole = c[0] - r[0] * t[0]
+    end_pole = c[-1] + r[-1] * t[-1]
+    mesh = rings_to_mesh(np.concatenate([start[::-1], rings, end]), start_pole, end_pole)
+    return _weld_coincident(mesh)
+
+
+def _weld_coincident(mesh: SurfaceMesh) -> SurfaceMesh:
+    """Merge vertices at exactly the same place (a band's faces where it is round) and
+    drop the triangles that then have two equal corners; the surface stays closed."""
+    unique, first, inverse = np.unique(mesh.vertices, axis=0, return_index=True, return_inverse=True)
+    if len(unique) == len(mesh.vertices):
+        return mesh
+    order = np.argsort(first)  # keep the vertices in their first order
+    rank = np.empty_like(order)
+    rank[order] = np.arange(len(order))
+    faces = rank[inverse.reshape(-1)][mesh.faces]
+    keep = (faces[:, 0] != faces[:, 1]) & (faces[:, 1] != faces[:, 2]) & (faces[:, 2] != faces[:, 0])
+    return SurfaceMesh(unique[order], faces[keep])
 
 
 # --------------------------------------------------------------------------- loft

@@ -160,34 +160,155 @@ def section_frames(tangent: FloatArray) -> tuple[FloatArray, FloatArray]:
     return u, v
 
 
+# How far a band's capsules may reach beyond the band in its own cross-section: the
+# chains across the width are spaced so that sqrt(r^2 + (spacing/2)^2) - r stays within
+# this (r = half the thickness). A round tube has one chain and reaches nothing beyond.
+BAND_OVERREACH_MM = 0.15
+
+
 @dataclass(frozen=True)
 class TubeSamples:
     """A nerve or vessel as sampled along its centreline.
 
-    `centres_mm` (N,3) and `radii_mm` (N,) are the ring centres and radii of the
-    drawn mesh. The safety engine treats the tube as the union of capsules joining
-    consecutive centres, each with radius max(r_i, r_i+1): it contains the drawn mesh
-    and is larger than it by at most `max_radius_step_mm`.
+    Every section is a stadium: the points within `radii_mm` of a straight segment that
+    runs `flat_half_width_mm` either side of the centre along the section's lateral axis
+    (u of section_frames, which follows the centreline). A round tube has no flat part
+    (radius r: a circle); a flat band of width w and thickness t has r = t/2 and a flat
+    half-width (w - t)/2, its broad faces toward posterior and anterior (along v).
+
+    `centres_mm` (N,3), `radii_mm` (N,) and `flat_half_width_mm` (N,) describe the drawn
+    mesh ring by ring. The safety engine measures against `n_chains` parallel chains of
+    capsules across the width (one for a round tube); chain j joins the points
+    `chain_offsets_mm[j]` along u from consecutive centres, and each capsule has radius
+    max(r'_i, r'_i+1) with r' = sqrt(r^2 + (d/2)^2) for the spacing d between chains. Their
+    union contains the drawn mesh (each mesh quad lies within r' of one chain: the mesh
+    puts its vertices on the flat faces at the chains and halfway between them) and
+    reaches beyond it by at most `max_overreach_mm`.
     """
 
     centres_mm: FloatArray
     radii_mm: FloatArray
+    flat_half_width_mm: FloatArray | None = None
+
+    @property
+    def is_band(self) -> bool:
+        return self.flat_half_width_mm is not None and bool(np.any(self.flat_half_width_mm > 0))
+
+    @property
+    def flat_half_widths(self) -> FloatArray:
+        """The flat half-width at each sample (zeros for a round tube)."""
+        if self.flat_half_width_mm is None:
+            return np.zeros(len(self.radii_mm))
+        return np.asarray(self.flat_half_width_mm, float)
+
+    @property
+    def lateral_axes(self) -> FloatArray:
+        """u of every section (the direction across a band's width), unit (N,3)."""
+        u, _ = section_frames(tangents(self.centres_mm))
+        return u
+
+    @property
+    def n_chains(self) -> int:
+        """Chains across the width: the fewest whose spacing keeps every section's
+        capsules within BAND_OVERREACH_MM of the band (1 for a round tube)."""
+        if not self.is_band:
+            return 1
+        r = self.radii_mm
+        # spacing/2 may be at most sqrt((r + e)^2 - r^2) in each section
+        half_gap = np.sqrt((r + BAND_OVERREACH_MM) ** 2 - r**2)
+        return 1 + max(int(np.ceil(float(np.max(self.flat_half_widths / half_gap)) - 1e-9)), 1)
+
+    @property
+    def chain_fractions(self) -> FloatArray:
+        """(K,) place of each chain across the flat part, from -1 (one edge) to 1."""
+        k = self.n_chains
+        return np.zeros(1) if k == 1 else np.linspace(-1.0, 1.0, k)
+
+    @property
+    def chain_offsets_mm(self) -> FloatArray:
+        """(K, N) offset of each chain from the centre along u, sample by sample."""
+        return self.chain_fractions[:, None] * self.flat_half_widths[None, :]
+
+    @property
+    def chain_radii_mm(self) -> FloatArray:
+        """(N,) the radius r' of every chain at each sample: its disks of radius r' at
+        the chains' points cover the section's stadium."""
+        k = self.n_chains
+        if k == 1:
+            return np.asarray(self.radii_mm, float)
+        half_gap = self.flat_half_widths / (k - 1)
+        return np.sqrt(self.radii_mm**2 + half_gap**2)
+
+    def _chain_points(self) -> FloatArray:
+        """(K, N, 3) the chains' points."""
+        if self.n_chains == 1:
+            return self.centres_mm[None]
+        u = self.lateral_axes
+        return self.centres_mm[None] + self.chain_offsets_mm[:, :, None] * u[None]
 
     @property
     def capsule_starts_mm(self) -> FloatArray:
-        return self.centres_mm[:-1]
+        """(K (N-1), 3) capsule axis starts, chain by chain."""
+        return self._chain_points()[:, :-1].reshape(-1, 3)
 
     @property
     def capsule_ends_mm(self) -> FloatArray:
-        return self.centres_mm[1:]
+        return self._chain_points()[:, 1:].reshape(-1, 3)
 
     @property
     def capsule_radii_mm(self) -> FloatArray:
-        return np.maximum(self.radii_mm[:-1], self.radii_mm[1:])
+        rc = self.chain_radii_mm
+        return np.tile(np.maximum(rc[:-1], rc[1:]), self.n_chains)
+
+    @property
+    def capsule_chain(self) -> FloatArray:
+        """(K (N-1),) the chain each capsule belongs to."""
+        return np.repeat(np.arange(self.n_chains), len(self.centres_mm) - 1)
+
+    @property
+    def capsule_samples(self) -> FloatArray:
+        """(K (N-1),) the sample at each capsule's start (i; it joins i and i + 1)."""
+        return np.tile(np.arange(len(self.centres_mm) - 1), self.n_chains)
 
     @property
     def max_radius_step_mm(self) -> float:
         return float(np.max(np.abs(np.diff(self.radii_mm)), initial=0.0))
+
+    @property
+    def max_overreach_mm(self) -> float:
+        """How far the capsules may reach beyond the drawn surface, at most: in a section
+        the disks of radius r' reach r' - r beyond the stadium; between two samples a
+        capsule keeps the larger r' of its ends while the surface takes the smaller r, and
+        where the surface narrows it slants (its normal tilts by the slope of r and of the
+        flat half-width), so it lies only r cos(slope) from a capsule's end. Valid while
+        the centreline bends gently (its radius of curvature well above the half-width)."""
+        rc = self.chain_radii_mm
+        r = np.asarray(self.radii_mm, float)
+        if len(r) < 2:
+            return float(np.max(rc - r, initial=0.0))
+        # where the surface narrows, a capsule's round end at its narrower sample pokes out
+        # along the slanted surface's normal: the surface lies r cos(slope) from that end
+        h = self.flat_half_widths
+        pts = self._chain_points()
+        length = np.min(np.linalg.norm(np.diff(pts, axis=1), axis=2), axis=0)
+        slant = np.abs(np.diff(r)) + np.abs(np.diff(h))
+        cos_slope = length / np.sqrt(length**2 + slant**2)
+        return float(np.max(np.maximum(rc[:-1], rc[1:]) - np.minimum(r[:-1], r[1:]) * cos_slope))
+
+    @property
+    def max_inside_shortfall_mm(self) -> float:
+        """For a needle that enters a band: how much less than its true depth inside the
+        band the chains may report, at most (0 for a round tube). A point between two
+        chains, at lateral distance delta <= d/2 from the nearer one, is r' - sqrt(rho^2 +
+        delta^2) inside that chain's capsule and r - rho inside the band (rho: its distance
+        from the band's mid-plane), which is at most delta - (r' - r) more. Distances
+        outside the band are never too large (max_overreach_mm bounds them the other way);
+        the verdict of a needle that enters is danger either way."""
+        k = self.n_chains
+        if k == 1:
+            return 0.0
+        half_gap = self.flat_half_widths / (k - 1)
+        return float(np.max(np.maximum(half_gap - (self.chain_radii_mm - self.radii_mm), 0.0)))
 
     def length_mm(self) -> float:
         return float(np.sum(np.linalg.norm(np.diff(self.centres_mm, axis=0), axis=1)))
@@ -199,6 +320,28 @@ def sample_tube(
     radius_mm: FloatArray,
     spacing_mm: float,
 ) -> TubeSamples:
+    """A round tube: the radius profile along the smooth centreline."""
     centres, s = smooth_centreline(control_points_mm, spacing_mm)
     radii = interpolate_profile(radius_stations, radius_mm, s)
     return TubeSamples(centres, np.asarray(radii, float))
+
+
+# a flat part narrower than this is taken as none (the section is round there)
+ROUND_WITHIN_MM = 1e-6
+
+
+def sample_band(
+    control_points_mm: FloatArray,
+    stations: FloatArray,
+    width_mm: FloatArray,
+    thickness_mm: FloatArray,
+    spacing_mm: float,
+) -> TubeSamples:
+    """A flat band: width and thickness profiles (PCHIP, as radii) along the smooth
+    centreline; each section is the stadium of that width and thickness."""
+    centres, s = smooth_centreline(control_points_mm, spacing_mm)
+    prof = interpolate_profile(np.asarray(stations, float), np.column_stack([width_mm, thickness_mm]), s)
+    width, thickness = prof[:, 0], prof[:, 1]
+    flat = (width - thickness) / 2.0
+    flat = np.where(flat > ROUND_WITHIN_MM, flat, 0.0)
+    return TubeSamples(centres, thickness / 2.0, flat)

@@ -47,6 +47,7 @@ SOURCE_HEADINGS = {
     "source": "Where its shape comes from",
     "course_source": "Where its course comes from",
     "radius_source": "Where its thickness comes from",
+    "section_source": "Where its width and thickness come from",
 }
 _CITATION = re.compile(r"\b([a-z]+)(\d{4})([a-z]?)\b")
 _SNAKE = re.compile(r"\b[a-z]+(?:_[a-z0-9]+)+\b")

@@ -577,8 +577,11 @@ class SafetyModel:
             tube = self.atlas.tube(sid)
             seg = np.linalg.norm(np.diff(tube.centres_mm, axis=0), axis=1)
             s = np.concatenate([[0.0], np.cumsum(seg)]) / seg.sum()
+            # a band grown by u is the band of the same flat part with radius r + u
             grown = shapes.TubeSamples(
-                tube.centres_mm, tube.radii_mm + st.safety.uncertainty_at(s, self.atlas.fitted)
+                tube.centres_mm,
+                tube.radii_mm + st.safety.uncertainty_at(s, self.atlas.fitted),
+                tube.flat_half_width_mm,
             )
             mesh = meshgen.tube_mesh(grown, chord_error_mm=0.3)
         else:  # a surface without centreline: pushed out along its normals (drawing only)

@@ -1,9 +1,16 @@
 """Danger structures as chains of capsules: exact clearances and first hits.
 
 A nerve or vessel of the atlas is the union of capsules joining consecutive samples
-of its centreline (shapes.TubeSamples); its danger zone is the same chain with every
-capsule grown by the positional uncertainty at that place, and its caution zone is
-grown again by the caution margin. The needle is the set of points within gauge/2 of
+of its centreline (shapes.TubeSamples); a flat band (the sciatic nerve) is the union of
+several such chains side by side across its width, whose capsules are just thick
+enough to contain the band: they reach at most `overreach_mm` beyond it, so a
+clearance is exact for a round tube and at most that much too small for a band (for a
+needle inside a band, the depth it reports may be up to
+TubeSamples.max_inside_shortfall_mm too small; such a needle is in danger either
+way). Its danger zone is the same chains with every capsule grown by the positional
+uncertainty at that place, and its caution zone is grown again by the caution margin
+(grown capsules contain the band grown likewise, and reach no further beyond it than
+the capsules beyond the band). The needle is the set of points within gauge/2 of
 its axis segment (a cylinder of its gauge with a rounded tip, which contains the
 real needle).
 
@@ -33,6 +40,13 @@ class CapsuleChains:
     uncertainty: np.ndarray  # (M,) positional uncertainty there (mm)
     structure: np.ndarray  # (M,) index into structure_ids
     caution_margin: np.ndarray  # (S,) per structure
+    # (S,) how far the structure's capsules may reach beyond its drawn surface, at most:
+    # 0 up to the radius steps for a round tube, a little more for a band's parallel chains
+    overreach_mm: np.ndarray
+    # (S,) for a needle inside the structure, how much less than its true depth there the
+    # clearance may say, at most: 0 for a round tube (TubeSamples.max_inside_shortfall_mm)
+    inside_shortfall_mm: np.ndarray
+    chain: np.ndarray  # (M,) the chain of consecutive capsules each capsule belongs to
     # clusters of consecutive capsules of one structure, for pruning
     cluster_start: np.ndarray  # (C,)
     cluster_stop: np.ndarray  # (C,)
@@ -47,6 +61,10 @@ class CapsuleChains:
     def from_atlas(cls, atlas: Atlas, exclude: Iterable[str] = ()) -> CapsuleChains:
         """The danger structures of the atlas (less `exclude`) as capsule chains."""
         ids, a, b, r, u, s, margins = [], [], [], [], [], [], []
+        runs: list[np.ndarray] = []
+        overreach: list[float] = []
+        shortfall: list[float] = []
+        n_runs = 0
         skip = set(exclude)
         tubes = [st for st in atlas.danger_structures() if st.id not in skip]
         if not tubes:
@@ -55,10 +73,10 @@ class CapsuleChains:
             r.append(np.empty(0))
             u.append(np.empty(0))
             s.append(np.empty(0, np.int64))
+            runs.append(np.empty(0, np.int64))
         for k, st in enumerate(tubes):
             assert st.safety is not None
             tube = atlas.tube(st.id)
-            n = len(tube.centres_mm) - 1
             seg = np.linalg.norm(np.diff(tube.centres_mm, axis=0), axis=1)
             arc = np.concatenate([[0.0], np.cumsum(seg)])
             ids.append(st.id)
@@ -68,8 +86,13 @@ class CapsuleChains:
             # the uncertainty is taken as the larger of its values at the two capsule ends
             s_ends = arc / arc[-1]
             unc_ends = st.safety.uncertainty_at(s_ends, atlas.fitted)
-            u.append(np.maximum(unc_ends[:-1], unc_ends[1:]))
-            s.append(np.full(n, k))
+            i = tube.capsule_samples
+            u.append(np.maximum(unc_ends[i], unc_ends[i + 1]))
+            s.append(np.full(len(i), k))
+            runs.append(tube.capsule_chain + n_runs)
+            n_runs += tube.n_chains
+            overreach.append(tube.max_overreach_mm)
+            shortfall.append(tube.max_inside_shortfall_mm)
             margins.append(st.safety.caution_margin_mm)
         chains = cls(
             structure_ids=ids,
@@ -79,6 +102,9 @@ class CapsuleChains:
             uncertainty=np.concatenate(u),
             structure=np.concatenate(s).astype(np.int64),
             caution_margin=np.array(margins, float),
+            overreach_mm=np.array(overreach, float),
+            inside_shortfall_mm=np.array(shortfall, float),
+            chain=np.concatenate(runs).astype(np.int64),
             cluster_start=np.empty(0, np.int64),
             cluster_stop=np.empty(0, np.int64),
             cluster_centre=np.empty((0, 3)),
@@ -99,11 +125,12 @@ class CapsuleChains:
         if not self.structure_ids:
             return
         starts, stops = [], []
-        for k in range(len(self.structure_ids)):
-            idx = np.flatnonzero(self.structure == k)
-            for i in range(idx[0], idx[-1] + 1, CLUSTER_SIZE):
+        # clusters never straddle two chains (a band's chains lie side by side)
+        bounds = np.flatnonzero(np.diff(self.chain)) + 1
+        for lo, hi in zip(np.r_[0, bounds], np.r_[bounds, len(self.chain)], strict=True):
+            for i in range(int(lo), int(hi), CLUSTER_SIZE):
                 starts.append(i)
-                stops.append(min(i + CLUSTER_SIZE, idx[-1] + 1))
+                stops.append(min(i + CLUSTER_SIZE, int(hi)))
         self.cluster_start = np.array(starts, np.int64)
         self.cluster_stop = np.array(stops, np.int64)
         grown = self.grown
