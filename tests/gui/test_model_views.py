@@ -244,3 +244,28 @@ def test_status_message_stays_clear_of_the_summary(window) -> None:  # type: ign
     assert window.status_label.geometry().left() >= bar.message_room_px()
     bar.showMessage("Short")
     assert bar.currentMessage() == "Short"
+
+
+def test_right_click_in_the_view_opens_the_menu_of_what_is_there(window, qtbot) -> None:  # type: ignore[no-untyped-def]
+    from PySide6.QtCore import QPoint
+    from PySide6.QtWidgets import QMenu
+
+    window.scene.camera("posterior")
+    window.scene.render_now()
+    centre = QPoint(window.pl.width() // 2, window.pl.height() // 2)
+    qtbot.mouseClick(window.pl, Qt.MouseButton.RightButton, pos=centre)
+    qtbot.waitUntil(lambda: isinstance(QApplication.activePopupWidget(), QMenu), timeout=3000)
+    menu = QApplication.activePopupWidget()
+    assert window.context.target is not None and window.context.target[0] == "structure"
+    assert "Hide" in [a.text() for a in menu.actions()]
+    menu.close()
+
+
+def test_undo_action_names_the_edit(window) -> None:  # type: ignore[no-untyped-def]
+    n = _needle(window)
+    window.needles.depth_slider.setValue(251)
+    undo = window.actions_by_id["undo"]
+    assert undo.isEnabled() and undo.text() == f"&Undo Depth of {n.id}"
+    undo.trigger()
+    assert window.doc.plan.needle(n.id).depth_mm == pytest.approx(n.depth_mm)
+    assert window.actions_by_id["redo"].isEnabled()

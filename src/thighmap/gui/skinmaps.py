@@ -120,7 +120,7 @@ class SkinMaps(QObject):
             "Cancel",
             0,
             100,
-            self,
+            self.win,
         )
         dialog.setWindowTitle("Computing map")
         dialog.setWindowModality(Qt.WindowModality.WindowModal)
