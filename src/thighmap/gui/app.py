@@ -1,10 +1,16 @@
-"""The main window and :func:`run`.
+"""The main window and :func:`run`: the parts of the program put together.
 
-The window holds the current plan (an immutable value), its file path and an undo
-stack. Every edit builds a new plan and pushes it as an undoable command; applying a
-plan asks the core to check the needles (only changed needles are re-checked) and
-redraws the needle actors and panels. Atlas actors are rebuilt only when the model
-changes (patient profile or side).
+Two models, no Qt in either: the plan document (planning.document: the plan, its file,
+the selected needle, its check results, unsaved or not) and the view state
+(viz.view_state: what is shown). The 3D scene, the panels, the cross-section and the
+status bar follow their signals. Every edit is a plain function of planning.edits,
+pushed on the undo stack as one step; applying a plan re-checks only changed needles.
+Atlas actors are rebuilt only when the model changes (patient profile or side).
+
+The window's commands are one table (gui/actions.py), from which its menus, toolbar,
+context menus (gui/context.py) and keyboard-shortcut list are built. Its other jobs live
+in their own parts: files and recovery (gui/files.py), the mouse over the 3D view
+(gui/viewmouse.py), skin maps (gui/skinmaps.py), presentations (gui/presentation.py).
 """
 
 from __future__ import annotations
@@ -24,7 +30,6 @@ from PySide6.QtGui import QDragEnterEvent, QDropEvent, QIcon, QUndoStack
 from PySide6.QtWidgets import (
     QApplication,
     QDockWidget,
-    QFileDialog,
     QFrame,
     QMainWindow,
     QMenu,
@@ -36,7 +41,7 @@ from PySide6.QtWidgets import (
 )
 
 import thighmap
-from thighmap.planning import Needle, Plan, PlanError, angles_from_direction, demo, edits, mirror_x, save_plan
+from thighmap.planning import Needle, Plan, angles_from_direction, demo, edits, mirror_x
 from thighmap.planning.document import PlanDocument
 from thighmap.safety import maps
 from thighmap.viz.view_state import ViewState
@@ -46,6 +51,7 @@ from .commands import PlanEdit
 from .context import ContextMenus
 from .core import CoreSession, EngineMissing
 from .dialogs import ContraindicationDialog, PatientDialog, StepDialog, show_about, show_plain_error
+from .files import PlanFiles, recovery_question
 from .panels import InfoPanel, LayersPanel, NeedlePanel, SafetyPanel
 from .presentation import Presenter
 from .scene3d import Scene3D
@@ -59,9 +65,7 @@ from .viewmouse import ViewMouse
 
 log = logging.getLogger("thighmap.gui")
 
-PLAN_FILTER = "thighmap plans (*.thighplan.json);;JSON files (*.json);;All files (*)"
 LAYOUT_VERSION = 1  # of the saved dock layout: raise it when the docks change
-AUTOSAVE_DELAY_MS = 3000
 
 
 def _make_plotter(parent: QWidget) -> Any:
@@ -100,8 +104,12 @@ class MainWindow(QMainWindow):
         self.doc = PlanDocument(self._check_all)
         self.view = ViewState()
         self.timings: dict[str, float] = {}
-        self.undo = QUndoStack(self)
         self.window_id = storage.new_window_id()  # names this window's recovery file
+        self.files = PlanFiles(self)  # open, save, recent, recovery, exports (gui/files.py)
+        # after the files: Qt deletes children in order, and the stack's last signals
+        # (as it is cleared on deletion) must find no files part to call
+        self.undo = QUndoStack(self)
+        self.undo.indexChanged.connect(self.files.schedule_autosave)
         self._drawn_atlas: Any = None
         self.maps = SkinMaps(self)  # the skin map on show (gui/skinmaps.py)
 
@@ -137,12 +145,7 @@ class MainWindow(QMainWindow):
         self.status_label = self.statusBar().permanent  # type: ignore[attr-defined]
         self.presenter = Presenter(self)  # full-screen demonstrations (gui/presentation.py)
 
-        self._autosave = QTimer(self)
-        self._autosave.setSingleShot(True)
-        self._autosave.setInterval(AUTOSAVE_DELAY_MS)
-        self._autosave.timeout.connect(self.write_recovery)
         self.undo.cleanChanged.connect(lambda clean: self.doc.set_dirty(not clean))
-        self.undo.indexChanged.connect(self._schedule_autosave)
 
         self._connect_models()
         self._load_model()
@@ -155,7 +158,7 @@ class MainWindow(QMainWindow):
             # once the window is up: the plan's own recovery first, then any other
             start_path = str(plan_path) if plan_path is not None else None
             QTimer.singleShot(0, lambda: self.offer_recovery(start_path))
-        self._update_title()
+        self.files.update_title()
 
     # ================================================================ the document's state
     # (kept in self.doc; these names are the window's questions about it)
@@ -217,7 +220,7 @@ class MainWindow(QMainWindow):
         actions.build_toolbar(tb, a)
         self.recent_menu = QMenu("Open &recent", self)
         self.menus["file"].insertMenu(a["save"], self.recent_menu)
-        self._refresh_recent()
+        self.files.refresh_recent()
         self.menus["view"].addSeparator()
         for dock in self.docks.values():
             self.menus["view"].addAction(dock.toggleViewAction())
@@ -241,16 +244,14 @@ class MainWindow(QMainWindow):
         given it); here the toolbar's switches."""
         d, v = self.doc, self.view
         d.plan_changed.connect(self._on_plan_changed)
-        d.plan_changed.connect(self._draw_needles)
-        d.selection_changed.connect(self._draw_needles)
-        self.needles.follow(d, self._angles)
-        self.safety.follow(d)
-        d.plan_changed.connect(self._section_needle)
-        d.selection_changed.connect(self._section_needle)
+        self.scene.follow_document(d)
+        self.needles.follow_document(d, self._angles)
+        self.safety.follow_document(d)
+        self.section.follow_document(d)
         d.plan_changed.connect(lambda *_: self.status_label.setText(d.summary()))
         d.plan_changed.connect(lambda plan, _old: self.act_left.setChecked(plan.side == "left"))
-        d.dirty_changed.connect(lambda _dirty: self._update_title())
-        d.path_changed.connect(lambda _path: self._update_title())
+        d.dirty_changed.connect(lambda _dirty: self.files.update_title())
+        d.path_changed.connect(lambda _path: self.files.update_title())
         v.visibility_changed.connect(self._on_visibility)
         v.visibility_changed.connect(lambda k, on: clear_needle_hiding(v, k, on))
         # the panels' intentions
@@ -298,12 +299,6 @@ class MainWindow(QMainWindow):
                 pass  # the document says so (check_error)
             if self.maps.map_request is not None:
                 self.maps.draw()  # the map follows the patient profile
-
-    def _draw_needles(self, *_args: Any) -> None:
-        self.scene.update_needles(self.plan, self.reports, self.selected)
-
-    def _section_needle(self, *_args: Any) -> None:
-        self.section.set_needle(self.selected_needle(), self.doc.selected_report())
 
     def apply_plan(self, plan: Plan, select: str | None) -> None:
         """Make ``plan`` current (called by undo commands and by open/new); the views
@@ -675,194 +670,39 @@ class MainWindow(QMainWindow):
             self.info.show_structure(atlas, sid)
             self.statusBar().showMessage(atlas.structures[sid].name, 4000)
 
-    # ================================================================ files
-    def _update_title(self) -> None:
-        name = Path(self.plan_path).name if self.plan_path else "untitled plan"
-        self.setWindowTitle(f"{name}[*] — thighmap")
-        self.setWindowModified(self.doc.dirty)
-
-    def _schedule_autosave(self, _index: int = 0) -> None:
-        if not self.undo.isClean():
-            self._autosave.start()
-
-    def write_recovery(self) -> None:
-        """Keep this window's unsaved work in its recovery file (none when it is saved)."""
-        try:
-            if self.undo.isClean():
-                storage.clear_recovery(self.window_id)
-            else:
-                storage.write_recovery(self.window_id, self.plan, self.plan_path)
-        except Exception:
-            log.exception("could not write the recovery file")
-
-    def offer_recovery(self, plan_path: str | None = None, others: bool = True) -> bool:
-        """Offer the unsaved work of windows whose program is no longer running (a crash,
-        a kill): those of ``plan_path`` first, then, with ``others``, every other one,
-        until one is restored. A declined recovery file is removed; the rest stay."""
-        for rec in storage.recovery_candidates(plan_path):
-            if not others and rec.plan_path != storage.normal_plan_path(plan_path):
-                continue
-            if self._offer_one(rec):
-                return True
-        return False
-
-    def _offer_one(self, rec: storage.Recovery) -> bool:
-        when = time.strftime("%Y-%m-%d %H:%M", time.localtime(rec.written))
-        original = rec.plan_path
-        answer = QMessageBox.question(
-            self,
-            "Restore unsaved work?",
-            recovery_question(when, original),
-            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
-        )
-        if answer != QMessageBox.StandardButton.Yes:
-            storage.clear_recovery(rec.window_id)
-            return False
-        try:
-            plan = self.core.load(rec.plan_file)
-        except (PlanError, ValueError) as err:
-            self.error("Cannot restore", str(err))
-            return False
-        self._set_document(plan, original)
-        # restored work is unsaved: make it undoable back to the file's state
-        self.undo.resetClean()
-        # this window takes the work over: its own recovery file first, then the old one goes
-        self.write_recovery()
-        storage.clear_recovery(rec.window_id)
-        return True
-
-    def maybe_save(self) -> bool:
-        """True when it is fine to discard the current plan."""
-        if self.undo.isClean():
-            return True
-        answer = QMessageBox.question(
-            self,
-            "Unsaved changes",
-            "The plan has unsaved changes. Save them?",
-            QMessageBox.StandardButton.Save
-            | QMessageBox.StandardButton.Discard
-            | QMessageBox.StandardButton.Cancel,
-        )
-        if answer == QMessageBox.StandardButton.Save:
-            return self.save()
-        return answer == QMessageBox.StandardButton.Discard
-
-    def _set_document(self, plan: Plan, path: str | None) -> None:
-        self.undo.clear()
-        self.doc.open(plan, path)
-
+    # ================================================================ files (gui/files.py)
     def new_plan(self) -> None:
-        if self.maybe_save():
-            self._set_document(Plan(), None)
-            storage.clear_recovery(self.window_id)
+        self.files.new_plan()
 
     def open_dialog(self) -> None:
-        if not self.maybe_save():
-            return
-        start = str(Path(self.plan_path).parent) if self.plan_path else ""
-        path, _ = QFileDialog.getOpenFileName(self, "Open plan", start, PLAN_FILTER)
-        if path:
-            self.open_plan(path, ask=False)
+        self.files.open_dialog()
 
     def open_plan(self, path: str | os.PathLike[str], ask: bool = False, recovery: bool = True) -> bool:
-        """Open a plan file; on a bad file show the problem and keep the current work.
-        With ``recovery``, unsaved work on this plan left by a window that is no longer
-        running is offered."""
-        if ask and not self.maybe_save():
-            return False
-        try:
-            plan = self.core.load(path)
-        except PlanError as err:
-            self.error("Cannot open the plan", str(err))
-            return False
-        except ValueError as err:  # the atlas cannot be fitted to the plan's patient
-            self.error("Cannot open the plan", f"{path}: field 'patient': {err}")
-            return False
-        self._set_document(plan, str(path))
-        storage.clear_recovery(self.window_id)  # the work it had was saved or discarded
-        storage.add_recent_file(path)
-        self._refresh_recent()
-        self.statusBar().showMessage(f"Opened {path}", 4000)
-        if recovery:
-            self.offer_recovery(str(path), others=False)
-        return True
+        return self.files.open_plan(path, ask, recovery)
 
     def save(self) -> bool:
-        if self.plan_path is None:
-            return self.save_as()
-        return self.save_to(self.plan_path)
+        return self.files.save()
 
     def save_as(self) -> bool:
-        start = self.plan_path or str(Path.home() / "plan.thighplan.json")
-        path, _ = QFileDialog.getSaveFileName(self, "Save plan", start, PLAN_FILTER)
-        if not path:
-            return False
-        if not path.endswith(".json"):
-            path += ".thighplan.json"
-        return self.save_to(path)
+        return self.files.save_as()
 
     def save_to(self, path: str | os.PathLike[str]) -> bool:
-        try:
-            save_plan(self.plan, path)
-        except (PlanError, OSError) as err:
-            self.error("Cannot save the plan", str(err))
-            return False
-        self.doc.set_path(str(path))
-        self.undo.setClean()
-        storage.clear_recovery(self.window_id)
-        storage.add_recent_file(path)
-        self._refresh_recent()
-        self._update_title()
-        self.statusBar().showMessage(f"Saved {path}", 4000)
-        return True
+        return self.files.save_to(path)
 
-    def _refresh_recent(self) -> None:
-        self.recent_menu.clear()
-        files = storage.recent_files()
-        for f in files:
-            act = self.recent_menu.addAction(f)
-            act.triggered.connect(lambda _c=False, p=f: self.open_plan(p, ask=True))
-        self.recent_menu.setEnabled(bool(files))
+    def write_recovery(self) -> None:
+        self.files.write_recovery()
+
+    def offer_recovery(self, plan_path: str | None = None, others: bool = True) -> bool:
+        return self.files.offer_recovery(plan_path, others)
 
     def export_png_dialog(self) -> None:
-        path, _ = QFileDialog.getSaveFileName(self, "Export view", "thighmap-view.png", "PNG images (*.png)")
-        if not path:
-            return
-        try:
-            self.export_png(path)
-        except (OSError, ValueError) as err:
-            self.error("Cannot export the view", f"{path}: {err}")
-            return
-        self.statusBar().showMessage(f"Saved the view to {path}", 4000)
+        self.files.export_png_dialog()
 
     def export_report_dialog(self) -> None:
-        if not self.plan.needles:
-            self.error("Export report", "The plan has no needles to report on.")
-            return
-        stem = Path(self.plan_path).name.split(".")[0] if self.plan_path else "thighmap-plan"
-        path, _ = QFileDialog.getSaveFileName(self, "Export report", f"{stem}-report.pdf", "PDF (*.pdf)")
-        if not path:
-            return
-        try:
-            self.export_report(path)
-        except (OSError, ValueError) as err:
-            self.error("Cannot write the report", f"{path}: {err}")
-            return
-        self.statusBar().showMessage(f"Wrote the report {path}", 4000)
+        self.files.export_report_dialog()
 
     def export_report(self, path: str | os.PathLike[str]) -> Path:
-        """The PDF report of the current plan, as checked now (saved or not)."""
-        from thighmap.report import write_plan_report
-
-        model = self.core.model(self.plan)
-        return write_plan_report(self.plan, model, path, plan_path=self.plan_path)
-
-    def export_png(self, path: str | os.PathLike[str]) -> Path:
-        self.scene.render_now()
-        from thighmap.viz.render import write_image
-
-        write_image(path, np.asarray(self.pl.screenshot(return_img=True)), ".png")  # atomic
-        return Path(path)
+        return self.files.export_report(path)
 
     def dragEnterEvent(self, event: QDragEnterEvent) -> None:
         urls = event.mimeData().urls()
@@ -873,13 +713,13 @@ class MainWindow(QMainWindow):
         urls: list[QUrl] = event.mimeData().urls()
         if urls:
             event.acceptProposedAction()
-            self.open_plan(urls[0].toLocalFile(), ask=True)
+            self.files.open_plan(urls[0].toLocalFile(), ask=True)
 
     def closeEvent(self, event: Any) -> None:
-        if not self.maybe_save():
+        if not self.files.maybe_save():
             event.ignore()
             return
-        self._autosave.stop()
+        self.files.autosave.stop()
         self.save_layout()
         storage.clear_recovery(self.window_id)  # saved, or discarded on purpose: nothing to recover
         self.scene.close()
@@ -925,18 +765,6 @@ def run(plan_path: str | None = None, atlas: Any = None) -> int:
     return int(app.exec())
 
 
-def recovery_question(when: str, plan_path: str | None) -> str:
-    """The question asked before restoring a dead window's work. Its first line holds no
-    text from a file: Qt decides between plain and rich text by what comes before the
-    first line break, so a path such as ``/tmp/<img src=x>.json`` is shown as written."""
-    return (
-        f"thighmap found unsaved changes from {when}; the window that made them was closed "
-        "without saving.\n"
-        + (f"Plan: {plan_path}" if plan_path else "Plan: an untitled plan, never saved")
-        + "\nRestore them?"
-    )
-
-
 def _warm_kernels(window: MainWindow) -> None:
     from thighmap.safety import kernels
 
@@ -960,4 +788,4 @@ if __name__ == "__main__":  # pragma: no cover
     sys.exit(run(sys.argv[1] if len(sys.argv) > 1 else None))
 
 
-__all__ = ["MainWindow", "run"]
+__all__ = ["MainWindow", "recovery_question", "run"]

@@ -470,7 +470,7 @@ class NeedlePanel(QWidget):
         finally:
             self._guard = False
 
-    def follow(
+    def follow_document(
         self, doc: PlanDocument, angles_of: Callable[[Needle | None], tuple[float, float] | None]
     ) -> None:
         """Show the document's needles and its selected needle, whenever either changes."""
@@ -552,7 +552,7 @@ class SafetyPanel(QWidget):
         self.status = ""
         self.show_report(None)
 
-    def follow(self, doc: PlanDocument) -> None:
+    def follow_document(self, doc: PlanDocument) -> None:
         """Show the report of the document's selected needle, whenever it changes."""
 
         def refresh(*_args: Any) -> None:

@@ -21,6 +21,7 @@ from vtkmodules.vtkRenderingCore import vtkActor2D, vtkCellPicker, vtkPolyDataMa
 
 from thighmap.anatomy.atlas import Atlas
 from thighmap.planning import Needle, Plan
+from thighmap.planning.document import PlanDocument
 from thighmap.viz import labels as label_layout
 from thighmap.viz import render, scene
 from thighmap.viz.view_state import ViewState
@@ -830,6 +831,16 @@ class Scene3D(QObject):
         self.needle_names.clear()
         self._needle_segments.clear()
         self._restore_highlight()
+
+    def follow_document(self, doc: PlanDocument) -> None:
+        """Draw the document's needles, coloured by their reports, whenever the plan or the
+        selection changes."""
+
+        def redraw(*_args: Any) -> None:
+            self.update_needles(doc.plan, doc.reports, doc.selected)
+
+        doc.plan_changed.connect(redraw)
+        doc.selection_changed.connect(redraw)
 
     def update_needles(
         self,

@@ -28,6 +28,7 @@ from PySide6.QtWidgets import (
 
 from thighmap.anatomy.atlas import Atlas
 from thighmap.planning import Needle
+from thighmap.planning.document import PlanDocument
 from thighmap.viz import scene
 from thighmap.viz.view_state import SectionSettings, ViewState
 
@@ -283,6 +284,15 @@ class SectionPanel(QWidget):
         if not lo < self.view.section.level_mm < hi:
             self.view.set_section(level_mm=(lo + hi) / 2.0)
         self.schedule()
+
+    def follow_document(self, doc: PlanDocument) -> None:
+        """Cut through the document's selected needle whenever the plan or the selection changes."""
+
+        def update(*_args: Any) -> None:
+            self.set_needle(doc.selected_needle(), doc.selected_report())
+
+        doc.plan_changed.connect(update)
+        doc.selection_changed.connect(update)
 
     def set_needle(self, needle: Needle | None, report: Any) -> None:
         self.needle = needle
