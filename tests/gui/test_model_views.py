@@ -242,6 +242,25 @@ def test_status_message_stays_clear_of_the_summary(window) -> None:  # type: ign
     assert shown != long and shown.endswith("…")
     assert bar.fontMetrics().horizontalAdvance(shown) <= bar.message_room_px()
     assert window.status_label.geometry().left() >= bar.message_room_px()
+    assert bar.toolTip() == long  # the whole text on hover
+    # the summary grows (a needle and a verdict): the message is cut again, before any layout
+    engine_or_skip()
+    bar.showMessage(long)
+    narrower = bar.message_room_px()
+    for tp in list(window.scene.atlas.trigger_points)[:2]:
+        window.add_from_trigger_point(tp)
+    assert bar.message_room_px() < narrower  # "· 2 needle(s) · plan SAFE" takes room
+    shown = bar.currentMessage()
+    assert (
+        shown.startswith("A very long")
+        and bar.fontMetrics().horizontalAdvance(shown) <= bar.message_room_px()
+    )
+    window.resize(1000, 800)
+    QApplication.processEvents()
+    shown = bar.currentMessage()
+    assert shown.startswith("A very long")
+    assert bar.fontMetrics().horizontalAdvance(shown) <= bar.message_room_px()
+    assert bar.message_room_px() + bar.GAP_PX <= window.status_label.geometry().left()
     bar.showMessage("Short")
     assert bar.currentMessage() == "Short"
 

@@ -397,6 +397,7 @@ class ShortcutsDialog(QDialog):
         for i, row in enumerate(rows):
             for j, text in enumerate(row):
                 self.table.setItem(i, j, QTableWidgetItem(text))
+        self.table.verticalHeader().setDefaultSectionSize(self.fontMetrics().height() + 8)
         self.table.resizeColumnToContents(0)
         self.table.resizeColumnToContents(2)
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)

@@ -248,7 +248,7 @@ class MainWindow(QMainWindow):
         self.needles.follow_document(d, self._angles)
         self.safety.follow_document(d)
         self.section.follow_document(d)
-        d.plan_changed.connect(lambda *_: self.status_label.setText(d.summary()))
+        d.plan_changed.connect(lambda *_: self.statusBar().set_summary(d.summary()))  # type: ignore[attr-defined]
         d.plan_changed.connect(lambda plan, _old: self.act_left.setChecked(plan.side == "left"))
         d.dirty_changed.connect(lambda _dirty: self.files.update_title())
         d.path_changed.connect(lambda _path: self.files.update_title())
