@@ -276,7 +276,7 @@ def test_pauses_split_depth_edits_into_undo_steps(window, session, monkeypatch) 
     window.undo.undo()
     assert window.selected_needle().depth_mm == pytest.approx(12.0)
     window.undo.undo()
-    from thighmap.gui.app import DEFAULT_DEPTH_MM
+    from thighmap.planning.edits import DEFAULT_DEPTH_MM
 
     assert window.selected_needle().depth_mm == pytest.approx(DEFAULT_DEPTH_MM)  # before both steps
 

@@ -18,9 +18,11 @@ import numpy as np
 from thighmap.anatomy.atlas import Atlas, load_atlas
 from thighmap.anatomy.mirror import MirroredAtlas
 from thighmap.planning import Needle, Plan
+from thighmap.planning.document import CheckUnavailable
+from thighmap.planning.edits import stated_by_trigger_point
 
 
-class EngineMissing(RuntimeError):
+class EngineMissing(CheckUnavailable):
     """The safety engine (thighmap.safety.engine) is not importable."""
 
 
@@ -130,16 +132,7 @@ class CoreSession:
         """The trigger point's technique as a needle, stated by its trigger point (so it
         is saved as one, and follows the site when the patient changes)."""
         n = self.model(plan).needle_from_trigger_point(tp_id, needle_id)
-        resolved = {
-            "entry_mm": n.entry_mm.tolist(),
-            "direction": n.direction.tolist(),
-            "depth_mm": n.depth_mm,
-            "needle_length_mm": n.needle_length_mm,
-            "gauge_mm": n.gauge_mm,
-            "target": n.target,
-        }
-        source = {**n.source, "stated": {"trigger_point": tp_id}, "resolved": resolved}
-        return n.with_changes(source=source)
+        return stated_by_trigger_point(n, tp_id)
 
     def carry_to_patient(self, plan: Plan, patient: Any) -> Any:
         """The plan with ``patient`` and every needle moved with the fit

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import html
 import math
+from collections.abc import Callable
 from typing import Any
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import QPoint, Qt, Signal
 from PySide6.QtGui import QColor, QIcon, QPixmap
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -38,8 +39,10 @@ from PySide6.QtWidgets import (
 
 from thighmap.anatomy.atlas import Atlas
 from thighmap.planning import GAUGE_PRESETS_MM, NEEDLE_LENGTH_PRESETS_MM, Needle
+from thighmap.planning.document import PlanDocument
 from thighmap.safety import wording
 from thighmap.viz import scene
+from thighmap.viz.view_state import ViewState
 
 from .cards import structure_card_html
 from .scene3d import GROUPS
@@ -67,18 +70,23 @@ def _esc(value: Any) -> str:
 
 # ====================================================================== layers
 class LayersPanel(QWidget):
-    visibility_changed = Signal(str, bool)  # structure id or special layer key
-    opacity_changed = Signal(str, float)
+    """The Layers tree: a view of the view state (viz.view_state.ViewState). Ticking a
+    box or moving the opacity slider sets the view state; the view state's changes tick
+    the boxes and move the slider (it emits only on a change, so nothing loops)."""
+
     show_only = Signal(str)
     item_selected = Signal(str)
+    context_requested = Signal(str, str, QPoint)  # layer key, kind, global position
 
-    def __init__(self, parent: QWidget | None = None) -> None:
+    def __init__(self, view: ViewState | None = None, parent: QWidget | None = None) -> None:
         super().__init__(parent)
+        self.view = view if view is not None else ViewState()
         self.search = QLineEdit(placeholderText="Search structures…")
         self.search.setClearButtonEnabled(True)
         self.tree = QTreeWidget()
         self.tree.setHeaderHidden(True)
         self.tree.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.tree.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
         self.opacity = QSlider(Qt.Orientation.Horizontal)
         self.opacity.setRange(0, 100)
         self.opacity.setToolTip("Opacity of the selected structure")
@@ -97,33 +105,30 @@ class LayersPanel(QWidget):
         row2.addWidget(self.show_all)
         lay.addLayout(row2)
         self._items: dict[str, QTreeWidgetItem] = {}
-        self._opacities: dict[str, float] = {}
+        self._default_opacity: dict[str, float] = {}
         self._building = False
         self.tree.itemChanged.connect(self._on_item_changed)
         self.tree.currentItemChanged.connect(self._on_current)
+        self.tree.customContextMenuRequested.connect(self._on_context)
         self.search.textChanged.connect(self._filter)
         self.opacity.valueChanged.connect(self._on_opacity)
         self.only.clicked.connect(self._on_only)
         self.show_all.clicked.connect(self._on_show_all)
+        self.view.visibility_changed.connect(self._on_view_visibility)
+        self.view.opacity_changed.connect(self._on_view_opacity)
 
-    def _member(self, group: QTreeWidgetItem, key: str, label: str, kind: str, checked: bool) -> None:
+    def _member(self, group: QTreeWidgetItem, key: str, label: str, kind: str) -> QTreeWidgetItem:
         it = QTreeWidgetItem(group, [label])
         it.setFlags(it.flags() | Qt.ItemFlag.ItemIsUserCheckable)
-        it.setCheckState(0, Qt.CheckState.Checked if checked else Qt.CheckState.Unchecked)
+        it.setCheckState(0, Qt.CheckState.Checked if self.view.is_visible(key) else Qt.CheckState.Unchecked)
         it.setData(0, ROLE_SID, key)
         it.setData(0, ROLE_KIND, kind)
         it.setToolTip(0, label)
         self._items[key] = it
+        return it
 
-    def populate(
-        self,
-        atlas: Atlas,
-        hidden: set[str],
-        opacity: dict[str, float],
-        specials: dict[str, bool],
-        hidden_zones: set[str] = frozenset(),  # type: ignore[assignment]
-        hidden_tps: set[str] = frozenset(),  # type: ignore[assignment]
-    ) -> None:
+    def populate(self, atlas: Atlas) -> None:
+        """The tree of the atlas's layers, ticked as the view state says."""
         self._building = True
         self.tree.clear()
         self._items.clear()
@@ -133,15 +138,10 @@ class LayersPanel(QWidget):
             for sid, st in atlas.structures.items():
                 if st.kind not in kinds:
                     continue
-                it = QTreeWidgetItem(g, [st.name])
-                it.setFlags(it.flags() | Qt.ItemFlag.ItemIsUserCheckable)
-                it.setCheckState(0, Qt.CheckState.Unchecked if sid in hidden else Qt.CheckState.Checked)
-                it.setData(0, ROLE_SID, sid)
-                it.setData(0, ROLE_KIND, st.kind)
+                it = self._member(g, sid, st.name, st.kind)
                 it.setIcon(0, _swatch(scene.structure_colour(st.kind, sid)))
                 it.setToolTip(0, f"{st.name} — {st.kind}, {st.role}")
-                self._items[sid] = it
-                self._opacities[sid] = opacity.get(sid, scene.DEFAULT_OPACITY.get(st.kind, 1.0))
+                self._default_opacity[sid] = scene.DEFAULT_OPACITY.get(st.kind, 1.0)
             g.setExpanded(group in ("Nerves", "Vessels", "Muscles"))
             if g.childCount() == 0:
                 self.tree.invisibleRootItem().removeChild(g)
@@ -149,34 +149,41 @@ class LayersPanel(QWidget):
         zones.setFlags(zones.flags() | Qt.ItemFlag.ItemIsUserCheckable | Qt.ItemFlag.ItemIsAutoTristate)
         zones.setToolTip(0, "Each nerve and vessel grown by its positional uncertainty")
         for st in atlas.danger_structures():
-            self._member(zones, f"zone:{st.id}", f"{st.name} zone", "zone", st.id not in hidden_zones)
-            self._items[f"zone:{st.id}"].setIcon(0, _swatch(scene.structure_colour(st.kind, st.id)))
-            self._opacities[f"zone:{st.id}"] = opacity.get(f"zone:{st.id}", scene.ZONE_OPACITY)
+            it = self._member(zones, f"zone:{st.id}", f"{st.name} zone", "zone")
+            it.setIcon(0, _swatch(scene.structure_colour(st.kind, st.id)))
+            self._default_opacity[f"zone:{st.id}"] = scene.ZONE_OPACITY
         tps = QTreeWidgetItem(self.tree, ["Trigger points"])
         tps.setFlags(tps.flags() | Qt.ItemFlag.ItemIsUserCheckable | Qt.ItemFlag.ItemIsAutoTristate)
         for tp in atlas.trigger_points.values():
-            self._member(tps, f"tp:{tp.id}", tp.name, "trigger_point", tp.id not in hidden_tps)
-            self._items[f"tp:{tp.id}"].setIcon(
-                0, _swatch(scene.TRIGGER_POINT_COLOURS.get(tp.muscle, "#ffffff"))
-            )
-            self._opacities[f"tp:{tp.id}"] = opacity.get(f"tp:{tp.id}", scene.SPREAD_OPACITY)
+            it = self._member(tps, f"tp:{tp.id}", tp.name, "trigger_point")
+            it.setIcon(0, _swatch(scene.TRIGGER_POINT_COLOURS.get(tp.muscle, "#ffffff")))
+            self._default_opacity[f"tp:{tp.id}"] = scene.SPREAD_OPACITY
         other = QTreeWidgetItem(self.tree, ["Overlays"])
         for key, label in SPECIAL_LAYERS.items():
-            it = QTreeWidgetItem(other, [label])
-            it.setFlags(it.flags() | Qt.ItemFlag.ItemIsUserCheckable)
-            it.setCheckState(0, Qt.CheckState.Checked if specials.get(key, True) else Qt.CheckState.Unchecked)
-            it.setData(0, ROLE_SID, key)
-            it.setData(0, ROLE_KIND, "special")
-            self._items[key] = it
+            self._member(other, key, label, "special")
         other.setExpanded(True)
         self._building = False
 
+    def opacity_of(self, key: str) -> float:
+        return self.view.opacity_of(key, self._default_opacity.get(key, 1.0))
+
+    # -------------------------------------------------------------- the view state speaks
+    def _on_view_visibility(self, key: str, visible: bool) -> None:
+        it = self._items.get(key)
+        if it is not None:
+            it.setCheckState(0, Qt.CheckState.Checked if visible else Qt.CheckState.Unchecked)
+
+    def _on_view_opacity(self, key: str, value: float) -> None:
+        if self._current_sid(("special",)) == key:
+            self.opacity.setValue(round(100 * value))
+
+    # -------------------------------------------------------------- the user speaks
     def _on_item_changed(self, item: QTreeWidgetItem, _col: int) -> None:
         if self._building:
             return
         sid = item.data(0, ROLE_SID)
         if sid:
-            self.visibility_changed.emit(str(sid), item.checkState(0) == Qt.CheckState.Checked)
+            self.view.set_visible(str(sid), item.checkState(0) == Qt.CheckState.Checked)
 
     def _on_current(self, item: QTreeWidgetItem | None, _prev: QTreeWidgetItem | None) -> None:
         sid = item.data(0, ROLE_SID) if item is not None else None
@@ -186,13 +193,8 @@ class LayersPanel(QWidget):
         self.opacity.setEnabled(has_opacity)
         self.only.setEnabled(is_structure)
         if has_opacity:
-            self.opacity.blockSignals(True)
-            self.opacity.setValue(round(100 * self._opacities.get(str(sid), 1.0)))
-            self.opacity.blockSignals(False)
+            self.opacity.setValue(round(100 * self.opacity_of(str(sid))))  # same value: no change
         if is_structure:
-            self.opacity.blockSignals(True)
-            self.opacity.setValue(round(100 * self._opacities.get(str(sid), 1.0)))
-            self.opacity.blockSignals(False)
             self.item_selected.emit(str(sid))
 
     def _current_sid(self, kinds: tuple[str, ...] = ("special", "zone", "trigger_point")) -> str | None:
@@ -205,9 +207,9 @@ class LayersPanel(QWidget):
 
     def _on_opacity(self, value: int) -> None:
         sid = self._current_sid(("special",))
-        if sid:
-            self._opacities[sid] = value / 100.0
-            self.opacity_changed.emit(sid, value / 100.0)
+        # the slider holds whole percent: a value it was given by the view state is no change
+        if sid and round(100 * self.opacity_of(sid)) != value:
+            self.view.set_opacity(sid, value / 100.0)
 
     def _on_only(self) -> None:
         sid = self._current_sid()
@@ -217,19 +219,23 @@ class LayersPanel(QWidget):
     def _on_show_all(self) -> None:
         self.show_only.emit("")
 
+    def _on_context(self, pos: QPoint) -> None:
+        item = self.tree.itemAt(pos)
+        if item is None or not item.data(0, ROLE_SID):
+            return
+        kind = str(item.data(0, ROLE_KIND))
+        kind = {"zone": "zone", "trigger_point": "trigger_point", "special": "overlay"}.get(kind, "structure")
+        self.context_requested.emit(str(item.data(0, ROLE_SID)), kind, self.tree.viewport().mapToGlobal(pos))
+
     def set_checked(self, sid: str, checked: bool) -> None:
+        """Tick or untick a layer's box, as a click would."""
         it = self._items.get(sid)
         if it is not None:
             it.setCheckState(0, Qt.CheckState.Checked if checked else Qt.CheckState.Unchecked)
 
     def set_opacity(self, key: str, value: float) -> None:
-        """Set a layer's opacity as if its slider had been moved (emits opacity_changed)."""
-        self._opacities[key] = value
-        if self._current_sid(("special",)) == key:
-            self.opacity.blockSignals(True)
-            self.opacity.setValue(round(100 * value))
-            self.opacity.blockSignals(False)
-        self.opacity_changed.emit(key, value)
+        """Set a layer's opacity (the slider follows when that layer is selected)."""
+        self.view.set_opacity(key, value)
 
     def select(self, sid: str) -> None:
         it = self._items.get(sid)
@@ -347,6 +353,10 @@ class NeedlePanel(QWidget):
         self.depth_slider.setRange(1, 1500)  # tenths of a millimetre
         self.depth = QDoubleSpinBox(decimals=1, minimum=0.1, maximum=150.0, singleStep=0.5, suffix=" mm")
         self.depth.setToolTip("Depth along the needle (mouse wheel: 0.5 mm steps)")
+        # a typed value counts once it is complete (Enter or leaving the box): one edit, not
+        # one per keystroke, and the box is not refilled under the user's fingers
+        for box in (self.tilt, self.azimuth, self.depth):
+            box.setKeyboardTracking(False)
         self.length = QComboBox()
         for v in NEEDLE_LENGTH_PRESETS_MM:
             self.length.addItem(f"{v:g} mm", v)
@@ -460,6 +470,20 @@ class NeedlePanel(QWidget):
         finally:
             self._guard = False
 
+    def follow_document(
+        self, doc: PlanDocument, angles_of: Callable[[Needle | None], tuple[float, float] | None]
+    ) -> None:
+        """Show the document's needles and its selected needle, whenever either changes."""
+
+        def refresh(*_args: Any) -> None:
+            statuses = {k: r.status for k, r in doc.reports.items()}
+            self.set_needles([n.id for n in doc.plan.needles], statuses, doc.selected)
+            needle = doc.selected_needle()
+            self.show_needle(needle, angles_of(needle))
+
+        doc.plan_changed.connect(refresh)
+        doc.selection_changed.connect(refresh)
+
     # -------------------------------------------------------------- intentions
     def _on_list(self, item: QListWidgetItem | None, _prev: QListWidgetItem | None) -> None:
         if not self._guard and item is not None:
@@ -527,6 +551,21 @@ class SafetyPanel(QWidget):
         lay.addWidget(self.findings)
         self.status = ""
         self.show_report(None)
+
+    def follow_document(self, doc: PlanDocument) -> None:
+        """Show the report of the document's selected needle, whenever it changes."""
+
+        def refresh(*_args: Any) -> None:
+            report = doc.selected_report()
+            if doc.selected_needle() is None:
+                self.show_report(None)
+            elif report is None:
+                self.show_report(None, doc.check_error or "Not checked.")
+            else:
+                self.show_report(report)
+
+        doc.plan_changed.connect(refresh)
+        doc.selection_changed.connect(refresh)
 
     def _set_badge(self, text: str, colour: str) -> None:
         self.badge.setText(text)

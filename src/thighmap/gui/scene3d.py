@@ -21,8 +21,10 @@ from vtkmodules.vtkRenderingCore import vtkActor2D, vtkCellPicker, vtkPolyDataMa
 
 from thighmap.anatomy.atlas import Atlas
 from thighmap.planning import Needle, Plan
+from thighmap.planning.document import PlanDocument
 from thighmap.viz import labels as label_layout
 from thighmap.viz import render, scene
+from thighmap.viz.view_state import ViewState
 
 BACKGROUND = ("#1c2027", "#39404d")
 LABEL_STRUCTURE_KINDS = ("muscle", "bone", "nerve", "artery", "vein")
@@ -144,7 +146,7 @@ class ScreenLabel:
 class Scene3D(QObject):
     """Owns every actor of the 3D view."""
 
-    def __init__(self, plotter: Any) -> None:
+    def __init__(self, plotter: Any, view: ViewState | None = None) -> None:
         super().__init__()
         self.pl = plotter
         self.atlas: Atlas | None = None
@@ -152,18 +154,14 @@ class Scene3D(QObject):
         self.zone_actors: dict[str, Any] = {}
         self.tp_actors: dict[str, list[Any]] = {}
         self.needle_names: set[str] = set()
-        self.hidden: set[str] = set()
-        self.hidden_zones: set[str] = set()  # danger zones switched off one by one
-        self.hidden_tps: set[str] = set()  # trigger points switched off one by one
-        self.opacity: dict[str, float] = {}
-        self.show_labels = True
-        self.show_landmarks = False
-        self.show_zones = True
-        self.show_trigger_points = True
-        self.show_tp_labels = False
-        self.show_needles = True
-        self.hidden_needles: set[str] = set()  # needles switched off by id (a demonstration step)
+        # what is shown (visibility, opacity, labels): the view state, which this scene
+        # follows through its signals (set_* below write to it; _on_* draw what it says)
+        self.view = view if view is not None else ViewState()
+        self.view.visibility_changed.connect(self._on_visibility)
+        self.view.opacity_changed.connect(self._on_opacity)
+        self.view.hidden_needles_changed.connect(self._on_hidden_needles)
         self._needles_selected: str | None = None
+        self._selected_needle: Needle | None = None
         self.side = "right"
         self.zone_source: Callable[[str], Any] | None = None
         self._highlighted: tuple[str, tuple[float, float, float], float, float] | None = None
@@ -621,74 +619,134 @@ class Scene3D(QObject):
         return None
 
     # ------------------------------------------------------------------ visibility
+    # read from the view state (one place); the scene draws what it says
+    @property
+    def hidden(self) -> set[str]:
+        return self.view.hidden
+
+    @property
+    def hidden_zones(self) -> set[str]:
+        return self.view.hidden_zones
+
+    @property
+    def hidden_tps(self) -> set[str]:
+        return self.view.hidden_tps
+
+    @property
+    def hidden_needles(self) -> frozenset[str]:
+        return self.view.hidden_needles
+
+    @property
+    def opacity(self) -> dict[str, float]:
+        return self.view.opacity
+
+    @property
+    def show_labels(self) -> bool:
+        return self.view.switches["labels"]
+
+    @property
+    def show_landmarks(self) -> bool:
+        return self.view.switches["landmarks"]
+
+    @property
+    def show_tp_labels(self) -> bool:
+        return self.view.switches["tp_labels"]
+
+    @property
+    def show_zones(self) -> bool:
+        return self.view.switches["zones"]
+
+    @property
+    def show_trigger_points(self) -> bool:
+        return self.view.switches["trigger_points"]
+
+    @property
+    def show_needles(self) -> bool:
+        return self.view.switches["needles"]
+
+    def zone_ids(self) -> list[str]:
+        """The structures that have a danger zone (the danger structures of the atlas)."""
+        return [st.id for st in self.atlas.danger_structures()] if self.atlas is not None else []
+
     def set_structure_visible(self, sid: str, visible: bool) -> None:
-        if visible:
-            self.hidden.discard(sid)
-        else:
-            self.hidden.add(sid)
-        if sid in self.atlas_actors:
-            self.atlas_actors[sid].SetVisibility(visible)
-        if sid in self.zone_actors:
-            self.zone_actors[sid].SetVisibility(visible and self.show_zones and sid not in self.hidden_zones)
-        self.request_render()
+        self.view.set_visible(sid, visible)
 
     def set_structure_opacity(self, sid: str, value: float) -> None:
+        self.view.set_opacity(sid, value)
+
+    def set_zone_visible(self, sid: str, visible: bool) -> None:
+        self.view.set_visible(f"zone:{sid}", visible)
+
+    def set_trigger_point_visible(self, tid: str, visible: bool) -> None:
+        self.view.set_visible(f"tp:{tid}", visible)
+
+    def set_zones_visible(self, visible: bool) -> None:
+        self.view.set_visible("zones", visible)
+
+    def set_trigger_points_visible(self, visible: bool) -> None:
+        self.view.set_visible("trigger_points", visible)
+
+    def set_needles_visible(self, visible: bool) -> None:
+        self.view.set_visible("needles", visible)
+
+    def set_hidden_needles(self, ids: set[str]) -> None:
+        """Hide these needles (by id) while the others follow show_needles."""
+        self.view.set_hidden_needles(ids)
+
+    def set_labels(self, structures: bool, landmarks: bool) -> None:
+        self.view.set_many({"labels": structures, "landmarks": landmarks})
+
+    def _zone_shown(self, sid: str) -> bool:
+        return self.show_zones and sid not in self.hidden and sid not in self.hidden_zones
+
+    def _on_visibility(self, key: str, visible: bool) -> None:
+        """The view state changed a layer: draw it so."""
+        kind, sep, ident = key.partition(":")
+        if sep and kind == "zone":
+            if visible:
+                self._build_zones()  # zones are built when first needed
+            if ident in self.zone_actors:
+                self.zone_actors[ident].SetVisibility(self._zone_shown(ident))
+        elif (sep and kind == "tp") or key == "trigger_points":
+            for tid, actors in self.tp_actors.items():
+                for a in actors:
+                    a.SetVisibility(self.show_trigger_points and tid not in self.hidden_tps)
+            self.relayout_labels()
+        elif key == "zones":
+            if visible:
+                self._build_zones()
+            for sid, actor in self.zone_actors.items():
+                actor.SetVisibility(self._zone_shown(sid))
+        elif key == "needles":
+            self._apply_needle_visibility()
+            self._update_handle(self._selected_needle)
+        elif key in ("labels", "landmarks", "tp_labels"):
+            self.relayout_labels()
+        else:
+            if key in self.atlas_actors:
+                self.atlas_actors[key].SetVisibility(visible)
+            if key in self.zone_actors:
+                self.zone_actors[key].SetVisibility(self._zone_shown(key))
+            if not visible and key == self.focused:
+                self.set_focus(None)  # no outline of a structure that is not shown
+            self.relayout_labels()
+        self.request_render()
+
+    def _on_opacity(self, key: str, value: float) -> None:
         """Opacity of a structure, or of a danger zone ("zone:<id>") or a trigger point's
         spread ("tp:<id>")."""
-        self.opacity[sid] = value
-        kind, _, ident = sid.partition(":")
-        if sid in self.atlas_actors:
-            self.atlas_actors[sid].prop.opacity = value
+        kind, _, ident = key.partition(":")
+        if key in self.atlas_actors:
+            self.atlas_actors[key].prop.opacity = value
         elif kind == "zone" and ident in self.zone_actors:
             self.zone_actors[ident].prop.opacity = value
         elif kind == "tp" and ident in self.tp_actors:
             self.tp_actors[ident][1].prop.opacity = value
         self.request_render()
 
-    def set_zone_visible(self, sid: str, visible: bool) -> None:
-        """One danger structure's zone on or off (the master switch stays show_zones)."""
-        if visible:
-            self.hidden_zones.discard(sid)
-            self._build_zones()  # zones are built when first needed
-        else:
-            self.hidden_zones.add(sid)
-        if sid in self.zone_actors:
-            self.zone_actors[sid].SetVisibility(visible and self.show_zones and sid not in self.hidden)
-        self.request_render()
-
-    def set_trigger_point_visible(self, tid: str, visible: bool) -> None:
-        if visible:
-            self.hidden_tps.discard(tid)
-        else:
-            self.hidden_tps.add(tid)
-        for a in self.tp_actors.get(tid, []):
-            a.SetVisibility(visible and self.show_trigger_points)
-        self.relayout_labels()
-
-    def set_zones_visible(self, visible: bool) -> None:
-        self.show_zones = visible
-        if visible:
-            self._build_zones()
-        for sid, actor in self.zone_actors.items():
-            actor.SetVisibility(visible and sid not in self.hidden and sid not in self.hidden_zones)
-        self.request_render()
-
-    def set_trigger_points_visible(self, visible: bool) -> None:
-        self.show_trigger_points = visible
-        for tid, actors in self.tp_actors.items():
-            for a in actors:
-                a.SetVisibility(visible and tid not in self.hidden_tps)
-        self.relayout_labels()
-
-    def set_needles_visible(self, visible: bool) -> None:
-        self.show_needles = visible
+    def _on_hidden_needles(self, _ids: frozenset[str]) -> None:
         self._apply_needle_visibility()
-        self.request_render()
-
-    def set_hidden_needles(self, ids: set[str]) -> None:
-        """Hide these needles (by id) while the others follow show_needles."""
-        self.hidden_needles = set(ids)
-        self._apply_needle_visibility()
+        self._update_handle(self._selected_needle)
         self.request_render()
 
     def _needle_shown(self, name: str) -> bool:
@@ -701,11 +759,6 @@ class Scene3D(QObject):
         for name, actor in self.needle_actors.items():
             actor.SetVisibility(self._needle_shown(name))
         self._labels_dirty = True  # needle labels come and go with the needles (place_labels)
-
-    def set_labels(self, structures: bool, landmarks: bool) -> None:
-        self.show_labels = structures
-        self.show_landmarks = landmarks
-        self.relayout_labels()
 
     # ------------------------------------------------------------------ camera
     def camera(self, preset: str) -> None:
@@ -779,6 +832,16 @@ class Scene3D(QObject):
         self._needle_segments.clear()
         self._restore_highlight()
 
+    def follow_document(self, doc: PlanDocument) -> None:
+        """Draw the document's needles, coloured by their reports, whenever the plan or the
+        selection changes."""
+
+        def redraw(*_args: Any) -> None:
+            self.update_needles(doc.plan, doc.reports, doc.selected)
+
+        doc.plan_changed.connect(redraw)
+        doc.selection_changed.connect(redraw)
+
     def update_needles(
         self,
         plan: Plan,
@@ -798,6 +861,7 @@ class Scene3D(QObject):
         if sel is not None and reports.get(sel.id) is not None:
             self._draw_feedback(sel, reports[sel.id], colours)
         self._needles_selected = selected
+        self._selected_needle = sel
         if self.hidden_needles:
             self._apply_needle_visibility()
         self._update_handle(sel)

@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 import pyvista as pv
-from PySide6.QtCore import QPointF, QRectF, Qt, QTimer, Signal
+from PySide6.QtCore import QPointF, QRectF, Qt, QTimer
 from PySide6.QtGui import QBrush, QColor, QFont, QPainter, QPainterPath, QPen, QPolygonF
 from PySide6.QtWidgets import (
     QComboBox,
@@ -28,7 +28,9 @@ from PySide6.QtWidgets import (
 
 from thighmap.anatomy.atlas import Atlas
 from thighmap.planning import Needle
+from thighmap.planning.document import PlanDocument
 from thighmap.viz import scene
+from thighmap.viz.view_state import SectionSettings, ViewState
 
 DRAW_ORDER = ("skin", "fat", "fascia", "muscle", "tendon", "bone", "vein", "artery", "nerve")
 IMAGE_BG = "#07080a"
@@ -196,17 +198,17 @@ class SectionView(QWidget):
 class SectionPanel(QWidget):
     """Needle-plane slice and axial slice; recomputed lazily when visible."""
 
-    level_changed = Signal(float)
-
-    def __init__(self, parent: QWidget | None = None) -> None:
+    def __init__(self, view: ViewState | None = None, parent: QWidget | None = None) -> None:
         super().__init__(parent)
+        # mode, axial level and whether it follows the tip live in the view state; these
+        # controls set it and show it (it emits only on a change, so nothing loops)
+        self.view = view if view is not None else ViewState()
         self.atlas: Atlas | None = None
         self._polys: dict[str, pv.PolyData] = {}
         self._zones: dict[str, pv.PolyData] = {}
         self.zone_source: Any = None
         self.needle: Needle | None = None
         self.report: Any = None
-        self.hidden: set[str] = set()
         self.side = "right"
         self.mode = QComboBox()
         self.mode.addItem("Plane of needle and long axis", "long")
@@ -240,10 +242,33 @@ class SectionPanel(QWidget):
         self._timer.timeout.connect(self.recompute)
         self._stale = True
         self.drawn_for: tuple[Any, Any] | None = None  # (atlas, needle) of the cuts on show
-        self.mode.currentIndexChanged.connect(lambda _i: self.schedule())
+        self.mode.currentIndexChanged.connect(lambda _i: self.view.set_section(mode=self.mode.currentData()))
+        self.follow.currentIndexChanged.connect(
+            lambda _i: self.view.set_section(follow=self.follow.currentData())
+        )
         self.level.valueChanged.connect(self._on_level)
-        self.level_slider.valueChanged.connect(lambda v: self.level.setValue(float(v)))
-        self.follow.currentIndexChanged.connect(lambda _i: self.schedule())
+        self.level_slider.valueChanged.connect(self._on_level)
+        self._cutting = False
+        self.view.section_changed.connect(self._on_section)
+        self.view.visibility_changed.connect(self._on_visibility)
+        self._on_section(self.view.section)
+
+    def _on_visibility(self, key: str, _visible: bool) -> None:
+        if ":" not in key and self.atlas is not None and key in self.atlas.structures:
+            self.schedule()  # hidden structures are left out of the cut
+
+    @property
+    def hidden(self) -> set[str]:
+        return self.view.hidden
+
+    def _on_section(self, s: SectionSettings) -> None:
+        """The view state changed: show it in the controls and cut again."""
+        self.mode.setCurrentIndex(max(self.mode.findData(s.mode), 0))
+        self.follow.setCurrentIndex(max(self.follow.findData(s.follow), 0))
+        self.level.setValue(s.level_mm)
+        self.level_slider.setValue(round(s.level_mm))
+        if not self._cutting:  # the level recompute() takes from the tip is already cut
+            self.schedule()
 
     # --------------------------------------------------------------- inputs
     def set_atlas(self, atlas: Atlas, zone_source: Any, side: str) -> None:
@@ -254,16 +279,20 @@ class SectionPanel(QWidget):
         self.zone_source = zone_source
         skin = atlas.mesh("skin").vertices
         lo, hi = float(skin[:, 2].min()), float(skin[:, 2].max())
-        for w in (self.level, self.level_slider):
-            w.blockSignals(True)
         self.level.setRange(lo + 1, hi - 1)
         self.level_slider.setRange(round(lo + 1), round(hi - 1))
-        if not lo < self.level.value() < hi:
-            self.level.setValue((lo + hi) / 2.0)
-        self.level_slider.setValue(round(self.level.value()))
-        for w in (self.level, self.level_slider):
-            w.blockSignals(False)
+        if not lo < self.view.section.level_mm < hi:
+            self.view.set_section(level_mm=(lo + hi) / 2.0)
         self.schedule()
+
+    def follow_document(self, doc: PlanDocument) -> None:
+        """Cut through the document's selected needle whenever the plan or the selection changes."""
+
+        def update(*_args: Any) -> None:
+            self.set_needle(doc.selected_needle(), doc.selected_report())
+
+        doc.plan_changed.connect(update)
+        doc.selection_changed.connect(update)
 
     def set_needle(self, needle: Needle | None, report: Any) -> None:
         self.needle = needle
@@ -271,15 +300,11 @@ class SectionPanel(QWidget):
         self.schedule()
 
     def _on_level(self, value: float) -> None:
-        self.level_slider.blockSignals(True)
-        self.level_slider.setValue(round(value))
-        self.level_slider.blockSignals(False)
-        if self.follow.currentData() == "tip" and self.sender() is not None:
-            self.follow.blockSignals(True)
-            self.follow.setCurrentIndex(1)
-            self.follow.blockSignals(False)
-        self.level_changed.emit(value)
-        self.schedule()
+        """The box or the slider was moved: a level of one's own (no longer the tip's).
+        The controls round the level; a value within their rounding of the view state's
+        is the one it gave them, not a move."""
+        if abs(float(value) - self.view.section.level_mm) >= 0.5:
+            self.view.set_section(level_mm=float(value), follow="fixed")
 
     def schedule(self) -> None:
         """Recompute soon if the panel is on screen, else when it is next shown."""
@@ -360,7 +385,7 @@ class SectionPanel(QWidget):
         if np.linalg.norm(depth_axis) < 1e-6:
             depth_axis = np.array([0.0, -1.0, 0.0])
         depth_axis /= np.linalg.norm(depth_axis)
-        if self.mode.currentData() == "long":
+        if self.view.section.mode == "long":
             e1, e2 = z, -depth_axis  # proximal to the right, out of the skin upwards
         else:
             across = np.cross(z, depth_axis)
@@ -373,19 +398,18 @@ class SectionPanel(QWidget):
             return
         self._timer.stop()
         self._stale = False
-        if self.follow.currentData() == "tip" and self.needle is not None:
-            self.level.blockSignals(True)
-            self.level.setValue(float(self.needle.tip_mm[2]))
-            self.level.blockSignals(False)
-            self.level_slider.blockSignals(True)
-            self.level_slider.setValue(round(self.level.value()))
-            self.level_slider.blockSignals(False)
+        if self.view.section.follow == "tip" and self.needle is not None:
+            self._cutting = True
+            try:
+                self.view.set_section(level_mm=float(self.needle.tip_mm[2]))
+            finally:
+                self._cutting = False
         plane = self.needle_plane()
         if plane is None:
             self.along.set_slice(Slice2D("Needle plane: select a needle"))
         else:
             origin, normal, e1, e2 = plane
-            if self.mode.currentData() == "long":
+            if self.view.section.mode == "long":
                 edges = ("posterior (skin)", "anterior", "distal", "proximal")
                 title = "Needle plane (along the thigh)"
             else:
@@ -398,7 +422,7 @@ class SectionPanel(QWidget):
                 )
                 title = "Needle plane (across the thigh)"
             self.along.set_slice(self._cut(title, origin, normal, e1, e2, edges))
-        z = float(self.level.value())
+        z = self.view.section.level_mm
         # viewed from the feet with posterior up: lateral of a right thigh on the right
         e1 = np.array([1.0, 0.0, 0.0]) if self.side == "right" else np.array([-1.0, 0.0, 0.0])
         e2 = np.array([0.0, 1.0, 0.0])

@@ -51,7 +51,7 @@ def capture_step(win: Any, title: str, text: str = "") -> DemoStep:
     structures = set(atlas.structures) if atlas is not None else set()
     cam = win.pl.camera
     dock = win.docks.get("Cross-section")
-    sec = win.section
+    sec = win.view.section
     return DemoStep(
         title=title,
         camera=demo.Camera(tuple(cam.position), tuple(cam.focal_point), tuple(cam.up), float(cam.view_angle)),
@@ -60,7 +60,7 @@ def capture_step(win: Any, title: str, text: str = "") -> DemoStep:
         opacity=dict(sorted(s.opacity.items())),
         needles=tuple(n.id for n in win.plan.needles if s.show_needles and n.id not in s.hidden_needles),
         selected=win.selected,
-        danger_zones=win.act_zones.isChecked(),
+        danger_zones=win.view.any_zone_visible(s.zone_ids()),
         focused=s.focused if s.focused in structures else None,
         hidden_zones=tuple(sorted(s.hidden_zones)),
         trigger_points=s.show_trigger_points,
@@ -72,9 +72,9 @@ def capture_step(win: Any, title: str, text: str = "") -> DemoStep:
         },
         section=Section(
             shown=dock is not None and not dock.isHidden(),
-            mode=str(sec.mode.currentData()),
-            follow=str(sec.follow.currentData()),
-            level_mm=float(sec.level.value()),
+            mode=sec.mode,
+            follow=sec.follow,
+            level_mm=sec.level_mm,
         ),
     )
 
@@ -95,9 +95,6 @@ def apply_step(win: Any, step: DemoStep, *, camera: bool = True) -> None:
     for st in atlas.danger_structures():
         layers.set_checked(f"zone:{st.id}", step.danger_zones and st.id not in step.hidden_zones)
         layers.set_opacity(f"zone:{st.id}", step.opacity.get(f"zone:{st.id}", scene.ZONE_OPACITY))
-    win.act_zones.blockSignals(True)
-    win.act_zones.setChecked(step.danger_zones)
-    win.act_zones.blockSignals(False)
     if step.trigger_points is not None:
         if step.trigger_points != s.show_trigger_points:  # each call lays the labels out again
             s.set_trigger_points_visible(step.trigger_points)
@@ -110,10 +107,8 @@ def apply_step(win: Any, step: DemoStep, *, camera: bool = True) -> None:
         layers.set_checked("tp_labels", step.labels["trigger_points"])
     ids = [n.id for n in win.plan.needles]
     shown = [i for i in ids if step.shows_needle(i)]
+    layers.set_checked("needles", bool(shown))  # first: switching it on shows every needle
     s.set_hidden_needles({i for i in ids if i not in shown})
-    layers.set_checked("needles", bool(shown))
-    if not shown:
-        s.set_needles_visible(False)
     if step.selected and step.selected in shown:
         win.select_needle(step.selected)
     if step.focused and step.focused in atlas.structures:
@@ -122,11 +117,12 @@ def apply_step(win: Any, step: DemoStep, *, camera: bool = True) -> None:
         win._clicked_focus = None  # the window's clicked outline, dropped as Esc would
         s.set_focus(None)
     if step.section is not None:
-        sec = win.section
-        sec.mode.setCurrentIndex(max(sec.mode.findData(step.section.mode), 0))
-        sec.follow.setCurrentIndex(max(sec.follow.findData(step.section.follow), 0))
-        if step.section.follow == "fixed":
-            sec.level.setValue(step.section.level_mm)
+        fixed = step.section.follow == "fixed"
+        win.view.set_section(
+            mode=step.section.mode,
+            follow=step.section.follow,
+            level_mm=step.section.level_mm if fixed else None,
+        )
         dock = win.docks.get("Cross-section")
         if dock is not None:
             dock.setVisible(step.section.shown)
@@ -139,10 +135,10 @@ def apply_step(win: Any, step: DemoStep, *, camera: bool = True) -> None:
     s.request_render()
 
 
-def clear_needle_hiding(win: Any, key: str, visible: bool) -> None:
+def clear_needle_hiding(view: Any, key: str, visible: bool) -> None:
     """Switching the Needles layer on shows every needle again, also those a step hid."""
-    if key == "needles" and visible and win.scene.hidden_needles:
-        win.scene.set_hidden_needles(set())
+    if key == "needles" and visible:
+        view.set_hidden_needles(())
 
 
 # ====================================================================== the step list
