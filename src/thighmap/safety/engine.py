@@ -136,8 +136,7 @@ class SafetyModel:
             faces = skin.faces
             if "subcutaneous_fat" in self.atlas.structures:
                 fat = self.atlas.mesh("subcutaneous_fat")
-                fat_keys = {tuple(v) for v in np.round(fat.vertices, 4)}
-                shared = np.array([tuple(v) in fat_keys for v in np.round(skin.vertices, 4)])
+                shared = _rows_in(np.round(skin.vertices, 4), np.round(fat.vertices, 4))
                 faces = faces[~shared[faces].any(axis=1)]
             v = skin.vertices
             vn = _vertex_normals(SurfaceMesh(v, faces))
@@ -753,6 +752,18 @@ def compiled_skin_search_agrees() -> bool:
         _, want = point_triangle_closest(points, tri[:, 0], tri[:, 1], tri[:, 2])
         _SKIN_KERNEL_AGREES.append(bool(ok.all() and np.array_equal(q, want)))
     return _SKIN_KERNEL_AGREES[0]
+
+
+def _rows_in(points: np.ndarray, others: np.ndarray) -> np.ndarray:
+    """For each row of points (N,3), whether the same three floats are a row of others
+    (M,3): numpy's set membership on the rows' bytes, with -0.0 made 0.0 so that bytes
+    compare as the floats do (no NaN in a mesh)."""
+
+    def as_rows(a: np.ndarray) -> np.ndarray:
+        a = np.ascontiguousarray(np.asarray(a, np.float64).reshape(-1, 3) + 0.0)
+        return a.view(np.dtype((np.void, 3 * a.itemsize))).ravel()
+
+    return np.isin(as_rows(points), as_rows(others))
 
 
 def _vertex_normals(mesh: SurfaceMesh) -> np.ndarray:
