@@ -756,14 +756,25 @@ def compiled_skin_search_agrees() -> bool:
 
 def _rows_in(points: np.ndarray, others: np.ndarray) -> np.ndarray:
     """For each row of points (N,3), whether the same three floats are a row of others
-    (M,3): numpy's set membership on the rows' bytes, with -0.0 made 0.0 so that bytes
-    compare as the floats do (no NaN in a mesh)."""
-
-    def as_rows(a: np.ndarray) -> np.ndarray:
-        a = np.ascontiguousarray(np.asarray(a, np.float64).reshape(-1, 3) + 0.0)
-        return a.view(np.dtype((np.void, 3 * a.itemsize))).ravel()
-
-    return np.isin(as_rows(points), as_rows(others))
+    (M,3), as a set of float triples would say: the rows' bits (-0.0 made 0.0, so that bits
+    compare as the floats do; a mesh has no NaN) sorted together, each run of equal rows
+    holding a row of others or not."""
+    p = np.ascontiguousarray(np.asarray(points, np.float64).reshape(-1, 3) + 0.0).view(np.int64)
+    o = np.ascontiguousarray(np.asarray(others, np.float64).reshape(-1, 3) + 0.0).view(np.int64)
+    if len(p) == 0 or len(o) == 0:
+        return np.zeros(len(p), bool)
+    rows = np.concatenate([o, p])
+    order = np.lexsort(rows.T[::-1])
+    ordered = rows[order]
+    starts = np.ones(len(rows), bool)
+    starts[1:] = (ordered[1:] != ordered[:-1]).any(axis=1)
+    run = np.cumsum(starts) - 1
+    of_others = order < len(o)
+    run_has_other = np.zeros(run[-1] + 1, bool)
+    run_has_other[run[of_others]] = True
+    inside = np.empty(len(p), bool)
+    inside[order[~of_others] - len(o)] = run_has_other[run[~of_others]]
+    return inside
 
 
 def _vertex_normals(mesh: SurfaceMesh) -> np.ndarray:
