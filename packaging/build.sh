@@ -5,7 +5,8 @@ set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$here"
 bash scripts/bootstrap.sh
-.venv/bin/python -m pip install -q "pyinstaller>=6.0"
+# PyInstaller, and setuptools for numba's ahead-of-time compiler (packaging/compile_kernels.py)
+.venv/bin/python -m pip install -q "pyinstaller>=6.0" setuptools
 start=$(date +%s)
 # the safety kernels, compiled ahead of time: the bundle carries them instead of numba and LLVM
 .venv/bin/python packaging/compile_kernels.py build/aot
