@@ -20,6 +20,9 @@ import sys  # noqa: E402
 import tempfile  # noqa: E402
 from pathlib import Path  # noqa: E402
 
+# warm includes Python's bytecode cache, as an installed package has it: with
+# PYTHONDONTWRITEBYTECODE set, every run would compile thighmap's sources again
+sys.dont_write_bytecode = False
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 os.environ.setdefault("THIGHMAP_SETTINGS_DIR", tempfile.mkdtemp(prefix="thighmap-bench-"))
 

@@ -222,7 +222,8 @@ def test_label_volume_read_by_nibabel_has_the_femur_and_the_nerve_where_they_are
     data = np.asarray(img.dataobj)
     sform, scode = img.header.get_sform(coded=True)
     qform, qcode = img.header.get_qform(coded=True)
-    assert scode > 0 and qcode > 0
+    assert scode == qcode == 1  # scanner-style RAS world
+    assert nib.aff2axcodes(img.affine) == ("R", "A", "S")
     np.testing.assert_allclose(sform, qform, atol=1e-4)
     np.testing.assert_allclose(img.affine, sform, atol=1e-6)
     np.testing.assert_allclose(img.header.get_zooms(), [SPACING_MM] * 3)
@@ -294,6 +295,12 @@ def test_nifti_writer_round_trips_a_small_volume_exactly():
         np.testing.assert_array_equal(np.asarray(img.dataobj), labels)
         assert img.get_data_dtype() == dtype
         np.testing.assert_allclose(img.affine, affine)
+        for form, code in (img.header.get_qform(coded=True), img.header.get_sform(coded=True)):
+            np.testing.assert_allclose(form, affine, atol=1e-6)
+            assert code == 1  # NIFTI_XFORM_SCANNER_ANAT: the world is RAS
+        assert nib.aff2axcodes(img.affine) == ("R", "A", "S")
+        np.testing.assert_allclose(img.header.get_zooms(), [1.5] * 3)
+        assert img.header.get_xyzt_units()[0] == "mm"
         assert img.header["intent_code"] == 1002  # NIFTI_INTENT_LABEL
         assert io.BytesIO(raw).read(348)[344:348] == b"n+1\0"
 

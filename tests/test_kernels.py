@@ -217,9 +217,14 @@ print(before, [len(k.signatures) for k in entry_points])
 """
 
 
+@pytest.mark.skipif(
+    kernels._AHEAD_OF_TIME is not None, reason="the kernels were compiled ahead of time (no numba)"
+)
 def test_warm_up_compiles_what_the_engine_uses() -> None:
     """In a fresh interpreter: after warm_up, checks of every kind (single, batch,
-    threaded batch, maps, the tissue ladder, a left thigh) compile nothing more."""
+    threaded batch, maps, the tissue ladder, a left thigh) compile nothing more. One
+    argument type per kernel is also what compiling them ahead of time for the bundle
+    needs (packaging/compile_kernels.py)."""
     import subprocess
     import sys
 
@@ -229,3 +234,69 @@ def test_warm_up_compiles_what_the_engine_uses() -> None:
     before, after = out.splitlines()[-1].split("] [")
     assert before + "]" == "[" + after, out
     assert "0" not in before.strip("[]").split(", "), out
+
+
+_AOT_CHECK_SCRIPT = """
+import json, sys
+from thighmap.cli import main
+code = main(sys.argv[1:])
+print(json.dumps({"code": code, "numba": "numba" in sys.modules}), file=sys.stderr)
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(1200)
+def test_kernels_compiled_ahead_of_time_check_as_numba_does(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """The bundle's kernels (packaging/compile_kernels.py): with the compiled module on the
+    path a check imports no numba and reports exactly what the numba kernels report, for
+    the example plans and a plan large enough to run in threads; a kernels.py that differs
+    from the one compiled refuses the module and compiles with numba instead."""
+    import json
+    import os
+    import shutil
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from benchmarks.bench_scale import make_plan
+
+    from thighmap.safety.engine import model_for_patient
+
+    pytest.importorskip("setuptools", reason="numba's ahead-of-time compiler builds with setuptools")
+    if shutil.which("cc") is None and shutil.which("gcc") is None:
+        pytest.skip("no C compiler: numba's ahead-of-time compiler needs one")
+    root = Path(__file__).resolve().parents[1]
+    src = str(root / "src")
+    clean = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    clean["THIGHMAP_ASSETS"] = str(root / "assets")  # also for the copied tree below
+    built = subprocess.run(
+        [sys.executable, str(root / "packaging" / "compile_kernels.py"), str(tmp_path / "aot")],
+        env=dict(clean, PYTHONPATH=src), capture_output=True, text=True, timeout=900,
+    )  # fmt: skip
+    assert built.returncode == 0, built.stderr
+    big = tmp_path / "big.thighplan.json"
+    big.write_text(json.dumps(make_plan(model_for_patient(None), 600)))
+    plans = [*sorted(str(p) for p in (root / "examples").glob("*.thighplan.json")), str(big)]
+
+    def check(pythonpath: str, plan: str) -> tuple[str, dict]:
+        out = subprocess.run(
+            [sys.executable, "-c", _AOT_CHECK_SCRIPT, "check", plan, "--json"],
+            env=dict(clean, PYTHONPATH=pythonpath), capture_output=True, text=True, timeout=600,
+        )  # fmt: skip
+        return out.stdout, json.loads(out.stderr.strip().splitlines()[-1])
+
+    for plan in plans:
+        jit_report, jit = check(src, plan)
+        aot_report, aot = check(os.pathsep.join([src, str(tmp_path / "aot")]), plan)
+        assert jit["numba"] and not aot["numba"], (jit, aot)
+        assert aot["code"] == jit["code"] and aot_report == jit_report, plan
+
+    # a changed source: the stamp no longer matches, numba compiles as from a checkout
+    tree = tmp_path / "changed"
+    no_caches = shutil.ignore_patterns("__pycache__")
+    shutil.copytree(root / "src" / "thighmap", tree / "thighmap", ignore=no_caches)
+    kernels_py = tree / "thighmap" / "safety" / "kernels.py"
+    kernels_py.write_text(kernels_py.read_text(encoding="utf-8") + "\n# changed\n", encoding="utf-8")
+    stale_report, stale = check(os.pathsep.join([str(tree), str(tmp_path / "aot")]), plans[0])
+    assert stale["numba"] and stale["code"] in (0, 1, 2), stale
+    assert stale_report == check(src, plans[0])[0]

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from thighmap.planning import Needle, PatientProfile, Plan, mirror_x
 from thighmap.safety.engine import SafetyModel, model_for_plan
@@ -253,3 +255,17 @@ def test_large_batches_split_across_threads_give_the_same_results(model):
     assert split.keys() == whole.keys()
     for key in whole:
         np.testing.assert_array_equal(split[key], whole[key], err_msg=key)
+
+
+@settings(max_examples=50, deadline=None)
+@given(st.integers(0, 2**32 - 1))
+def test_rows_in_is_membership_of_the_rows_floats(seed: int) -> None:
+    """engine._rows_in (which outer-skin vertices the fat layer shares) says what a set of
+    float triples says, -0.0 and 0.0 alike."""
+    from thighmap.safety.engine import _rows_in
+
+    rng = np.random.default_rng(seed)
+    values = np.array([0.0, -0.0, 0.5, -0.5, 1e-4, 123.4567])
+    points, others = values[rng.integers(0, 6, (200, 3))], values[rng.integers(0, 6, (40, 3))]
+    keys = {tuple(v) for v in others}
+    np.testing.assert_array_equal(_rows_in(points, others), [tuple(v) in keys for v in points])

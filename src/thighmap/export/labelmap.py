@@ -11,20 +11,19 @@ because a label volume is mostly used to see what a needle would reach.
 
 The grid's axes run along R, A, S (NIfTI's world is RAS, whatever space the surfaces
 are exported in), its spacing is the same on all three, and one grid point lies on the
-frame's origin (the epicondyle midpoint). The file is NIfTI-1 (.nii.gz), written here
-from the header layout of nifti1.h (NIfTI Data Format Working Group,
-nifti.nimh.nih.gov/pub/dist/src/niftilib/nifti1.h): sform and qform both hold the same
-voxel-to-RAS affine (code 1, scanner-based anatomical coordinates), units mm, intent
-"label" (1002).
+frame's origin (the epicondyle midpoint). The file is NIfTI-1 (.nii.gz), written by
+VTK's vtkNIFTIImageWriter: sform and qform both hold the same voxel-to-RAS affine (code 1,
+scanner-based anatomical coordinates), units mm, intent "label" (1002; the codes are those
+of nifti1.h, NIfTI Data Format Working Group).
 """
 
 from __future__ import annotations
 
-import gzip
 import math
-import struct
+import tempfile
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
@@ -122,63 +121,62 @@ def voxelise(
 
 
 def nifti_bytes(volume: LabelVolume, description: str = "thighmap atlas labels") -> bytes:
-    """The volume as a gzip-compressed single-file NIfTI-1 (.nii.gz)."""
-    data = volume.labels
-    datatype, bitpix = (2, 8) if data.dtype == np.uint8 else (512, 16)  # DT_UINT8, DT_UINT16
+    """The volume as a gzip-compressed single-file NIfTI-1 (.nii.gz), written by VTK.
+
+    The image goes to VTK with its origin at 0 and the grid spacing; the qform matrix (VTK's
+    data coordinates to RAS) carries the grid's first point, so that voxel (i, j, k) lies
+    at RAS ``volume.affine @ (i, j, k, 1)``. The sform rows are that affine, given in the
+    header: with an sform matrix of its own, VTK would mark the sform "aligned" (code 2),
+    where this file's world is the scanner-style RAS frame (code 1) like its qform."""
+    from vtkmodules.util.numpy_support import numpy_to_vtk
+    from vtkmodules.vtkCommonDataModel import vtkImageData
+    from vtkmodules.vtkCommonMath import vtkMatrix4x4
+    from vtkmodules.vtkIOImage import vtkNIFTIImageHeader, vtkNIFTIImageWriter
+
+    data = np.asarray(volume.labels)
+    if data.dtype not in (np.uint8, np.uint16):
+        raise ValueError(f"label volume of type {data.dtype}: must be uint8 or uint16")
     s = volume.spacing_mm
-    aff = volume.affine
-    dim = [3, *data.shape, 1, 1, 1, 1]
-    pixdim = [1.0, s, s, s, 0.0, 0.0, 0.0, 0.0]  # pixdim[0] = qfac = 1 (proper rotation)
-    header = struct.pack(
-        "<i10s18sihcc8h3f4h8ffffhcc4f2i80s24s2h6f4f4f4f16s4s",
-        348,  # sizeof_hdr
-        b"",  # data_type (unused)
-        b"",  # db_name (unused)
-        0,  # extents
-        0,  # session_error
-        b"r",  # regular
-        b"\0",  # dim_info
-        *dim,
-        0.0,
-        0.0,
-        0.0,  # intent_p1..3
-        NIFTI_INTENT_LABEL,
-        datatype,
-        bitpix,
-        0,  # slice_start
-        *pixdim,
-        352.0,  # vox_offset: header + 4-byte extension flag
-        1.0,  # scl_slope
-        0.0,  # scl_inter
-        0,  # slice_end
-        b"\0",  # slice_code
-        bytes([NIFTI_UNITS_MM]),  # xyzt_units
-        float(data.max(initial=0)),  # cal_max
-        0.0,  # cal_min
-        0.0,  # slice_duration
-        0.0,  # toffset
-        0,
-        0,  # glmax, glmin (unused)
-        description.encode("ascii", "replace")[:79],
-        b"",  # aux_file
-        NIFTI_XFORM_SCANNER_ANAT,  # qform_code
-        NIFTI_XFORM_SCANNER_ANAT,  # sform_code
-        0.0,
-        0.0,
-        0.0,  # quatern_b, c, d: no rotation (axes along R, A, S)
-        *aff[:3, 3],  # qoffset_x, y, z
-        *aff[0],
-        *aff[1],
-        *aff[2],  # srow_x, srow_y, srow_z
-        b"labels",  # intent_name
-        b"n+1\0",  # magic: single file
-    )
-    if len(header) != 348:
-        raise AssertionError(f"NIfTI-1 header is {len(header)} bytes, not 348")
+    aff = np.asarray(volume.affine, float)
     if not np.allclose(aff[:3, :3], np.eye(3) * s):
-        raise ValueError("the qform written here needs grid axes along R, A, S")
-    body = header + b"\0\0\0\0" + np.asarray(data, dtype=data.dtype.newbyteorder("<")).tobytes(order="F")
-    return gzip.compress(body, compresslevel=6, mtime=0)
+        raise ValueError("the label volume's grid axes must run along R, A, S")
+    image = vtkImageData()
+    image.SetDimensions(*data.shape)
+    image.SetSpacing(s, s, s)
+    image.SetOrigin(0.0, 0.0, 0.0)
+    # VTK's x index runs fastest: the array in Fortran order, i first
+    scalars = numpy_to_vtk(np.ascontiguousarray(data.ravel(order="F")), deep=True)
+    scalars.SetName("labels")
+    image.GetPointData().SetScalars(scalars)
+    to_ras = vtkMatrix4x4()  # VTK data coordinates (mm from the first voxel) -> RAS
+    for d in range(3):
+        to_ras.SetElement(d, 3, float(aff[d, 3]))
+    header = vtkNIFTIImageHeader()
+    header.SetIntentCode(NIFTI_INTENT_LABEL)
+    header.SetIntentName("labels")
+    header.SetDescrip(description.encode("ascii", "replace").decode("ascii")[:79])
+    header.SetXYZTUnits(NIFTI_UNITS_MM)
+    header.SetQFormCode(NIFTI_XFORM_SCANNER_ANAT)
+    header.SetSFormCode(NIFTI_XFORM_SCANNER_ANAT)
+    header.SetSRowX(*(float(v) for v in aff[0]))
+    header.SetSRowY(*(float(v) for v in aff[1]))
+    header.SetSRowZ(*(float(v) for v in aff[2]))
+    header.SetCalMin(0.0)
+    header.SetCalMax(float(data.max(initial=0)))
+    with tempfile.TemporaryDirectory(prefix="thighmap-nifti-") as folder:
+        path = Path(folder) / "labels.nii.gz"  # the name tells VTK: one file, compressed
+        writer = vtkNIFTIImageWriter()
+        writer.SetInputData(image)
+        writer.SetNIFTIHeader(header)
+        writer.SetNIFTIVersion(1)
+        writer.SetDescription(header.GetDescrip())
+        writer.SetQFac(1.0)
+        writer.SetQFormMatrix(to_ras)
+        writer.SetFileName(str(path))
+        writer.Write()
+        if writer.GetErrorCode() != 0 or not path.is_file():
+            raise OSError(f"VTK could not write the label volume (error {writer.GetErrorCode()})")
+        return path.read_bytes()
 
 
 def color_table_text(label_of: Mapping[str, int], colours: Mapping[str, tuple[int, int, int]]) -> str:

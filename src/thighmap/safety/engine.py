@@ -136,8 +136,7 @@ class SafetyModel:
             faces = skin.faces
             if "subcutaneous_fat" in self.atlas.structures:
                 fat = self.atlas.mesh("subcutaneous_fat")
-                fat_keys = {tuple(v) for v in np.round(fat.vertices, 4)}
-                shared = np.array([tuple(v) in fat_keys for v in np.round(skin.vertices, 4)])
+                shared = _rows_in(np.round(skin.vertices, 4), np.round(fat.vertices, 4))
                 faces = faces[~shared[faces].any(axis=1)]
             v = skin.vertices
             vn = _vertex_normals(SurfaceMesh(v, faces))
@@ -756,6 +755,29 @@ def compiled_skin_search_agrees() -> bool:
         _, want = point_triangle_closest(points, tri[:, 0], tri[:, 1], tri[:, 2])
         _SKIN_KERNEL_AGREES.append(bool(ok.all() and np.array_equal(q, want)))
     return _SKIN_KERNEL_AGREES[0]
+
+
+def _rows_in(points: np.ndarray, others: np.ndarray) -> np.ndarray:
+    """For each row of points (N,3), whether the same three floats are a row of others
+    (M,3), as a set of float triples would say: the rows' bits (-0.0 made 0.0, so that bits
+    compare as the floats do; a mesh has no NaN) sorted together, each run of equal rows
+    holding a row of others or not."""
+    p = np.ascontiguousarray(np.asarray(points, np.float64).reshape(-1, 3) + 0.0).view(np.int64)
+    o = np.ascontiguousarray(np.asarray(others, np.float64).reshape(-1, 3) + 0.0).view(np.int64)
+    if len(p) == 0 or len(o) == 0:
+        return np.zeros(len(p), bool)
+    rows = np.concatenate([o, p])
+    order = np.lexsort(rows.T[::-1])
+    ordered = rows[order]
+    starts = np.ones(len(rows), bool)
+    starts[1:] = (ordered[1:] != ordered[:-1]).any(axis=1)
+    run = np.cumsum(starts) - 1
+    of_others = order < len(o)
+    run_has_other = np.zeros(run[-1] + 1, bool)
+    run_has_other[run[of_others]] = True
+    inside = np.empty(len(p), bool)
+    inside[order[~of_others] - len(o)] = run_has_other[run[~of_others]]
+    return inside
 
 
 def _vertex_normals(mesh: SurfaceMesh) -> np.ndarray:

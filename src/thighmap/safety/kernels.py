@@ -11,21 +11,50 @@ Every function here is pure: arrays in, arrays out, no state. Compiled code is c
 beside this file (in __pycache__, or numba's per-user cache when that is not writable),
 so only the first run on a machine pays the compile time (about 10 s here); warm_up()
 lets the desktop program pay it in the background. Where this file is absent (a bundle
-holding bytecode only) nothing can be cached and every start compiles again; the
-bundle therefore ships this module as source (packaging/thighmap.spec).
+holding bytecode only) nothing can be cached and every start compiles again.
+
+The one-folder bundle carries no numba and no LLVM (150 MB): packaging/compile_kernels.py
+compiles the entry kernels ahead of time into the extension module `_thighmap_kernels`,
+stamped with this file's SHA-256. Where that module is importable and its stamp matches
+this source, the entry kernels are taken from it and numba is never imported; otherwise
+(a checkout, a wheel) numba compiles them as above. The bundle ships this module as
+source so the stamp can be checked (packaging/thighmap.spec).
 """
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 import math
 import os
 import sys
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from types import ModuleType
 
 import numpy as np
-from numba import njit
+
+
+def source_digest() -> int:
+    """The first 60 bits of this file's SHA-256, as an integer: ties kernels compiled ahead
+    of time to the source they were compiled from."""
+    with open(__file__, "rb") as source:
+        return int(hashlib.sha256(source.read()).hexdigest()[:15], 16)
+
+
+def _ahead_of_time_kernels() -> ModuleType | None:
+    """The entry kernels compiled ahead of time from this very file (the bundle's
+    `_thighmap_kernels`, packaging/compile_kernels.py), or None."""
+    try:
+        import _thighmap_kernels  # type: ignore[import-not-found]
+    except ImportError:
+        return None
+    if not os.path.isfile(__file__) or _thighmap_kernels.source_digest() != source_digest():
+        return None  # compiled from another version of this file: numba compiles instead
+    return _thighmap_kernels
+
+
+_AHEAD_OF_TIME = _ahead_of_time_kernels()
 
 
 def _load_numba_numpy_support_without_blas() -> None:
@@ -56,7 +85,19 @@ def _load_numba_numpy_support_without_blas() -> None:
     arraymath.ensure_blas = probe
 
 
-_load_numba_numpy_support_without_blas()
+if _AHEAD_OF_TIME is None:
+    from numba import njit
+
+    _load_numba_numpy_support_without_blas()
+else:
+
+    def njit(*args: object, **options: object) -> Callable:
+        """Stands in for numba's decorator: the functions below stay plain Python, and the
+        entry kernels are replaced by their compiled forms at the end of this module."""
+        if args and callable(args[0]):
+            return args[0]
+        return lambda function: function
+
 
 _JIT = {
     "cache": os.path.isfile(__file__),
@@ -1086,6 +1127,8 @@ ENTRY_KERNELS = (
     "closest_on_vertex_faces",
 )
 COMPILING_MESSAGE = "compiling the safety kernels for this machine (first run only, about 10 s)…"
+if _AHEAD_OF_TIME is not None:
+    globals().update({name: getattr(_AHEAD_OF_TIME, name) for name in ENTRY_KERNELS})
 
 
 def cache_is_cold(names: tuple[str, ...] = ENTRY_KERNELS) -> bool:
@@ -1093,6 +1136,8 @@ def cache_is_cold(names: tuple[str, ...] = ENTRY_KERNELS) -> bool:
     cache (none cached for this source and this processor, or nowhere to cache them).
 
     Cheap: reads the small cache index of each kernel; nothing is compiled or loaded."""
+    if _AHEAD_OF_TIME is not None:
+        return False  # compiled when the bundle was built
     try:
         from numba.core.registry import cpu_target
 
