@@ -320,15 +320,22 @@ def restore_volume(poly, volume_mm3: float):
     return out, b
 
 
-def clip_to_range(poly, z_lo: float, z_hi: float):
-    """Keep lo <= z <= hi, closing each cut with a flat cap (vtkClipClosedSurface)."""
+def clip_to_range(poly, z_lo: float, z_hi: float, x_min: float | None = None):
+    """Keep lo <= z <= hi (and x >= x_min), closing each cut with a flat cap
+    (vtkClipClosedSurface)."""
     import pyvista as pv
     import vtk
 
     lo, hi = poly.points[:, 2].min(), poly.points[:, 2].max()
-    if lo >= z_lo and hi <= z_hi:
+    medial = x_min is not None and poly.points[:, 0].min() < x_min
+    if lo >= z_lo and hi <= z_hi and not medial:
         return poly
     planes = vtk.vtkPlaneCollection()
+    if medial:
+        p = vtk.vtkPlane()
+        p.SetOrigin(x_min, 0, 0)
+        p.SetNormal(1, 0, 0)
+        planes.AddItem(p)
     if lo < z_lo:
         p = vtk.vtkPlane()
         p.SetOrigin(0, 0, z_lo)
@@ -554,10 +561,19 @@ def site_positions(bodies: dict[str, Body]) -> dict[str, tuple[str, np.ndarray]]
     return out
 
 
+CUT_INSET_MM = 1.0
+# The pubic rami run medially toward the symphysis, out of the thigh's envelope: the hip
+# bone is cut by a sagittal plane this far medial of the frame's origin, inside the deep
+# fascia of the groin, keeping the tuberosity and the rami next to it.
+HIP_BONE_MEDIAL_CUT_X_MM = -45.0
+
+
 def derive(wheel: Path, atlas_path: Path) -> tuple[dict[str, SurfaceMesh], dict[str, Any], Source]:
     src = read_source(wheel)
     atlas_doc = json.loads(atlas_path.read_text(encoding="utf-8"))
     z_lo, z_hi = (float(z) for z in atlas_doc["limb"]["z_range_mm"])
+    # cut 1 mm inside the limb's cut ends, so that every bone lies inside the closed skin
+    z_lo, z_hi = z_lo + CUT_INSET_MM, z_hi - CUT_INSET_MM
     thigh_length = float(atlas_doc["reference_adult"]["thigh_length_mm"])
 
     femur_body = src.bodies["femur_r"]
@@ -593,8 +609,11 @@ def derive(wheel: Path, atlas_path: Path) -> tuple[dict[str, SurfaceMesh], dict[
             poly = refined[bone].copy()
             poly.points = to_atlas(np.asarray(poly.points, float))
             zmin, zmax = poly.points[:, 2].min(), poly.points[:, 2].max()
-            clipped = bool(zmin < z_lo or zmax > z_hi)
-            poly = clip_to_range(poly, z_lo, z_hi)
+            x_min = HIP_BONE_MEDIAL_CUT_X_MM if bone == "hip_bone" else None
+            clipped = bool(
+                zmin < z_lo or zmax > z_hi or (x_min is not None and poly.points[:, 0].min() < x_min)
+            )
+            poly = clip_to_range(poly, z_lo, z_hi, x_min)
             mesh = to_surface(decimate(poly, budget))
             # decimation may nudge a cap vertex a few micrometres past its plane: put it back
             mesh.vertices[:, 2] = np.clip(mesh.vertices[:, 2], z_lo, z_hi)
@@ -862,7 +881,9 @@ def build_document(src: Source, bones: dict[str, SurfaceMesh], info: dict[str, A
             "volume": "every vertex moved along its normal by one distance (normal_offset_mm) so that the "
             "enclosed volume is the source polyhedron's again (Loop's surface lies inside its control mesh)",
             "cut": f"vtkClipClosedSurface at z = {info['z_range'][0]:g} and {info['z_range'][1]:g} mm "
-            "(limb.z_range_mm), the cut closed by a flat cap; the largest piece kept",
+            f"({CUT_INSET_MM:g} mm inside limb.z_range_mm), and the hip bone at "
+            f"x = {HIP_BONE_MEDIAL_CUT_X_MM:g} mm (its pubic rami leave the thigh toward the symphysis); "
+            "each cut closed by a flat cap; the largest piece kept",
             "decimate": "vtkQuadricDecimation with volume preservation, to each bone's triangle budget",
             "checks": "closed (every edge shared by two triangles), consistently wound, one piece, outward "
             "(positive signed volume)",

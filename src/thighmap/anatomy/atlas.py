@@ -225,8 +225,10 @@ class Atlas:
 
 # tube, loft, limb and bone are built by thighmap's generator; mesh is a surface imported
 # from elsewhere (thighmap atlas import), read as it is; skeleton is a bone of the atlas's
-# skeleton folder (anatomy/skeleton.py), {"type": "skeleton", "bone": "femur"}.
-RECIPE_TYPES: tuple[str, ...] = ("tube", "loft", "limb", "bone", "mesh", "skeleton")
+# skeleton folder (anatomy/skeleton.py), {"type": "skeleton", "bone": "femur"}; packed
+# structures share the atlas's label volume (anatomy/packing.py), and a sleeve is a named
+# layer of fat of given thickness around another structure in that volume.
+RECIPE_TYPES: tuple[str, ...] = ("tube", "loft", "limb", "bone", "mesh", "skeleton", "packed", "sleeve")
 SKELETON_BONES: tuple[str, ...] = ("femur", "hip_bone", "tibia", "fibula")
 
 
@@ -347,6 +349,17 @@ def parse_atlas(doc: Any, path: Path) -> Atlas:
             )
         if recipe["type"] == "tube":
             _parse_tube_recipe(path, where, recipe)
+        if recipe["type"] == "packed":
+            _parse_packed_recipe(path, where, recipe)
+        if recipe["type"] == "sleeve":
+            _number(path, f"{where}.recipe.thickness_mm", recipe.get("thickness_mm"), positive=True)
+            if not isinstance(recipe.get("around"), str):
+                raise _err(
+                    path,
+                    f"{where}.recipe.around",
+                    recipe.get("around"),
+                    "a sleeve names the structure it surrounds",
+                )
         info = {k: v for k, v in st.items() if k not in ("id", "kind", "role", "recipe", "safety")}
         name = _text(path, f"{where}.name", st.get("name"))
         short_name = _optional_text(path, f"{where}.short_name", st.get("short_name")) or name
@@ -354,6 +367,11 @@ def parse_atlas(doc: Any, path: Path) -> Atlas:
     for sid in REQUIRED_STRUCTURES:
         if sid not in structures:
             raise _err(path, f"structures.{sid}", None, "this structure is required")
+    for sid, st in structures.items():
+        if st.recipe["type"] == "sleeve" and st.recipe["around"] not in structures:
+            raise _err(
+                path, f"structures.{sid}.recipe.around", st.recipe["around"], "no structure of that id"
+            )
 
     try:
         from thighmap.planning.model import CONTRAINDICATION_KEYS
@@ -384,6 +402,32 @@ def parse_atlas(doc: Any, path: Path) -> Atlas:
             raise _err(path, f"trigger_points[{i}].id", t.id, "duplicate trigger point id")
         atlas.trigger_points[t.id] = t
     return atlas
+
+
+def _parse_packed_recipe(path: Path, where: str, recipe: Mapping[str, Any]) -> None:
+    """A packed structure's path (centreline, at least two points) and its sections (each
+    with positive half-width and half-depth at a level or a fraction of the path), and an
+    optional published volume with a positive target."""
+    pts = recipe.get("centreline_mm")
+    if not isinstance(pts, list) or len(pts) < 2:
+        raise _err(path, f"{where}.recipe.centreline_mm", pts, "expected a list of at least two points")
+    for k, p in enumerate(pts):
+        _vec3(path, f"{where}.recipe.centreline_mm[{k}]", p)
+    secs = recipe.get("sections")
+    if not isinstance(secs, list) or not secs:
+        raise _err(path, f"{where}.recipe.sections", secs, "expected a list of sections")
+    for k, sec in enumerate(secs):
+        at = f"{where}.recipe.sections[{k}]"
+        if not isinstance(sec, dict) or ("z_mm" not in sec and "at" not in sec):
+            raise _err(path, at, sec, "a section has half_width_mm, half_depth_mm and a z_mm or an at")
+        _number(path, f"{at}.half_width_mm", sec.get("half_width_mm"), positive=True)
+        _number(path, f"{at}.half_depth_mm", sec.get("half_depth_mm"), positive=True)
+        _number(path, f"{at}.{'z_mm' if 'z_mm' in sec else 'at'}", sec.get("z_mm", sec.get("at")))
+    if "volume_cm3" in recipe:
+        vol = recipe["volume_cm3"]
+        if not isinstance(vol, dict):
+            raise _err(path, f"{where}.recipe.volume_cm3", vol, "expected target, range and source")
+        _number(path, f"{where}.recipe.volume_cm3.target", vol.get("target"), positive=True)
 
 
 def _parse_fitting(path: Path, raw: Any) -> FittingParams:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from thighmap.anatomy import meshgen
+from thighmap.anatomy import meshgen, packing
 from thighmap.anatomy.atlas import Atlas
 from thighmap.anatomy.meshgen import SurfaceMesh
 
@@ -18,6 +18,12 @@ def build_structure(atlas: Atlas, sid: str) -> SurfaceMesh:
         return meshgen.loft_mesh(st.recipe)
     if kind == "bone":
         return meshgen.bone_mesh(st.recipe)
+    if kind in packing.PACKED_TYPES:
+        # every packed structure comes out of one volume: build them all at once
+        meshes = build_packed(atlas)
+        for other, mesh in meshes.items():
+            atlas.set_mesh(other, mesh)
+        return meshes[sid]
     if kind == "mesh":
         from thighmap.anatomy import meshio
 
@@ -34,17 +40,31 @@ def build_structure(atlas: Atlas, sid: str) -> SurfaceMesh:
     raise ValueError(f"structure {sid!r}: unknown recipe type {kind!r}")
 
 
+def build_packed(atlas: Atlas, exact: dict[str, SurfaceMesh] | None = None) -> dict[str, SurfaceMesh]:
+    """The surfaces of the packed structures, from the atlas's label volume (the bones,
+    nerves and vessels it carves first are taken from `exact` or from the atlas)."""
+    spec = packing.spec_from_atlas(atlas)
+    given = exact or {}
+    meshes = {sid: given[sid] if sid in given else atlas.mesh(sid) for sid in spec.exact}
+    _, surfaces = packing.build_packed(atlas, meshes)
+    return surfaces
+
+
 def build_all(atlas: Atlas) -> dict[str, SurfaceMesh]:
     out: dict[str, SurfaceMesh] = {}
     limb = None
     for sid, st in atlas.structures.items():
+        if st.recipe["type"] in packing.PACKED_TYPES:
+            continue
         if st.recipe["type"] == "limb":
             if limb is None:
                 limb = meshgen.limb_meshes(atlas.document["limb"])
             out[sid] = limb["skin" if st.recipe["layer"] == "skin" else "subcutaneous_fat"]
         else:
             out[sid] = build_structure(atlas, sid)
-    return out
+    if packing.packed_ids(atlas):
+        out.update(build_packed(atlas, out))
+    return {sid: out[sid] for sid in atlas.structures}
 
 
 def write_all(meshes: dict[str, SurfaceMesh], directory: Path) -> list[Path]:

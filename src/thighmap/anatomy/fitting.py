@@ -217,7 +217,7 @@ def fit_atlas(atlas: Atlas, patient: Any) -> Atlas:
     for sid, st in atlas.structures.items():
         new_recipe = next(s["recipe"] for s in doc["structures"] if s["id"] == sid)
         fitted.structures[sid] = type(st)(st.id, st.name, st.kind, st.role, new_recipe, st.info, st.safety)
-        if st.recipe["type"] == "loft":
+        if st.recipe["type"] in ("loft", "packed", "sleeve"):
             m = atlas.mesh(sid)
             fitted.set_mesh(sid, SurfaceMesh(warp.soft(m.vertices), m.faces))
         elif st.recipe["type"] in ("bone", "skeleton"):
