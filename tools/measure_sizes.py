@@ -74,7 +74,9 @@ def main() -> None:
             checks.insert(0, {"measure": "volume_cm3", "published": {"source": first, "range": vol["range"]}})
         if st["id"] in WARD_LENGTH and not any(c["measure"] == "fleshy_length_cm" for c in checks):
             mean, sd = WARD_LENGTH[st["id"]]
-            checks.append({"measure": "fleshy_length_cm", "published": {"source": "ward2009", "mean": mean, "sd": sd}})
+            checks.append(
+                {"measure": "fleshy_length_cm", "published": {"source": "ward2009", "mean": mean, "sd": sd}}
+            )
         if not checks:
             continue
         if not any(c["measure"] == "acsa_max_cm2" for c in checks):

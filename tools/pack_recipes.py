@@ -565,7 +565,11 @@ def attach_to_skeleton(doc: dict) -> None:
     sm = next(s for s in doc["structures"] if s["id"] == "semimembranosus")["recipe"]["sections"]
     for sec in sm:
         if sec.get("z_mm", 0) >= 320:
-            sec["half_width_mm"], sec["half_depth_mm"] = 6, 5
+            sec["half_width_mm"], sec["half_depth_mm"] = 5, 2.5
+        if sec.get("z_mm", 0) == 270:
+            sec["half_width_mm"], sec["half_depth_mm"] = 8, 4
+        if sec.get("z_mm", 0) == 215:
+            sec["half_width_mm"], sec["half_depth_mm"] = 16, 9
     _set_path(
         doc,
         "biceps_femoris_long_head",
@@ -609,6 +613,16 @@ def attach_to_skeleton(doc: dict) -> None:
         above=270,
     )
     _set_path(doc, "adductor_magnus", [[-30, -20, 90], [-33, -16, 55], [-33.5, -8, 16]], below=110)
+    # the tendons to their insertions on the skeleton's tibia and fibula
+    for sid, pts, below in (
+        ("semimembranosus", [[-25, 24, -30], [-22, 18, -40]], -25),
+        ("semitendinosus", [[-30, 0, -50], [-18, -12, -68]], -45),
+        ("gracilis", [[-32, -2, -48], [-19, -8, -64]], -45),
+        ("sartorius", [[-30, -8, -50], [-17, -17, -72]], -45),
+        ("biceps_femoris_long_head", [[38, 26, -40], [35, 22, -58]], -35),
+        ("biceps_femoris_short_head", [[36, 24, -35], [34, 23, -50]], -30),
+    ):
+        _set_path(doc, sid, pts, below=below)
     cfn = next(s for s in doc["structures"] if s["id"] == "common_fibular_nerve")
     for p in cfn["recipe"]["centreline_mm"]:
         if p[2] == 28:

@@ -44,8 +44,8 @@ IntArray = np.ndarray
 BACKGROUND = 0  # outside the deep fascia
 VOLUME_SLACK = 0.04
 VOLUME_ROUNDS = 3  # corrections of the members' volume targets by their extracted surfaces
-SMOOTH_MM, ISO_LEVEL = 1.0, 0.45  # chosen: see surfaces_from_volume
-THIN_RIM_DISCOUNT = 0.5  # chosen: see surfaces_from_volume
+SMOOTH_MM, ISO_LEVEL = 0.6, 0.15  # chosen: see surfaces_from_volume
+THIN_RIM_DISCOUNT = 0.0  # chosen: see surfaces_from_volume
 DAMPING = 0.3  # chosen: larger steps make neighbouring cells trade area back and forth
 REACH, OUT_OF_REACH = 3.0, 100.0  # chosen: see share_level
 TENDON_AREA_MM2 = 20.0  # chosen: a tendon keeps at least the section its recipe draws, up to this
@@ -190,9 +190,9 @@ def grid_axes(
 ) -> tuple[FloatArray, FloatArray, FloatArray]:
     z0, z1 = (float(v) for v in limb["z_range_mm"])
     sz = float(spacing_mm[2])
-    # the first and last levels lie a whole voxel inside the limb's cut ends, so that the
-    # surfaces, which close half a voxel beyond them, stay inside the skin
-    zs = np.arange(z0 + sz, z1 - 0.5 * sz, sz)
+    # the first and last levels lie one and a half voxels inside the limb's cut ends, so
+    # that the surfaces, which close up to a voxel beyond them, stay inside the skin
+    zs = np.arange(z0 + 1.5 * sz, z1 - 1.4 * sz, sz)
     outline = fascia_polygons(limb, zs)
     lo = outline.reshape(-1, 2).min(axis=0) - 2 * np.asarray(spacing_mm[:2])
     hi = outline.reshape(-1, 2).max(axis=0) + 2 * np.asarray(spacing_mm[:2])
@@ -496,12 +496,8 @@ def _simplify(points: FloatArray, faces: IntArray, target_reduction: float) -> S
     as extracted when none does."""
     import pyvista as pv
 
-    mesh = pv.PolyData.from_regular_faces(points, faces)
-    # a thin neck of a muscle can fall apart when blurred: keep the main piece, the
-    # crumbs are smoothing's, not anatomy's (the volume holds each member in one piece)
-    mesh = mesh.connectivity("largest").clean()
-    points, faces = np.asarray(mesh.points, float), np.asarray(mesh.regular_faces, np.int64)
-    sm = SurfaceMesh(points, faces)
+    sm = _without_crumbs(SurfaceMesh(np.asarray(points, float), np.asarray(faces, np.int64)))
+    mesh = pv.PolyData.from_regular_faces(sm.vertices, sm.faces)
     if target_reduction <= 0:
         return _outward(sm)
     for reduction in target_reduction - np.array([0.0, 0.01, 0.02, 0.03, 0.05, 0.07, 0.1, 0.15, 0.2, 0.25]):
@@ -517,6 +513,21 @@ def _simplify(points: FloatArray, faces: IntArray, target_reduction: float) -> S
         if len(f) and _edge_counts_ok(f):
             return _outward(SurfaceMesh(np.asarray(dec.points, float), f))
     return _outward(sm)
+
+
+def _without_crumbs(sm: SurfaceMesh, share: float = 0.02) -> SurfaceMesh:
+    """The surface less its pieces that enclose under `share` of its volume: where a thin
+    part of a structure is contoured, a bead can come off it (the volume holds each
+    member in one piece; the bead is the contouring's, not the anatomy's)."""
+    import trimesh
+
+    pieces = trimesh.Trimesh(sm.vertices, sm.faces, process=False).split(only_watertight=False)
+    if len(pieces) <= 1:
+        return sm
+    volumes = np.array([abs(p.volume) for p in pieces])
+    keep = [p for p, v in zip(pieces, volumes, strict=True) if v >= share * volumes.sum()]
+    merged = trimesh.util.concatenate(keep)
+    return SurfaceMesh(np.asarray(merged.vertices, float), np.asarray(merged.faces, np.int64))
 
 
 def _outward(sm: SurfaceMesh) -> SurfaceMesh:
