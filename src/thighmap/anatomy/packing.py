@@ -1,30 +1,28 @@
 """The packed thigh: one label volume in which every voxel inside the deep fascia
-belongs to exactly one structure, and the muscle surfaces extracted from it at once.
+belongs to exactly one structure, and the surfaces of its muscles and fat regions.
 
 How the volume is made, level by level (axial slices, z):
 
 1. The domain is the inside of the deep fascia (the deep surface of the subcutaneous
-   fat of the limb envelope).
+   fat of the limb envelope), one voxel wider.
 2. Bones, nerves and vessels are carved first, from their own exact surfaces (the
    skeleton's bones, the nerves' and vessels' tubes).
-3. A named fat sleeve surrounds the nerves that run in fat (the sciatic nerve's
-   intermuscular fat), a few millimetres thick.
+3. Named fat sleeves surround the nerves that run in fat, a few millimetres thick.
 4. What is left is shared among the muscles and named fat regions present at that
-   level by an anisotropic power diagram: each member has a seed that follows a
-   smooth path from origin to insertion (its recipe's centreline and sections), a
-   section shape (half-width, half-depth, angle) that makes its cell elongated like
-   the muscle, and a weight solved so that its share of the level is its target
-   share. A member's target area along its length is its recipe's section area,
-   scaled so that its volume is the published one.
+   level by an anisotropic, multiplicatively weighted Voronoi diagram (share_level):
+   each member has a seed that follows a smooth path from origin to insertion (its
+   recipe's centreline and sections), a section shape (half-width, half-depth, angle)
+   that makes its cell elongated like the muscle, and a weight solved so that its share
+   of the level is its target share; every member keeps the pixels round its own seed.
+   A member's target area along its length is its recipe's section area, scaled so that
+   its volume is the published one (recipe.volume_cm3); members without one keep their
+   recipe's areas and take what the others leave. Each member is kept in one piece.
 
-The muscle and fat-region surfaces then come from the volume in one pass of VTK's
-SurfaceNets (`vtkSurfaceNets3D`, through pyvista's ``ImageData.contour_labels``):
-neighbouring cells share their boundary exactly, so muscles meet without gaps and
-without overlaps. Where a muscle meets a structure whose surface is exact (bone, a
-nerve, a vessel), the muscle is extracted from a copy of the volume in which that
-structure's outermost layer of voxels is given to the muscle, and the volume reaches one
-voxel beyond the deep fascia: a muscle's surface then lies up to about a voxel inside the
-exact surface it meets, never short of it, so no needle passes a gap between them.
+Each surface is then contoured from its structure's voxels (surfaces_from_volume): VTK's
+flying edges on the voxels blurred a little, at a level below one half so that
+neighbours overlap slightly rather than leave gaps where three or four meet; where a
+muscle meets a bone, a nerve or a vessel it takes that structure's outer layer of voxels
+too, so that it reaches into the exact surface instead of stopping short of it.
 """
 
 from __future__ import annotations
@@ -44,6 +42,8 @@ IntArray = np.ndarray
 BACKGROUND = 0  # outside the deep fascia
 VOLUME_SLACK = 0.04
 VOLUME_ROUNDS = 3  # corrections of the members' volume targets by their extracted surfaces
+SMOOTH_MM, ISO_LEVEL = 0.6, 0.2  # chosen: see surfaces_from_volume
+THIN_RIM_DISCOUNT = 0.0  # chosen: see surfaces_from_volume
 DAMPING = 0.3  # chosen: larger steps make neighbouring cells trade area back and forth
 REACH, OUT_OF_REACH = 3.0, 100.0  # chosen: see share_level
 TENDON_AREA_MM2 = 20.0  # chosen: a tendon keeps at least the section its recipe draws, up to this
@@ -59,6 +59,7 @@ class LabelVolume:
     labels: np.ndarray  # (nx, ny, nz) uint8
     ids: list[str]  # ids[label - 1] is the structure of a label
     exact: set[str] = field(default_factory=set)  # structures whose surface is not taken from here
+    bones: set[str] = field(default_factory=set)  # the exact structures that are bones
 
     def label_of(self, sid: str) -> int:
         return self.ids.index(sid) + 1
@@ -179,6 +180,7 @@ class PackingSpec:
     exact: list[str]  # bones, nerves, vessels, carved from their own surfaces, in order
     sleeves: list[tuple[str, str, float]]  # (fat region id, structure it surrounds, thickness mm)
     iterations: int = 120
+    bones: tuple[str, ...] = ()  # the exact structures that are bones (the others are thin)
 
 
 def grid_axes(
@@ -186,9 +188,9 @@ def grid_axes(
 ) -> tuple[FloatArray, FloatArray, FloatArray]:
     z0, z1 = (float(v) for v in limb["z_range_mm"])
     sz = float(spacing_mm[2])
-    # the first and last levels lie a whole voxel inside the limb's cut ends, so that the
-    # surfaces, which close half a voxel beyond them, stay inside the skin
-    zs = np.arange(z0 + sz, z1 - 0.5 * sz, sz)
+    # the first and last levels lie one and a half voxels inside the limb's cut ends, so
+    # that the surfaces, which close up to a voxel beyond them, stay inside the skin
+    zs = np.arange(z0 + 1.5 * sz, z1 - 1.4 * sz, sz)
     outline = fascia_polygons(limb, zs)
     lo = outline.reshape(-1, 2).min(axis=0) - 2 * np.asarray(spacing_mm[:2])
     hi = outline.reshape(-1, 2).max(axis=0) + 2 * np.asarray(spacing_mm[:2])
@@ -371,6 +373,7 @@ def build_volume(
         labels=labels,
         ids=ids,
         exact=set(spec.exact),
+        bones=set(spec.bones),
     )
 
 
@@ -424,111 +427,58 @@ def _grow_into(labels: np.ndarray, members: np.ndarray) -> np.ndarray:
     return out
 
 
-def _remove_edge_contacts(labels: np.ndarray, max_rounds: int = 20) -> np.ndarray:
-    """Fill the voxel configurations where a label touches itself only along a voxel
-    edge (two diagonal voxels of one label, the other two of the 2x2 square not of it):
-    SurfaceNets would make a non-manifold edge there. The first off-diagonal voxel is
-    given to the label. Repeated until none is left (or max_rounds)."""
-    out = labels.copy()
-    for _ in range(max_rounds):
-        changed = 0
-        for a, b in ((0, 1), (0, 2), (1, 2)):
-            for anti in (False, True):
-                n = out.shape
-                sl = [slice(None)] * 3
-
-                # p = (i, j), q = (i+1, j+1) on the diagonal; r = (i+1, j), s = (i, j+1)
-                def view(di: int, dj: int, sl: list = sl, a: int = a, b: int = b, n: tuple = n) -> tuple:
-                    v = list(sl)
-                    v[a] = slice(di, n[a] - 1 + di)
-                    v[b] = slice(dj, n[b] - 1 + dj)
-                    return tuple(v)
-
-                if anti:
-                    p, q, r, s = view(1, 0), view(0, 1), view(0, 0), view(1, 1)
-                else:
-                    p, q, r, s = view(0, 0), view(1, 1), view(1, 0), view(0, 1)
-                lp = out[p]
-                bad = (lp > 0) & (lp == out[q]) & (out[r] != lp) & (out[s] != lp)
-                k = int(np.count_nonzero(bad))
-                if k:
-                    target = out[r]
-                    target[bad] = lp[bad]
-                    out[r] = target
-                    changed += k
-        changed += _fill_corner_contacts(out)
-        if not changed:
-            break
-    return out
-
-
-def _fill_corner_contacts(out: np.ndarray) -> int:
-    """The 3D counterpart of an edge contact: two voxels of one label meeting only at a
-    corner of a 2x2x2 cube whose six other voxels are not of it. The voxel next to the
-    first along x is given to the label. In place; returns how many were filled."""
-    n = out.shape
-
-    def view(o: tuple[int, int, int]) -> tuple:
-        return tuple(slice(o[k], n[k] - 1 + o[k]) for k in range(3))
-
-    corners = [(i, j, k) for i in (0, 1) for j in (0, 1) for k in (0, 1)]
-    filled = 0
-    for p in ((0, 0, 0), (1, 0, 0), (0, 1, 0), (0, 0, 1)):
-        q = tuple(1 - c for c in p)
-        lp = out[view(p)]
-        bad = (lp > 0) & (lp == out[view(q)])
-        for c in corners:
-            if c not in (p, q):
-                bad &= out[view(c)] != lp
-        k = int(np.count_nonzero(bad))
-        if k:
-            r = (1 - p[0], p[1], p[2])
-            target = out[view(r)]
-            target[bad] = lp[bad]
-            out[view(r)] = target
-            filled += k
-    return filled
-
-
 def surfaces_from_volume(
     volume: LabelVolume,
     structure_ids: Sequence[str],
-    target_reduction: float = 0.75,
+    target_reduction: float = 0.8,
 ) -> dict[str, SurfaceMesh]:
-    """Closed, outward surfaces of the given (non-exact) structures of the volume,
-    extracted together by SurfaceNets (shared boundaries), then each simplified (see
-    _simplify)."""
+    """Closed, outward surfaces of the given (non-exact) structures of the volume.
+
+    Each structure's voxels (with the outer layer of the exact structures it meets, see
+    _grow_into), blurred by a Gaussian of SMOOTH_MM, are contoured at ISO_LEVEL by VTK's
+    flying edges (marching cubes: a closed, manifold surface), then simplified (see
+    _simplify). Where two structures meet, both blurred fields cross one half at the same
+    place, so their surfaces meet; contouring a little below one half makes each reach
+    slightly past the interface, so that neighbours overlap by a fraction of a voxel
+    instead of leaving a gap where three meet."""
     import pyvista as pv
+    from scipy import ndimage
 
     n_labels = len(volume.ids) + 1
     members = np.zeros(n_labels, bool)
     for sid in structure_ids:
         members[volume.label_of(sid)] = True
     grown = _grow_into(volume.labels, members)
-    grown[~members[grown]] = BACKGROUND
-    grown = _remove_edge_contacts(grown)
-    padded = np.pad(grown, 1)
-    img = pv.ImageData(
-        dimensions=padded.shape, spacing=volume.spacing_mm, origin=volume.origin_mm - volume.spacing_mm
-    )
-    img.point_data["labels"] = padded.ravel(order="F")
-    net = img.contour_labels(
-        boundary_style="all", smoothing=True, output_mesh_type="triangles", progress_bar=False
-    )
-    pair = np.asarray(net.cell_data["boundary_labels"])
-    faces = np.asarray(net.regular_faces)
-    points = np.asarray(net.points, float)
+    # the layer taken from a thin exact structure (a nerve, a vessel) counts part-way
+    # only, so a muscle reaches into it by about half a voxel, not across it
+    thin = np.zeros(n_labels, bool)
+    for sid in volume.ids:
+        if sid in volume.exact and sid not in volume.bones:
+            thin[volume.label_of(sid)] = True
+    partial = thin[volume.labels]
+    sigma = SMOOTH_MM / volume.spacing_mm
     out: dict[str, SurfaceMesh] = {}
     for sid in structure_ids:
-        lab = volume.label_of(sid)
-        sel = (pair[:, 0] == lab) | (pair[:, 1] == lab)
-        f = faces[sel].copy()
-        # SurfaceNets orients a polygon from its first label to its second: the
-        # label's own surface points outward where the label is the first
-        flip = pair[sel, 1] == lab
-        f[flip] = f[flip][:, ::-1]
-        used, inverse = np.unique(f, return_inverse=True)
-        out[sid] = _simplify(points[used], inverse.reshape(-1, 3), target_reduction)
+        mask = grown == volume.label_of(sid)
+        idx = np.argwhere(mask)
+        if not len(idx):
+            raise ValueError(f"structure {sid!r}: no voxel of the packed volume is its own")
+        lo = np.maximum(idx.min(axis=0) - 4, 0)
+        hi = np.minimum(idx.max(axis=0) + 5, mask.shape)
+        box = (slice(lo[0], hi[0]), slice(lo[1], hi[1]), slice(lo[2], hi[2]))
+        weight = mask[box].astype(np.float32) - THIN_RIM_DISCOUNT * (mask[box] & partial[box])
+        sub = np.pad(weight, 2)
+        field_ = ndimage.gaussian_filter(sub, sigma)
+        img = pv.ImageData(
+            dimensions=field_.shape,
+            spacing=volume.spacing_mm,
+            origin=volume.origin_mm + (lo - 2) * volume.spacing_mm,
+        )
+        img.point_data["inside"] = field_.ravel(order="F")
+        surf = img.contour([ISO_LEVEL], scalars="inside", method="flying_edges").triangulate().clean()
+        out[sid] = _simplify(
+            np.asarray(surf.points, float), np.asarray(surf.regular_faces, np.int64), target_reduction
+        )
     return out
 
 
@@ -544,10 +494,10 @@ def _simplify(points: FloatArray, faces: IntArray, target_reduction: float) -> S
     as extracted when none does."""
     import pyvista as pv
 
-    sm = SurfaceMesh(np.asarray(points, float), np.asarray(faces, np.int64))
+    sm = _without_crumbs(SurfaceMesh(np.asarray(points, float), np.asarray(faces, np.int64)))
+    mesh = pv.PolyData.from_regular_faces(sm.vertices, sm.faces)
     if target_reduction <= 0:
         return _outward(sm)
-    mesh = pv.PolyData.from_regular_faces(points, faces)
     for reduction in target_reduction - np.array([0.0, 0.01, 0.02, 0.03, 0.05, 0.07, 0.1, 0.15, 0.2, 0.25]):
         dec = mesh.decimate(reduction, volume_preservation=True)
         f = np.asarray(dec.regular_faces, np.int64)
@@ -561,6 +511,21 @@ def _simplify(points: FloatArray, faces: IntArray, target_reduction: float) -> S
         if len(f) and _edge_counts_ok(f):
             return _outward(SurfaceMesh(np.asarray(dec.points, float), f))
     return _outward(sm)
+
+
+def _without_crumbs(sm: SurfaceMesh, share: float = 0.02) -> SurfaceMesh:
+    """The surface less its pieces that enclose under `share` of its volume: where a thin
+    part of a structure is contoured, a bead can come off it (the volume holds each
+    member in one piece; the bead is the contouring's, not the anatomy's)."""
+    import trimesh
+
+    pieces = trimesh.Trimesh(sm.vertices, sm.faces, process=False).split(only_watertight=False)
+    if len(pieces) <= 1:
+        return sm
+    volumes = np.array([abs(p.volume) for p in pieces])
+    keep = [p for p, v in zip(pieces, volumes, strict=True) if v >= share * volumes.sum()]
+    merged = trimesh.util.concatenate(keep)
+    return SurfaceMesh(np.asarray(merged.vertices, float), np.asarray(merged.faces, np.int64))
 
 
 def _outward(sm: SurfaceMesh) -> SurfaceMesh:
@@ -598,7 +563,8 @@ def spec_from_atlas(atlas: Any, volume_scale: Mapping[str, float] | None = None)
         for sid, st in structures.items()
         if st.role in ("danger", "caution") and st.recipe["type"] not in PACKED_TYPES and sid not in exact
     ]
-    return PackingSpec(spacing, members, volumes, exact, sleeves)  # type: ignore[arg-type]
+    bones = tuple(sid for sid, st in structures.items() if st.kind == "bone")
+    return PackingSpec(spacing, members, volumes, exact, sleeves, bones=bones)  # type: ignore[arg-type]
 
 
 def packed_ids(atlas: Any) -> list[str]:
