@@ -1,30 +1,28 @@
 """The packed thigh: one label volume in which every voxel inside the deep fascia
-belongs to exactly one structure, and the muscle surfaces extracted from it at once.
+belongs to exactly one structure, and the surfaces of its muscles and fat regions.
 
 How the volume is made, level by level (axial slices, z):
 
 1. The domain is the inside of the deep fascia (the deep surface of the subcutaneous
-   fat of the limb envelope).
+   fat of the limb envelope), one voxel wider.
 2. Bones, nerves and vessels are carved first, from their own exact surfaces (the
    skeleton's bones, the nerves' and vessels' tubes).
-3. A named fat sleeve surrounds the nerves that run in fat (the sciatic nerve's
-   intermuscular fat), a few millimetres thick.
+3. Named fat sleeves surround the nerves that run in fat, a few millimetres thick.
 4. What is left is shared among the muscles and named fat regions present at that
-   level by an anisotropic power diagram: each member has a seed that follows a
-   smooth path from origin to insertion (its recipe's centreline and sections), a
-   section shape (half-width, half-depth, angle) that makes its cell elongated like
-   the muscle, and a weight solved so that its share of the level is its target
-   share. A member's target area along its length is its recipe's section area,
-   scaled so that its volume is the published one.
+   level by an anisotropic, multiplicatively weighted Voronoi diagram (share_level):
+   each member has a seed that follows a smooth path from origin to insertion (its
+   recipe's centreline and sections), a section shape (half-width, half-depth, angle)
+   that makes its cell elongated like the muscle, and a weight solved so that its share
+   of the level is its target share; every member keeps the pixels round its own seed.
+   A member's target area along its length is its recipe's section area, scaled so that
+   its volume is the published one (recipe.volume_cm3); members without one keep their
+   recipe's areas and take what the others leave. Each member is kept in one piece.
 
-The muscle and fat-region surfaces then come from the volume in one pass of VTK's
-SurfaceNets (`vtkSurfaceNets3D`, through pyvista's ``ImageData.contour_labels``):
-neighbouring cells share their boundary exactly, so muscles meet without gaps and
-without overlaps. Where a muscle meets a structure whose surface is exact (bone, a
-nerve, a vessel), the muscle is extracted from a copy of the volume in which that
-structure's outermost layer of voxels is given to the muscle, and the volume reaches one
-voxel beyond the deep fascia: a muscle's surface then lies up to about a voxel inside the
-exact surface it meets, never short of it, so no needle passes a gap between them.
+Each surface is then contoured from its structure's voxels (surfaces_from_volume): VTK's
+flying edges on the voxels blurred a little, at a level below one half so that
+neighbours overlap slightly rather than leave gaps where three or four meet; where a
+muscle meets a bone, a nerve or a vessel it takes that structure's outer layer of voxels
+too, so that it reaches into the exact surface instead of stopping short of it.
 """
 
 from __future__ import annotations
@@ -44,7 +42,7 @@ IntArray = np.ndarray
 BACKGROUND = 0  # outside the deep fascia
 VOLUME_SLACK = 0.04
 VOLUME_ROUNDS = 3  # corrections of the members' volume targets by their extracted surfaces
-SMOOTH_MM, ISO_LEVEL = 0.6, 0.15  # chosen: see surfaces_from_volume
+SMOOTH_MM, ISO_LEVEL = 0.6, 0.2  # chosen: see surfaces_from_volume
 THIN_RIM_DISCOUNT = 0.0  # chosen: see surfaces_from_volume
 DAMPING = 0.3  # chosen: larger steps make neighbouring cells trade area back and forth
 REACH, OUT_OF_REACH = 3.0, 100.0  # chosen: see share_level
