@@ -7,7 +7,6 @@ Nothing here draws or imports Qt. Meshes are loaded lazily from assets/meshes/
 from __future__ import annotations
 
 import itertools
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -250,16 +249,7 @@ def _text(path: Path, where: str, value: Any) -> str:
 def load_atlas(path: Path | str | None = None) -> Atlas:
     """Read and validate landmarks.json (the bundled one by default)."""
     path = Path(path) if path is not None else paths.landmarks_path()
-    try:
-        raw = path.read_bytes()
-    except OSError as exc:
-        raise AtlasError(f"{path}: cannot read the atlas file: {exc.strerror or exc}") from exc
-    try:
-        doc = json.loads(raw.decode("utf-8"))
-    except UnicodeDecodeError as exc:
-        raise AtlasError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from exc
-    except json.JSONDecodeError as exc:
-        raise AtlasError(f"{path}: not valid JSON: {exc.msg} at line {exc.lineno}") from exc
+    doc = fields.read_json(AtlasError, path, "atlas")
     return parse_atlas(doc, path)
 
 

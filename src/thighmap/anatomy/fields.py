@@ -14,6 +14,21 @@ import numpy as np
 E = TypeVar("E", bound=Exception)
 
 
+def read_json(error: type[Exception], path: Path, what: str) -> Any:
+    """The JSON document of an atlas file, or `error` saying why it cannot be read
+    (`what` names the file's kind in the message: "atlas", "skeleton")."""
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise error(f"{path}: cannot read the {what} file: {exc.strerror or exc}") from None
+    try:
+        return json.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        raise error(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+    except json.JSONDecodeError as exc:
+        raise error(f"{path}: not valid JSON: {exc.msg} at line {exc.lineno}") from None
+
+
 def field_error(error: type[E], path: Path, where: str, value: Any, message: str) -> E:
     shown = json.dumps(value) if not isinstance(value, str) else repr(value)
     if len(shown) > 80:

@@ -14,7 +14,6 @@ Bad files raise :class:`SkeletonError` naming the file, the field and the value.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -161,16 +160,7 @@ def load_skeleton(directory: Path | str | None = None) -> Skeleton:
     The bone surfaces are read when first asked for."""
     directory = Path(directory) if directory is not None else default_skeleton_dir()
     path = directory / DOCUMENT
-    try:
-        raw = path.read_bytes()
-    except OSError as exc:
-        raise SkeletonError(f"{path}: cannot read the skeleton file: {exc.strerror or exc}") from None
-    try:
-        doc = json.loads(raw.decode("utf-8"))
-    except UnicodeDecodeError as exc:
-        raise SkeletonError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
-    except json.JSONDecodeError as exc:
-        raise SkeletonError(f"{path}: not valid JSON: {exc.msg} at line {exc.lineno}") from None
+    doc = fields.read_json(SkeletonError, path, "skeleton")
     return parse_skeleton(doc, directory, path)
 
 
