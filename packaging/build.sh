@@ -19,6 +19,6 @@ start=$(date +%s)
 .venv/bin/python packaging/strip_libraries.py dist/thighmap
 cp packaging/thighmap.desktop dist/thighmap/
 echo "size by component (MB):"
-du -sm dist/thighmap/_internal/* dist/thighmap/thighmap | sort -rn | head -12
+du -sm dist/thighmap/_internal/* dist/thighmap/thighmap | sort -rn | sed -n 1,12p  # sed reads it all: no SIGPIPE under pipefail
 echo "built dist/thighmap in $(( $(date +%s) - start )) s, $(du -sh dist/thighmap | cut -f1)"
 dist/thighmap/thighmap --self-test

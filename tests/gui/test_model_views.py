@@ -121,6 +121,18 @@ def test_ticking_the_tree_hides_in_view_state_and_scene(window) -> None:  # type
     assert window.layers.opacity.value() == 80
 
 
+def test_choosing_a_structure_in_the_tree_outlines_it(window, qtbot) -> None:  # type: ignore[no-untyped-def]
+    """Issue #14: choosing a structure in the Layers tree moves the outline to it (and
+    shows its card); Esc drops the outline again."""
+    window.layers.tree.setCurrentItem(window.layers._items["adductor_magnus"])
+    assert window.scene.focused == "adductor_magnus"
+    window.layers.tree.setCurrentItem(window.layers._items["semimembranosus"])
+    assert window.scene.focused == "semimembranosus"
+    assert "Semimembranosus" in window.info.toPlainText()
+    qtbot.keyClick(window, Qt.Key.Key_Escape)
+    assert window.scene.focused is None
+
+
 def test_menu_actions_and_keys_switch_the_view(window, qtbot) -> None:  # type: ignore[no-untyped-def]
     labels = window.actions_by_id["labels"]
     assert labels in window.menus["view"].actions()

@@ -7,8 +7,6 @@ Nothing here draws or imports Qt. Meshes are loaded lazily from assets/meshes/
 from __future__ import annotations
 
 import itertools
-import json
-import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from thighmap import paths
-from thighmap.anatomy import shapes
+from thighmap.anatomy import fields, shapes
 from thighmap.anatomy.atlas_rules import RuleError, Rules, parse_rules
 from thighmap.anatomy.meshgen import SurfaceMesh
 
@@ -233,50 +231,25 @@ SKELETON_BONES: tuple[str, ...] = ("femur", "hip_bone", "tibia", "fibula")
 
 
 def _err(path: Path, where: str, value: Any, message: str) -> AtlasError:
-    shown = json.dumps(value) if not isinstance(value, str) else repr(value)
-    if len(shown) > 80:
-        shown = shown[:77] + "..."
-    return AtlasError(f"{path}: field '{where}': value {shown}: {message}")
+    return fields.field_error(AtlasError, path, where, value, message)
 
 
 def _vec3(path: Path, where: str, value: Any) -> np.ndarray:
-    if (
-        not isinstance(value, list)
-        or len(value) != 3
-        or not all(isinstance(v, int | float) and not isinstance(v, bool) for v in value)
-        or not all(math.isfinite(v) for v in value)
-    ):
-        raise _err(path, where, value, "expected three finite numbers [x, y, z] in mm")
-    return np.array(value, float)
+    return fields.vec3(AtlasError, path, where, value)
 
 
 def _number(path: Path, where: str, value: Any, *, positive: bool = False) -> float:
-    if not isinstance(value, int | float) or isinstance(value, bool) or not math.isfinite(value):
-        raise _err(path, where, value, "expected a finite number")
-    if positive and value <= 0:
-        raise _err(path, where, value, "expected a number greater than 0")
-    return float(value)
+    return fields.number(AtlasError, path, where, value, positive=positive)
 
 
 def _text(path: Path, where: str, value: Any) -> str:
-    if not isinstance(value, str) or not value.strip():
-        raise _err(path, where, value, "expected non-empty text")
-    return value
+    return fields.text(AtlasError, path, where, value)
 
 
 def load_atlas(path: Path | str | None = None) -> Atlas:
     """Read and validate landmarks.json (the bundled one by default)."""
     path = Path(path) if path is not None else paths.landmarks_path()
-    try:
-        raw = path.read_bytes()
-    except OSError as exc:
-        raise AtlasError(f"{path}: cannot read the atlas file: {exc.strerror or exc}") from exc
-    try:
-        doc = json.loads(raw.decode("utf-8"))
-    except UnicodeDecodeError as exc:
-        raise AtlasError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from exc
-    except json.JSONDecodeError as exc:
-        raise AtlasError(f"{path}: not valid JSON: {exc.msg} at line {exc.lineno}") from exc
+    doc = fields.read_json(AtlasError, path, "atlas")
     return parse_atlas(doc, path)
 
 

@@ -14,8 +14,6 @@ Bad files raise :class:`SkeletonError` naming the file, the field and the value.
 
 from __future__ import annotations
 
-import json
-import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from thighmap import paths
+from thighmap.anatomy import fields
 from thighmap.anatomy.atlas import SKELETON_BONES
 from thighmap.anatomy.meshgen import SurfaceMesh
 
@@ -105,27 +104,15 @@ def default_skeleton_dir() -> Path:
 
 
 def _err(path: Path, where: str, value: Any, message: str) -> SkeletonError:
-    shown = json.dumps(value) if not isinstance(value, str) else repr(value)
-    if len(shown) > 80:
-        shown = shown[:77] + "..."
-    return SkeletonError(f"{path}: field '{where}': value {shown}: {message}")
+    return fields.field_error(SkeletonError, path, where, value, message)
 
 
 def _vec3(path: Path, where: str, value: Any) -> np.ndarray:
-    if (
-        not isinstance(value, list)
-        or len(value) != 3
-        or not all(isinstance(v, int | float) and not isinstance(v, bool) for v in value)
-        or not all(math.isfinite(v) for v in value)
-    ):
-        raise _err(path, where, value, "expected three finite numbers [x, y, z] in mm")
-    return np.array(value, float)
+    return fields.vec3(SkeletonError, path, where, value)
 
 
 def _text(path: Path, where: str, value: Any) -> str:
-    if not isinstance(value, str) or not value.strip():
-        raise _err(path, where, value, "expected non-empty text")
-    return value
+    return fields.text(SkeletonError, path, where, value)
 
 
 def _obj(path: Path, where: str, value: Any) -> dict[str, Any]:
@@ -173,16 +160,7 @@ def load_skeleton(directory: Path | str | None = None) -> Skeleton:
     The bone surfaces are read when first asked for."""
     directory = Path(directory) if directory is not None else default_skeleton_dir()
     path = directory / DOCUMENT
-    try:
-        raw = path.read_bytes()
-    except OSError as exc:
-        raise SkeletonError(f"{path}: cannot read the skeleton file: {exc.strerror or exc}") from None
-    try:
-        doc = json.loads(raw.decode("utf-8"))
-    except UnicodeDecodeError as exc:
-        raise SkeletonError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
-    except json.JSONDecodeError as exc:
-        raise SkeletonError(f"{path}: not valid JSON: {exc.msg} at line {exc.lineno}") from None
+    doc = fields.read_json(SkeletonError, path, "skeleton")
     return parse_skeleton(doc, directory, path)
 
 

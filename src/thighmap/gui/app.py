@@ -259,7 +259,7 @@ class MainWindow(QMainWindow):
         self.structure_search.chosen.connect(lambda sid: self.show_info("structure", sid))
         self.structure_search.fly_to.connect(self.scene.fly_to)
         self.layers.show_only.connect(self.show_only)
-        self.layers.item_selected.connect(self._show_info_structure)
+        self.layers.item_selected.connect(self._choose_structure)
         self.layers.context_requested.connect(self.context.for_layer)
         n = self.needles
         n.selected.connect(self.select_needle)
@@ -663,6 +663,13 @@ class MainWindow(QMainWindow):
             self.select_needle(ident)
             self.info.show_needle(self.plan.needle(ident), self.reports.get(ident))
         self.docks["Information"].raise_()
+
+    def _choose_structure(self, sid: str) -> None:
+        """A structure chosen in the Layers tree: its card, and its outline in the view
+        (as a click on it gives; Esc drops it)."""
+        self._clicked_focus = sid
+        self.scene.set_focus(sid)
+        self._show_info_structure(sid)
 
     def _show_info_structure(self, sid: str) -> None:
         atlas = self.scene.atlas
