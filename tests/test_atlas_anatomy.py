@@ -699,12 +699,12 @@ CV_CHAN_2006 = 14.6 / 65.1  # SD over mean of the skin-to-sciatic-nerve depth
 @pytest.mark.parametrize(
     ("sid", "depths_mm"),
     [
-        ("tibial_nerve", (18.0, 25.0)),
+        ("tibial_nerve", (13.0, 25.0)),
         ("common_fibular_nerve", (4.0, 25.0)),
         ("femoral_artery", (31.0, 60.0)),
         ("femoral_vein", (32.0, 64.0)),
-        ("popliteal_artery", (37.0, 60.0)),
-        ("popliteal_vein", (28.0, 57.0)),
+        ("popliteal_artery", (27.0, 61.0)),
+        ("popliteal_vein", (21.0, 57.0)),
     ],
 )
 def test_branch_and_vessel_zones_follow_their_stated_rule(atlas, sid, depths_mm):

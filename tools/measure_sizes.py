@@ -90,7 +90,7 @@ def main() -> None:
                 c["agreement"] = agreement(value, c["published"], c["measure"])
         st["size_checks"] = checks
         head = re.split(r"(?<=\)) ?[.;] ", st["source"], maxsplit=1)[0].rstrip(".")
-        head = head.split(". Measured on the mesh")[0]
+        head = head.split(". Measured on the mesh")[0].split(". Packed (anatomy/packing.py)")[0]
         st["source"] = (
             f"{head}. Packed (anatomy/packing.py): its path and the shape of its sections are drawn "
             "(chosen, to the texts' relations), its share of each level follows from them and, where "

@@ -4,7 +4,7 @@ belongs to exactly one structure, and the surfaces of its muscles and fat region
 How the volume is made, level by level (axial slices, z):
 
 1. The domain is the inside of the deep fascia (the deep surface of the subcutaneous
-   fat of the limb envelope), one voxel wider.
+   fat of the limb envelope): the voxels whose centres lie inside it.
 2. Bones, nerves and vessels are carved first, from their own exact surfaces (the
    skeleton's bones, the nerves' and vessels' tubes).
 3. Named fat sleeves surround the nerves that run in fat, a few millimetres thick.
@@ -18,15 +18,19 @@ How the volume is made, level by level (axial slices, z):
    its volume is the published one (recipe.volume_cm3); members without one keep their
    recipe's areas and take what the others leave. Each member is kept in one piece.
 
-Each surface is then contoured from its structure's voxels (surfaces_from_volume): VTK's
-flying edges on the voxels blurred a little, at a level below one half so that
-neighbours overlap slightly rather than leave gaps where three or four meet; where a
-muscle meets a bone, a nerve or a vessel it takes that structure's outer layer of voxels
-too, so that it reaches into the exact surface instead of stopping short of it.
+All the surfaces then come from one network of the boundaries between labels
+(surfaces_from_volume): VTK's SurfaceNets (vtkSurfaceNets3D) gives every boundary once,
+shared by the two structures it separates, so neighbouring muscles meet without gap or
+overlap by construction. The network's borders with the bones, nerves and vessels are
+moved onto their exact surfaces and its border with the outside onto the deep fascia, so
+a muscle touches the exact structures it meets instead of stopping short of them or
+reaching into them. Each patch between two structures is then decimated on its own, its
+border kept, so that the patches still fit.
 """
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -42,10 +46,16 @@ IntArray = np.ndarray
 BACKGROUND = 0  # outside the deep fascia
 VOLUME_SLACK = 0.04
 VOLUME_ROUNDS = 3  # corrections of the members' volume targets by their extracted surfaces
-SMOOTH_MM, ISO_LEVEL = 0.6, 0.2  # chosen: see surfaces_from_volume
-THIN_RIM_DISCOUNT = 0.0  # chosen: see surfaces_from_volume
+UNTANGLE_ROUNDS = 6  # chosen: see snap_to_exact
+SURFACE_REDUCTION = 0.9  # chosen: share of a patch's faces removed at most (see decimate_network)
+END_INSET_MM = 1.0  # chosen: see surfaces_from_volume
+MAX_COVER_MM = 1.0  # chosen: see cover_exact
+DECIMATION_ERROR_MM = 0.1  # chosen: how far decimation may move a surface (see _decimated)
 DAMPING = 0.3  # chosen: larger steps make neighbouring cells trade area back and forth
-REACH, OUT_OF_REACH = 3.0, 100.0  # chosen: see share_level
+REACH, OUT_OF_REACH = 2.0, 1.0e6  # chosen: see share_level
+FOOTPRINT_RADIUS_MM = 3.0  # chosen: a tendon's radius where a muscle attaches (see build_volume)
+FOOTPRINT_REACH_MM = 10.0  # chosen: attachment points farther than this from their bone are left out
+FOOTPRINT_LENGTH_MM = 25.0  # chosen: a tendon drawn no longer than this (see _footprints)
 TENDON_AREA_MM2 = 20.0  # chosen: a tendon keeps at least the section its recipe draws, up to this
 
 
@@ -181,6 +191,8 @@ class PackingSpec:
     sleeves: list[tuple[str, str, float]]  # (fat region id, structure it surrounds, thickness mm)
     iterations: int = 120
     bones: tuple[str, ...] = ()  # the exact structures that are bones (the others are thin)
+    # (member, a point of its path, the point on a bone it attaches to): see build_volume
+    footprints: tuple[tuple[str, FloatArray, FloatArray], ...] = ()
 
 
 def grid_axes(
@@ -325,11 +337,8 @@ def build_volume(
     sx, sy, sz = spec.spacing_mm
     ids = list(spec.exact) + [rid for rid, _, _ in spec.sleeves] + [m.id for m in spec.members]
     labels = np.zeros((len(xs), len(ys), len(zs)), np.uint8)
-    # one voxel beyond the deep fascia, so that the muscles' surfaces, which lie half a
-    # voxel beyond their outermost voxels, reach into the fat instead of stopping short
-    inside = ndimage.binary_dilation(
-        domain_mask(limb, xs, ys, zs), structure=ndimage.generate_binary_structure(2, 1)[:, :, None]
-    )
+    # voxel centres inside the deep fascia: the surfaces are moved onto it afterwards
+    inside = domain_mask(limb, xs, ys, zs)
     for sid in spec.exact:
         mask = inside_grid(exact_meshes[sid], xs, ys, zs)
         labels[mask & (labels == 0)] = ids.index(sid) + 1
@@ -366,7 +375,10 @@ def build_volume(
         weights[act] = w
         layer = labels[:, :, k]
         layer[f] = (first_member + np.asarray(act)[owner]).astype(np.uint8)
-    _keep_largest_pieces(labels, range(first_member, first_member + len(spec.members)), free)
+    member_labels = range(first_member, first_member + len(spec.members))
+    _keep_largest_pieces(labels, member_labels, inside & ~taken)
+    _attach(labels, ids, spec, (xs, ys, zs), inside, first_member)
+    _keep_largest_pieces(labels, member_labels, inside & ~taken)
     return LabelVolume(
         origin_mm=np.array([xs[0], ys[0], zs[0]]),
         spacing_mm=np.array(spec.spacing_mm, float),
@@ -377,146 +389,490 @@ def build_volume(
     )
 
 
-def _keep_largest_pieces(labels: np.ndarray, member_labels: Any, free: np.ndarray) -> None:
+def _attach(
+    labels: np.ndarray,
+    ids: Sequence[str],
+    spec: PackingSpec,
+    axes: tuple[FloatArray, FloatArray, FloatArray],
+    inside: np.ndarray,
+    first_member: int,
+) -> None:
+    """Each muscle's origins and insertions on the bones (in place): a tendon of
+    FOOTPRINT_RADIUS_MM that follows the muscle's path from the level of its voxel
+    nearest the attachment to the level of the attachment, then goes straight to the
+    point on the bone, taken from whichever muscles or fat regions the sharing gave it to,
+    so that the muscle touches the bone where it attaches."""
+    xs, ys, zs = axes
+    origin = np.array([xs[0], ys[0], zs[0]])
+    spacing = np.array([xs[1] - xs[0], ys[1] - ys[0], zs[1] - zs[0]])
+    members = {m.id: m for m in spec.members}
+    for sid, start, end in spec.footprints:
+        lab = ids.index(sid) + 1
+        own = np.argwhere(labels == lab)
+        if not len(own):
+            continue
+        centres = origin + own * spacing
+        nearest = centres[np.argmin(np.linalg.norm(centres - end, axis=1))]
+        # along the path from that level to the attachment's, then to the bone
+        m = members[sid]
+        levels = np.linspace(nearest[2], start[2], max(2, int(abs(start[2] - nearest[2]) / 1.5) + 1))
+        path = np.array([[*m.at(float(np.clip(z, m.z_lo, m.z_hi)))[0], z] for z in levels])
+        path = np.vstack([nearest, path, end])
+        for a, b in itertools.pairwise(path):
+            _claim_capsule(labels, lab, a, b, axes, inside, first_member)
+
+
+def _claim_capsule(
+    labels: np.ndarray,
+    lab: int,
+    a: FloatArray,
+    b: FloatArray,
+    axes: tuple[FloatArray, FloatArray, FloatArray],
+    inside: np.ndarray,
+    first_member: int,
+) -> None:
+    lo = np.minimum(a, b) - FOOTPRINT_RADIUS_MM
+    hi = np.maximum(a, b) + FOOTPRINT_RADIUS_MM
+    box = tuple(
+        slice(int(np.searchsorted(ax, lo[k])), int(np.searchsorted(ax, hi[k], side="right")))
+        for k, ax in enumerate(axes)
+    )
+    gx, gy, gz = np.meshgrid(axes[0][box[0]], axes[1][box[1]], axes[2][box[2]], indexing="ij")
+    near = _distance_to_segment(np.stack([gx, gy, gz], axis=-1), a, b) <= FOOTPRINT_RADIUS_MM
+    sub = labels[box]
+    sub[near & inside[box] & ((sub >= first_member) | (sub == BACKGROUND))] = lab
+
+
+def _distance_to_segment(points: FloatArray, a: FloatArray, b: FloatArray) -> FloatArray:
+    ab = b - a
+    t = np.clip(((points - a) @ ab) / max(float(ab @ ab), 1e-12), 0.0, 1.0)
+    return np.linalg.norm(points - (a + t[..., None] * ab), axis=-1)
+
+
+def _keep_largest_pieces(labels: np.ndarray, member_labels: Any, free: np.ndarray, rounds: int = 6) -> None:
     """Each member keeps only its largest connected piece (6-connected); each other
     piece goes whole to the member it borders most (in place). A piece is a voxel island
-    the level-by-level diagram left where two cells wrap round each other."""
+    the level-by-level diagram left where two cells wrap round each other. Giving a piece
+    away can leave its new owner in two pieces, so this repeats until none is left (or
+    `rounds` times)."""
     from scipy import ndimage
 
     cross = ndimage.generate_binary_structure(3, 1)
-    for lab in member_labels:
-        pieces, n = ndimage.label(labels == lab)
-        if n <= 1:
-            continue
-        sizes = np.bincount(pieces.ravel())
-        sizes[0] = 0
-        keep = int(np.argmax(sizes))
-        for k in range(1, n + 1):
-            if k == keep:
+    for _ in range(rounds):
+        moved = False
+        for lab in member_labels:
+            pieces, n = ndimage.label(labels == lab, structure=cross)
+            if n <= 1:
                 continue
-            piece = pieces == k
-            rim = ndimage.binary_dilation(piece, structure=cross) & ~piece & free
-            around = labels[rim]
-            around = around[around != lab]
-            if len(around):
-                labels[piece] = np.bincount(around).argmax()
+            sizes = np.bincount(pieces.ravel())
+            sizes[0] = 0
+            keep = int(np.argmax(sizes))
+            for k, box in enumerate(ndimage.find_objects(pieces), start=1):
+                if k == keep or box is None:
+                    continue
+                grown = tuple(slice(max(sl.start - 1, 0), sl.stop + 1) for sl in box)
+                piece = pieces[grown] == k
+                rim = ndimage.binary_dilation(piece, structure=cross) & ~piece
+                around = labels[grown][rim & free[grown]]
+                if not len(around):  # a voxel or two wedged between bones or vessels
+                    around = labels[grown][rim]
+                around = around[around != lab]
+                if len(around):
+                    labels[grown][piece] = np.bincount(around).argmax()
+                    moved = True
+        if not moved:
+            return
 
 
 # --------------------------------------------------------------------------- surfaces
 
 
-def _grow_into(labels: np.ndarray, members: np.ndarray) -> np.ndarray:
-    """One layer of the voxels of exact structures (bones, nerves, vessels) given to a
-    neighbouring member (the first of the six neighbours, in a fixed
-    order), so that the members' surfaces reach into the exact surfaces they meet
-    instead of stopping short of them."""
-    out = labels.copy()
-    is_member = members[labels]
-    todo = ~is_member & (labels != BACKGROUND)
-    for axis in range(3):
-        for step in (1, -1):
-            src = np.roll(labels, step, axis=axis)
-            ok = np.roll(is_member, step, axis=axis)
-            # no wrap-around across the volume's faces
-            edge = [slice(None)] * 3
-            edge[axis] = slice(0, 1) if step == 1 else slice(-1, None)
-            ok[tuple(edge)] = False
-            take = todo & ok
-            out[take] = src[take]
-            todo &= ~take
+def separate_edge_contacts(labels: np.ndarray, rank: IntArray, max_rounds: int = 200) -> np.ndarray:
+    """A copy of `labels` in which no label touches itself only along a voxel edge.
+
+    Where two voxels of one label lie diagonally in a square of four and the other two
+    belong to other labels, that label's surface pinches to a non-manifold edge, which
+    vtkSurfaceNets3D splits into sheets with open edges. Each such square is resolved by
+    giving one of its voxels a label of higher rank (``rank[label]``, a permutation of the
+    labels) than it had: the diagonal's own label if that ranks higher, else the higher of
+    the other two. Ranks only grow, so the process ends; the labels ranked highest (the
+    exact structures) never give way."""
+    order = np.argsort(rank)
+    out = np.asarray(rank, np.int64)[labels]
+    for _ in range(max_rounds):
+        changed = 0
+        for axis in range(3):
+            u, v = (k for k in range(3) if k != axis)
+            n_u, n_v = out.shape[u] - 1, out.shape[v] - 1
+
+            def corner(du: int, dv: int, u: int = u, v: int = v, n_u: int = n_u, n_v: int = n_v) -> Any:
+                s = [slice(None)] * 3
+                s[u] = slice(du, n_u + du)
+                s[v] = slice(dv, n_v + dv)
+                return tuple(s)
+
+            for (a, b), (c, d) in (
+                (((0, 0), (1, 1)), ((0, 1), (1, 0))),
+                (((0, 1), (1, 0)), ((0, 0), (1, 1))),
+            ):
+                pa, pb, pc, pd = (out[corner(*k)] for k in (a, b, c, d))
+                diag = (pa == pb) & (pc != pa) & (pd != pa)
+                if not diag.any():
+                    continue
+                own = pa[diag].astype(np.int64)
+                other_c, other_d = pc[diag].astype(np.int64), pd[diag].astype(np.int64)
+                at = np.argwhere(diag)
+                # which corner changes, and to what
+                grow_c = other_c < own
+                grow_d = ~grow_c & (other_d < own)
+                give_a = ~grow_c & ~grow_d
+                for offset, pick, value in (
+                    (c, grow_c, own),
+                    (d, grow_d, own),
+                    (a, give_a, np.maximum(other_c, other_d)),
+                ):
+                    if not pick.any():
+                        continue
+                    idx = at[pick].copy()
+                    idx[:, u] += offset[0]
+                    idx[:, v] += offset[1]
+                    cur = out[tuple(idx.T)].astype(np.int64)
+                    new = np.maximum(cur, value[pick])
+                    out[tuple(idx.T)] = new.astype(out.dtype)
+                    changed += int(np.count_nonzero(new != cur))
+        if not changed:
+            break
+    return order[out].astype(labels.dtype)
+
+
+@dataclass
+class LabelNetwork:
+    """Every boundary between two labels of a volume as one triangle network: each face
+    lies between labels ``pairs[f, 0]`` and ``pairs[f, 1]`` and its normal (right-hand
+    winding) points from the first into the second. Neighbours share their faces, so the
+    surfaces assembled from it meet without gap or overlap."""
+
+    points: FloatArray  # (n,3) mm
+    faces: IntArray  # (m,3)
+    pairs: IntArray  # (m,2)
+
+    def surface_of(self, label: int) -> SurfaceMesh:
+        """The closed surface of one label, wound outward."""
+        f = np.concatenate(
+            [self.faces[self.pairs[:, 0] == label], self.faces[self.pairs[:, 1] == label][:, ::-1]]
+        )
+        used, inverse = np.unique(f, return_inverse=True)
+        return SurfaceMesh(self.points[used].copy(), inverse.reshape(-1, 3).astype(np.int64))
+
+
+def _face_normals(points: FloatArray, faces: IntArray) -> FloatArray:
+    a, b, c = (points[faces[:, k]] for k in range(3))
+    n = np.cross(b - a, c - a)
+    return n / np.maximum(np.linalg.norm(n, axis=1, keepdims=True), 1e-12)
+
+
+def label_network(volume: LabelVolume, labels: np.ndarray) -> LabelNetwork:
+    """The boundaries of `labels` (on `volume`'s grid) by VTK's SurfaceNets
+    (vtkSurfaceNets3D through pyvista's contour_labels: one vertex per boundary cell,
+    shared by every label meeting there, smoothed with the constraint that a vertex stays
+    within its cell)."""
+    import pyvista as pv
+
+    img = pv.ImageData(dimensions=labels.shape, spacing=volume.spacing_mm, origin=volume.origin_mm)
+    img.point_data["labels"] = labels.ravel(order="F")
+    net = img.contour_labels("all", output_mesh_type="triangles", simplify_output=False, smoothing=True)
+    points = np.asarray(net.points, float)
+    faces = np.asarray(net.regular_faces, np.int64)
+    pairs = np.asarray(net.cell_data["boundary_labels"], np.int64)
+    # the winding's sense: checked on the volume (VTK has changed it between versions)
+    n = _face_normals(points, faces)
+    centre = points[faces].mean(axis=1)
+    step = 0.5 * float(np.min(volume.spacing_mm))
+    ahead = _label_at(volume, labels, centre + step * n)
+    behind = _label_at(volume, labels, centre - step * n)
+    into_second = np.count_nonzero((ahead == pairs[:, 1]) & (behind == pairs[:, 0]))
+    into_first = np.count_nonzero((ahead == pairs[:, 0]) & (behind == pairs[:, 1]))
+    if into_first > into_second:
+        faces = faces[:, ::-1].copy()
+    return LabelNetwork(points, faces, pairs)
+
+
+def _label_at(volume: LabelVolume, labels: np.ndarray, points: FloatArray) -> IntArray:
+    ijk = np.rint((points - volume.origin_mm) / volume.spacing_mm).astype(np.int64)
+    ok = np.all((ijk >= 0) & (ijk < np.array(labels.shape)), axis=1)
+    out = np.zeros(len(points), np.int64)
+    out[ok] = labels[tuple(ijk[ok].T)]
     return out
+
+
+def closest_points_on(mesh: SurfaceMesh, points: FloatArray) -> FloatArray:
+    """The closest point of `mesh` to each of `points` (VTK's cell locator)."""
+    import pyvista as pv
+
+    if not len(points):
+        return np.zeros((0, 3))
+    poly = pv.PolyData.from_regular_faces(mesh.vertices, mesh.faces)
+    _, closest = poly.find_closest_cell(np.asarray(points, float), return_closest_point=True)
+    return np.asarray(closest, float).reshape(-1, 3)
+
+
+def snap_to_exact(
+    net: LabelNetwork,
+    volume: LabelVolume,
+    exact_meshes: Mapping[str, SurfaceMesh],
+    fascia: SurfaceMesh,
+    z_ends_mm: tuple[float, float],
+) -> FloatArray:
+    """The network's points moved onto the surfaces its voxels only approximate: a point
+    on a face bordering a bone, nerve or vessel onto that structure's exact surface (the
+    nearest, where it borders several), a point bordering the outside of the deep fascia
+    onto the fascia (the deep surface of the subcutaneous fat), or onto the limb's cut end
+    at the first and last levels.
+
+    Where moving points onto a curved surface turns a face over (the voxels' staircase
+    folds when pressed flat), the moved points round it are slid along their surface
+    towards the mean of their neighbours, a few times; moves that still turn a face are
+    then halved until none does."""
+    pts = net.points
+    target = pts.copy()
+    best = np.full(len(pts), np.inf)
+    owner = np.full(len(pts), -1)  # which surface a point was moved onto (-1: none, -2: a cut end)
+    surfaces: list[SurfaceMesh] = []
+    for sid in volume.exact:
+        on = np.unique(net.faces[(net.pairs == volume.label_of(sid)).any(axis=1)])
+        if not len(on):
+            continue
+        q = closest_points_on(exact_meshes[sid], pts[on])
+        d = np.linalg.norm(q - pts[on], axis=1)
+        nearer = d < best[on]
+        target[on[nearer]] = q[nearer]
+        best[on[nearer]] = d[nearer]
+        owner[on[nearer]] = len(surfaces)
+        surfaces.append(exact_meshes[sid])
+    outside = np.unique(net.faces[(net.pairs == BACKGROUND).any(axis=1)])
+    outside = outside[owner[outside] == -1]
+    zs = volume.axis(2)
+    low = pts[outside, 2] < zs[0]
+    high = pts[outside, 2] > zs[-1]
+    side = outside[~low & ~high]
+    target[side] = closest_points_on(fascia, pts[side])
+    owner[side] = len(surfaces)
+    surfaces.append(fascia)
+    target[outside[low], 2] = z_ends_mm[0]
+    target[outside[high], 2] = z_ends_mm[1]
+    owner[outside[low | high]] = -2
+    was = _face_normals(pts, net.faces)
+    edges = np.concatenate([net.faces[:, [0, 1]], net.faces[:, [1, 2]], net.faces[:, [2, 0]]])
+    for _ in range(UNTANGLE_ROUNDS):
+        turned = np.einsum("ij,ij->i", _face_normals(target, net.faces), was) <= 0.0
+        if not turned.any():
+            break
+        near = np.zeros(len(pts), bool)
+        near[net.faces[turned]] = True
+        near[edges[near[edges[:, 0]], 1]] = True  # and their neighbours
+        near &= owner >= 0
+        total = np.zeros_like(target)
+        count = np.zeros(len(pts))
+        np.add.at(total, edges[:, 0], target[edges[:, 1]])
+        np.add.at(count, edges[:, 0], 1.0)
+        mean = total / np.maximum(count, 1.0)[:, None]
+        for k, surface in enumerate(surfaces):
+            these = np.nonzero(near & (owner == k))[0]
+            if len(these):
+                target[these] = closest_points_on(surface, mean[these])
+    return _without_turned_faces(pts, target, net.faces)
+
+
+def _without_turned_faces(
+    before: FloatArray, after: FloatArray, faces: IntArray, rounds: int = 8
+) -> FloatArray:
+    was = _face_normals(before, faces)
+    move = after - before
+    for _ in range(rounds):
+        turned = np.einsum("ij,ij->i", _face_normals(before + move, faces), was) <= 0.0
+        if not turned.any():
+            return before + move
+        move[np.unique(faces[turned])] *= 0.5
+    turned = np.einsum("ij,ij->i", _face_normals(before + move, faces), was) <= 0.0
+    move[np.unique(faces[turned])] = 0.0
+    return before + move
+
+
+def decimate_network(net: LabelNetwork, reduction: float, keep: np.ndarray | None = None) -> LabelNetwork:
+    """Fewer faces, the network still shared: each patch between two labels is
+    decimated on its own (vtkDecimatePro, topology preserved) with the strip of faces
+    along its border (where three labels meet) kept as it is, so the patches still meet
+    vertex for vertex and no two of them cut the same corner. `keep` (per face) selects
+    the faces to keep at all (the others are dropped first)."""
+
+    faces, pairs = net.faces, net.pairs
+    if keep is not None:
+        faces, pairs = faces[keep], pairs[keep]
+    if reduction <= 0 or not len(faces):
+        return LabelNetwork(net.points, faces, pairs)
+    key = pairs[:, 0] * 65536 + pairs[:, 1]
+    order = np.argsort(key, kind="stable")
+    uniq, start = np.unique(key[order], return_index=True)
+    stop = np.append(start[1:], len(order))
+    # a vertex in more than one patch lies on a border
+    patch_of_face = np.empty(len(faces), np.int64)
+    for i in range(len(uniq)):
+        patch_of_face[order[start[i] : stop[i]]] = i
+    vp = np.unique(np.column_stack([faces.ravel(), np.repeat(patch_of_face, 3)]), axis=0)
+    border = np.bincount(vp[:, 0], minlength=len(net.points)) > 1
+    out_faces, out_pairs = [], []
+    for i in range(len(uniq)):
+        f = faces[order[start[i] : stop[i]]]
+        strip = border[f].any(axis=1)
+        f_new = f
+        # vtkDecimatePro now and then leaves an edge with more than two faces (where the
+        # inner part's border touches itself): the faces round such an edge join the
+        # strip and the rest is decimated again; at last the patch is kept as it was
+        for _ in range(6):
+            inner = f[~strip]
+            if len(inner) < 64:
+                break
+            candidate = np.concatenate([f[strip], _decimated(net.points, inner, reduction)])
+            bad = _overused_edges(candidate)
+            if not len(bad):
+                f_new = candidate
+                break
+            near = np.zeros(len(net.points), bool)
+            near[bad.ravel()] = True
+            near[f[near[f].any(axis=1)]] = True
+            strip |= near[f].any(axis=1)
+        out_faces.append(f_new)
+        out_pairs.append(np.repeat(pairs[order[start[i]]][None, :], len(f_new), axis=0))
+    return LabelNetwork(net.points, np.concatenate(out_faces), np.concatenate(out_pairs))
+
+
+def _decimated(points: FloatArray, faces: IntArray, reduction: float) -> IntArray:
+    """`faces` decimated by vtkDecimatePro: topology and border points kept, no point
+    removed whose removal would move the surface more than DECIMATION_ERROR_MM (so that a
+    patch lying on a curved exact surface, the fascia or a bone, does not cut under it).
+    Indices into `points`; the kept points are not moved."""
+    import pyvista as pv
+    from vtkmodules.vtkFiltersCore import vtkDecimatePro
+
+    used, inverse = np.unique(faces, return_inverse=True)
+    poly = pv.PolyData.from_regular_faces(points[used], inverse.reshape(-1, 3))
+    poly.point_data["vertex"] = used
+    dec = vtkDecimatePro()
+    dec.SetInputData(poly)
+    dec.SetTargetReduction(reduction)
+    dec.PreserveTopologyOn()
+    dec.SplittingOff()
+    dec.BoundaryVertexDeletionOff()
+    dec.SetErrorIsAbsolute(1)
+    dec.SetAbsoluteError(DECIMATION_ERROR_MM)
+    dec.AccumulateErrorOff()
+    dec.Update()
+    out = pv.wrap(dec.GetOutput())
+    return np.asarray(out.point_data["vertex"], np.int64)[
+        np.asarray(out.triangulate().regular_faces, np.int64)
+    ]
+
+
+def cover_exact(
+    net: LabelNetwork,
+    volume: LabelVolume,
+    exact_meshes: Mapping[str, SurfaceMesh],
+    fascia: SurfaceMesh,
+    z_ends_mm: tuple[float, float],
+) -> FloatArray:
+    """The network's points, those inside its patches on an exact surface (the fascia, a
+    bone, a nerve, a vessel) pushed into that surface by as far as the faces round them
+    sag below it. The points of such a patch lie on the exact surface (snap_to_exact),
+    but a face between them is a chord of its curve, and would leave a sliver of no
+    structure between the two; pushed, the packed structure overlaps the exact one by
+    about that sliver instead. A point on a patch's border (shared with another packed
+    structure) does not move, nor does a face at the limb's cut ends, nor any point by
+    more than MAX_COVER_MM."""
+    at_cut_end = np.isin(net.points[:, 2], z_ends_mm)
+    targets = [(BACKGROUND, fascia)] + [(volume.label_of(sid), exact_meshes[sid]) for sid in volume.exact]
+    exact_side = np.isin(net.pairs, [lab for lab, _ in targets])
+    covered = exact_side.any(axis=1) & ~at_cut_end[net.faces].any(axis=1)
+    others = np.zeros(len(net.points), bool)
+    others[net.faces[~covered]] = True
+    push = np.zeros(len(net.points))
+    direction = np.zeros_like(net.points)
+    for lab, surface in targets:
+        on = covered & (net.pairs == lab).any(axis=1)
+        faces = net.faces[on]
+        if not len(faces):
+            continue
+        a, b, c = (net.points[faces[:, k]] for k in range(3))
+        probes = np.stack([(a + b + c) / 3.0, (a + b) / 2.0, (b + c) / 2.0, (c + a) / 2.0], axis=1)
+        closest = closest_points_on(surface, probes.reshape(-1, 3)).reshape(probes.shape)
+        sag = np.linalg.norm(closest - probes, axis=2).max(axis=1)
+        # a face is wound from its first label into its second: into the exact structure
+        into = np.where(net.pairs[on][:, 1] == lab, 1.0, -1.0)
+        normal = _face_normals(net.points, faces) * into[:, None]
+        for k in range(3):
+            np.maximum.at(push, faces[:, k], sag)
+            np.add.at(direction, faces[:, k], normal)
+    direction /= np.maximum(np.linalg.norm(direction, axis=1, keepdims=True), 1e-12)
+    push[others | at_cut_end] = 0.0
+    return net.points + np.minimum(push, MAX_COVER_MM)[:, None] * direction
+
+
+def _overused_edges(faces: IntArray) -> IntArray:
+    """(k,2) the edges of more than two of `faces`."""
+    e = np.sort(np.concatenate([faces[:, [0, 1]], faces[:, [1, 2]], faces[:, [2, 0]]]), axis=1)
+    edges, counts = np.unique(e, axis=0, return_counts=True)
+    return edges[counts > 2]
 
 
 def surfaces_from_volume(
     volume: LabelVolume,
     structure_ids: Sequence[str],
-    target_reduction: float = 0.8,
+    limb: Mapping[str, Any],
+    exact_meshes: Mapping[str, SurfaceMesh],
+    target_reduction: float = SURFACE_REDUCTION,
 ) -> dict[str, SurfaceMesh]:
-    """Closed, outward surfaces of the given (non-exact) structures of the volume.
+    """Closed, outward surfaces of the given (non-exact) structures of the volume, all
+    from one network of shared boundaries (label_network), so that neighbours meet
+    exactly; their borders with bones, nerves, vessels and the fascia moved onto those
+    exact surfaces (snap_to_exact); decimated patch by patch (decimate_network)."""
+    from thighmap.anatomy.meshgen import limb_meshes
 
-    Each structure's voxels (with the outer layer of the exact structures it meets, see
-    _grow_into), blurred by a Gaussian of SMOOTH_MM, are contoured at ISO_LEVEL by VTK's
-    flying edges (marching cubes: a closed, manifold surface), then simplified (see
-    _simplify). Where two structures meet, both blurred fields cross one half at the same
-    place, so their surfaces meet; contouring a little below one half makes each reach
-    slightly past the interface, so that neighbours overlap by a fraction of a voxel
-    instead of leaving a gap where three meet."""
-    import pyvista as pv
-    from scipy import ndimage
-
-    n_labels = len(volume.ids) + 1
-    members = np.zeros(n_labels, bool)
+    # ranked by the volume's order reversed (ids: exact structures, sleeves, members):
+    # the exact structures keep their voxels, the sleeves theirs against the muscles
+    n_labels = 256
+    rank = np.concatenate([[0], np.arange(n_labels - 1, 0, -1)])
+    labels = volume.labels
+    exact_labels = [volume.label_of(sid) for sid in volume.exact]
+    members = [k for k in range(1, len(volume.ids) + 1) if k not in exact_labels]
+    for _ in range(3):
+        # separating edge contacts can cut a thin member in two; giving the cut-off piece
+        # to its neighbour can make new edge contacts: a few rounds settle both
+        labels = separate_edge_contacts(labels, rank)
+        before = labels.copy()
+        _keep_largest_pieces(labels, members, np.isin(labels, members))
+        if np.array_equal(before, labels):
+            break
+    net = label_network(volume, labels)
+    fascia = limb_meshes(limb)["subcutaneous_fat"]
+    # the cut ends 1 mm inside the limb's, as the bones' are (anatomy/skeleton.py)
+    z_ends = (float(limb["z_range_mm"][0]) + END_INSET_MM, float(limb["z_range_mm"][1]) - END_INSET_MM)
+    net.points = snap_to_exact(net, volume, exact_meshes, fascia, z_ends)
+    wanted = np.zeros(max(256, len(volume.ids) + 1), bool)
     for sid in structure_ids:
-        members[volume.label_of(sid)] = True
-    grown = _grow_into(volume.labels, members)
-    # the layer taken from a thin exact structure (a nerve, a vessel) counts part-way
-    # only, so a muscle reaches into it by about half a voxel, not across it
-    thin = np.zeros(n_labels, bool)
-    for sid in volume.ids:
-        if sid in volume.exact and sid not in volume.bones:
-            thin[volume.label_of(sid)] = True
-    partial = thin[volume.labels]
-    sigma = SMOOTH_MM / volume.spacing_mm
+        wanted[volume.label_of(sid)] = True
+    net = decimate_network(net, target_reduction, keep=wanted[net.pairs].any(axis=1))
+    net.points = cover_exact(net, volume, exact_meshes, fascia, z_ends)
     out: dict[str, SurfaceMesh] = {}
     for sid in structure_ids:
-        mask = grown == volume.label_of(sid)
-        idx = np.argwhere(mask)
-        if not len(idx):
+        sm = net.surface_of(volume.label_of(sid))
+        if not len(sm.faces):
             raise ValueError(f"structure {sid!r}: no voxel of the packed volume is its own")
-        lo = np.maximum(idx.min(axis=0) - 4, 0)
-        hi = np.minimum(idx.max(axis=0) + 5, mask.shape)
-        box = (slice(lo[0], hi[0]), slice(lo[1], hi[1]), slice(lo[2], hi[2]))
-        weight = mask[box].astype(np.float32) - THIN_RIM_DISCOUNT * (mask[box] & partial[box])
-        sub = np.pad(weight, 2)
-        field_ = ndimage.gaussian_filter(sub, sigma)
-        img = pv.ImageData(
-            dimensions=field_.shape,
-            spacing=volume.spacing_mm,
-            origin=volume.origin_mm + (lo - 2) * volume.spacing_mm,
-        )
-        img.point_data["inside"] = field_.ravel(order="F")
-        surf = img.contour([ISO_LEVEL], scalars="inside", method="flying_edges").triangulate().clean()
-        out[sid] = _simplify(
-            np.asarray(surf.points, float), np.asarray(surf.regular_faces, np.int64), target_reduction
-        )
+        out[sid] = _outward(_without_crumbs(sm))
     return out
 
 
-def _edge_counts_ok(faces: IntArray) -> bool:
-    e = np.sort(np.concatenate([faces[:, [0, 1]], faces[:, [1, 2]], faces[:, [2, 0]]]), axis=1)
-    _, counts = np.unique(e, axis=0, return_counts=True)
-    return bool(np.all(counts == 2))
-
-
-def _simplify(points: FloatArray, faces: IntArray, target_reduction: float) -> SurfaceMesh:
-    """Quadric decimation (vtkQuadricDecimation, volume preserved) of a closed surface,
-    at the largest of a few reductions that keeps it closed and manifold; the surface
-    as extracted when none does."""
-    import pyvista as pv
-
-    sm = _without_crumbs(SurfaceMesh(np.asarray(points, float), np.asarray(faces, np.int64)))
-    mesh = pv.PolyData.from_regular_faces(sm.vertices, sm.faces)
-    if target_reduction <= 0:
-        return _outward(sm)
-    for reduction in target_reduction - np.array([0.0, 0.01, 0.02, 0.03, 0.05, 0.07, 0.1, 0.15, 0.2, 0.25]):
-        dec = mesh.decimate(reduction, volume_preservation=True)
-        f = np.asarray(dec.regular_faces, np.int64)
-        if len(f) and _edge_counts_ok(f):
-            return _outward(SurfaceMesh(np.asarray(dec.points, float), f))
-    for reduction in (target_reduction, 0.6, 0.5):
-        dec = mesh.decimate_pro(
-            reduction, preserve_topology=True, splitting=False, boundary_vertex_deletion=False
-        )
-        f = np.asarray(dec.triangulate().regular_faces, np.int64)
-        if len(f) and _edge_counts_ok(f):
-            return _outward(SurfaceMesh(np.asarray(dec.points, float), f))
-    return _outward(sm)
-
-
 def _without_crumbs(sm: SurfaceMesh, share: float = 0.02) -> SurfaceMesh:
-    """The surface less its pieces that enclose under `share` of its volume: where a thin
-    part of a structure is contoured, a bead can come off it (the volume holds each
-    member in one piece; the bead is the contouring's, not the anatomy's)."""
+    """The surface less its pieces that enclose under `share` of its volume (a voxel or
+    two cut off where a thin part of a structure narrows to nothing)."""
     import trimesh
 
     pieces = trimesh.Trimesh(sm.vertices, sm.faces, process=False).split(only_watertight=False)
@@ -564,7 +920,47 @@ def spec_from_atlas(atlas: Any, volume_scale: Mapping[str, float] | None = None)
         if st.role in ("danger", "caution") and st.recipe["type"] not in PACKED_TYPES and sid not in exact
     ]
     bones = tuple(sid for sid, st in structures.items() if st.kind == "bone")
-    return PackingSpec(spacing, members, volumes, exact, sleeves, bones=bones)  # type: ignore[arg-type]
+    footprints = _footprints(atlas, members, bones)
+    return PackingSpec(spacing, members, volumes, exact, sleeves, bones=bones, footprints=footprints)  # type: ignore[arg-type]
+
+
+def _footprints(
+    atlas: Any, members: Sequence[Member], bones: Sequence[str]
+) -> tuple[tuple[str, FloatArray, FloatArray], ...]:
+    """Each packed muscle's origins and insertions on the atlas's bones, from the
+    skeleton's attachment points (anatomy/skeleton.py: MyoLeg's path points and their
+    nearest points on the bones): (muscle, the point of its path at that level, the point
+    on the bone). Points off the limb, on a bone the atlas does not have, or farther than
+    FOOTPRINT_REACH_MM from their bone (the source model's point lies elsewhere) are left
+    out, and so are those farther than FOOTPRINT_LENGTH_MM from the muscle's path (where
+    the path and the source model disagree, a long tendon would cut through its
+    neighbours)."""
+    if not bones:
+        return ()
+    from thighmap.anatomy.skeleton import SkeletonError, load_skeleton
+
+    try:
+        skeleton = load_skeleton(atlas.skeleton_dir)
+    except (SkeletonError, OSError):
+        return ()
+    z0, z1 = (float(v) for v in atlas.document["limb"]["z_range_mm"])
+    by_id = {m.id: m for m in members}
+    out = []
+    for muscle in skeleton.attachments.values():
+        member = by_id.get(muscle.structure or "")
+        if member is None:
+            continue
+        for point in (muscle.origin, muscle.insertion):
+            if point.bone not in bones or point.on_bone_mm is None:
+                continue
+            end = np.asarray(point.on_bone_mm, float)
+            if not z0 < end[2] < z1 or np.linalg.norm(end - point.position_mm) > FOOTPRINT_REACH_MM:
+                continue
+            z = float(np.clip(end[2], member.z_lo, member.z_hi))
+            start = np.array([*member.at(z)[0], z])
+            if np.linalg.norm(end - start) <= FOOTPRINT_LENGTH_MM:
+                out.append((member.id, start, end))
+    return tuple(out)
 
 
 def packed_ids(atlas: Any) -> list[str]:
@@ -572,17 +968,18 @@ def packed_ids(atlas: Any) -> list[str]:
 
 
 def atlas_volume(atlas: Any, exact_meshes: Mapping[str, SurfaceMesh]) -> LabelVolume:
-    """The atlas's packed label volume. The muscles' surfaces take one more layer of
-    voxels where they meet exact surfaces (see surfaces_from_volume) and are smoothed, so
-    a surface encloses more than its voxels, most for thin muscles along the fascia: the
-    volume is rebuilt VOLUME_ROUNDS times, each member's target corrected by how far its
-    extracted surface missed its published volume."""
+    """The atlas's packed label volume. A surface encloses a little more or less than its
+    voxels (its borders are moved onto the fascia and the exact surfaces, see
+    surfaces_from_volume): the volume is rebuilt VOLUME_ROUNDS times, each member's target
+    corrected by how far its extracted surface missed its published volume."""
     spec = spec_from_atlas(atlas)
     volume = build_volume(atlas.document["limb"], spec, exact_meshes)
     targeted = [m.id for m in spec.members if m.id in spec.volumes_mm3]
     scale = dict.fromkeys(targeted, 1.0)
     for _ in range(VOLUME_ROUNDS):
-        surfaces = surfaces_from_volume(volume, targeted, target_reduction=0.0)
+        surfaces = surfaces_from_volume(
+            volume, targeted, atlas.document["limb"], exact_meshes, target_reduction=0.0
+        )
         for sid in targeted:
             # only the members that came out more than VOLUME_SLACK off: correcting every
             # member at once moves their neighbours too
@@ -597,4 +994,4 @@ def build_packed(
     atlas: Any, exact_meshes: Mapping[str, SurfaceMesh]
 ) -> tuple[LabelVolume, dict[str, SurfaceMesh]]:
     volume = atlas_volume(atlas, exact_meshes)
-    return volume, surfaces_from_volume(volume, packed_ids(atlas))
+    return volume, surfaces_from_volume(volume, packed_ids(atlas), atlas.document["limb"], exact_meshes)
