@@ -101,6 +101,7 @@ def test_measuring_two_points_by_clicks_in_the_view(window, qtbot) -> None:  # t
     qtbot.keyClick(window.pl, Qt.Key.Key_Escape)
     assert not window.measuring.active and not act.isChecked()
     assert not window.measuring.measurement.points and not window.scene.measure_actors
+    assert not window.statusBar().currentMessage()  # its messages go with it
     # out of the mode a click is a click again (a card), not a measurement
     _click(window, qtbot, b)
     qtbot.waitUntil(lambda: "Biceps femoris" in window.info.toPlainText(), timeout=3000)

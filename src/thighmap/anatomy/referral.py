@@ -27,8 +27,8 @@ import numpy as np
 
 ZONE_KINDS = ("strong", "diffuse")
 DIFFUSE_WEIGHT = 0.45  # drawing: a diffuse zone is shaded about half as strongly as a strong one
-EDGE_MM = 12.0  # drawing: zones fade out over this length along the thigh ...
-EDGE_DEG = 12.0  # ... and this angle around it (the patterns have no sharp borders)
+EDGE_MM = 20.0  # drawing: zones fade out over this length along the thigh ...
+EDGE_DEG = 20.0  # ... and this angle around it (the patterns have no sharp borders)
 LEVEL_BIN_MM = 10.0  # the skin's centre is taken per band of this height
 LOWER_LANDMARK, UPPER_LANDMARK = "popliteal_crease", "gluteal_fold"
 

@@ -27,6 +27,7 @@ class MeasuringTool(QObject):
         super().__init__(win)
         self.win = win
         self.measurement = Measurement()
+        self._message = ""  # the status message this tool showed last
         self.measurement.changed.connect(self._show)
         win.scene.atlas_changed.connect(self.measurement.clear)
 
@@ -40,11 +41,17 @@ class MeasuringTool(QObject):
         self.win.actions_by_id["measure"].setChecked(on)
         if on:
             self.win.set_placing(False)  # one click mode at a time
-            self.win.statusBar().showMessage(PROMPT)
+            self._say(PROMPT)
         else:
             self.measurement.clear()
-            if self.win.statusBar().currentMessage().startswith("Measuring"):
-                self.win.statusBar().clearMessage()
+            bar = self.win.statusBar()
+            if self._message and bar.full_message == self._message:
+                bar.clearMessage()
+            self._message = ""
+
+    def _say(self, text: str) -> None:
+        self._message = text
+        self.win.statusBar().showMessage(text)
 
     def pick(self, x: int, y: int) -> bool:
         """A click at display position (x, y) in measuring mode: a point on the visible
@@ -81,8 +88,8 @@ class MeasuringTool(QObject):
         self.win.info.show_measurement(names, mm)
         self.win.docks["Information"].raise_()
         if mm is None:
-            self.win.statusBar().showMessage(f"First point on {names[0]}: click the second point")
+            self._say(f"First point on {names[0]}: click the second point")
         else:
-            self.win.statusBar().showMessage(
+            self._say(
                 f"Distance {text} from {names[0]} to {names[1]} (click again to start a new measurement)"
             )

@@ -1070,6 +1070,14 @@ class Scene3D(QObject):
         if render:
             self.request_render()
 
+    def display_point(self, point_mm: np.ndarray) -> tuple[int, int]:
+        """Where a plan-frame point appears in the view (VTK display pixels, origin bottom-left)."""
+        ren = self.pl.renderer
+        ren.SetWorldPoint(*scene.to_display(np.asarray(point_mm, float)), 1.0)
+        ren.WorldToDisplay()
+        x, y, _ = ren.GetDisplayPoint()
+        return round(x), round(y)
+
     # ------------------------------------------------------------------ measuring tool
     def show_measurement(self, points_mm: list[np.ndarray], text: str = "", full_text: str = "") -> None:
         """The measuring tool's picked points (plan frame) and, for two, the line between them

@@ -105,6 +105,11 @@ class ViewMouse(QObject):
         self._hover_pos = self.pl.iren.interactor.GetEventPosition()
         self._hover_timer.start()
 
+    def hover_at(self, x: int, y: int) -> None:
+        """The mouse resting at display position (x, y), VTK pixels (as after a move there)."""
+        self._hover_pos = (x, y)
+        self._hover()
+
     def _widget_pos(self, x: float, y: float) -> QPoint:
         """A VTK display position as a position in the view widget."""
         ratio = self.pl.devicePixelRatioF()
