@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 
 ZONE_KINDS = ("strong", "diffuse")
-DIFFUSE_WEIGHT = 0.45  # drawing: a diffuse zone is shaded about half as strongly as a strong one
+DIFFUSE_WEIGHT = 0.35  # drawing: a diffuse zone is shaded about a third as strongly as a strong one
 EDGE_MM = 20.0  # drawing: zones fade out over this length along the thigh ...
 EDGE_DEG = 20.0  # ... and this angle around it (the patterns have no sharp borders)
 LEVEL_BIN_MM = 10.0  # the skin's centre is taken per band of this height
