@@ -276,3 +276,21 @@ def test_an_atlas_without_regions_says_none_is_drawn(qtbot, session) -> None:  #
         w.undo.setClean()
         w.close()
         w.deleteLater()
+
+
+def test_a_demonstration_step_shows_no_left_over_measurement_or_region(window, qtbot) -> None:  # type: ignore[no-untyped-def]
+    """Steps do not record measurements or referral regions: showing one drops them."""
+    window.scene.camera("posterior")
+    window.scene.render_now()
+    window.record_step("Behind")
+    window.show_info("trigger_point", "bfl_nct_mid")
+    window.actions_by_id["measure"].trigger()
+    atlas = window.scene.atlas
+    _click(window, qtbot, _back_point(atlas, "semitendinosus", 250.0))
+    _click(window, qtbot, _back_point(atlas, "biceps_femoris_long_head", 150.0))
+    qtbot.waitUntil(lambda: window.measuring.measurement.complete, timeout=3000)
+    assert window.scene.referral_actor is not None
+    window.step_list.list.setCurrentRow(0)
+    window.step_list.buttons["show"].click()  # the Steps panel's Show
+    assert not window.measuring.active and not window.scene.measure_actors
+    assert window.scene.referral_actor is None and window.referral.trigger_point is None
