@@ -10,7 +10,8 @@ Atlas actors are rebuilt only when the model changes (patient profile or side).
 The window's commands are one table (gui/actions.py), from which its menus, toolbar,
 context menus (gui/context.py) and keyboard-shortcut list are built. Its other jobs live
 in their own parts: files and recovery (gui/files.py), the mouse over the 3D view
-(gui/viewmouse.py), skin maps (gui/skinmaps.py), presentations (gui/presentation.py).
+(gui/viewmouse.py), skin maps (gui/skinmaps.py), presentations (gui/presentation.py), the
+measuring tool (gui/measuring.py), referral regions on the skin (gui/referral.py).
 """
 
 from __future__ import annotations
@@ -52,8 +53,10 @@ from .context import ContextMenus
 from .core import CoreSession, EngineMissing
 from .dialogs import ContraindicationDialog, PatientDialog, StepDialog, show_about, show_plain_error
 from .files import PlanFiles, recovery_question
+from .measuring import MeasuringTool
 from .panels import InfoPanel, LayersPanel, NeedlePanel, SafetyPanel
 from .presentation import Presenter
+from .referral import ReferralView
 from .scene3d import Scene3D
 from .search import StructureSearch
 from .section import SectionPanel
@@ -139,7 +142,7 @@ class MainWindow(QMainWindow):
         self.docks["Cross-section"].hide()
         self.docks["Steps"].hide()
         self.resizeDocks([self.docks["Layers"], self.docks["Needles"]], [270, 400], Qt.Orientation.Horizontal)
-
+        self.measuring, self.referral = MeasuringTool(self), ReferralView(self)
         self._build_actions()
         self.setStatusBar(StatusBar())
         self.status_label = self.statusBar().permanent  # type: ignore[attr-defined]
@@ -510,9 +513,6 @@ class MainWindow(QMainWindow):
     def show_approach_to_trigger_point(self) -> None:
         self.maps.show_approach_to_trigger_point()
 
-    def show_approach_to_needle_tip(self) -> None:
-        self.maps.show_approach_to_needle_tip()
-
     def show_depth_map(self) -> None:
         self.maps.show_depth_map()
 
@@ -582,9 +582,6 @@ class MainWindow(QMainWindow):
         if atlas is not None:
             self.view.show_only(atlas.structures if not sid else [sid], atlas.structures)
 
-    def camera_preset(self, preset: str) -> None:
-        self.scene.camera(preset)
-
     def set_labels_shown(self, on: bool) -> None:
         self.view.set_visible("labels", on)
 
@@ -596,6 +593,7 @@ class MainWindow(QMainWindow):
         self.act_place.setChecked(on)
         self.needles.place.setChecked(on)  # its toggled signal comes back here: no change then
         if on:
+            self.measuring.set_active(False)
             self.statusBar().showMessage("Click on the skin to place the entry point (Esc to cancel)")
         elif self.statusBar().currentMessage().startswith("Click on the skin"):
             self.statusBar().clearMessage()
@@ -623,9 +621,10 @@ class MainWindow(QMainWindow):
         super().keyPressEvent(event)
 
     def cancel(self) -> None:
-        """Esc: leave placement mode, else drop the clicked structure's outline."""
-        if self.act_place.isChecked():
+        """Esc: leave placement or measuring mode, else drop the clicked structure's outline."""
+        if self.act_place.isChecked() or self.measuring.active:
             self.set_placing(False)
+            self.measuring.set_active(False)
         else:
             self._clicked_focus = None
             self.scene.set_focus(None)
@@ -658,6 +657,7 @@ class MainWindow(QMainWindow):
             self._show_info_structure(ident)
         elif kind == "trigger_point":
             self.info.show_trigger_point(atlas, ident)
+            self.referral.show_for(ident)
             self.needles.tp_combo.setCurrentIndex(self.needles.tp_combo.findData(ident))
         elif kind == "needle":
             self.select_needle(ident)

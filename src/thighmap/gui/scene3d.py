@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 import pyvista as pv
-from PySide6.QtCore import QObject, QTimer
+from PySide6.QtCore import QObject, QTimer, Signal
 from vtkmodules.vtkRenderingCore import vtkActor2D, vtkCellPicker, vtkPolyDataMapper2D, vtkRenderer
 
 from thighmap.anatomy.atlas import Atlas
@@ -46,6 +46,11 @@ LABEL_STYLES: dict[str, tuple[str, str, float, bool]] = {
     "landmark": ("#ffe9a8", "#3b3420", 1.0, True),
 }
 NEEDLE_PRIORITY = 10.0
+MEASURE_COLOUR = "#ffd54a"  # the measuring tool's points, line and label box
+MEASURE_TEXT = "#1a1a1a"
+REFERRAL_COLOUR = (235, 70, 255)  # a trigger point's referral region (magenta: apart from muscle red)
+REFERRAL_MAX_ALPHA = 0.75  # opacity where the region's weight is 1
+REFERRAL_LIFT_MM = 0.6  # drawn this far out of the skin, so that it is not hidden in it
 SOLID_OPACITY = 0.5  # layers at least this opaque are picked before translucent ones
 FOCUS_COLOUR = "#ffffff"
 
@@ -85,6 +90,7 @@ def _actor(data: Any, colour: str, opacity: float = 1.0, line_width: float | Non
         except RuntimeError:  # degenerate tiny shapes: flat shading is fine
             pass
     actor = pv.Actor(mapper=pv.DataSetMapper(data))
+    actor.mapper.scalar_visibility = False  # one colour (pv.Line carries a "Distance" array)
     prop = actor.prop
     prop.color = colour
     prop.opacity = opacity
@@ -130,7 +136,7 @@ class ScreenLabel:
     """One label of the 3D view: a short text in a box, joined to its anchor by a leader."""
 
     name: str  # actor name: "label:<structure>", "landmark:<id>", "tplabel:<id>", "nlabel:<needle>"
-    kind: str  # "structure", "landmark", "trigger_point", "needle"
+    kind: str  # "structure", "landmark", "trigger_point", "needle", "measure"
     point: np.ndarray  # the anchor, drawing frame
     text: str  # on the label
     full_text: str  # on hover
@@ -145,6 +151,8 @@ class ScreenLabel:
 
 class Scene3D(QObject):
     """Owns every actor of the 3D view."""
+
+    atlas_changed = Signal()  # a new atlas is drawn (start, patient, side)
 
     def __init__(self, plotter: Any, view: ViewState | None = None) -> None:
         super().__init__()
@@ -187,6 +195,9 @@ class Scene3D(QObject):
         self.pl.ren_win.SetNumberOfLayers(2)
         self.pl.ren_win.AddRenderer(self.overlay)
         self.needle_actors: dict[str, Any] = {}
+        self.measure_actors: list[Any] = []  # the measuring tool's points and line (overlay)
+        self._measure_segments: list[tuple[np.ndarray, np.ndarray]] = []  # drawing frame
+        self.referral_actor: Any = None  # the shaded referral region of a trigger point
         self.map_actor: Any = None  # the coloured skin of a skin map, when one is shown
         self.focused: str | None = None  # the outlined structure (hover or click)
         self.focus_actor: Any = None
@@ -251,8 +262,10 @@ class Scene3D(QObject):
             self._build_zones()
         self._build_trigger_points()
         self._build_decorations()
+        self.clear_referral()
         self.relayout_labels()
         self.request_render()
+        self.atlas_changed.emit()
 
     def _build_zones(self) -> None:
         if self.atlas is None or self.zone_source is None:
@@ -401,7 +414,7 @@ class Scene3D(QObject):
         """Rebuild the structure, landmark and trigger-point labels (short names; the full
         name is on hover) and the scale bar for the current camera; the layout of every
         label, needles' included, follows at the next frame."""
-        for name in [n for n, lab in self.labels.items() if lab.kind != "needle"]:
+        for name in [n for n, lab in self.labels.items() if lab.kind not in ("needle", "measure")]:
             self._remove_label(name)
         self.pl.remove_actor("scalelabel", render=False)
         self._scale_text_point = None
@@ -548,8 +561,9 @@ class Scene3D(QObject):
         skin = skin[np.isfinite(skin).all(axis=1)]
         avoid = (*skin.min(axis=0), *skin.max(axis=0)) if len(skin) else None
         segs = np.zeros((0, 2, 2))
-        if self.show_needles and self._needle_segments:
-            ends = np.array([p for seg in self._needle_segments for p in seg])
+        lines = [*(self._needle_segments if self.show_needles else []), *self._measure_segments]
+        if lines:
+            ends = np.array([p for seg in lines for p in seg])
             segs = label_layout.project_px(ends, matrix, size).reshape(-1, 2, 2)
         if not shown:
             self._set_label_geometry(np.zeros((0, 2)), np.zeros((0, 2)), np.zeros((0, 4)), [])
@@ -1056,12 +1070,104 @@ class Scene3D(QObject):
         if render:
             self.request_render()
 
+    def display_point(self, point_mm: np.ndarray) -> tuple[int, int]:
+        """Where a plan-frame point appears in the view (VTK display pixels, origin bottom-left)."""
+        ren = self.pl.renderer
+        ren.SetWorldPoint(*scene.to_display(np.asarray(point_mm, float)), 1.0)
+        ren.WorldToDisplay()
+        x, y, _ = ren.GetDisplayPoint()
+        return round(x), round(y)
+
+    # ------------------------------------------------------------------ measuring tool
+    def show_measurement(self, points_mm: list[np.ndarray], text: str = "", full_text: str = "") -> None:
+        """The measuring tool's picked points (plan frame) and, for two, the line between them
+        with its distance in a label of the one layout (kept, like a needle's)."""
+        self.clear_measurement(render=False)
+        pts = [scene.to_display(np.asarray(p, float)) for p in points_mm]
+        for p in pts:
+            self.measure_actors.append(
+                _actor(
+                    pv.Sphere(radius=2.4, center=p, theta_resolution=16, phi_resolution=12), MEASURE_COLOUR
+                )
+            )
+        if len(pts) == 2:
+            self.measure_actors.append(_actor(pv.Line(pts[0], pts[1]), MEASURE_COLOUR, line_width=5))
+            self._measure_segments = [(pts[0], pts[1])]
+            self._new_label(
+                "measure:distance",
+                "measure",
+                (pts[0] + pts[1]) / 2.0,
+                text,
+                full_text or text,
+                MEASURE_TEXT,
+                MEASURE_COLOUR,
+                NEEDLE_PRIORITY,
+                keep=True,
+                bold=True,
+                font_pt=NEEDLE_LABEL_FONT_PT,
+            )
+        for actor in self.measure_actors:
+            self.overlay.AddActor(actor)
+        self.request_render()
+
+    def clear_measurement(self, render: bool = True) -> None:
+        for actor in self.measure_actors:
+            self.overlay.RemoveActor(actor)
+        self.measure_actors = []
+        self._measure_segments = []
+        self._remove_label("measure:distance")
+        if render:
+            self.request_render()
+
+    # ------------------------------------------------------------------ referral region
+    def show_referral(self, weights: np.ndarray) -> None:
+        """Shade the skin by a trigger point's referral weights (one per skin vertex, 0..1)."""
+        self.clear_referral(render=False)
+        if self.atlas is None:
+            return
+        poly = scene.surface_to_polydata(self.atlas.mesh("skin"))
+        w = np.clip(np.asarray(weights, float), 0.0, 1.0)
+        if w.shape != (poly.n_points,):
+            raise ValueError(f"expected one weight per skin vertex ({poly.n_points}), got {w.shape}")
+        poly.points = poly.points + poly.point_data["Normals"] * REFERRAL_LIFT_MM
+        rgba = np.zeros((len(w), 4), np.uint8)
+        rgba[:, :3] = REFERRAL_COLOUR
+        rgba[:, 3] = np.round(w * REFERRAL_MAX_ALPHA * 255).astype(np.uint8)
+        faces = poly.regular_faces
+        shaded = faces[w[faces].max(axis=1) > 0.01]
+        if len(shaded) == 0:
+            return
+        part = pv.PolyData(poly.points, np.hstack([np.full((len(shaded), 1), 3), shaded]).ravel())
+        part.point_data["referral"] = rgba
+        part.point_data["Normals"] = poly.point_data["Normals"]
+        self.referral_actor = self.pl.add_mesh(
+            part,
+            scalars="referral",
+            rgba=True,
+            smooth_shading=True,
+            name="referral",
+            pickable=False,
+            reset_camera=False,
+            render=False,
+        )
+        self.referral_actor.prop.ambient = 0.45  # read as a colour, less shaded by the light
+        self.request_render()
+
+    def clear_referral(self, render: bool = True) -> None:
+        if self.referral_actor is not None:
+            self.pl.remove_actor(self.referral_actor, render=False)
+            self.referral_actor = None
+        if render:
+            self.request_render()
+
     # ------------------------------------------------------------------ picking
-    def pick(self, x: int, y: int, skin_only: bool = False) -> PickResult | None:
-        """What is under the display position (x, y in VTK pixels, origin bottom-left)."""
+    def pick(self, x: int, y: int, skin_only: bool = False, surfaces_only: bool = False) -> PickResult | None:
+        """What is under the display position (x, y in VTK pixels, origin bottom-left);
+        with ``surfaces_only`` a structure's surface (needles and trigger points are
+        looked through), with ``skin_only`` the skin's."""
         picker = self._picker
         picker.InitializePickList()
-        if not skin_only and self.show_needles:
+        if not skin_only and not surfaces_only and self.show_needles:
             # needles first: thin and deliberate, they win over what they pass through
             needles = [
                 (a, ("needle", name.split(":", 1)[1]))
@@ -1076,7 +1182,7 @@ class Scene3D(QObject):
                 if hit is not None:
                     return hit
             picker.InitializePickList()
-        if not skin_only and self.show_trigger_points and self.tp_actors:
+        if not skin_only and not surfaces_only and self.show_trigger_points and self.tp_actors:
             # trigger points are drawn on top (overlay layer): they win
             for actors in self.tp_actors.values():
                 if actors[0].GetVisibility():
