@@ -30,7 +30,8 @@ def frame_z_to(axis: Any) -> np.ndarray:
     if not np.isfinite(n) or n < 1e-12:
         return np.eye(3)
     d = d / n
-    helper = np.array([1.0, 0.0, 0.0]) if abs(d[0]) < 0.9 else np.array([0.0, 1.0, 0.0])
+    # y x d is x for d = z: the frame of the z axis is the identity
+    helper = np.array([0.0, 1.0, 0.0]) if abs(d[1]) < 0.9 else np.array([1.0, 0.0, 0.0])
     u = np.cross(helper, d)
     u /= np.linalg.norm(u)
     v = np.cross(d, u)
