@@ -26,6 +26,8 @@ from thighmap.viz import glyphs, render, scene
 from thighmap.viz import labels as label_layout
 from thighmap.viz.view_state import ViewState
 
+from .section_plane import SectionPlane
+
 BACKGROUND = ("#1c2027", "#39404d")
 LABEL_STRUCTURE_KINDS = ("muscle", "bone", "nerve", "artery", "vein")
 NEEDLE_RADIUS_MM = 1.0  # drawn radius (a 0.25 mm needle would be invisible)
@@ -231,6 +233,7 @@ class Scene3D(QObject):
         self._leader_actor = self._add_2d(self._leaders, LEADER_GREY, 0.85)
         self._box_actor = self._add_2d(self._boxes)
         self.pl.renderer.AddObserver("StartEvent", self._on_render_start)
+        self.section_plane = SectionPlane(self, self.view)  # the axial slice's plane
 
     # ------------------------------------------------------------------ rendering
     def request_render(self) -> None:
@@ -272,6 +275,7 @@ class Scene3D(QObject):
             self._build_zones()
         self._build_trigger_points()
         self._build_decorations()
+        self.section_plane.set_atlas(atlas)
         self.relayout_labels()
         self.request_render()
 
