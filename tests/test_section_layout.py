@@ -14,6 +14,7 @@ from thighmap.viz.section_cut import atlas_polydata, cut_loops
 from thighmap.viz.section_layout import (
     distance_to_segments,
     fits_inside,
+    grid_in_loops,
     layout_section_labels,
     outer_loop,
     points_in_loops,
@@ -66,6 +67,18 @@ def test_points_in_a_convex_polygon_agree_with_its_edges(
     assert np.array_equal(got[clear], expected[clear])
 
 
+@settings(max_examples=40, deadline=None)
+@given(n=st.integers(3, 30), seed=st.integers(0, 2**31 - 1))
+def test_the_grid_test_is_the_point_test(n: int, seed: int) -> None:
+    """Row by row on a grid = point by point, for random (self-crossing) loops and holes."""
+    rng = np.random.default_rng(seed)
+    loops = [rng.uniform(0, 100, (n, 2)), rng.uniform(20, 80, (max(3, n // 2), 2))]
+    xs, ys = np.linspace(-5, 105, 37), np.linspace(-5, 105, 29)
+    gx, gy = np.meshgrid(xs, ys)
+    expected = points_in_loops(np.column_stack([gx.ravel(), gy.ravel()]), loops).reshape(gx.shape)
+    assert np.array_equal(grid_in_loops(xs, ys, loops), expected)
+
+
 def test_a_ring_is_filled_even_odd() -> None:
     outer, inner = square(0, 0, 10), square(3, 3, 4)
     pts = np.array([[1.0, 1.0], [5.0, 5.0], [11.0, 5.0], [9.5, 9.5]])
@@ -93,7 +106,7 @@ def test_the_visible_part_leaves_out_what_is_drawn_over_it() -> None:
     pole = part.pole
     assert pole is not None and region_at(regions, pole) == 0
     x = (100 + 60 * np.sqrt(2)) / (1 + np.sqrt(2))
-    assert part.clearance.max() == pytest.approx(100 - x, abs=2.5)  # within a grid step
+    assert part.clearance.max() == pytest.approx(100 - x, abs=3.0)  # within a grid step
     assert np.allclose(pole, [x, x], atol=3.0)
 
 

@@ -9,7 +9,8 @@ structure at a point is the last region that contains it (:func:`region_at`), an
 part of a region one can see is the region less every region drawn after it.
 
 Labels (:func:`layout_section_labels`): each region's label hangs from the point of its
-visible part farthest from that part's edge (on a grid of a few pixels). A label whose
+visible part farthest from that part's edge (on a grid of a few pixels, the distance by
+a distance transform of the grid, to within a grid step). A label whose
 box fits inside the visible part there sits on it, with no leader; the others are laid
 out by the 3D view's layout (:func:`thighmap.viz.labels.layout_labels`) beside the
 section, with leader lines, never on a label already placed nor outside the viewport.
@@ -51,6 +52,33 @@ def points_in_loops(points: Any, loops: Sequence[np.ndarray]) -> np.ndarray:
         crossings = (straddle & (p[:, 0:1] < x_at)).sum(axis=1)
         odd ^= crossings % 2 == 1
     return odd
+
+
+def grid_in_loops(xs: np.ndarray, ys: np.ndarray, loops: Sequence[np.ndarray]) -> np.ndarray:
+    """(len(ys), len(xs)) True for the grid points (xs[i], ys[j]) inside the loops, filled
+    even-odd: :func:`points_in_loops` for a grid, row by row (the edges crossing a row,
+    sorted once, and the number of them left of each point)."""
+    xs = np.asarray(xs, float)
+    ys = np.asarray(ys, float)
+    a, b = _segments([q for q in loops if len(q) >= 3])
+    out = np.zeros((len(ys), len(xs)), bool)
+    if len(a) == 0:
+        return out
+    ay, by = a[:, 1][None, :], b[:, 1][None, :]
+    py = ys[:, None]
+    straddle = (ay > py) != (by > py)  # (rows, edges)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        x_at = a[:, 0][None, :] + (py - ay) * (b[:, 0] - a[:, 0])[None, :] / (by - ay)
+    x_at = np.where(straddle, x_at, np.inf)
+    x_at.sort(axis=1)
+    for j in range(len(ys)):
+        row = x_at[j]
+        n = int(np.searchsorted(row, np.inf))  # the crossings of this row
+        if n:
+            # crossings right of the point: as points_in_loops counts them (px < x_at)
+            right = n - np.searchsorted(row[:n], xs, side="right")
+            out[j] = right % 2 == 1
+    return out
 
 
 def region_at(regions: Sequence[Sequence[np.ndarray]], point: Any) -> int | None:
@@ -131,8 +159,9 @@ def visible_part(regions: Sequence[Sequence[np.ndarray]], k: int, grid_px: float
         xs, ys = np.array([(box[0] + box[2]) / 2]), np.array([(box[1] + box[3]) / 2])
     gx, gy = np.meshgrid(xs, ys)
     pts = np.column_stack([gx.ravel(), gy.ravel()])
-    mask = points_in_loops(pts, loops)
-    if not mask.any():  # thinner than the grid (a ring of skin): points just off its edges
+    mask = grid_in_loops(xs, ys, loops).ravel()
+    on_grid = bool(mask.any())
+    if not on_grid:  # thinner than the grid (a ring of skin): points just off its edges
         pts = _beside_edges(loops, min(1.0, step / 4))
         mask = points_in_loops(pts, loops)
     edge_loops: list[np.ndarray] = list(loops)
@@ -140,10 +169,12 @@ def visible_part(regions: Sequence[Sequence[np.ndarray]], k: int, grid_px: float
         over = [np.asarray(q, float).reshape(-1, 2) for q in regions[j] if len(q) >= 3]
         if not over or not _touches(_bounds(over), box):
             continue
-        mask[mask] &= ~points_in_loops(pts[mask], over)
+        if on_grid:
+            mask &= ~grid_in_loops(xs, ys, over).ravel()
+        else:
+            mask[mask] &= ~points_in_loops(pts[mask], over)
         edge_loops += over
-    pts = pts[mask]
-    if len(pts) == 0:
+    if not mask.any():
         return empty
     a, b = _segments(edge_loops)
     # only the edges near the region matter for its points' clearance
@@ -154,7 +185,16 @@ def visible_part(regions: Sequence[Sequence[np.ndarray]], k: int, grid_px: float
         & (np.maximum(a[:, 1], b[:, 1]) >= box[1])
     )
     a, b = a[near], b[near]
-    return VisiblePart(pts, distance_to_segments(pts, a, b), a, b)
+    if on_grid:
+        from scipy import ndimage  # here: the window need not load it before a slice is drawn
+
+        # the distance to the nearest grid point not seen (the grid padded with unseen
+        # points): the distance to the edge, to within a grid step
+        seen = np.pad(mask.reshape(len(ys), len(xs)), 1)
+        clearance = ndimage.distance_transform_edt(seen)[1:-1, 1:-1].ravel()[mask] * step
+    else:
+        clearance = distance_to_segments(pts[mask], a, b)
+    return VisiblePart(pts[mask], clearance, a, b)
 
 
 def fits_inside(part: VisiblePart, rect: np.ndarray, margin_px: float = INSIDE_MARGIN_PX) -> bool:
@@ -304,6 +344,7 @@ __all__ = [
     "VisiblePart",
     "distance_to_segments",
     "fits_inside",
+    "grid_in_loops",
     "layout_section_labels",
     "outer_loop",
     "points_in_loops",
