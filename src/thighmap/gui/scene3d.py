@@ -869,14 +869,6 @@ class Scene3D(QObject):
         )
         self.needle_names.add(name)
 
-    def clear_needles(self) -> None:
-        self.needle_pool.clear()
-        for name in list(self.needle_names):
-            self._remove_label(name)
-        self.needle_names.clear()
-        self._needle_segments.clear()
-        self._restore_highlight()
-
     def follow_document(self, doc: PlanDocument) -> None:
         """Draw the document's needles, coloured by their reports, whenever the plan or the
         selection changes."""

@@ -81,11 +81,13 @@ class SectionView(QWidget):
         self.label_rects: dict[str, np.ndarray] = {}
         self.label_leaders: dict[str, tuple[np.ndarray, np.ndarray]] = {}  # id -> (anchor, box end)
         self._laid_out_for: tuple[Any, ...] | None = None
+        self._transform_for: tuple[Any, ...] | None = None
+        self._transform: tuple[float, float, float, float, float] | None = None
         self._hover_sid = ""
 
     def set_slice(self, s: Slice2D | None) -> None:
         self.slice = s
-        self._laid_out_for = None
+        self._laid_out_for = self._transform_for = None
         self.update()
 
     def _bounds(self) -> tuple[float, float, float, float] | None:
@@ -103,6 +105,12 @@ class SectionView(QWidget):
 
     def transform(self) -> tuple[float, float, float, float, float] | None:
         """(scale px/mm, centre u, centre v, centre x px, centre y px) of the picture."""
+        key = (id(self.slice), self.width(), self.height())
+        if self._transform_for != key:
+            self._transform_for, self._transform = key, self._fit()
+        return self._transform
+
+    def _fit(self) -> tuple[float, float, float, float, float] | None:
         b = self._bounds()
         if b is None:
             return None
