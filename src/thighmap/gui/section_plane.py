@@ -20,7 +20,7 @@ from thighmap.viz.section_cut import atlas_polydata, cut_loops
 from thighmap.viz.view_state import SectionSettings, ViewState
 
 PLANE_COLOUR = "#7fd3ff"
-PLANE_OPACITY = 0.28
+PLANE_OPACITY = 0.35
 OUTLINE_WIDTH = 2.5
 
 
