@@ -5,8 +5,13 @@ geometry the 3D view and the checks use. No Qt here."""
 
 from __future__ import annotations
 
+from itertools import pairwise
+
 import numpy as np
 import pyvista as pv
+from vtkmodules.util.numpy_support import vtk_to_numpy
+from vtkmodules.vtkCommonDataModel import vtkPlane
+from vtkmodules.vtkFiltersCore import vtkCutter, vtkStripper
 
 from thighmap.anatomy.atlas import Atlas
 
@@ -20,23 +25,30 @@ def atlas_polydata(atlas: Atlas, sid: str) -> pv.PolyData:
 def cut_loops(
     poly: pv.PolyData, origin: np.ndarray, normal: np.ndarray, e1: np.ndarray, e2: np.ndarray
 ) -> list[np.ndarray]:
-    """Closed (or open) polylines of the cut, in (e1, e2) coordinates."""
-    cut = poly.slice(normal=tuple(normal), origin=tuple(origin))
-    if cut.n_points == 0:
+    """Closed (or open) polylines of the cut, in (e1, e2) coordinates.
+
+    VTK's cutter and stripper called directly: the loops of PyVista's ``slice`` and
+    ``strip(join=True)``, at a sixth of the cost (a cross-section cuts every structure).
+    """
+    plane = vtkPlane()
+    plane.SetOrigin(*(float(v) for v in origin))
+    plane.SetNormal(*(float(v) for v in normal))
+    cutter = vtkCutter()
+    cutter.SetInputData(poly)
+    cutter.SetCutFunction(plane)
+    stripper = vtkStripper()
+    stripper.SetInputConnection(cutter.GetOutputPort())
+    stripper.JoinContiguousSegmentsOn()
+    stripper.Update()
+    cut = stripper.GetOutput()
+    if cut.GetNumberOfPoints() == 0 or cut.GetLines() is None:
         return []
-    cut = cut.strip(join=True)
-    pts = np.asarray(cut.points) - origin
+    pts = vtk_to_numpy(cut.GetPoints().GetData()).astype(float) - np.asarray(origin, float)
     uv = np.column_stack([pts @ e1, pts @ e2])
-    lines = np.asarray(cut.lines)
-    out: list[np.ndarray] = []
-    i = 0
-    while i < len(lines):
-        n = int(lines[i])
-        idx = lines[i + 1 : i + 1 + n]
-        if n >= 3:
-            out.append(uv[idx])
-        i += n + 1
-    return out
+    lines = cut.GetLines()
+    offsets = vtk_to_numpy(lines.GetOffsetsArray())
+    connectivity = vtk_to_numpy(lines.GetConnectivityArray())
+    return [uv[connectivity[a:b]] for a, b in pairwise(offsets.tolist()) if b - a >= 3]
 
 
 __all__ = ["atlas_polydata", "cut_loops"]
