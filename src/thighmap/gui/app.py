@@ -237,7 +237,6 @@ class MainWindow(QMainWindow):
         self.act_place, self.act_steps, self.act_present = a["place"], a["steps"], a["present"]
         self.act_map_tp, self.act_map_tip, self.act_map_depth = a["map_tp"], a["map_tip"], a["map_depth"]
         self.act_map_best, self.act_map_clear = a["map_best"], a["map_clear"]
-        self.act_demo_drop, self.act_demo_export = a["delete_last_step"], a["export_steps"]
         self.maps.update_actions()
 
     def _connect_models(self) -> None:
@@ -264,6 +263,9 @@ class MainWindow(QMainWindow):
         self.layers.show_only.connect(self.show_only)
         self.layers.item_selected.connect(self._choose_structure)
         self.layers.context_requested.connect(self.context.for_layer)
+        self.section.structure_clicked.connect(lambda sid: self.show_info("structure", sid))
+        self.section.hover_text.connect(lambda text: self.statusBar().showMessage(text, 3000))
+        self.docks["Cross-section"].visibilityChanged.connect(self.scene.section_plane.set_shown)
         n = self.needles
         n.selected.connect(self.select_needle)
         n.place_entry.connect(self.set_placing)
@@ -652,9 +654,7 @@ class MainWindow(QMainWindow):
         if atlas is None:
             return
         if kind == "structure":
-            self._clicked_focus = ident
-            self.scene.set_focus(ident)
-            self._show_info_structure(ident)
+            self._choose_structure(ident)
         elif kind == "trigger_point":
             self.info.show_trigger_point(atlas, ident)
             self.referral.show_for(ident)

@@ -354,6 +354,7 @@ class NeedlePanel(QWidget):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self._guard = False
+        self._listed: tuple[Any, ...] | None = None  # (ids, statuses, selected) the list shows
         self.list = QListWidget()
         self.list.setMaximumHeight(120)
         self.place = QPushButton("Place entry…")
@@ -451,6 +452,10 @@ class NeedlePanel(QWidget):
         self._guard = False
 
     def set_needles(self, ids: list[str], statuses: dict[str, str], selected: str | None) -> None:
+        shown = (tuple(ids), tuple(statuses.get(nid, "") for nid in ids), selected)
+        if shown == self._listed and self.list.count() == len(ids):
+            return  # an edit that changed no id, status or selection (a depth, an angle)
+        self._listed = shown
         self._guard = True
         self.list.clear()
         for nid in ids:
@@ -604,10 +609,12 @@ class SafetyPanel(QWidget):
 
     def _set_badge(self, text: str, colour: str) -> None:
         self.badge.setText(text)
-        self.badge.setStyleSheet(
+        style = (
             f"QLabel {{ background: {colour}; color: white; font-size: 20px; font-weight: bold;"
             " border-radius: 6px; padding: 6px; }"
         )
+        if self.badge.styleSheet() != style:  # a new style sheet re-polishes the widget
+            self.badge.setStyleSheet(style)
 
     def badge_colour(self) -> str:
         return str(self.badge.property("status_colour") or "")

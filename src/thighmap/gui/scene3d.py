@@ -22,9 +22,11 @@ from vtkmodules.vtkRenderingCore import vtkActor2D, vtkCellPicker, vtkPolyDataMa
 from thighmap.anatomy.atlas import Atlas
 from thighmap.planning import Needle, Plan
 from thighmap.planning.document import PlanDocument
+from thighmap.viz import glyphs, render, scene
 from thighmap.viz import labels as label_layout
-from thighmap.viz import render, scene
 from thighmap.viz.view_state import ViewState
+
+from .section_plane import SectionPlane
 
 BACKGROUND = ("#1c2027", "#39404d")
 LABEL_STRUCTURE_KINDS = ("muscle", "bone", "nerve", "artery", "vein")
@@ -113,6 +115,26 @@ def _lighter(colour: str, amount: float = 0.45) -> tuple[float, float, float]:
     return (r + (1 - r) * amount, g + (1 - g) * amount, b + (1 - b) * amount)
 
 
+def tube12() -> pv.PolyData:
+    return glyphs.unit_tube(12)  # a needle's inserted part
+
+
+def tube10() -> pv.PolyData:
+    return glyphs.unit_tube(10)  # the part outside the skin
+
+
+def needle_handle() -> pv.PolyData:
+    return pv.Cylinder(
+        center=(0.0, 0.0, 0.0), direction=(0.0, 0.0, 1.0), radius=2.2, height=24.0, resolution=16
+    )
+
+
+def max_safe_ring() -> pv.PolyData:
+    return pv.Disc(
+        center=(0.0, 0.0, 0.0), inner=NEEDLE_RADIUS_MM * 1.6, outer=4.0, normal=(0.0, 0.0, 1.0), c_res=24
+    )
+
+
 def label_anchor(atlas: Atlas, sid: str) -> np.ndarray:
     """A point on the structure to hang its label from (atlas frame).
 
@@ -147,6 +169,7 @@ class ScreenLabel:
     size_px: np.ndarray  # the box, padding included
     actor: Any
     prefer_side: int = 0
+    style: tuple[Any, ...] = ()  # kind, font size, bold, italic: a label of the same style is reused
 
 
 class Scene3D(QObject):
@@ -194,7 +217,7 @@ class Scene3D(QObject):
         self.overlay.SetActiveCamera(self.pl.renderer.GetActiveCamera())
         self.pl.ren_win.SetNumberOfLayers(2)
         self.pl.ren_win.AddRenderer(self.overlay)
-        self.needle_actors: dict[str, Any] = {}
+        self.needle_pool = glyphs.GlyphPool(self.overlay)  # needles' shapes, moved at each edit
         self.measure_actors: list[Any] = []  # the measuring tool's points and line (overlay)
         self._measure_segments: list[tuple[np.ndarray, np.ndarray]] = []  # drawing frame
         self.referral_actor: Any = None  # the shaded referral region of a trigger point
@@ -221,6 +244,7 @@ class Scene3D(QObject):
         self._leader_actor = self._add_2d(self._leaders, LEADER_GREY, 0.85)
         self._box_actor = self._add_2d(self._boxes)
         self.pl.renderer.AddObserver("StartEvent", self._on_render_start)
+        self.section_plane = SectionPlane(self, self.view)  # the axial slice's plane
 
     # ------------------------------------------------------------------ rendering
     def request_render(self) -> None:
@@ -263,6 +287,7 @@ class Scene3D(QObject):
         self._build_trigger_points()
         self._build_decorations()
         self.clear_referral()
+        self.section_plane.set_atlas(atlas)
         self.relayout_labels()
         self.request_render()
         self.atlas_changed.emit()
@@ -384,6 +409,20 @@ class Scene3D(QObject):
         font_pt: int = LABEL_FONT_PT,
         prefer_side: int = 0,
     ) -> None:
+        style = (kind, font_pt, bold, italic)
+        old = self.labels.get(name)
+        if old is not None and old.style == style:
+            # the same label again (a needle's, at every edit): move it, and measure and
+            # set its text only when that changed
+            if old.text != text:
+                old.actor.SetInput(text)
+                old.size_px = self._label_size(text, font_pt, bold, italic)
+            if old.fg != fg:
+                old.actor.GetTextProperty().SetColor(*_hex_to_rgb(fg))
+            old.point, old.text, old.full_text, old.fg, old.bg = point, text, full_text, fg, bg
+            old.priority, old.keep, old.prefer_side = priority, keep, prefer_side
+            self._labels_dirty = True
+            return
         self._remove_label(name)
         actor = pv.Text(text)
         prop = actor.GetTextProperty()
@@ -396,13 +435,17 @@ class Scene3D(QObject):
         prop.SetVerticalJustificationToBottom()
         actor.SetVisibility(False)  # shown once placed
         self.pl.add_actor(actor, name=name, reset_camera=False, pickable=False, render=False)
-        dpi = int(self.pl.ren_win.GetDPI())
-        text_px = label_layout.measure_text_px([text], font_pt, bold=bold, italic=italic, dpi=dpi)[0]
-        size = text_px + 2.0 * np.asarray(LABEL_PAD_PX)
+        size = self._label_size(text, font_pt, bold, italic)
         self.labels[name] = ScreenLabel(
-            name, kind, point, text, full_text, fg, bg, priority, keep, size, actor, prefer_side
+            name, kind, point, text, full_text, fg, bg, priority, keep, size, actor, prefer_side, style
         )
         self._labels_dirty = True
+
+    def _label_size(self, text: str, font_pt: int, bold: bool, italic: bool) -> np.ndarray:
+        """A label's box in pixels: its text as VTK draws it, and the padding."""
+        dpi = int(self.pl.ren_win.GetDPI())
+        text_px = label_layout.measure_text_px([text], font_pt, bold=bold, italic=italic, dpi=dpi)[0]
+        return text_px + 2.0 * np.asarray(LABEL_PAD_PX)
 
     def _remove_label(self, name: str) -> None:
         if self.labels.pop(name, None) is not None or name in self.pl.actors:
@@ -803,19 +846,23 @@ class Scene3D(QObject):
         self.request_render()
 
     # ------------------------------------------------------------------ needles
+    @property
+    def needle_actors(self) -> dict[str, Any]:
+        """The needles' actors by name ("needle:n1", "fb:line", ...)."""
+        return self.needle_pool.actors
+
     def _add(
         self,
         name: str,
-        data: Any,
+        shape: str,
+        make: Callable[[], pv.PolyData],
+        matrix: np.ndarray,
         color: str,
         opacity: float = 1.0,
         line_width: float | None = None,
-        **_kw: Any,
     ) -> None:
-        actor = _actor(data, color, opacity, line_width)
-        actor.SetVisibility(self.show_needles)
-        self.overlay.AddActor(actor)
-        self.needle_actors[name] = actor
+        """Show a needle's piece: a unit shape (built once, see viz.glyphs) placed by ``matrix``."""
+        self.needle_pool.put(name, shape, make, matrix, color, opacity, line_width, visible=self.show_needles)
 
     def _add_label(self, name: str, point: np.ndarray, text: str, colour: str, justify: str = "left") -> None:
         """A needle's label (``nlabel:<id>``, ``fb:distance``): kept in the layout whatever
@@ -836,16 +883,6 @@ class Scene3D(QObject):
         )
         self.needle_names.add(name)
 
-    def clear_needles(self) -> None:
-        for actor in self.needle_actors.values():
-            self.overlay.RemoveActor(actor)
-        self.needle_actors.clear()
-        for name in list(self.needle_names):
-            self._remove_label(name)
-        self.needle_names.clear()
-        self._needle_segments.clear()
-        self._restore_highlight()
-
     def follow_document(self, doc: PlanDocument) -> None:
         """Draw the document's needles, coloured by their reports, whenever the plan or the
         selection changes."""
@@ -865,7 +902,13 @@ class Scene3D(QObject):
     ) -> None:
         """Redraw every needle from the core's reports (cheap: a few small actors)."""
         colours = status_colours or scene.STATUS_COLOURS
-        self.clear_needles()
+        # the actors and labels of the last redraw are moved, not rebuilt (viz.glyphs);
+        # those not drawn again are removed at the end
+        self.needle_pool.begin()
+        labels_before = set(self.needle_names)
+        self.needle_names = set()
+        self._needle_segments.clear()
+        self._restore_highlight()
         for needle in plan.needles:
             report = reports.get(needle.id)
             status = getattr(report, "status", None)
@@ -874,6 +917,9 @@ class Scene3D(QObject):
         sel = next((n for n in plan.needles if n.id == selected), None)
         if sel is not None and reports.get(sel.id) is not None:
             self._draw_feedback(sel, reports[sel.id], colours)
+        self.needle_pool.end()
+        for name in labels_before - self.needle_names:
+            self._remove_label(name)
         self._needles_selected = selected
         self._selected_needle = sel
         if self.hidden_needles:
@@ -886,49 +932,27 @@ class Scene3D(QObject):
         direction = scene.to_display(n.direction)
         tip = entry + direction * n.depth_mm
         r = NEEDLE_RADIUS_MM * (1.35 if selected else 1.0)
-        self._add(
-            f"needle:{n.id}",
-            pv.Tube(pointa=entry, pointb=tip, radius=r, n_sides=12)
-            if n.depth_mm > 0
-            else pv.Sphere(r, entry),
-            color=colour,
-            smooth_shading=True,
-            pickable=True,
-            specular=0.5,
-        )
+        if n.depth_mm > 0:
+            self._add(f"needle:{n.id}", "tube12", tube12, glyphs.segment_placement(entry, tip, r), colour)
+        else:
+            self._add(
+                f"needle:{n.id}", "sphere", glyphs.unit_sphere, glyphs.placement(entry, scale=r), colour
+            )
         outside = max(n.needle_length_mm - n.depth_mm, 0.0)
         hub = entry - direction * outside
         self._needle_segments.append((hub - direction * 24.0, tip))  # handle to tip
         if outside > 0.1:
             self._add(
-                f"shaft:{n.id}",
-                pv.Tube(pointa=hub, pointb=entry, radius=r * 0.8, n_sides=10),
-                color=HANDLE_GREY,
-                smooth_shading=True,
-                pickable=False,
-                specular=0.6,
+                f"shaft:{n.id}", "tube10", tube10, glyphs.segment_placement(hub, entry, r * 0.8), HANDLE_GREY
             )
-        handle = pv.Cylinder(
-            center=hub - direction * 12.0,
-            direction=direction,
-            radius=2.2,
-            height=24.0,
-            resolution=16,
-        )
         self._add(
             f"handle:{n.id}",
-            handle,
-            color="#4a7bd0" if selected else "#7d8796",
-            smooth_shading=True,
-            pickable=False,
+            "handle",
+            needle_handle,
+            glyphs.placement(hub - direction * 12.0, direction),
+            "#4a7bd0" if selected else "#7d8796",
         )
-        self._add(
-            f"tip:{n.id}",
-            pv.Sphere(radius=r * 1.6, center=tip),
-            color=colour,
-            smooth_shading=True,
-            pickable=False,
-        )
+        self._add(f"tip:{n.id}", "sphere", glyphs.unit_sphere, glyphs.placement(tip, scale=r * 1.6), colour)
         self._add_label(f"nlabel:{n.id}", entry - direction * 6.0, n.id, "#4a7bd0" if selected else "#5a6270")
 
     def _draw_feedback(self, n: Needle, report: Any, colours: dict[str, str]) -> None:
@@ -939,19 +963,15 @@ class Scene3D(QObject):
             b = scene.to_display(np.asarray(nd.point_on_structure_mm, float))
             self._needle_segments.append((a, b))  # the clearance line
             self._add(
-                "fb:closest",
-                pv.Sphere(radius=1.8, center=b),
-                color=status_colour,
-                smooth_shading=True,
-                pickable=False,
+                "fb:closest", "sphere", glyphs.unit_sphere, glyphs.placement(b, scale=1.8), status_colour
             )
             self._add(
                 "fb:line",
-                pv.Line(a, b),
-                color=status_colour,
+                "line",
+                glyphs.unit_line,
+                glyphs.segment_placement(a, b),
+                status_colour,
                 line_width=4,
-                pickable=False,
-                render_lines_as_tubes=True,
             )
             self._add_label("fb:distance", (a + b) / 2.0, f"{nd.clearance_mm:.1f} mm", status_colour)
             if report.status in ("caution", "danger"):
@@ -961,12 +981,12 @@ class Scene3D(QObject):
             entry = scene.to_display(n.entry_mm)
             d = scene.to_display(n.direction)
             p = entry + d * msd
-            ring = pv.Disc(center=p, inner=NEEDLE_RADIUS_MM * 1.6, outer=4.0, normal=d, c_res=24)
             self._add(
                 "fb:maxsafe",
-                ring,
-                color=scene.STATUS_COLOURS["caution"],
-                pickable=False,
+                "maxsafe",
+                max_safe_ring,
+                glyphs.placement(p, d),
+                scene.STATUS_COLOURS["caution"],
                 opacity=0.95,
             )
             self._add_label("nlabel:" + n.id, entry - d * 6.0, f"{n.id} · max safe {msd:.1f} mm", "#4a7bd0")
