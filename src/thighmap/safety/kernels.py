@@ -43,15 +43,23 @@ def source_digest() -> int:
 
 
 def _ahead_of_time_kernels() -> ModuleType | None:
-    """The entry kernels compiled ahead of time from this very file (the bundle's
-    `_thighmap_kernels`, packaging/compile_kernels.py), or None."""
+    """The entry kernels compiled ahead of time from this very file, or None: the bundle's
+    `_thighmap_kernels` (packaging/compile_kernels.py), else the one built on this machine
+    into the user's cache folder (ahead_of_time.py)."""
+    if not os.path.isfile(__file__):
+        return None  # no source to compare the stamp with
+    digest = source_digest()
     try:
         import _thighmap_kernels  # type: ignore[import-not-found]
     except ImportError:
-        return None
-    if not os.path.isfile(__file__) or _thighmap_kernels.source_digest() != source_digest():
-        return None  # compiled from another version of this file: numba compiles instead
-    return _thighmap_kernels
+        pass
+    else:
+        if _thighmap_kernels.source_digest() == digest:
+            return _thighmap_kernels
+        # compiled from another version of this file: not used
+    from thighmap.safety import ahead_of_time
+
+    return ahead_of_time.load_cached(digest)
 
 
 _AHEAD_OF_TIME = _ahead_of_time_kernels()
@@ -1127,8 +1135,18 @@ ENTRY_KERNELS = (
     "closest_on_vertex_faces",
 )
 COMPILING_MESSAGE = "compiling the safety kernels for this machine (first run only, about 10 s)…"
+
+
+def _use_ahead_of_time(module: ModuleType) -> None:
+    """Take the entry kernels from a module compiled ahead of time from this file (callers
+    reach them as kernels.NAME, so they follow)."""
+    global _AHEAD_OF_TIME
+    globals().update({name: getattr(module, name) for name in ENTRY_KERNELS})
+    _AHEAD_OF_TIME = module
+
+
 if _AHEAD_OF_TIME is not None:
-    globals().update({name: getattr(_AHEAD_OF_TIME, name) for name in ENTRY_KERNELS})
+    _use_ahead_of_time(_AHEAD_OF_TIME)
 
 
 def cache_is_cold(names: tuple[str, ...] = ENTRY_KERNELS) -> bool:
@@ -1152,6 +1170,42 @@ def cache_is_cold(names: tuple[str, ...] = ENTRY_KERNELS) -> bool:
         return False
     except Exception:  # numba's internals moved: no message rather than a failure
         return False
+
+
+def first_run_message() -> str | None:
+    """What :func:`prepare` will be doing, to say while it does (it takes half a minute),
+    or None when the kernels are ready to use at once (compiled ahead of time, or in
+    numba's cache where no module can be built ahead of time)."""
+    if _AHEAD_OF_TIME is not None:
+        return None
+    from thighmap.safety import ahead_of_time
+
+    if os.path.isfile(__file__) and ahead_of_time.can_build(source_digest()):
+        return ahead_of_time.COMPILING_MESSAGE
+    return COMPILING_MESSAGE if cache_is_cold() else None
+
+
+def prepare() -> str | None:
+    """Make the kernels ready before the first check: build the module compiled ahead of
+    time into the user's cache folder (once per version of this file; later starts then
+    import no numba) and use it from now on; where that cannot be done, compile the
+    kernels with numba (or load them from its cache). Returns None, or why no module
+    could be built (numba's kernels are used instead)."""
+    if _AHEAD_OF_TIME is not None:
+        return None
+    from thighmap.safety import ahead_of_time
+
+    digest = source_digest() if os.path.isfile(__file__) else None
+    problem = None
+    if digest is not None and ahead_of_time.can_build(digest):
+        problem = ahead_of_time.build_in_cache(digest)
+        built = ahead_of_time.load_cached(digest) if problem is None else None
+        if built is not None:
+            _use_ahead_of_time(built)
+            return None
+        problem = problem or "the module built does not load"
+    warm_up()
+    return problem
 
 
 def warm_up() -> None:
