@@ -216,16 +216,22 @@ class Scene3D(QObject):
         self._render_timer.start()
 
     def render_now(self) -> None:
+        """Draw a frame now. On screen the view repaints at once: one render, drawn into the
+        window. (An explicit render, pyvista's, renders and then schedules a paint of the
+        widget, which pyvistaqt's paintGL renders again: two renders a frame.)"""
         import time
 
         self._render_timer.stop()
         t0 = time.perf_counter()
         self.overlay.SetActiveCamera(self.pl.renderer.GetActiveCamera())
-        self.pl.suppress_rendering = False
-        try:
-            self.pl.render()
-        finally:
-            self.pl.suppress_rendering = True
+        if self.pl.isVisible():
+            self.pl.repaint()
+        else:  # not on screen (yet): render into the render window
+            self.pl.suppress_rendering = False
+            try:
+                self.pl.render()
+            finally:
+                self.pl.suppress_rendering = True
         self.last_frame_s = time.perf_counter() - t0
         self.frames += 1
 
@@ -479,7 +485,11 @@ class Scene3D(QObject):
 
     def _on_render_start(self, *_args: Any) -> None:
         """Before every frame: lay the labels out again when they changed (at once) or the
-        camera moved (at most every LABEL_THROTTLE_S; a timer catches the last move)."""
+        camera moved (at most every LABEL_THROTTLE_S; a timer catches the last move).
+        A frame requested before this one is drawn by it (say by a paint of the widget,
+        as when the window is first shown): the request is dropped."""
+        self._render_timer.stop()
+        self.overlay.SetActiveCamera(self.pl.renderer.GetActiveCamera())
         if self._labels_dirty:
             self.place_labels()
             return
