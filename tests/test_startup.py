@@ -149,3 +149,20 @@ def test_a_module_that_does_not_load_is_not_used(tmp_path, monkeypatch) -> None:
     folder.mkdir(parents=True)
     ahead_of_time.module_file(folder).write_bytes(b"not a library")
     assert ahead_of_time.load_cached(7) is None
+
+
+def test_the_kernel_cache_keeps_the_newest_modules(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """Modules of other versions of kernels.py (other installations, other checkouts) are
+    kept up to a number, the most recently built first; a build in progress is left alone."""
+    from thighmap.safety import ahead_of_time
+
+    n = ahead_of_time.KEEP + 3
+    for k in range(n):
+        folder = tmp_path / f"{k:015x}-numpy2"
+        folder.mkdir()
+        os.utime(folder, (1_000_000 + k, 1_000_000 + k))
+    (tmp_path / ".building-x").mkdir()
+    ahead_of_time._prune(tmp_path)
+    left = sorted(p.name for p in tmp_path.iterdir())
+    newest = sorted(f"{k:015x}-numpy2" for k in range(n - ahead_of_time.KEEP, n))
+    assert left == [".building-x", *newest]

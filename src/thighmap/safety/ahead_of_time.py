@@ -9,9 +9,9 @@ imports numba (about 0.6 s of a check's start: importing numba, loading its cach
 - any other installation (a checkout, an editable install, a wheel) builds it once, on the
   first check after installation or after kernels.py changed, into the user's cache
   folder (:func:`cache_root`: ``$XDG_CACHE_HOME/thighmap/kernels``, ``~/.cache/...``),
-  one sub-folder per source stamp and numpy version, the file name carrying Python's
-  own tag for extension modules. The command line says so on stderr, the window in its
-  status bar (``COMPILING_MESSAGE``).
+  one sub-folder per source stamp and numpy version (the KEEP most recent are kept), the
+  file name carrying Python's own tag for extension modules. The command line says so
+  on stderr, the window in its status bar (``COMPILING_MESSAGE``).
 
 ``THIGHMAP_KERNEL_CACHE=DIR`` moves that folder; ``THIGHMAP_KERNEL_CACHE=off`` turns it
 off (the kernels are then compiled by numba at run time and kept in numba's cache, as
@@ -48,6 +48,7 @@ from types import ModuleType
 MODULE_NAME = "_thighmap_kernels"
 ENV_CACHE = "THIGHMAP_KERNEL_CACHE"
 FAILED_NAME = "FAILED"
+KEEP = 6  # modules kept in the cache folder (one per version of kernels.py and numpy)
 # what a first run says while it builds the module (about 10 s compiling with numba, whose
 # cache it also fills, and 17 s compiling ahead of time, here)
 COMPILING_MESSAGE = "compiling the safety kernels for this machine (first run only, about 30 s)…"
@@ -113,14 +114,20 @@ def can_build(digest: int) -> bool:
     """Whether a first check should try to build the module: there is a cache folder and
     no earlier attempt for this stamp failed."""
     folder = cache_folder(digest)
-    return folder is not None and not (folder / FAILED_NAME).exists()
+    if folder is None or (folder / FAILED_NAME).exists():
+        return False
+    try:
+        folder.parent.mkdir(parents=True, exist_ok=True)
+    except OSError:
+        return False
+    return os.access(folder.parent, os.W_OK)
 
 
 def build_in_cache(digest: int) -> str | None:
     """Compile the module in a child process (numba's compiler patched as pycc needs is
     kept out of this one) into the cache folder for this stamp; None when it is there,
     else why not (also written to the folder's FAILED file, so that later runs do not try
-    again). Other stamps' folders are removed once the new module is in place."""
+    again). Only the most recent modules are kept (_prune)."""
     folder = cache_folder(digest)
     if folder is None:
         return "no cache folder"
@@ -155,10 +162,20 @@ def build_in_cache(digest: int) -> str | None:
         return f"cannot build in {folder.parent}: {exc}"
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    for other in folder.parent.iterdir():  # modules of older sources are of no further use
-        if other.is_dir() and other != folder and not other.name.startswith("."):
-            shutil.rmtree(other, ignore_errors=True)
+    _prune(folder.parent)
     return None
+
+
+def _prune(root: Path) -> None:
+    """Keep the KEEP most recently built modules (other versions of kernels.py: older
+    installations, other checkouts) and remove the rest."""
+    try:
+        folders = [f for f in root.iterdir() if f.is_dir() and not f.name.startswith(".")]
+        folders.sort(key=lambda f: f.stat().st_mtime, reverse=True)
+    except OSError:
+        return
+    for old in folders[KEEP:]:
+        shutil.rmtree(old, ignore_errors=True)
 
 
 def compile_into(out_dir: Path) -> Path:

@@ -13,12 +13,14 @@ so only the first run on a machine pays the compile time (about 10 s here); warm
 lets the desktop program pay it in the background. Where this file is absent (a bundle
 holding bytecode only) nothing can be cached and every start compiles again.
 
-The one-folder bundle carries no numba and no LLVM (150 MB): packaging/compile_kernels.py
-compiles the entry kernels ahead of time into the extension module `_thighmap_kernels`,
-stamped with this file's SHA-256. Where that module is importable and its stamp matches
-this source, the entry kernels are taken from it and numba is never imported; otherwise
-(a checkout, a wheel) numba compiles them as above. The bundle ships this module as
-source so the stamp can be checked (packaging/thighmap.spec).
+The entry kernels are also compiled ahead of time into the extension module
+`_thighmap_kernels`, stamped with this file's SHA-256 (ahead_of_time.py): the one-folder
+bundle carries it instead of numba and LLVM (150 MB; packaging/compile_kernels.py), and
+other installations build it once into the user's cache folder (prepare(), at the first
+check). Where such a module is found and its stamp matches this source, the entry kernels
+are taken from it and numba is never imported; otherwise numba compiles them as above.
+The bundle ships this module as source so the stamp can be checked
+(packaging/thighmap.spec).
 """
 
 from __future__ import annotations
