@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 import pyvista as pv
-from PySide6.QtCore import QObject, QTimer
+from PySide6.QtCore import QCoreApplication, QEvent, QObject, QTimer
 from vtkmodules.vtkRenderingCore import vtkActor2D, vtkCellPicker, vtkPolyDataMapper2D, vtkRenderer
 
 from thighmap.anatomy.atlas import Atlas
@@ -216,16 +216,19 @@ class Scene3D(QObject):
         self._render_timer.start()
 
     def render_now(self) -> None:
-        """Draw a frame now. On screen the view repaints at once: one render, drawn into the
-        window. (An explicit render, pyvista's, renders and then schedules a paint of the
-        widget, which pyvistaqt's paintGL renders again: two renders a frame.)"""
+        """Draw a frame now. On screen the view is painted at once: one render, drawn into
+        the window. (An explicit render, pyvista's, renders and then schedules a paint of
+        the widget, which pyvistaqt's paintGL renders again: two renders a frame. And
+        QWidget.repaint() only schedules the paint of an OpenGL widget: the window's paint
+        request is sent here instead.)"""
         import time
 
         self._render_timer.stop()
         t0 = time.perf_counter()
         self.overlay.SetActiveCamera(self.pl.renderer.GetActiveCamera())
         if self.pl.isVisible():
-            self.pl.repaint()
+            self.pl.update()
+            QCoreApplication.sendPostedEvents(self.pl.window(), QEvent.Type.UpdateRequest)
         else:  # not on screen (yet): render into the render window
             self.pl.suppress_rendering = False
             try:
