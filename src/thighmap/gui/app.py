@@ -148,8 +148,7 @@ class MainWindow(QMainWindow):
         self.undo.cleanChanged.connect(lambda clean: self.doc.set_dirty(not clean))
 
         self._connect_models()
-        self._load_model()
-        self.scene.camera("posterior")
+        self._load_model(preset="posterior")
         self._restore_layout()
         self.timings["window_built_s"] = time.perf_counter() - t0
         if plan_path is not None:
@@ -273,8 +272,9 @@ class MainWindow(QMainWindow):
         n.target_changed.connect(lambda v: self._edit_fields("Target", target=v or None))
 
     # ================================================================ model / redraw
-    def _load_model(self) -> None:
-        """(Re)build the anatomy when the model changes (start, patient, side)."""
+    def _load_model(self, preset: str | None = None) -> None:
+        """(Re)build the anatomy when the model changes (start, patient, side); at the
+        start, seen from the camera preset `preset`."""
         atlas = self.core.atlas(self.plan)
         if atlas is self._drawn_atlas:
             return
@@ -286,7 +286,7 @@ class MainWindow(QMainWindow):
             except EngineMissing:
                 return None
 
-        self.scene.set_atlas(atlas, zone, self.plan.side)
+        self.scene.set_atlas(atlas, zone, self.plan.side, preset)
         self.layers.populate(atlas)
         self.needles.set_atlas(atlas)
         self.section.set_atlas(atlas, zone, self.plan.side)

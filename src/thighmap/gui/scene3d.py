@@ -239,8 +239,16 @@ class Scene3D(QObject):
         self.frames += 1
 
     # ------------------------------------------------------------------ atlas
-    def set_atlas(self, atlas: Atlas, zone_source: Callable[[str], Any] | None, side: str = "right") -> None:
-        """(Re)build the anatomy: structures, zones, trigger points, labels, decorations."""
+    def set_atlas(
+        self,
+        atlas: Atlas,
+        zone_source: Callable[[str], Any] | None,
+        side: str = "right",
+        preset: str | None = None,
+    ) -> None:
+        """(Re)build the anatomy: structures, zones, trigger points, labels, decorations;
+        seen from the camera preset `preset` when one is given (the labels are laid out
+        once, for that view), else from where the camera is."""
         self.set_focus(None)
         for actor in [*self.atlas_actors.values(), *self.zone_actors.values()]:
             self.pl.remove_actor(actor, render=False)
@@ -260,6 +268,9 @@ class Scene3D(QObject):
             self._build_zones()
         self._build_trigger_points()
         self._build_decorations()
+        if preset is not None:
+            self.camera(preset)  # lays the labels out for it
+            return
         self.relayout_labels()
         self.request_render()
 
