@@ -151,8 +151,7 @@ class MainWindow(QMainWindow):
         self.undo.cleanChanged.connect(lambda clean: self.doc.set_dirty(not clean))
 
         self._connect_models()
-        self._load_model()
-        self.scene.camera("posterior")
+        self._load_model(preset="posterior")
         self._restore_layout()
         self.timings["window_built_s"] = time.perf_counter() - t0
         if plan_path is not None:
@@ -278,8 +277,9 @@ class MainWindow(QMainWindow):
         n.target_changed.connect(lambda v: self._edit_fields("Target", target=v or None))
 
     # ================================================================ model / redraw
-    def _load_model(self) -> None:
-        """(Re)build the anatomy when the model changes (start, patient, side)."""
+    def _load_model(self, preset: str | None = None) -> None:
+        """(Re)build the anatomy when the model changes (start, patient, side); at the
+        start, seen from the camera preset `preset`."""
         atlas = self.core.atlas(self.plan)
         if atlas is self._drawn_atlas:
             return
@@ -291,7 +291,7 @@ class MainWindow(QMainWindow):
             except EngineMissing:
                 return None
 
-        self.scene.set_atlas(atlas, zone, self.plan.side)
+        self.scene.set_atlas(atlas, zone, self.plan.side, preset)
         self.layers.populate(atlas)
         self.needles.set_atlas(atlas)
         self.section.set_atlas(atlas, zone, self.plan.side)
@@ -765,9 +765,9 @@ def run(plan_path: str | None = None, atlas: Any = None) -> int:
     storage.install_excepthook(window.show_unexpected)
     window.show()
     window.scene.request_render()
-    # once the first frame is up: load the safety kernels in the background (numba, and
-    # on a machine's first run their compilation, said in the status bar) rather than at
-    # the first check
+    # once the first frame is up: load the safety kernels in the background (on a
+    # machine's first run their compilation, said in the status bar) rather than at the
+    # first check
     QTimer.singleShot(0, lambda: _warm_kernels(window))
     return int(app.exec())
 
@@ -775,11 +775,17 @@ def run(plan_path: str | None = None, atlas: Any = None) -> int:
 def _warm_kernels(window: MainWindow) -> None:
     from thighmap.safety import kernels
 
-    if kernels.cache_is_cold():
-        message = kernels.COMPILING_MESSAGE
+    message = kernels.first_run_message()
+    if message is not None:
         window.statusBar().showMessage(message[0].upper() + message[1:])
         log.info("%s", message)
-    worker = threading.Thread(target=kernels.warm_up, name="thighmap-compile", daemon=True)
+
+    def prepare() -> None:
+        problem = kernels.prepare() if message is not None else kernels.warm_up()
+        if problem:
+            log.warning("could not compile the safety kernels ahead of time: %s", problem)
+
+    worker = threading.Thread(target=prepare, name="thighmap-compile", daemon=True)
     worker.start()
 
     def done() -> None:

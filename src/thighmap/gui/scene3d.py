@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 import pyvista as pv
-from PySide6.QtCore import QObject, QTimer, Signal
+from PySide6.QtCore import QCoreApplication, QEvent, QObject, QTimer, Signal
 from vtkmodules.vtkRenderingCore import vtkActor2D, vtkCellPicker, vtkPolyDataMapper2D, vtkRenderer
 
 from thighmap.anatomy.atlas import Atlas
@@ -251,22 +251,39 @@ class Scene3D(QObject):
         self._render_timer.start()
 
     def render_now(self) -> None:
+        """Draw a frame now. On screen the view is painted at once: one render, drawn into
+        the window. (An explicit render, pyvista's, renders and then schedules a paint of
+        the widget, which pyvistaqt's paintGL renders again: two renders a frame. And
+        QWidget.repaint() only schedules the paint of an OpenGL widget: the window's paint
+        request is sent here instead.)"""
         import time
 
         self._render_timer.stop()
         t0 = time.perf_counter()
         self.overlay.SetActiveCamera(self.pl.renderer.GetActiveCamera())
-        self.pl.suppress_rendering = False
-        try:
-            self.pl.render()
-        finally:
-            self.pl.suppress_rendering = True
+        if self.pl.isVisible():
+            self.pl.update()
+            QCoreApplication.sendPostedEvents(self.pl.window(), QEvent.Type.UpdateRequest)
+        else:  # not on screen (yet): render into the render window
+            self.pl.suppress_rendering = False
+            try:
+                self.pl.render()
+            finally:
+                self.pl.suppress_rendering = True
         self.last_frame_s = time.perf_counter() - t0
         self.frames += 1
 
     # ------------------------------------------------------------------ atlas
-    def set_atlas(self, atlas: Atlas, zone_source: Callable[[str], Any] | None, side: str = "right") -> None:
-        """(Re)build the anatomy: structures, zones, trigger points, labels, decorations."""
+    def set_atlas(
+        self,
+        atlas: Atlas,
+        zone_source: Callable[[str], Any] | None,
+        side: str = "right",
+        preset: str | None = None,
+    ) -> None:
+        """(Re)build the anatomy: structures, zones, trigger points, labels, decorations;
+        seen from the camera preset `preset` when one is given (the labels are laid out
+        once, for that view), else from where the camera is."""
         self.set_focus(None)
         for actor in [*self.atlas_actors.values(), *self.zone_actors.values()]:
             self.pl.remove_actor(actor, render=False)
@@ -288,8 +305,11 @@ class Scene3D(QObject):
         self._build_decorations()
         self.clear_referral()
         self.section_plane.set_atlas(atlas)
-        self.relayout_labels()
-        self.request_render()
+        if preset is not None:
+            self.camera(preset)  # lays the labels out for it
+        else:
+            self.relayout_labels()
+            self.request_render()
         self.atlas_changed.emit()
 
     def _build_zones(self) -> None:
@@ -535,7 +555,11 @@ class Scene3D(QObject):
 
     def _on_render_start(self, *_args: Any) -> None:
         """Before every frame: lay the labels out again when they changed (at once) or the
-        camera moved (at most every LABEL_THROTTLE_S; a timer catches the last move)."""
+        camera moved (at most every LABEL_THROTTLE_S; a timer catches the last move).
+        A frame requested before this one is drawn by it (say by a paint of the widget,
+        as when the window is first shown): the request is dropped."""
+        self._render_timer.stop()
+        self.overlay.SetActiveCamera(self.pl.renderer.GetActiveCamera())
         if self._labels_dirty:
             self.place_labels()
             return
