@@ -6,7 +6,9 @@ Run from the repository root:
 
 Every figure is the wall time of a fresh process (`python -m thighmap ...`), warm (one
 untimed run first fills the compiled-kernel cache, Python's bytecode cache and the disk
-cache), as the median,
+cache; the first one after kernels.py changed builds the kernels ahead of time into the
+user's cache folder, about 30 s, and later ones import no numba: run with
+THIGHMAP_KERNEL_CACHE=off to measure numba's cache instead), as the median,
 minimum and maximum of --repeat runs, with the peak resident memory of the slowest run.
 --src points at another source tree (e.g. an older checkout's src/, with THIGHMAP_ASSETS
 set) so that before and after can be measured side by side on the same machine.

@@ -7,6 +7,9 @@ import os
 import pytest
 
 os.environ.setdefault("QT_API", "pyside6")
+# the suite tests numba's kernels (and their cache) unless a test builds the module compiled
+# ahead of time itself: one built into the user's cache folder earlier is not used
+os.environ.setdefault("THIGHMAP_KERNEL_CACHE", "off")
 
 
 @pytest.fixture(scope="session")

@@ -63,26 +63,106 @@ def test_cache_is_cold_until_the_kernels_are_compiled(tmp_path) -> None:  # type
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(1200)
 def test_the_first_check_after_installation_says_it_compiles(tmp_path: Path) -> None:
-    """A copy of the program with no compiled kernels beside it: the first check says
-    on stderr that it compiles them (and compiles them all), the next one says nothing,
-    and both give the same report."""
+    """A copy of the program with no compiled kernels beside it and an empty kernel cache:
+    the first check says on stderr that it compiles them and builds the module compiled
+    ahead of time into the cache; the next one says nothing and imports no numba; both
+    give the report numba's kernels give."""
+    pytest.importorskip("setuptools", reason="numba's ahead-of-time compiler builds with setuptools")
+    if shutil.which("cc") is None and shutil.which("gcc") is None:
+        pytest.skip("no C compiler: numba's ahead-of-time compiler needs one")
     shutil.copytree(
         ROOT / "src" / "thighmap", tmp_path / "thighmap", ignore=shutil.ignore_patterns("__pycache__")
     )
-    env = dict(os.environ, PYTHONPATH=str(tmp_path), THIGHMAP_ASSETS=str(ROOT / "assets"))
+    cache = tmp_path / "cache"
+    env = dict(
+        os.environ,
+        PYTHONPATH=str(tmp_path),
+        THIGHMAP_ASSETS=str(ROOT / "assets"),
+        THIGHMAP_KERNEL_CACHE=str(cache),
+    )
     plan = str(ROOT / "examples" / "nct02516137-sites.thighplan.json")
+    script = (
+        "import sys; from thighmap.cli import main; code = main(sys.argv[1:]); "
+        "print('numba imported' if 'numba' in sys.modules else 'no numba', file=sys.stderr); sys.exit(code)"
+    )
 
-    def check() -> subprocess.CompletedProcess[str]:
+    def check(**extra: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
-            [sys.executable, "-m", "thighmap", "check", plan, "--json"],
-            capture_output=True, text=True, env=env, timeout=900,
+            [sys.executable, "-c", script, "check", plan, "--json"],
+            capture_output=True, text=True, env=dict(env, **extra), timeout=900,
         )  # fmt: skip
 
     first, second = check(), check()
     assert first.returncode == second.returncode == 0, first.stderr
-    assert first.stderr.strip() == (
-        "thighmap: compiling the safety kernels for this machine (first run only, about 10 s)…"
-    )
-    assert second.stderr == ""
-    assert first.stdout == second.stdout
+    assert first.stderr.strip().splitlines() == [
+        "thighmap: compiling the safety kernels for this machine (first run only, about 30 s)…",
+        "numba imported",
+    ]
+    assert second.stderr.strip() == "no numba"
+    assert len(list(cache.glob("*/_thighmap_kernels.*"))) == 1
+    numba_only = check(THIGHMAP_KERNEL_CACHE="off")
+    assert first.stdout == second.stdout == numba_only.stdout
+
+
+def test_a_failed_build_is_said_once_and_numba_compiles_instead(tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """Where the module cannot be built (here the compiler's process fails at once) the
+    reason is kept in the cache folder, later starts do not try again, and the kernels
+    come from numba."""
+    from thighmap.safety import ahead_of_time, kernels
+
+    monkeypatch.setenv(ahead_of_time.ENV_CACHE, str(tmp_path / "cache"))
+    digest = kernels.source_digest()
+    assert ahead_of_time.can_build(digest)
+    monkeypatch.setattr(sys, "executable", shutil.which("false") or "/bin/false")
+    problem = ahead_of_time.build_in_cache(digest)
+    assert problem
+    folder = ahead_of_time.cache_folder(digest)
+    assert folder is not None and (folder / ahead_of_time.FAILED_NAME).is_file()
+    assert not ahead_of_time.can_build(digest)
+    assert ahead_of_time.load_cached(digest) is None
+    assert not list(folder.parent.glob(".building-*")), "the work folder is left behind"
+
+
+def test_the_kernel_cache_is_where_it_is_said(tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    from thighmap.safety import ahead_of_time
+
+    monkeypatch.setenv(ahead_of_time.ENV_CACHE, "off")
+    assert ahead_of_time.cache_root() is None
+    assert not ahead_of_time.can_build(1)
+    monkeypatch.setenv(ahead_of_time.ENV_CACHE, str(tmp_path))
+    assert ahead_of_time.cache_root() == tmp_path
+    monkeypatch.delenv(ahead_of_time.ENV_CACHE)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    if sys.platform.startswith("linux"):
+        assert ahead_of_time.cache_root() == tmp_path / "xdg" / "thighmap" / "kernels"
+
+
+def test_a_module_that_does_not_load_is_not_used(tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """A damaged file in the cache (not an extension module) is passed over, not an error."""
+    from thighmap.safety import ahead_of_time
+
+    monkeypatch.setenv(ahead_of_time.ENV_CACHE, str(tmp_path))
+    folder = ahead_of_time.cache_folder(7)
+    assert folder is not None
+    folder.mkdir(parents=True)
+    ahead_of_time.module_file(folder).write_bytes(b"not a library")
+    assert ahead_of_time.load_cached(7) is None
+
+
+def test_the_kernel_cache_keeps_the_newest_modules(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """Modules of other versions of kernels.py (other installations, other checkouts) are
+    kept up to a number, the most recently built first; a build in progress is left alone."""
+    from thighmap.safety import ahead_of_time
+
+    n = ahead_of_time.KEEP + 3
+    for k in range(n):
+        folder = tmp_path / f"{k:015x}-numpy2"
+        folder.mkdir()
+        os.utime(folder, (1_000_000 + k, 1_000_000 + k))
+    (tmp_path / ".building-x").mkdir()
+    ahead_of_time._prune(tmp_path)
+    left = sorted(p.name for p in tmp_path.iterdir())
+    newest = sorted(f"{k:015x}-numpy2" for k in range(n - ahead_of_time.KEEP, n))
+    assert left == [".building-x", *newest]

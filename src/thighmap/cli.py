@@ -327,13 +327,24 @@ def _load_plan(path: str, atlas):  # type: ignore[no-untyped-def]
 
 
 def _say_if_compiling() -> None:
-    """On a machine's first run the safety kernels compile (about 10 s): say so on stderr
-    rather than sit silent, and compile them all, so that later runs load every one."""
+    """On a machine's first run the safety kernels compile (about half a minute): say so
+    on stderr rather than sit silent, and compile them all, so that later runs load them
+    at once (compiled ahead of time into the user's cache folder where a C compiler is
+    at hand, else from numba's cache)."""
     from thighmap.safety import kernels
 
-    if kernels.cache_is_cold():
-        print(f"thighmap: {kernels.COMPILING_MESSAGE}", file=sys.stderr, flush=True)
-        kernels.warm_up()
+    message = kernels.first_run_message()
+    if message is None:
+        return
+    print(f"thighmap: {message}", file=sys.stderr, flush=True)
+    problem = kernels.prepare()
+    if problem is not None:
+        print(
+            f"thighmap: could not compile the safety kernels ahead of time ({problem}); "
+            "numba compiles them instead and keeps them in its cache",
+            file=sys.stderr,
+            flush=True,
+        )
 
 
 def _check(args: argparse.Namespace) -> int:

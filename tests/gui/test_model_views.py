@@ -4,6 +4,7 @@ the models and the 3D scene."""
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QApplication
@@ -54,6 +55,27 @@ def test_typing_depth_and_angles_edits_the_document(window, qtbot) -> None:  # t
     # a depth beyond the needle is brought back to its length (planning.edits)
     _type(qtbot, panel.depth, "80")
     assert window.doc.plan.needle(n.id).depth_mm <= window.doc.plan.needle(n.id).needle_length_mm
+
+
+def test_dragging_the_depth_slider_moves_the_drawn_needle_to_the_checked_tip(window, qtbot) -> None:  # type: ignore[no-untyped-def]
+    """The needle's actors are moved, not rebuilt, at each step of a drag; they end where
+    the document's needle is, and its report is the one a fresh check gives."""
+    from thighmap.gui.core import CoreSession
+    from thighmap.viz import scene
+
+    n = _needle(window)
+    actors = {name: window.scene.needle_actors[name] for name in (f"needle:{n.id}", f"tip:{n.id}")}
+    slider = window.needles.depth_slider
+    for value in range(slider.value() - 40, slider.value() + 41, 20):  # tenths of a mm
+        slider.setValue(value)
+        needle = window.doc.plan.needle(n.id)
+        assert needle.depth_mm == pytest.approx(value / 10.0)
+        for name, actor in actors.items():
+            assert window.scene.needle_actors[name] is actor
+        b = np.array(actors[f"tip:{n.id}"].GetBounds()).reshape(3, 2).mean(axis=1)
+        assert np.allclose(b, scene.to_display(needle.tip_mm), atol=1e-3)
+        fresh = CoreSession(window.core.reference_atlas).check(window.plan, needle)
+        assert window.doc.reports[n.id].to_json() == fresh.to_json()
 
 
 def test_slider_and_combos_reach_the_right_field(window, qtbot) -> None:  # type: ignore[no-untyped-def]

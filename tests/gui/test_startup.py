@@ -16,12 +16,14 @@ def test_the_status_bar_says_while_the_kernels_compile(window, qtbot, monkeypatc
     release = threading.Event()
     started = threading.Event()
 
-    def slow_warm_up() -> None:  # stands in for numba compiling (about 10 s on a first run)
+    def slow_compile() -> None:  # stands in for the compilers (about 30 s on a first run)
         started.set()
         release.wait(30)
 
-    monkeypatch.setattr(kernels, "cache_is_cold", lambda *a, **k: cold)
-    monkeypatch.setattr(kernels, "warm_up", slow_warm_up)
+    first = kernels.COMPILING_MESSAGE if cold else None
+    monkeypatch.setattr(kernels, "first_run_message", lambda: first)
+    monkeypatch.setattr(kernels, "prepare", slow_compile)
+    monkeypatch.setattr(kernels, "warm_up", slow_compile)
     app._warm_kernels(window)
     assert started.wait(10)
     message = window.statusBar().currentMessage()

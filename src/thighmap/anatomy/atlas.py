@@ -18,6 +18,7 @@ from thighmap import paths
 from thighmap.anatomy import fields, shapes
 from thighmap.anatomy.atlas_rules import RuleError, Rules, parse_rules
 from thighmap.anatomy.meshgen import SurfaceMesh
+from thighmap.anatomy.referral import ReferralRegion, parse_referral_region
 
 KINDS = ("muscle", "tendon", "bone", "nerve", "artery", "vein", "skin", "fat", "fascia")
 ROLES = ("target", "danger", "context")
@@ -127,6 +128,7 @@ class TriggerPoint:
     spread_source: str = ""
     referral_source: str = ""
     short_name: str = ""  # the label in the 3D view (the full name is on hover and in the card)
+    referral_region: ReferralRegion | None = None  # the referral on the skin (anatomy.referral)
 
 
 @dataclass(frozen=True)
@@ -570,6 +572,9 @@ def _parse_trigger_point(
         protocol=tp.get("protocol"),
         spread_source=_optional_text(path, f"{where}.spread_source", tp.get("spread_source")),
         referral_source=_optional_text(path, f"{where}.referral_source", tp.get("referral_source")),
+        referral_region=parse_referral_region(
+            path, f"{where}.referral_region", tp.get("referral_region"), _err
+        ),
     )
 
 

@@ -101,7 +101,7 @@ ACTIONS: tuple[ActionSpec, ...] = (
     ActionSpec(
         "cam_posterior",
         "Posterior",
-        "camera_preset",
+        "scene.camera",
         "P",
         "view",
         True,
@@ -109,13 +109,13 @@ ACTIONS: tuple[ActionSpec, ...] = (
         arg="posterior",
     ),
     ActionSpec(
-        "cam_lateral", "Lateral", "camera_preset", "L", "view", True, tip="Lateral view", arg="lateral"
+        "cam_lateral", "Lateral", "scene.camera", "L", "view", True, tip="Lateral view", arg="lateral"
     ),
-    ActionSpec("cam_medial", "Medial", "camera_preset", "M", "view", True, tip="Medial view", arg="medial"),
+    ActionSpec("cam_medial", "Medial", "scene.camera", "M", "view", True, tip="Medial view", arg="medial"),
     ActionSpec(
         "cam_below",
         "From below",
-        "camera_preset",
+        "scene.camera",
         "B",
         "view",
         True,
@@ -125,7 +125,7 @@ ACTIONS: tuple[ActionSpec, ...] = (
     ActionSpec(
         "cam_above",
         "From above",
-        "camera_preset",
+        "scene.camera",
         "T",
         "view",
         True,
@@ -135,7 +135,7 @@ ACTIONS: tuple[ActionSpec, ...] = (
     ActionSpec(
         "cam_reset",
         "Reset",
-        "camera_preset",
+        "scene.camera",
         "R",
         "view",
         True,
@@ -166,6 +166,28 @@ ACTIONS: tuple[ActionSpec, ...] = (
         checked=True,
     ),
     ActionSpec(
+        "referral",
+        "&Referral region",
+        "referral.set_shown",
+        "Ctrl+R",
+        "view",
+        tip="Shade the chosen trigger point's referral pattern on the skin",
+        checkable=True,
+        checked=True,
+    ),
+    ActionSpec(
+        "measure",
+        "&Measure distance",
+        "measuring.set_active",
+        "Shift+M",
+        "view",
+        True,
+        tip="Click two points on any surface to measure the distance between them",
+        checkable=True,
+        icon_text="Measure",
+        separator_before=True,
+    ),
+    ActionSpec(
         "place",
         "Place entry",
         "set_placing",
@@ -192,7 +214,7 @@ ACTIONS: tuple[ActionSpec, ...] = (
     ActionSpec(
         "map_tip",
         "Approach map to the selected needle's &tip",
-        "show_approach_to_needle_tip",
+        "maps.show_approach_to_needle_tip",
         "Shift+A",
         "maps",
         tip="Colour the skin by the clearance of straight paths to the selected needle's tip",
@@ -275,7 +297,7 @@ ACTIONS: tuple[ActionSpec, ...] = (
 
 # keys that are not actions (they act on the view or a presentation)
 OTHER_KEYS: tuple[tuple[str, str], ...] = (
-    ("Esc", "Leave placement mode; drop the outline; end a presentation"),
+    ("Esc", "Leave placement or measuring mode; drop the outline; end a presentation"),
     ("Shift+click", "Place a needle at the skin point under the cursor"),
     ("Ctrl+wheel", "Change the selected needle's depth by 0.5 mm per step"),
     ("Right-click", "Context menu of the structure, needle or trigger point under the cursor"),

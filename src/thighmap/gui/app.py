@@ -10,7 +10,8 @@ Atlas actors are rebuilt only when the model changes (patient profile or side).
 The window's commands are one table (gui/actions.py), from which its menus, toolbar,
 context menus (gui/context.py) and keyboard-shortcut list are built. Its other jobs live
 in their own parts: files and recovery (gui/files.py), the mouse over the 3D view
-(gui/viewmouse.py), skin maps (gui/skinmaps.py), presentations (gui/presentation.py).
+(gui/viewmouse.py), skin maps (gui/skinmaps.py), presentations (gui/presentation.py), the
+measuring tool (gui/measuring.py), referral regions on the skin (gui/referral.py).
 """
 
 from __future__ import annotations
@@ -52,8 +53,10 @@ from .context import ContextMenus
 from .core import CoreSession, EngineMissing
 from .dialogs import ContraindicationDialog, PatientDialog, StepDialog, show_about, show_plain_error
 from .files import PlanFiles, recovery_question
+from .measuring import MeasuringTool
 from .panels import InfoPanel, LayersPanel, NeedlePanel, SafetyPanel
 from .presentation import Presenter
+from .referral import ReferralView
 from .scene3d import Scene3D
 from .search import StructureSearch
 from .section import SectionPanel
@@ -139,7 +142,7 @@ class MainWindow(QMainWindow):
         self.docks["Cross-section"].hide()
         self.docks["Steps"].hide()
         self.resizeDocks([self.docks["Layers"], self.docks["Needles"]], [270, 400], Qt.Orientation.Horizontal)
-
+        self.measuring, self.referral = MeasuringTool(self), ReferralView(self)
         self._build_actions()
         self.setStatusBar(StatusBar())
         self.status_label = self.statusBar().permanent  # type: ignore[attr-defined]
@@ -148,8 +151,7 @@ class MainWindow(QMainWindow):
         self.undo.cleanChanged.connect(lambda clean: self.doc.set_dirty(not clean))
 
         self._connect_models()
-        self._load_model()
-        self.scene.camera("posterior")
+        self._load_model(preset="posterior")
         self._restore_layout()
         self.timings["window_built_s"] = time.perf_counter() - t0
         if plan_path is not None:
@@ -234,7 +236,6 @@ class MainWindow(QMainWindow):
         self.act_place, self.act_steps, self.act_present = a["place"], a["steps"], a["present"]
         self.act_map_tp, self.act_map_tip, self.act_map_depth = a["map_tp"], a["map_tip"], a["map_depth"]
         self.act_map_best, self.act_map_clear = a["map_best"], a["map_clear"]
-        self.act_demo_drop, self.act_demo_export = a["delete_last_step"], a["export_steps"]
         self.maps.update_actions()
 
     def _connect_models(self) -> None:
@@ -261,6 +262,9 @@ class MainWindow(QMainWindow):
         self.layers.show_only.connect(self.show_only)
         self.layers.item_selected.connect(self._choose_structure)
         self.layers.context_requested.connect(self.context.for_layer)
+        self.section.structure_clicked.connect(lambda sid: self.show_info("structure", sid))
+        self.section.hover_text.connect(lambda text: self.statusBar().showMessage(text, 3000))
+        self.docks["Cross-section"].visibilityChanged.connect(self.scene.section_plane.set_shown)
         n = self.needles
         n.selected.connect(self.select_needle)
         n.place_entry.connect(self.set_placing)
@@ -273,8 +277,9 @@ class MainWindow(QMainWindow):
         n.target_changed.connect(lambda v: self._edit_fields("Target", target=v or None))
 
     # ================================================================ model / redraw
-    def _load_model(self) -> None:
-        """(Re)build the anatomy when the model changes (start, patient, side)."""
+    def _load_model(self, preset: str | None = None) -> None:
+        """(Re)build the anatomy when the model changes (start, patient, side); at the
+        start, seen from the camera preset `preset`."""
         atlas = self.core.atlas(self.plan)
         if atlas is self._drawn_atlas:
             return
@@ -286,7 +291,7 @@ class MainWindow(QMainWindow):
             except EngineMissing:
                 return None
 
-        self.scene.set_atlas(atlas, zone, self.plan.side)
+        self.scene.set_atlas(atlas, zone, self.plan.side, preset)
         self.layers.populate(atlas)
         self.needles.set_atlas(atlas)
         self.section.set_atlas(atlas, zone, self.plan.side)
@@ -510,9 +515,6 @@ class MainWindow(QMainWindow):
     def show_approach_to_trigger_point(self) -> None:
         self.maps.show_approach_to_trigger_point()
 
-    def show_approach_to_needle_tip(self) -> None:
-        self.maps.show_approach_to_needle_tip()
-
     def show_depth_map(self) -> None:
         self.maps.show_depth_map()
 
@@ -582,9 +584,6 @@ class MainWindow(QMainWindow):
         if atlas is not None:
             self.view.show_only(atlas.structures if not sid else [sid], atlas.structures)
 
-    def camera_preset(self, preset: str) -> None:
-        self.scene.camera(preset)
-
     def set_labels_shown(self, on: bool) -> None:
         self.view.set_visible("labels", on)
 
@@ -596,6 +595,7 @@ class MainWindow(QMainWindow):
         self.act_place.setChecked(on)
         self.needles.place.setChecked(on)  # its toggled signal comes back here: no change then
         if on:
+            self.measuring.set_active(False)
             self.statusBar().showMessage("Click on the skin to place the entry point (Esc to cancel)")
         elif self.statusBar().currentMessage().startswith("Click on the skin"):
             self.statusBar().clearMessage()
@@ -623,9 +623,10 @@ class MainWindow(QMainWindow):
         super().keyPressEvent(event)
 
     def cancel(self) -> None:
-        """Esc: leave placement mode, else drop the clicked structure's outline."""
-        if self.act_place.isChecked():
+        """Esc: leave placement or measuring mode, else drop the clicked structure's outline."""
+        if self.act_place.isChecked() or self.measuring.active:
             self.set_placing(False)
+            self.measuring.set_active(False)
         else:
             self._clicked_focus = None
             self.scene.set_focus(None)
@@ -653,11 +654,10 @@ class MainWindow(QMainWindow):
         if atlas is None:
             return
         if kind == "structure":
-            self._clicked_focus = ident
-            self.scene.set_focus(ident)
-            self._show_info_structure(ident)
+            self._choose_structure(ident)
         elif kind == "trigger_point":
             self.info.show_trigger_point(atlas, ident)
+            self.referral.show_for(ident)
             self.needles.tp_combo.setCurrentIndex(self.needles.tp_combo.findData(ident))
         elif kind == "needle":
             self.select_needle(ident)
@@ -765,9 +765,9 @@ def run(plan_path: str | None = None, atlas: Any = None) -> int:
     storage.install_excepthook(window.show_unexpected)
     window.show()
     window.scene.request_render()
-    # once the first frame is up: load the safety kernels in the background (numba, and
-    # on a machine's first run their compilation, said in the status bar) rather than at
-    # the first check
+    # once the first frame is up: load the safety kernels in the background (on a
+    # machine's first run their compilation, said in the status bar) rather than at the
+    # first check
     QTimer.singleShot(0, lambda: _warm_kernels(window))
     return int(app.exec())
 
@@ -775,11 +775,17 @@ def run(plan_path: str | None = None, atlas: Any = None) -> int:
 def _warm_kernels(window: MainWindow) -> None:
     from thighmap.safety import kernels
 
-    if kernels.cache_is_cold():
-        message = kernels.COMPILING_MESSAGE
+    message = kernels.first_run_message()
+    if message is not None:
         window.statusBar().showMessage(message[0].upper() + message[1:])
         log.info("%s", message)
-    worker = threading.Thread(target=kernels.warm_up, name="thighmap-compile", daemon=True)
+
+    def prepare() -> None:
+        problem = kernels.prepare() if message is not None else kernels.warm_up()
+        if problem:
+            log.warning("could not compile the safety kernels ahead of time: %s", problem)
+
+    worker = threading.Thread(target=prepare, name="thighmap-compile", daemon=True)
     worker.start()
 
     def done() -> None:

@@ -57,6 +57,8 @@ class CoreSession:
         self._model_key: tuple[Any, ...] | None = None
         self._reports: dict[str, _Cached] = {}
         self._display: MirroredAtlas | None = None
+        # skin frames asked for again and again while a needle is aimed (its entry stays)
+        self._frames: dict[tuple[Any, ...], tuple[np.ndarray, np.ndarray]] = {}
 
     # ------------------------------------------------------------------ model
     @staticmethod
@@ -80,6 +82,7 @@ class CoreSession:
             self._model = eng.model_for_plan(plan, base=self.reference_atlas)
             self._model_key = key
             self._reports.clear()
+            self._frames.clear()
             self._display = None
         return self._model
 
@@ -125,8 +128,19 @@ class CoreSession:
         return out
 
     def skin_frame(self, plan: Plan, point_mm: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        point, normal = self.model(plan).skin_surface_frame(np.asarray(point_mm, float))
-        return np.asarray(point, float), np.asarray(normal, float)
+        """The skin point nearest ``point_mm`` and the skin's outward normal there (the
+        same answer for the same model and point: kept for the last few points)."""
+        model = self.model(plan)
+        p = np.asarray(point_mm, float)
+        key = (id(model), *p.tolist())
+        hit = self._frames.get(key)
+        if hit is None:
+            point, normal = model.skin_surface_frame(p)
+            hit = (np.asarray(point, float), np.asarray(normal, float))
+            if len(self._frames) >= 16:
+                self._frames.pop(next(iter(self._frames)))
+            self._frames[key] = hit
+        return hit[0].copy(), hit[1].copy()
 
     def needle_from_trigger_point(self, plan: Plan, tp_id: str, needle_id: str) -> Needle:
         """The trigger point's technique as a needle, stated by its trigger point (so it

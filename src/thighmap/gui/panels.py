@@ -283,6 +283,7 @@ class InfoPanel(QTextBrowser):
             f"<h3><span style='color:{colour}'>●</span> {_esc(tp.name)}</h3>"
             f"<p><i>Trigger point</i> in the {_esc(muscle)} (spread ± {tp.spread_mm:.0f} mm)</p>"
             f"<p><b>Referral pattern:</b> {_esc(tp.referral)}</p>"
+            f"<p><i>{_esc(referral_note(tp))}</i></p>"
             f"<p><b>Technique:</b> {_esc(t.text)}<br>depth {t.depth_range_mm[0]:.0f}–"
             f"{t.depth_range_mm[1]:.0f} mm, needle {t.gauge_mm:.2f} × "
             f"{t.needle_length_mm:.0f} mm</p>"
@@ -290,13 +291,47 @@ class InfoPanel(QTextBrowser):
             f"{_esc(t.source)}"
             + (f"<br><b>Spread:</b> {_esc(tp.spread_source)}" if tp.spread_source else "")
             + (f"<br><b>Referral source:</b> {_esc(tp.referral_source)}" if tp.referral_source else "")
+            + (
+                f"<br><b>Referral region:</b> {_esc(tp.referral_region.reasoning)}"
+                if tp.referral_region is not None
+                else ""
+            )
             + "</small></p>"
             "<p><i>Use “Needle from trigger point” to plan this insertion.</i></p>"
+        )
+
+    def show_measurement(self, names: list[str], distance_mm: float | None) -> None:
+        """The measuring tool's card: the distance and the surfaces its points lie on."""
+        if not names:
+            self.setHtml("<p style='color:#888'>Measuring: click two points on any surface.</p>")
+            return
+        if distance_mm is None:
+            self.setHtml(
+                f"<h3>Measurement</h3><p>First point on the {_esc(names[0])}.</p>"
+                "<p><i>Click the second point.</i></p>"
+            )
+            return
+        self.setHtml(
+            f"<h3>Measurement: {distance_mm:.1f} mm</h3>"
+            f"<p>The straight distance from a point on the {_esc(names[0])} to a point on the "
+            f"{_esc(names[1])}, through whatever lies between.</p>"
+            "<p><i>Click again to start a new measurement; Esc ends measuring.</i></p>"
         )
 
     def show_needle(self, needle: Needle, report: Any | None) -> None:
         text = report.to_text() if report is not None else f"Needle {needle.id}"
         self.setHtml(f"<pre style='white-space:pre-wrap'>{_esc(text)}</pre>")
+
+
+def referral_note(tp: Any) -> str:
+    """What the view shows of a trigger point's referral (its card says it)."""
+    region = tp.referral_region
+    if region is None:
+        return "This atlas gives no referral region for this trigger point: none is drawn on the skin."
+    kinds = {z.kind for z in region.zones}
+    shown = "strong zone darker, diffuse zone lighter" if kinds == {"strong", "diffuse"} else "shaded"
+    off = f" Not drawn: {region.not_drawn}." if region.not_drawn else ""
+    return f"Shaded on the skin in magenta ({shown}; View > Referral region).{off}"
 
 
 # ====================================================================== needles
@@ -319,6 +354,7 @@ class NeedlePanel(QWidget):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self._guard = False
+        self._listed: tuple[Any, ...] | None = None  # (ids, statuses, selected) the list shows
         self.list = QListWidget()
         self.list.setMaximumHeight(120)
         self.place = QPushButton("Place entry…")
@@ -416,6 +452,10 @@ class NeedlePanel(QWidget):
         self._guard = False
 
     def set_needles(self, ids: list[str], statuses: dict[str, str], selected: str | None) -> None:
+        shown = (tuple(ids), tuple(statuses.get(nid, "") for nid in ids), selected)
+        if shown == self._listed and self.list.count() == len(ids):
+            return  # an edit that changed no id, status or selection (a depth, an angle)
+        self._listed = shown
         self._guard = True
         self.list.clear()
         for nid in ids:
@@ -569,10 +609,12 @@ class SafetyPanel(QWidget):
 
     def _set_badge(self, text: str, colour: str) -> None:
         self.badge.setText(text)
-        self.badge.setStyleSheet(
+        style = (
             f"QLabel {{ background: {colour}; color: white; font-size: 20px; font-weight: bold;"
             " border-radius: 6px; padding: 6px; }"
         )
+        if self.badge.styleSheet() != style:  # a new style sheet re-polishes the widget
+            self.badge.setStyleSheet(style)
 
     def badge_colour(self) -> str:
         return str(self.badge.property("status_colour") or "")

@@ -16,15 +16,17 @@ from typing import Any
 
 import numpy as np
 import pyvista as pv
-from PySide6.QtCore import QObject, QTimer
+from PySide6.QtCore import QCoreApplication, QEvent, QObject, QTimer, Signal
 from vtkmodules.vtkRenderingCore import vtkActor2D, vtkCellPicker, vtkPolyDataMapper2D, vtkRenderer
 
 from thighmap.anatomy.atlas import Atlas
 from thighmap.planning import Needle, Plan
 from thighmap.planning.document import PlanDocument
+from thighmap.viz import glyphs, render, scene
 from thighmap.viz import labels as label_layout
-from thighmap.viz import render, scene
 from thighmap.viz.view_state import ViewState
+
+from .section_plane import SectionPlane
 
 BACKGROUND = ("#1c2027", "#39404d")
 LABEL_STRUCTURE_KINDS = ("muscle", "bone", "nerve", "artery", "vein")
@@ -46,6 +48,11 @@ LABEL_STYLES: dict[str, tuple[str, str, float, bool]] = {
     "landmark": ("#ffe9a8", "#3b3420", 1.0, True),
 }
 NEEDLE_PRIORITY = 10.0
+MEASURE_COLOUR = "#ffd54a"  # the measuring tool's points, line and label box
+MEASURE_TEXT = "#1a1a1a"
+REFERRAL_COLOUR = (235, 70, 255)  # a trigger point's referral region (magenta: apart from muscle red)
+REFERRAL_MAX_ALPHA = 0.75  # opacity where the region's weight is 1
+REFERRAL_LIFT_MM = 0.6  # drawn this far out of the skin, so that it is not hidden in it
 SOLID_OPACITY = 0.5  # layers at least this opaque are picked before translucent ones
 FOCUS_COLOUR = "#ffffff"
 
@@ -85,6 +92,7 @@ def _actor(data: Any, colour: str, opacity: float = 1.0, line_width: float | Non
         except RuntimeError:  # degenerate tiny shapes: flat shading is fine
             pass
     actor = pv.Actor(mapper=pv.DataSetMapper(data))
+    actor.mapper.scalar_visibility = False  # one colour (pv.Line carries a "Distance" array)
     prop = actor.prop
     prop.color = colour
     prop.opacity = opacity
@@ -105,6 +113,26 @@ def _hex(rgb: tuple[float, float, float]) -> str:
 def _lighter(colour: str, amount: float = 0.45) -> tuple[float, float, float]:
     r, g, b = _hex_to_rgb(colour)
     return (r + (1 - r) * amount, g + (1 - g) * amount, b + (1 - b) * amount)
+
+
+def tube12() -> pv.PolyData:
+    return glyphs.unit_tube(12)  # a needle's inserted part
+
+
+def tube10() -> pv.PolyData:
+    return glyphs.unit_tube(10)  # the part outside the skin
+
+
+def needle_handle() -> pv.PolyData:
+    return pv.Cylinder(
+        center=(0.0, 0.0, 0.0), direction=(0.0, 0.0, 1.0), radius=2.2, height=24.0, resolution=16
+    )
+
+
+def max_safe_ring() -> pv.PolyData:
+    return pv.Disc(
+        center=(0.0, 0.0, 0.0), inner=NEEDLE_RADIUS_MM * 1.6, outer=4.0, normal=(0.0, 0.0, 1.0), c_res=24
+    )
 
 
 def label_anchor(atlas: Atlas, sid: str) -> np.ndarray:
@@ -130,7 +158,7 @@ class ScreenLabel:
     """One label of the 3D view: a short text in a box, joined to its anchor by a leader."""
 
     name: str  # actor name: "label:<structure>", "landmark:<id>", "tplabel:<id>", "nlabel:<needle>"
-    kind: str  # "structure", "landmark", "trigger_point", "needle"
+    kind: str  # "structure", "landmark", "trigger_point", "needle", "measure"
     point: np.ndarray  # the anchor, drawing frame
     text: str  # on the label
     full_text: str  # on hover
@@ -141,10 +169,13 @@ class ScreenLabel:
     size_px: np.ndarray  # the box, padding included
     actor: Any
     prefer_side: int = 0
+    style: tuple[Any, ...] = ()  # kind, font size, bold, italic: a label of the same style is reused
 
 
 class Scene3D(QObject):
     """Owns every actor of the 3D view."""
+
+    atlas_changed = Signal()  # a new atlas is drawn (start, patient, side)
 
     def __init__(self, plotter: Any, view: ViewState | None = None) -> None:
         super().__init__()
@@ -186,7 +217,10 @@ class Scene3D(QObject):
         self.overlay.SetActiveCamera(self.pl.renderer.GetActiveCamera())
         self.pl.ren_win.SetNumberOfLayers(2)
         self.pl.ren_win.AddRenderer(self.overlay)
-        self.needle_actors: dict[str, Any] = {}
+        self.needle_pool = glyphs.GlyphPool(self.overlay)  # needles' shapes, moved at each edit
+        self.measure_actors: list[Any] = []  # the measuring tool's points and line (overlay)
+        self._measure_segments: list[tuple[np.ndarray, np.ndarray]] = []  # drawing frame
+        self.referral_actor: Any = None  # the shaded referral region of a trigger point
         self.map_actor: Any = None  # the coloured skin of a skin map, when one is shown
         self.focused: str | None = None  # the outlined structure (hover or click)
         self.focus_actor: Any = None
@@ -210,28 +244,46 @@ class Scene3D(QObject):
         self._leader_actor = self._add_2d(self._leaders, LEADER_GREY, 0.85)
         self._box_actor = self._add_2d(self._boxes)
         self.pl.renderer.AddObserver("StartEvent", self._on_render_start)
+        self.section_plane = SectionPlane(self, self.view)  # the axial slice's plane
 
     # ------------------------------------------------------------------ rendering
     def request_render(self) -> None:
         self._render_timer.start()
 
     def render_now(self) -> None:
+        """Draw a frame now. On screen the view is painted at once: one render, drawn into
+        the window. (An explicit render, pyvista's, renders and then schedules a paint of
+        the widget, which pyvistaqt's paintGL renders again: two renders a frame. And
+        QWidget.repaint() only schedules the paint of an OpenGL widget: the window's paint
+        request is sent here instead.)"""
         import time
 
         self._render_timer.stop()
         t0 = time.perf_counter()
         self.overlay.SetActiveCamera(self.pl.renderer.GetActiveCamera())
-        self.pl.suppress_rendering = False
-        try:
-            self.pl.render()
-        finally:
-            self.pl.suppress_rendering = True
+        if self.pl.isVisible():
+            self.pl.update()
+            QCoreApplication.sendPostedEvents(self.pl.window(), QEvent.Type.UpdateRequest)
+        else:  # not on screen (yet): render into the render window
+            self.pl.suppress_rendering = False
+            try:
+                self.pl.render()
+            finally:
+                self.pl.suppress_rendering = True
         self.last_frame_s = time.perf_counter() - t0
         self.frames += 1
 
     # ------------------------------------------------------------------ atlas
-    def set_atlas(self, atlas: Atlas, zone_source: Callable[[str], Any] | None, side: str = "right") -> None:
-        """(Re)build the anatomy: structures, zones, trigger points, labels, decorations."""
+    def set_atlas(
+        self,
+        atlas: Atlas,
+        zone_source: Callable[[str], Any] | None,
+        side: str = "right",
+        preset: str | None = None,
+    ) -> None:
+        """(Re)build the anatomy: structures, zones, trigger points, labels, decorations;
+        seen from the camera preset `preset` when one is given (the labels are laid out
+        once, for that view), else from where the camera is."""
         self.set_focus(None)
         for actor in [*self.atlas_actors.values(), *self.zone_actors.values()]:
             self.pl.remove_actor(actor, render=False)
@@ -251,8 +303,14 @@ class Scene3D(QObject):
             self._build_zones()
         self._build_trigger_points()
         self._build_decorations()
-        self.relayout_labels()
-        self.request_render()
+        self.clear_referral()
+        self.section_plane.set_atlas(atlas)
+        if preset is not None:
+            self.camera(preset)  # lays the labels out for it
+        else:
+            self.relayout_labels()
+            self.request_render()
+        self.atlas_changed.emit()
 
     def _build_zones(self) -> None:
         if self.atlas is None or self.zone_source is None:
@@ -371,6 +429,20 @@ class Scene3D(QObject):
         font_pt: int = LABEL_FONT_PT,
         prefer_side: int = 0,
     ) -> None:
+        style = (kind, font_pt, bold, italic)
+        old = self.labels.get(name)
+        if old is not None and old.style == style:
+            # the same label again (a needle's, at every edit): move it, and measure and
+            # set its text only when that changed
+            if old.text != text:
+                old.actor.SetInput(text)
+                old.size_px = self._label_size(text, font_pt, bold, italic)
+            if old.fg != fg:
+                old.actor.GetTextProperty().SetColor(*_hex_to_rgb(fg))
+            old.point, old.text, old.full_text, old.fg, old.bg = point, text, full_text, fg, bg
+            old.priority, old.keep, old.prefer_side = priority, keep, prefer_side
+            self._labels_dirty = True
+            return
         self._remove_label(name)
         actor = pv.Text(text)
         prop = actor.GetTextProperty()
@@ -383,13 +455,17 @@ class Scene3D(QObject):
         prop.SetVerticalJustificationToBottom()
         actor.SetVisibility(False)  # shown once placed
         self.pl.add_actor(actor, name=name, reset_camera=False, pickable=False, render=False)
-        dpi = int(self.pl.ren_win.GetDPI())
-        text_px = label_layout.measure_text_px([text], font_pt, bold=bold, italic=italic, dpi=dpi)[0]
-        size = text_px + 2.0 * np.asarray(LABEL_PAD_PX)
+        size = self._label_size(text, font_pt, bold, italic)
         self.labels[name] = ScreenLabel(
-            name, kind, point, text, full_text, fg, bg, priority, keep, size, actor, prefer_side
+            name, kind, point, text, full_text, fg, bg, priority, keep, size, actor, prefer_side, style
         )
         self._labels_dirty = True
+
+    def _label_size(self, text: str, font_pt: int, bold: bool, italic: bool) -> np.ndarray:
+        """A label's box in pixels: its text as VTK draws it, and the padding."""
+        dpi = int(self.pl.ren_win.GetDPI())
+        text_px = label_layout.measure_text_px([text], font_pt, bold=bold, italic=italic, dpi=dpi)[0]
+        return text_px + 2.0 * np.asarray(LABEL_PAD_PX)
 
     def _remove_label(self, name: str) -> None:
         if self.labels.pop(name, None) is not None or name in self.pl.actors:
@@ -401,7 +477,7 @@ class Scene3D(QObject):
         """Rebuild the structure, landmark and trigger-point labels (short names; the full
         name is on hover) and the scale bar for the current camera; the layout of every
         label, needles' included, follows at the next frame."""
-        for name in [n for n, lab in self.labels.items() if lab.kind != "needle"]:
+        for name in [n for n, lab in self.labels.items() if lab.kind not in ("needle", "measure")]:
             self._remove_label(name)
         self.pl.remove_actor("scalelabel", render=False)
         self._scale_text_point = None
@@ -479,7 +555,11 @@ class Scene3D(QObject):
 
     def _on_render_start(self, *_args: Any) -> None:
         """Before every frame: lay the labels out again when they changed (at once) or the
-        camera moved (at most every LABEL_THROTTLE_S; a timer catches the last move)."""
+        camera moved (at most every LABEL_THROTTLE_S; a timer catches the last move).
+        A frame requested before this one is drawn by it (say by a paint of the widget,
+        as when the window is first shown): the request is dropped."""
+        self._render_timer.stop()
+        self.overlay.SetActiveCamera(self.pl.renderer.GetActiveCamera())
         if self._labels_dirty:
             self.place_labels()
             return
@@ -548,8 +628,9 @@ class Scene3D(QObject):
         skin = skin[np.isfinite(skin).all(axis=1)]
         avoid = (*skin.min(axis=0), *skin.max(axis=0)) if len(skin) else None
         segs = np.zeros((0, 2, 2))
-        if self.show_needles and self._needle_segments:
-            ends = np.array([p for seg in self._needle_segments for p in seg])
+        lines = [*(self._needle_segments if self.show_needles else []), *self._measure_segments]
+        if lines:
+            ends = np.array([p for seg in lines for p in seg])
             segs = label_layout.project_px(ends, matrix, size).reshape(-1, 2, 2)
         if not shown:
             self._set_label_geometry(np.zeros((0, 2)), np.zeros((0, 2)), np.zeros((0, 4)), [])
@@ -789,19 +870,23 @@ class Scene3D(QObject):
         self.request_render()
 
     # ------------------------------------------------------------------ needles
+    @property
+    def needle_actors(self) -> dict[str, Any]:
+        """The needles' actors by name ("needle:n1", "fb:line", ...)."""
+        return self.needle_pool.actors
+
     def _add(
         self,
         name: str,
-        data: Any,
+        shape: str,
+        make: Callable[[], pv.PolyData],
+        matrix: np.ndarray,
         color: str,
         opacity: float = 1.0,
         line_width: float | None = None,
-        **_kw: Any,
     ) -> None:
-        actor = _actor(data, color, opacity, line_width)
-        actor.SetVisibility(self.show_needles)
-        self.overlay.AddActor(actor)
-        self.needle_actors[name] = actor
+        """Show a needle's piece: a unit shape (built once, see viz.glyphs) placed by ``matrix``."""
+        self.needle_pool.put(name, shape, make, matrix, color, opacity, line_width, visible=self.show_needles)
 
     def _add_label(self, name: str, point: np.ndarray, text: str, colour: str, justify: str = "left") -> None:
         """A needle's label (``nlabel:<id>``, ``fb:distance``): kept in the layout whatever
@@ -822,16 +907,6 @@ class Scene3D(QObject):
         )
         self.needle_names.add(name)
 
-    def clear_needles(self) -> None:
-        for actor in self.needle_actors.values():
-            self.overlay.RemoveActor(actor)
-        self.needle_actors.clear()
-        for name in list(self.needle_names):
-            self._remove_label(name)
-        self.needle_names.clear()
-        self._needle_segments.clear()
-        self._restore_highlight()
-
     def follow_document(self, doc: PlanDocument) -> None:
         """Draw the document's needles, coloured by their reports, whenever the plan or the
         selection changes."""
@@ -851,7 +926,13 @@ class Scene3D(QObject):
     ) -> None:
         """Redraw every needle from the core's reports (cheap: a few small actors)."""
         colours = status_colours or scene.STATUS_COLOURS
-        self.clear_needles()
+        # the actors and labels of the last redraw are moved, not rebuilt (viz.glyphs);
+        # those not drawn again are removed at the end
+        self.needle_pool.begin()
+        labels_before = set(self.needle_names)
+        self.needle_names = set()
+        self._needle_segments.clear()
+        self._restore_highlight()
         for needle in plan.needles:
             report = reports.get(needle.id)
             status = getattr(report, "status", None)
@@ -860,6 +941,9 @@ class Scene3D(QObject):
         sel = next((n for n in plan.needles if n.id == selected), None)
         if sel is not None and reports.get(sel.id) is not None:
             self._draw_feedback(sel, reports[sel.id], colours)
+        self.needle_pool.end()
+        for name in labels_before - self.needle_names:
+            self._remove_label(name)
         self._needles_selected = selected
         self._selected_needle = sel
         if self.hidden_needles:
@@ -872,49 +956,27 @@ class Scene3D(QObject):
         direction = scene.to_display(n.direction)
         tip = entry + direction * n.depth_mm
         r = NEEDLE_RADIUS_MM * (1.35 if selected else 1.0)
-        self._add(
-            f"needle:{n.id}",
-            pv.Tube(pointa=entry, pointb=tip, radius=r, n_sides=12)
-            if n.depth_mm > 0
-            else pv.Sphere(r, entry),
-            color=colour,
-            smooth_shading=True,
-            pickable=True,
-            specular=0.5,
-        )
+        if n.depth_mm > 0:
+            self._add(f"needle:{n.id}", "tube12", tube12, glyphs.segment_placement(entry, tip, r), colour)
+        else:
+            self._add(
+                f"needle:{n.id}", "sphere", glyphs.unit_sphere, glyphs.placement(entry, scale=r), colour
+            )
         outside = max(n.needle_length_mm - n.depth_mm, 0.0)
         hub = entry - direction * outside
         self._needle_segments.append((hub - direction * 24.0, tip))  # handle to tip
         if outside > 0.1:
             self._add(
-                f"shaft:{n.id}",
-                pv.Tube(pointa=hub, pointb=entry, radius=r * 0.8, n_sides=10),
-                color=HANDLE_GREY,
-                smooth_shading=True,
-                pickable=False,
-                specular=0.6,
+                f"shaft:{n.id}", "tube10", tube10, glyphs.segment_placement(hub, entry, r * 0.8), HANDLE_GREY
             )
-        handle = pv.Cylinder(
-            center=hub - direction * 12.0,
-            direction=direction,
-            radius=2.2,
-            height=24.0,
-            resolution=16,
-        )
         self._add(
             f"handle:{n.id}",
-            handle,
-            color="#4a7bd0" if selected else "#7d8796",
-            smooth_shading=True,
-            pickable=False,
+            "handle",
+            needle_handle,
+            glyphs.placement(hub - direction * 12.0, direction),
+            "#4a7bd0" if selected else "#7d8796",
         )
-        self._add(
-            f"tip:{n.id}",
-            pv.Sphere(radius=r * 1.6, center=tip),
-            color=colour,
-            smooth_shading=True,
-            pickable=False,
-        )
+        self._add(f"tip:{n.id}", "sphere", glyphs.unit_sphere, glyphs.placement(tip, scale=r * 1.6), colour)
         self._add_label(f"nlabel:{n.id}", entry - direction * 6.0, n.id, "#4a7bd0" if selected else "#5a6270")
 
     def _draw_feedback(self, n: Needle, report: Any, colours: dict[str, str]) -> None:
@@ -925,19 +987,15 @@ class Scene3D(QObject):
             b = scene.to_display(np.asarray(nd.point_on_structure_mm, float))
             self._needle_segments.append((a, b))  # the clearance line
             self._add(
-                "fb:closest",
-                pv.Sphere(radius=1.8, center=b),
-                color=status_colour,
-                smooth_shading=True,
-                pickable=False,
+                "fb:closest", "sphere", glyphs.unit_sphere, glyphs.placement(b, scale=1.8), status_colour
             )
             self._add(
                 "fb:line",
-                pv.Line(a, b),
-                color=status_colour,
+                "line",
+                glyphs.unit_line,
+                glyphs.segment_placement(a, b),
+                status_colour,
                 line_width=4,
-                pickable=False,
-                render_lines_as_tubes=True,
             )
             self._add_label("fb:distance", (a + b) / 2.0, f"{nd.clearance_mm:.1f} mm", status_colour)
             if report.status in ("caution", "danger"):
@@ -947,12 +1005,12 @@ class Scene3D(QObject):
             entry = scene.to_display(n.entry_mm)
             d = scene.to_display(n.direction)
             p = entry + d * msd
-            ring = pv.Disc(center=p, inner=NEEDLE_RADIUS_MM * 1.6, outer=4.0, normal=d, c_res=24)
             self._add(
                 "fb:maxsafe",
-                ring,
-                color=scene.STATUS_COLOURS["caution"],
-                pickable=False,
+                "maxsafe",
+                max_safe_ring,
+                glyphs.placement(p, d),
+                scene.STATUS_COLOURS["caution"],
                 opacity=0.95,
             )
             self._add_label("nlabel:" + n.id, entry - d * 6.0, f"{n.id} · max safe {msd:.1f} mm", "#4a7bd0")
@@ -1056,12 +1114,104 @@ class Scene3D(QObject):
         if render:
             self.request_render()
 
+    def display_point(self, point_mm: np.ndarray) -> tuple[int, int]:
+        """Where a plan-frame point appears in the view (VTK display pixels, origin bottom-left)."""
+        ren = self.pl.renderer
+        ren.SetWorldPoint(*scene.to_display(np.asarray(point_mm, float)), 1.0)
+        ren.WorldToDisplay()
+        x, y, _ = ren.GetDisplayPoint()
+        return round(x), round(y)
+
+    # ------------------------------------------------------------------ measuring tool
+    def show_measurement(self, points_mm: list[np.ndarray], text: str = "", full_text: str = "") -> None:
+        """The measuring tool's picked points (plan frame) and, for two, the line between them
+        with its distance in a label of the one layout (kept, like a needle's)."""
+        self.clear_measurement(render=False)
+        pts = [scene.to_display(np.asarray(p, float)) for p in points_mm]
+        for p in pts:
+            self.measure_actors.append(
+                _actor(
+                    pv.Sphere(radius=2.4, center=p, theta_resolution=16, phi_resolution=12), MEASURE_COLOUR
+                )
+            )
+        if len(pts) == 2:
+            self.measure_actors.append(_actor(pv.Line(pts[0], pts[1]), MEASURE_COLOUR, line_width=5))
+            self._measure_segments = [(pts[0], pts[1])]
+            self._new_label(
+                "measure:distance",
+                "measure",
+                (pts[0] + pts[1]) / 2.0,
+                text,
+                full_text or text,
+                MEASURE_TEXT,
+                MEASURE_COLOUR,
+                NEEDLE_PRIORITY,
+                keep=True,
+                bold=True,
+                font_pt=NEEDLE_LABEL_FONT_PT,
+            )
+        for actor in self.measure_actors:
+            self.overlay.AddActor(actor)
+        self.request_render()
+
+    def clear_measurement(self, render: bool = True) -> None:
+        for actor in self.measure_actors:
+            self.overlay.RemoveActor(actor)
+        self.measure_actors = []
+        self._measure_segments = []
+        self._remove_label("measure:distance")
+        if render:
+            self.request_render()
+
+    # ------------------------------------------------------------------ referral region
+    def show_referral(self, weights: np.ndarray) -> None:
+        """Shade the skin by a trigger point's referral weights (one per skin vertex, 0..1)."""
+        self.clear_referral(render=False)
+        if self.atlas is None:
+            return
+        poly = scene.surface_to_polydata(self.atlas.mesh("skin"))
+        w = np.clip(np.asarray(weights, float), 0.0, 1.0)
+        if w.shape != (poly.n_points,):
+            raise ValueError(f"expected one weight per skin vertex ({poly.n_points}), got {w.shape}")
+        poly.points = poly.points + poly.point_data["Normals"] * REFERRAL_LIFT_MM
+        rgba = np.zeros((len(w), 4), np.uint8)
+        rgba[:, :3] = REFERRAL_COLOUR
+        rgba[:, 3] = np.round(w * REFERRAL_MAX_ALPHA * 255).astype(np.uint8)
+        faces = poly.regular_faces
+        shaded = faces[w[faces].max(axis=1) > 0.01]
+        if len(shaded) == 0:
+            return
+        part = pv.PolyData(poly.points, np.hstack([np.full((len(shaded), 1), 3), shaded]).ravel())
+        part.point_data["referral"] = rgba
+        part.point_data["Normals"] = poly.point_data["Normals"]
+        self.referral_actor = self.pl.add_mesh(
+            part,
+            scalars="referral",
+            rgba=True,
+            smooth_shading=True,
+            name="referral",
+            pickable=False,
+            reset_camera=False,
+            render=False,
+        )
+        self.referral_actor.prop.ambient = 0.45  # read as a colour, less shaded by the light
+        self.request_render()
+
+    def clear_referral(self, render: bool = True) -> None:
+        if self.referral_actor is not None:
+            self.pl.remove_actor(self.referral_actor, render=False)
+            self.referral_actor = None
+        if render:
+            self.request_render()
+
     # ------------------------------------------------------------------ picking
-    def pick(self, x: int, y: int, skin_only: bool = False) -> PickResult | None:
-        """What is under the display position (x, y in VTK pixels, origin bottom-left)."""
+    def pick(self, x: int, y: int, skin_only: bool = False, surfaces_only: bool = False) -> PickResult | None:
+        """What is under the display position (x, y in VTK pixels, origin bottom-left);
+        with ``surfaces_only`` a structure's surface (needles and trigger points are
+        looked through), with ``skin_only`` the skin's."""
         picker = self._picker
         picker.InitializePickList()
-        if not skin_only and self.show_needles:
+        if not skin_only and not surfaces_only and self.show_needles:
             # needles first: thin and deliberate, they win over what they pass through
             needles = [
                 (a, ("needle", name.split(":", 1)[1]))
@@ -1076,7 +1226,7 @@ class Scene3D(QObject):
                 if hit is not None:
                     return hit
             picker.InitializePickList()
-        if not skin_only and self.show_trigger_points and self.tp_actors:
+        if not skin_only and not surfaces_only and self.show_trigger_points and self.tp_actors:
             # trigger points are drawn on top (overlay layer): they win
             for actors in self.tp_actors.values():
                 if actors[0].GetVisibility():

@@ -95,7 +95,31 @@ def main(out_dir: str) -> int:
     w.show_depth_map()
     _settle(app, w)
     _save(w.grab(), out / "06-depth-map.png")
+    # the map's value under the resting mouse (the status bar; the tooltip is its own window)
+    skin = w.core.model(w.plan).outer_skin().vertices
+    band = skin[np.abs(skin[:, 2] - 60.0) < 4.0]
+    w.mouse.hover_at(*w.scene.display_point(band[np.argmax(band[:, 1])]))
+    _settle(app, w)
+    _save(w.grab(), out / "08-map-value.png")
     w.clear_map()
+
+    # the measuring tool: from the back of semitendinosus to the back of biceps femoris
+    w.view.set_visible("needles", False)
+    w.measuring.set_active(True)
+    for sid, z in (("semitendinosus", 250.0), ("biceps_femoris_long_head", 150.0)):
+        v = atlas.mesh(sid).vertices
+        band = v[np.abs(v[:, 2] - z) < 5.0]
+        w.measuring.pick(*w.scene.display_point(band[np.argmax(band[:, 1])]))
+    _settle(app, w)
+    _save(w.grab(), out / "09-measure.png")
+    w.measuring.set_active(False)
+
+    # a trigger point's referral region shaded on the skin
+    w.show_info("trigger_point", "st_nct_mid")
+    _settle(app, w)
+    _save(w.grab(), out / "10-referral.png")
+    w.referral.show_for(None)
+    w.view.set_visible("needles", True)
 
     # a two-step demonstration, presented full screen
     w.scene.camera("posterior")

@@ -2,7 +2,8 @@
 depth map, and a needle at the approach map's best entry.
 
 The maps are computed by the core (safety.maps) and drawn by viz.maps; this controller
-remembers which map is on show so that it follows the anatomy when the patient changes.
+remembers which map is on show so that it follows the anatomy when the patient changes,
+and reads its value under the cursor (viz.map_readout).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from PySide6.QtWidgets import QApplication, QProgressDialog
 from thighmap import sides
 from thighmap.planning import Needle, edits
 from thighmap.safety import maps
+from thighmap.viz import map_readout
 
 
 class SkinMaps(QObject):
@@ -29,6 +31,11 @@ class SkinMaps(QObject):
         # follows: ("trigger_point", id), ("needle_tip", id) or None (see show_approach)
         self.map_request: tuple[Any, ...] | None = None
         self.approach: maps.ApproachMap | None = None
+        self.layer: map_readout.MapLayer | None = None  # the map on show, as read under the cursor
+
+    def reading_at(self, point_mm: np.ndarray) -> map_readout.MapReading | None:
+        """The value of the map on show at a skin point (None: no map)."""
+        return None if self.layer is None else map_readout.read(self.layer, point_mm)
 
     def update_actions(self) -> None:
         self.win.act_map_best.setEnabled(self.approach is not None and self.approach.best_index is not None)
@@ -82,6 +89,7 @@ class SkinMaps(QObject):
     def clear_map(self) -> None:
         self.map_request = None
         self.approach = None
+        self.layer = None
         self.win.scene.clear_map()
         self.update_actions()
         self.win.statusBar().clearMessage()
@@ -98,6 +106,7 @@ class SkinMaps(QObject):
         except maps.MapCancelled:
             self.map_request = None
             self.approach = None
+            self.layer = None
             self.win.scene.clear_map()
             text = "Map cancelled."
         finally:
@@ -142,6 +151,7 @@ class SkinMaps(QObject):
             self.approach = None
             dmap = maps.depth_map(model, progress=progress)
             self.win.scene.show_map(lambda pl: draw.add_depth_map(pl, model, dmap))
+            self.layer = map_readout.depth_layer(dmap, model.outer_skin())
             d = dmap.max_safe_depth_mm
             text = (
                 f"Depth map: a needle along the skin normal keeps every depth rule (caution margins, "
@@ -157,6 +167,7 @@ class SkinMaps(QObject):
             amap = maps.approach_map(model, target, progress=progress)
             self.approach = amap
             self.win.scene.show_map(lambda pl: draw.add_approach_map(pl, model, amap))
+            self.layer = map_readout.approach_layer(amap, model.outer_skin(), label)
             if amap.best_index is None:
                 text = f"No safe straight path of usable length and angle reaches {label}."
             else:

@@ -116,6 +116,9 @@ def apply_step(win: Any, step: DemoStep, *, camera: bool = True) -> None:
     else:
         win._clicked_focus = None  # the window's clicked outline, dropped as Esc would
         s.set_focus(None)
+    # a step records neither a measurement nor a referral region: none is left over from before
+    win.measuring.set_active(False)
+    win.referral.show_for(None)
     if step.section is not None:
         fixed = step.section.follow == "fixed"
         win.view.set_section(

@@ -1,12 +1,14 @@
 """The mouse over the 3D view: a click picks (a card, a needle, an entry on the skin in
-placement mode or with Shift), a resting mouse outlines and names what is under it, a
-right click opens its context menu, Ctrl + wheel changes the selected needle's depth."""
+placement mode or with Shift, a point in measuring mode), a resting mouse outlines and
+names what is under it (over a skin map: the map's value there), a right click opens its
+context menu, Ctrl + wheel changes the selected needle's depth."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from PySide6.QtCore import QEvent, QObject, QPoint, Qt, QTimer
+from PySide6.QtWidgets import QToolTip
 
 HOVER_DELAY_MS = 120  # the mouse rests this long before what is under it is outlined
 CLICK_SLOP_PX = 4  # a press and release this close are a click, not a drag
@@ -64,9 +66,7 @@ class ViewMouse(QObject):
         if abs(x - x0) + abs(y - y0) <= CLICK_SLOP_PX:
             menu = self.win.context.at(x, y)
             if menu is not None:
-                height = self.pl.height() * self.pl.devicePixelRatioF()
-                ratio = self.pl.devicePixelRatioF()
-                menu.popup(self.pl.mapToGlobal(QPoint(round(x / ratio), round((height - y) / ratio))))
+                menu.popup(self.pl.mapToGlobal(self._widget_pos(x, y)))
 
     def _after_camera_move(self, *_args: Any) -> None:
         self.win.scene.relayout_labels()
@@ -82,6 +82,9 @@ class ViewMouse(QObject):
         self._press_pos = None
         if abs(x - x0) + abs(y - y0) > CLICK_SLOP_PX:
             self.win.scene.relayout_labels()  # a drag (rotation), not a click
+            return
+        if self.win.measuring.active:
+            self.win.measuring.pick(x, y)
             return
         shift = bool(self.pl.iren.interactor.GetShiftKey())
         if self.win.act_place.isChecked() or shift:
@@ -102,6 +105,33 @@ class ViewMouse(QObject):
         self._hover_pos = self.pl.iren.interactor.GetEventPosition()
         self._hover_timer.start()
 
+    def hover_at(self, x: int, y: int) -> None:
+        """The mouse resting at display position (x, y), VTK pixels (as after a move there)."""
+        self._hover_pos = (x, y)
+        self._hover()
+
+    def _widget_pos(self, x: float, y: float) -> QPoint:
+        """A VTK display position as a position in the view widget."""
+        ratio = self.pl.devicePixelRatioF()
+        return QPoint(round(x / ratio), round((self.pl.height() * ratio - 1 - y) / ratio))
+
+    def _read_map(self) -> bool:
+        """Over a skin map: its value under the mouse in the status bar and a small tooltip."""
+        assert self._hover_pos is not None
+        hit = self.win.scene.pick(*self._hover_pos, skin_only=True)
+        reading = self.win.maps.reading_at(hit.point_mm) if hit is not None else None
+        if reading is None:
+            QToolTip.hideText()
+            return False
+        self.win.statusBar().showMessage(reading.text, 4000)
+        layer = self.win.maps.layer
+        QToolTip.showText(
+            self.pl.mapToGlobal(self._widget_pos(*self._hover_pos)),
+            f"{reading.value:.1f} {layer.unit} ({layer.quantity})",
+            self.pl,
+        )
+        return True
+
     def _hover(self) -> None:
         """Outline what is under the resting mouse and name it in the status bar."""
         if self._hover_pos is None or self.win.scene.atlas is None:
@@ -111,6 +141,8 @@ class ViewMouse(QObject):
             sid = label.name.split(":", 1)[1] if label.kind == "structure" else None
             self.win.scene.set_focus(sid or self.win._clicked_focus)
             self.win.statusBar().showMessage(label.full_text, 3000)
+            return
+        if self.win.maps.layer is not None and self._read_map():
             return
         hit = self.win.scene.pick(*self._hover_pos)
         atlas = self.win.scene.atlas

@@ -13,12 +13,14 @@ so only the first run on a machine pays the compile time (about 10 s here); warm
 lets the desktop program pay it in the background. Where this file is absent (a bundle
 holding bytecode only) nothing can be cached and every start compiles again.
 
-The one-folder bundle carries no numba and no LLVM (150 MB): packaging/compile_kernels.py
-compiles the entry kernels ahead of time into the extension module `_thighmap_kernels`,
-stamped with this file's SHA-256. Where that module is importable and its stamp matches
-this source, the entry kernels are taken from it and numba is never imported; otherwise
-(a checkout, a wheel) numba compiles them as above. The bundle ships this module as
-source so the stamp can be checked (packaging/thighmap.spec).
+The entry kernels are also compiled ahead of time into the extension module
+`_thighmap_kernels`, stamped with this file's SHA-256 (ahead_of_time.py): the one-folder
+bundle carries it instead of numba and LLVM (150 MB; packaging/compile_kernels.py), and
+other installations build it once into the user's cache folder (prepare(), at the first
+check). Where such a module is found and its stamp matches this source, the entry kernels
+are taken from it and numba is never imported; otherwise numba compiles them as above.
+The bundle ships this module as source so the stamp can be checked
+(packaging/thighmap.spec).
 """
 
 from __future__ import annotations
@@ -43,15 +45,23 @@ def source_digest() -> int:
 
 
 def _ahead_of_time_kernels() -> ModuleType | None:
-    """The entry kernels compiled ahead of time from this very file (the bundle's
-    `_thighmap_kernels`, packaging/compile_kernels.py), or None."""
+    """The entry kernels compiled ahead of time from this very file, or None: the bundle's
+    `_thighmap_kernels` (packaging/compile_kernels.py), else the one built on this machine
+    into the user's cache folder (ahead_of_time.py)."""
+    if not os.path.isfile(__file__):
+        return None  # no source to compare the stamp with
+    digest = source_digest()
     try:
         import _thighmap_kernels  # type: ignore[import-not-found]
     except ImportError:
-        return None
-    if not os.path.isfile(__file__) or _thighmap_kernels.source_digest() != source_digest():
-        return None  # compiled from another version of this file: numba compiles instead
-    return _thighmap_kernels
+        pass
+    else:
+        if _thighmap_kernels.source_digest() == digest:
+            return _thighmap_kernels
+        # compiled from another version of this file: not used
+    from thighmap.safety import ahead_of_time
+
+    return ahead_of_time.load_cached(digest)
 
 
 _AHEAD_OF_TIME = _ahead_of_time_kernels()
@@ -1127,8 +1137,18 @@ ENTRY_KERNELS = (
     "closest_on_vertex_faces",
 )
 COMPILING_MESSAGE = "compiling the safety kernels for this machine (first run only, about 10 s)…"
+
+
+def _use_ahead_of_time(module: ModuleType) -> None:
+    """Take the entry kernels from a module compiled ahead of time from this file (callers
+    reach them as kernels.NAME, so they follow)."""
+    global _AHEAD_OF_TIME
+    globals().update({name: getattr(module, name) for name in ENTRY_KERNELS})
+    _AHEAD_OF_TIME = module
+
+
 if _AHEAD_OF_TIME is not None:
-    globals().update({name: getattr(_AHEAD_OF_TIME, name) for name in ENTRY_KERNELS})
+    _use_ahead_of_time(_AHEAD_OF_TIME)
 
 
 def cache_is_cold(names: tuple[str, ...] = ENTRY_KERNELS) -> bool:
@@ -1152,6 +1172,42 @@ def cache_is_cold(names: tuple[str, ...] = ENTRY_KERNELS) -> bool:
         return False
     except Exception:  # numba's internals moved: no message rather than a failure
         return False
+
+
+def first_run_message() -> str | None:
+    """What :func:`prepare` will be doing, to say while it does (it takes half a minute),
+    or None when the kernels are ready to use at once (compiled ahead of time, or in
+    numba's cache where no module can be built ahead of time)."""
+    if _AHEAD_OF_TIME is not None:
+        return None
+    from thighmap.safety import ahead_of_time
+
+    if os.path.isfile(__file__) and ahead_of_time.can_build(source_digest()):
+        return ahead_of_time.COMPILING_MESSAGE
+    return COMPILING_MESSAGE if cache_is_cold() else None
+
+
+def prepare() -> str | None:
+    """Make the kernels ready before the first check: build the module compiled ahead of
+    time into the user's cache folder (once per version of this file; later starts then
+    import no numba) and use it from now on; where that cannot be done, compile the
+    kernels with numba (or load them from its cache). Returns None, or why no module
+    could be built (numba's kernels are used instead)."""
+    if _AHEAD_OF_TIME is not None:
+        return None
+    from thighmap.safety import ahead_of_time
+
+    digest = source_digest() if os.path.isfile(__file__) else None
+    problem = None
+    if digest is not None and ahead_of_time.can_build(digest):
+        problem = ahead_of_time.build_in_cache(digest)
+        built = ahead_of_time.load_cached(digest) if problem is None else None
+        if built is not None:
+            _use_ahead_of_time(built)
+            return None
+        problem = problem or "the module built does not load"
+    warm_up()
+    return problem
 
 
 def warm_up() -> None:

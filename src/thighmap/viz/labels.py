@@ -179,6 +179,7 @@ def layout_labels(
     max_leader_px: float | None = None,
     max_fill: float = 0.3,
     tangle_from: float = np.inf,
+    side_penalty_px: float = SIDE_PENALTY_PX,
 ) -> LabelLayout:
     """Place label boxes; see the module's description.
 
@@ -191,7 +192,8 @@ def layout_labels(
     needles_px: (m, 2, 2) segments a box should not cover (needles, clearance lines).
     avoid_px: (x0, y0, x1, y1) of the model on screen; boxes prefer to lie beside it.
     blocked_px: (k, 4) boxes no label may touch (orientation marker, scale bar).
-    prefer_side: (n,) +1 for a box right of its anchor, -1 left of it, 0 either.
+    prefer_side: (n,) +1 for a box right of its anchor, -1 left of it, 0 either; a box on
+        the other side costs ``side_penalty_px`` of leader length.
     max_leader_px: optional labels farther than this from their anchor are dropped
         (default: 45% of the viewport's larger side).
     max_fill: optional labels stop once the boxes cover this fraction of the viewport.
@@ -277,7 +279,7 @@ def layout_labels(
             cost += MODEL_PENALTY_PX * ox * oy / (w * h)
         if side[i]:
             centre_x = (cands[:, 0] + cands[:, 2]) / 2.0
-            cost += SIDE_PENALTY_PX * (side[i] * (centre_x - a[0]) < 0)
+            cost += side_penalty_px * (side[i] * (centre_x - a[0]) < 0)
         # leaders: checked for the cheapest candidates first, for the rest only if need be
         by_cost = np.argsort(cost, kind="stable")
         tangled = np.full(len(cands), -1)  # leaders crossed and leaders through the box; -1 unchecked
