@@ -187,3 +187,19 @@ def tube_section_extent_mm(atlas, sid: str, z: float) -> tuple[float, float]:
     directions = np.cos(angle)[:, None] * e1 + np.sin(angle)[:, None] * e2
     extent = np.ptp(loop @ directions.T, axis=0)
     return float(extent.min()), float(extent.max())
+
+
+def lateral_entry_toward_femur(atlas, z: float) -> tuple[np.ndarray, float]:  # type: ignore[no-untyped-def]
+    """The point where a line along -x from the lateral side, through the centre of the
+    femur's shaft at level z, meets the outer skin, and the distance from it to that
+    centre (a needle of that depth ends in the bone)."""
+    import trimesh
+
+    femur = atlas.mesh("femur").vertices
+    centre = femur[np.abs(femur[:, 2] - z) < 3.0].mean(axis=0)
+    skin = atlas.mesh("skin")
+    hits, _, _ = trimesh.Trimesh(skin.vertices, skin.faces, process=False).ray.intersects_location(
+        np.array([[centre[0] + 400.0, centre[1], centre[2]]]), np.array([[-1.0, 0.0, 0.0]])
+    )
+    entry = hits[np.argmax(hits[:, 0])]
+    return entry, float(entry[0] - centre[0])

@@ -854,7 +854,9 @@ def test_every_muscle_says_why_its_sizes_are_what_they_are(atlas):
         if sid in MUSCLES:
             assert "Measured on the mesh (size_checks, tested)" in text, sid
         else:
-            assert "lies in the model" in text or "extent chosen" in text or "path and sections chosen" in text, sid
+            assert (
+                "lies in the model" in text or "extent chosen" in text or "path and sections chosen" in text
+            ), sid
 
 
 @pytest.mark.parametrize("sid", [s for s in MUSCLES])

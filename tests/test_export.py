@@ -26,7 +26,7 @@ PATIENT = {
 }
 # needles of the right-thigh plan, in thighmap's frame (+x lateral, +y posterior, +z proximal)
 NEEDLES = [
-    {"id": "onto-nerve", "entry_mm": [3.0, 91.3, 215.3], "direction": [0.0, -1.0, 0.0], "depth_mm": 62.2},
+    {"id": "onto-nerve", "entry_mm": [20.0, 81.8, 214.0], "direction": [0.0, -1.0, 0.0], "depth_mm": 61.7},
     {"id": "oblique/1", "entry_mm": [40.0, 80.0, 150.0], "direction": [-0.3, -1.0, 0.2], "depth_mm": 30.0},
 ]
 

@@ -136,7 +136,9 @@ def _points(axes, mask):
 def _distance_to(mesh, points):
     import trimesh
 
-    return trimesh.proximity.closest_point(trimesh.Trimesh(mesh.vertices, mesh.faces, process=False), points)[1]
+    return trimesh.proximity.closest_point(trimesh.Trimesh(mesh.vertices, mesh.faces, process=False), points)[
+        1
+    ]
 
 
 def test_surfaces_leave_no_gap_inside_the_fascia(built):
@@ -160,8 +162,8 @@ def test_neighbours_meet_without_overlap(built):
     points on a shared face could); a packed structure reaches into an exact one (bone,
     nerve) by at most packing.MAX_COVER_MM, the most its faces are pushed in so as to
     cover the chords they cut across that structure's curve (packing.cover_exact)."""
-    spec, exact, _, surfaces = built
-    axes, inside, meshes, member = _grid_membership(built)
+    _, exact, _, surfaces = built
+    axes, _, meshes, member = _grid_membership(built)
     packed = list(surfaces)
     for i, a in enumerate(packed):
         for b in [*packed[i + 1 :], *exact]:

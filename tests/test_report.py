@@ -22,7 +22,14 @@ def _pages(path) -> list[str]:  # type: ignore[no-untyped-def]
 
 
 def _five_needle_plan_file(tmp_path, atlas, contraindications=None):  # type: ignore[no-untyped-def]
-    model = SafetyModel.for_atlas(atlas)
+    """The five techniques on the patient of the plan (the atlas fitted to the profile, so
+    that each entry lies on that patient's skin)."""
+    needles = _needles(SafetyModel.for_atlas(atlas))
+    path = _write_five(tmp_path, needles, contraindications)
+    return _write_five(tmp_path, _needles(model_for_plan(load_plan(path), atlas)), contraindications)
+
+
+def _needles(model):  # type: ignore[no-untyped-def]
     needles = []
     for k, tp in enumerate(FIVE_SITES):
         n = model.needle_from_trigger_point(tp, f"n{k + 1}")
@@ -37,6 +44,10 @@ def _five_needle_plan_file(tmp_path, atlas, contraindications=None):  # type: ig
                 "target": n.target,
             }
         )
+    return needles
+
+
+def _write_five(tmp_path, needles, contraindications):  # type: ignore[no-untyped-def]
     doc = {
         "format": "thighmap-plan",
         "version": 1,

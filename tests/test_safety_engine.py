@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import trimesh
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from tests.anatomy_slices import lateral_entry_toward_femur
 from thighmap.planning import Needle, PatientProfile, Plan, mirror_x
 from thighmap.safety.engine import SafetyModel, model_for_plan
 
@@ -33,6 +35,16 @@ def _skin_above(model, x, z):
     return model.skin_surface_frame(np.array([x, 200.0, z]))
 
 
+def _skin_straight_behind(model, x, z):
+    """Where a line along -y from behind the thigh at (x, z) meets the outer skin."""
+    skin = model.atlas.mesh("skin")
+    origin = np.array([[x, 400.0, z]])
+    hits, _, _ = trimesh.Trimesh(skin.vertices, skin.faces, process=False).ray.intersects_location(
+        origin, np.array([[0.0, -1.0, 0.0]])
+    )
+    return hits[np.argmax(hits[:, 1])]
+
+
 def _nerve_centre(atlas, sid, z):
     tube = atlas.tube(sid)
     i = int(np.argmin(np.abs(tube.centres_mm[:, 2] - z)))
@@ -41,8 +53,7 @@ def _nerve_centre(atlas, sid, z):
 
 def test_needle_straight_down_onto_sciatic_nerve_mid_thigh_is_danger(model, atlas):
     centre, radius = _nerve_centre(atlas, "sciatic_nerve", 215.0)
-    entry, _ = model.skin_surface_frame(np.array([centre[0], 150.0, centre[2]]))
-    entry = np.array([centre[0], entry[1], centre[2]])
+    entry = _skin_straight_behind(model, centre[0], centre[2])
     depth = entry[1] - centre[1]  # tip at the nerve's centre
     report = model.check_needle(_needle(entry, [0, -1, 0], depth, length=75))
     assert report.status == "danger"
@@ -57,8 +68,7 @@ def test_needle_straight_down_onto_sciatic_nerve_mid_thigh_is_danger(model, atla
 
 def test_same_needle_stopped_well_short_is_safe(model, atlas):
     centre, _ = _nerve_centre(atlas, "sciatic_nerve", 215.0)
-    entry, _ = model.skin_surface_frame(np.array([centre[0], 150.0, centre[2]]))
-    entry = np.array([centre[0], entry[1], centre[2]])
+    entry = _skin_straight_behind(model, centre[0], centre[2])
     report = model.check_needle(_needle(entry, [0, -1, 0], 20.0, length=50))
     assert report.status == "safe", report.to_text()
     assert report.tissues[0].structure == "skin"
@@ -67,8 +77,7 @@ def test_same_needle_stopped_well_short_is_safe(model, atlas):
 
 def test_max_safe_depth_is_where_the_status_changes(model, atlas):
     centre, _ = _nerve_centre(atlas, "sciatic_nerve", 215.0)
-    entry, _ = model.skin_surface_frame(np.array([centre[0], 150.0, centre[2]]))
-    entry = np.array([centre[0], entry[1], centre[2]])
+    entry = _skin_straight_behind(model, centre[0], centre[2])
     probe = model.check_needle(_needle(entry, [0, -1, 0], 10.0, length=100))
     limit = probe.max_safe_depth_mm
     assert probe.limiting_structure == "sciatic_nerve"
@@ -134,8 +143,9 @@ def test_rules_fire_with_readable_findings(model, atlas):
 
 
 def test_bone_strike_is_caution(model, atlas):
-    entry, _ = model.skin_surface_frame(np.array([60.0, 0.0, 250.0]))  # lateral thigh
-    report = model.check_needle(_needle(entry, [-1, 0, 0], 70.0, length=100))
+    """A needle from the lateral thigh straight at the femur's shaft, to its centre."""
+    entry, depth = lateral_entry_toward_femur(atlas, 250.0)
+    report = model.check_needle(_needle(entry, [-1, 0, 0], depth, length=100))
     assert any(f.rule == "bone_strike" for f in report.findings)
     assert report.status in ("caution", "danger")
 

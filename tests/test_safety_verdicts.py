@@ -9,6 +9,7 @@ import json
 import numpy as np
 import pytest
 
+from tests.anatomy_slices import lateral_entry_toward_femur
 from tests.test_cli import run
 from thighmap import sides
 from thighmap.anatomy.atlas import AtlasError, parse_atlas
@@ -255,7 +256,7 @@ def test_a_needle_to_the_hub_is_limited_by_the_shaft_rule(model):
 
 
 def test_bone_and_regional_rules_set_the_maximum_safe_depth(model, atlas):
-    entry, _ = model.skin_surface_frame(np.array([60.0, 0.0, 250.0]))  # lateral thigh, toward the femur
+    entry, _ = lateral_entry_toward_femur(atlas, 250.0)  # lateral thigh, toward the femur
     bone = model.check_needle(_needle(entry, [-1, 0, 0], 10.0, length=100.0))
     assert bone.limiting_rule == "bone_strike" and bone.limiting_structure == "femur"
     near = model.needle_from_trigger_point("bfl_nct_proximal").with_changes(needle_length_mm=75.0)

@@ -637,8 +637,9 @@ def snap_to_exact(
     target = pts.copy()
     best = np.full(len(pts), np.inf)
     owner = np.full(len(pts), -1)  # which surface a point was moved onto (-1: none, -2: a cut end)
-    surfaces: list[SurfaceMesh] = []
-    for sid in volume.exact:
+    exact_ids = sorted(volume.exact, key=volume.label_of)
+    surfaces: list[SurfaceMesh] = [exact_meshes[sid] for sid in exact_ids]  # owner k: surfaces[k]
+    for k, sid in enumerate(exact_ids):
         on = np.unique(net.faces[(net.pairs == volume.label_of(sid)).any(axis=1)])
         if not len(on):
             continue
@@ -647,8 +648,18 @@ def snap_to_exact(
         nearer = d < best[on]
         target[on[nearer]] = q[nearer]
         best[on[nearer]] = d[nearer]
-        owner[on[nearer]] = len(surfaces)
-        surfaces.append(exact_meshes[sid])
+        owner[on[nearer]] = k
+    # where two exact structures meet (the femoral vessels running on into the popliteal
+    # ones), a point moved onto one can land inside the other: it goes onto that one too
+    for _ in range(2):
+        moved = np.nonzero(owner >= 0)[0]
+        landed = _label_at(volume, volume.labels, target[moved])
+        for sid in exact_ids:
+            lab = volume.label_of(sid)
+            inside_other = moved[(landed == lab) & (owner[moved] != exact_ids.index(sid))]
+            if len(inside_other):
+                target[inside_other] = closest_points_on(exact_meshes[sid], target[inside_other])
+                owner[inside_other] = exact_ids.index(sid)
     outside = np.unique(net.faces[(net.pairs == BACKGROUND).any(axis=1)])
     outside = outside[owner[outside] == -1]
     zs = volume.axis(2)

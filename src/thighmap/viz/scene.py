@@ -80,11 +80,13 @@ TENDON_MM, BELLY_MM = 4.5, 6.5
 
 
 def tendon_weights(structure: Any, mesh: SurfaceMesh) -> np.ndarray | None:
-    """Per vertex, 0 (muscle) to 1 (tendon), from the radius of the loft's rings; None
-    for a surface that is not a loft of rings."""
+    """Per vertex, 0 (muscle) to 1 (tendon), from the radius of the loft's rings or, for a
+    packed muscle, of the sections its recipe draws; None for other surfaces."""
     from thighmap.anatomy.meshgen import LOFT_CAP_STEPS
 
     recipe = getattr(structure, "recipe", {}) or {}
+    if recipe.get("type") == "packed":
+        return _packed_tendon_weights(structure, mesh)
     n = int(recipe.get("segments", 0)) if recipe.get("type") == "loft" else 0
     v = mesh.vertices
     if n <= 0 or (len(v) - 2) % n != 0:
@@ -99,6 +101,19 @@ def tendon_weights(structure: Any, mesh: SurfaceMesh) -> np.ndarray | None:
     w = np.clip((BELLY_MM - radius) / (BELLY_MM - TENDON_MM), 0.0, 1.0)
     w = w * w * (3 - 2 * w)
     return np.concatenate([np.repeat(w, n), [w[0], w[-1]]])
+
+
+def _packed_tendon_weights(structure: Any, mesh: SurfaceMesh) -> np.ndarray:
+    """A packed muscle's tendon weights: from the mean radius of the section its recipe
+    draws at each vertex's level (the packing keeps a tendon's drawn section, see
+    anatomy/packing.py, so where the drawing is a cord the surface is one)."""
+    from thighmap.anatomy.packing import member_from_recipe
+
+    member = member_from_recipe(structure.id, structure.recipe)
+    drawn = np.sqrt(member.half_width * member.half_depth)
+    radius = np.interp(mesh.vertices[:, 2], member.z, drawn)
+    w = np.clip((BELLY_MM - radius) / (BELLY_MM - TENDON_MM), 0.0, 1.0)
+    return w * w * (3 - 2 * w)
 
 
 def structure_colours(structure: Any, sid: str, mesh: SurfaceMesh) -> np.ndarray | None:
