@@ -187,26 +187,47 @@ def test_the_volume_is_built_the_same_every_time(built):
     raw=st.lists(st.floats(0.5, 4.0), min_size=6, max_size=6),
 )
 def test_share_level_gives_each_member_its_share_and_its_seed(seeds, raw):
-    """On a disk of pixels: the solved diagram gives every member its target share within
-    2 points and keeps the pixel at its own seed."""
+    """On a disk of pixels: the solved diagram keeps the pixel at each member's own seed,
+    every cell is star-shaped about its seed (no member wraps round another: the pixels
+    on the way from a cell's seed to any of its pixels are its own), and, where the
+    seeds lie far enough apart for the shares to be met without wrapping, every member
+    gets its target share within 2 points."""
     xs = np.arange(-50.0, 50.0, 1.5)
     gx, gy = np.meshgrid(xs, xs, indexing="ij")
     disk = gx**2 + gy**2 < 50.0**2
     pix = np.column_stack([gx[disk], gy[disk]])
     s = np.array(seeds)
-    if len(s) > 1:
-        gaps = np.linalg.norm(s[:, None] - s[None], axis=2) + np.eye(len(s)) * 1e9
-        if gaps.min() < 6.0:
-            return  # seeds closer than a few pixels cannot both keep their own
+    gaps = np.linalg.norm(s[:, None] - s[None], axis=2) + np.eye(len(s)) * 1e9
+    if gaps.min() < 6.0:
+        return  # seeds closer than a few pixels cannot both keep their own
     share = np.array(raw[: len(s)])
     share /= share.sum()
     metric = np.tile(np.eye(2), (len(s), 1, 1))
-    owner, _ = packing.share_level(pix, 2.25, s, metric, share, np.zeros(len(s)), 150)
-    got = np.bincount(owner, minlength=len(s)) / len(owner)
-    assert np.all(np.abs(got - share) <= 0.02), (got, share)
+    owner, _ = packing.share_level(pix, 2.25, s, metric, share, np.full(len(s), np.nan), 150)
+    grid = np.full(gx.shape, -1)
+    grid[disk] = owner
     for k, seed in enumerate(s):
         nearest = int(np.argmin(np.linalg.norm(pix - seed, axis=1)))
         assert owner[nearest] == k
+        # star-shaped: points part way from the seed to each of its pixels are its own
+        # (up to the pixel they round to: half a pixel either side of a boundary)
+        mine = pix[owner == k]
+        for t in (0.25, 0.5, 0.75):
+            way = seed + t * (mine - seed)
+            i = np.clip(np.round((way[:, 0] - xs[0]) / 1.5).astype(int), 0, len(xs) - 1)
+            j = np.clip(np.round((way[:, 1] - xs[0]) / 1.5).astype(int), 0, len(xs) - 1)
+            off = grid[i, j] != k
+            # a point that rounds to another's pixel lies on k's boundary: a pixel of k's
+            # is next to it, never deep inside another cell
+            padded = np.pad(grid, 1, constant_values=-1)
+            near = np.zeros(off.sum(), bool)
+            for di in (0, 1, 2):
+                for dj in (0, 1, 2):
+                    near |= padded[i[off] + di, j[off] + dj] == k
+            assert near.all(), (k, way[off][~near][:3])
+    if gaps.min() >= 20.0:
+        got = np.bincount(owner, minlength=len(s)) / len(owner)
+        assert np.all(np.abs(got - share) <= 0.02), (got, share)
 
 
 def test_a_footprint_takes_its_muscle_to_the_bone(built):

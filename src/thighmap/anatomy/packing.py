@@ -9,7 +9,7 @@ How the volume is made, level by level (axial slices, z):
    skeleton's bones, the nerves' and vessels' tubes).
 3. Named fat sleeves surround the nerves that run in fat, a few millimetres thick.
 4. What is left is shared among the muscles and named fat regions present at that
-   level by an anisotropic, multiplicatively weighted Voronoi diagram (share_level):
+   level by an anisotropic, additively weighted Voronoi diagram (share_level):
    each member has a seed that follows a smooth path from origin to insertion (its
    recipe's centreline and sections), a section shape (half-width, half-depth, angle)
    that makes its cell elongated like the muscle, and a weight solved so that its share
@@ -52,7 +52,7 @@ END_INSET_MM = 1.0  # chosen: see surfaces_from_volume
 MAX_COVER_MM = 1.0  # chosen: see cover_exact
 DECIMATION_ERROR_MM = 0.1  # chosen: how far decimation may move a surface (see _decimated)
 DAMPING = 0.3  # chosen: larger steps make neighbouring cells trade area back and forth
-REACH, OUT_OF_REACH = 3.0, 100.0  # chosen: see share_level
+SEED_MARGIN_MM = 2.5  # chosen: more than the width of a pixel of DEFAULT_SPACING_MM; see share_level
 FOOTPRINT_RADIUS_MM = 3.0  # chosen: a tendon's radius where a muscle attaches (see build_volume)
 FOOTPRINT_REACH_MM = 10.0  # chosen: attachment points farther than this from their bone are left out
 FOOTPRINT_LENGTH_MM = 25.0  # chosen: a tendon drawn no longer than this (see _footprints)
@@ -245,34 +245,46 @@ def share_level(
     weights: FloatArray,
     iterations: int,
 ) -> tuple[IntArray, FloatArray]:
-    """Assign pixels to members by an anisotropic, multiplicatively weighted Voronoi
-    diagram (a pixel goes to the member whose |A (p - seed)|² / weight is least) whose
-    weights give each member `target_share` of the level's area. Unlike a power diagram,
-    every member keeps the pixels round its own seed, so a muscle stays where its path
-    puts it; and a member reaches no farther than REACH times its target radius from its
-    seed (beyond it its cost is multiplied by OUT_OF_REACH), so that a large member cannot
-    wrap round the small ones into the far side of the level. Returns (member index per
-    pixel, the solved weights; a weight of 0 on input starts from the member's target
-    area)."""
+    """Assign pixels to members by an anisotropic, additively weighted Voronoi diagram
+    (an Apollonius diagram: a pixel goes to the member whose |A (p - seed)| - weight is
+    least) whose weights, in mm, give each member `target_share` of the level's area.
+
+    Additive weights keep each cell on its own side of its neighbours: the boundary
+    between a large and a small member bends round the small one but leaves it open
+    on its far side, so a large muscle cannot wrap round a small one into the far side
+    of the level (a multiplicatively weighted diagram, used before, encloses the small
+    member in a disk of the large one: the vasti wrapped round the femur and reached the
+    sciatic nerve). Each weight is kept below its neighbours' by their seeds' distance
+    less SEED_MARGIN_MM, so every member keeps the pixels round its own seed and stays
+    where its path puts it. Returns (member index per pixel, the solved
+    weights; a weight that is not finite on input starts from the member's target
+    radius)."""
     d = pixels_xy[:, None, :] - seeds[None, :, :]  # (n, m, 2)
     q = np.einsum("mij,nmj->nmi", metric, d)
-    dist2 = np.einsum("nmi,nmi->nm", q, q)
+    dist = np.sqrt(np.einsum("nmi,nmi->nm", q, q))
     total = len(pixels_xy) * pixel_area_mm2
     target = np.maximum(target_share * total, pixel_area_mm2)
-    radius2 = target / np.pi
-    # beyond its reach a member's cost is multiplied by OUT_OF_REACH: it takes such a
-    # pixel only where no member reaches it
-    penalty = np.where(dist2 <= (REACH**2) * radius2[None, :], 1.0, OUT_OF_REACH)
-    w = np.where(weights > 0, weights, radius2)
+    radius = np.sqrt(target / np.pi)
+    # between[i, j]: seed j's distance from seed i in i's metric; member i's weight may
+    # exceed member j's by less than that, or i would take j's seed
+    sep = seeds[None, :, :] - seeds[:, None, :]
+    sq = np.einsum("ikl,ijl->ijk", metric, sep)
+    between = np.sqrt(np.einsum("ijk,ijk->ij", sq, sq))
+    slack = between - np.minimum(SEED_MARGIN_MM, 0.25 * between)
+    np.fill_diagonal(slack, np.inf)
+    w = np.where(np.isfinite(weights), weights, radius)
     owner = np.zeros(len(pixels_xy), np.int64)
     for step in range(iterations):
-        owner = np.argmin(penalty * dist2 / w[None, :], axis=1)
+        owner = np.argmin(dist - w[None, :], axis=1)
         area = np.maximum(np.bincount(owner, minlength=len(seeds)) * pixel_area_mm2, 0.5 * pixel_area_mm2)
-        # smaller steps as it goes: where a cell's area jumps with its weight (two seeds
-        # close together) a fixed step would trade the area back and forth for ever
-        rate = DAMPING / (1.0 + step / 30.0)
-        w = np.clip(w * np.clip(target / area, 0.5, 2.0) ** rate, 1e-6 * radius2, 1e6 * radius2)
-    owner = np.argmin(penalty * dist2 / w[None, :], axis=1)
+        # a cell's radius grows by about half its weight's growth (the boundary with
+        # each neighbour moves half way); smaller steps as it goes, so that two cells
+        # whose areas jump with their weights do not trade area back and forth for ever
+        rate = 2.0 * DAMPING / (1.0 + step / 30.0)
+        w = w + rate * (radius - np.sqrt(area / np.pi))
+        for _ in range(3):
+            w = np.minimum(w, np.min(w[None, :] + slack, axis=1))
+    owner = np.argmin(dist - w[None, :], axis=1)
     return owner, w
 
 
@@ -355,7 +367,7 @@ def build_volume(
     factor = solve_volume_factors(spec.members, spec.volumes_mm3, free_area, zs)
     gx, gy = np.meshgrid(xs, ys, indexing="ij")
     first_member = len(spec.exact) + len(spec.sleeves) + 1
-    weights = np.zeros(len(spec.members))
+    weights = np.full(len(spec.members), np.nan)
     for k, z in enumerate(zs):
         f = free[:, :, k]
         if not f.any():
