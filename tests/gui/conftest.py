@@ -77,3 +77,44 @@ def point_above_nerve(session: CoreSession, fraction: float = 0.5) -> tuple[np.n
     tube = session.reference_atlas.tube("sciatic_nerve")
     centre = np.asarray(tube.centres_mm[int(len(tube.centres_mm) * fraction)], float)
     return centre + np.array([0.0, 120.0, 0.0]), centre
+
+
+def seen_back_point(atlas, sid: str, clear_of_markers_mm: float = 15.0) -> np.ndarray:  # type: ignore[no-untyped-def]
+    """A point on the back of a structure that a click from behind lands on: at one of
+    several levels of the structure, rays from behind (skin and fat aside) are cast
+    across its width; the point is the middle of the stretch where they meet this
+    structure first, at least 3 mm from its edges and `clear_of_markers_mm` from every
+    trigger-point marker."""
+    import trimesh
+
+    markers = np.array([tp.position_mm for tp in atlas.trigger_points.values()])
+    under_skin = [o for o in atlas.structures if o not in ("skin", "subcutaneous_fat")]
+    meshes = {
+        o: trimesh.Trimesh(atlas.mesh(o).vertices, atlas.mesh(o).faces, process=False) for o in under_skin
+    }
+    v = atlas.mesh(sid).vertices
+    z_lo, z_hi = np.percentile(v[:, 2], [25, 75])
+    for z in np.linspace(0.5 * (z_lo + z_hi), z_lo, 6).tolist() + np.linspace(z_lo, z_hi, 6).tolist():
+        band = v[np.abs(v[:, 2] - z) < 3.0]
+        if not len(band):
+            continue
+        xs = np.arange(band[:, 0].min(), band[:, 0].max(), 1.0)
+        starts = np.column_stack([xs, np.full_like(xs, 400.0), np.full_like(xs, z)])
+        down = np.tile([0.0, -1.0, 0.0], (len(xs), 1))
+        first = np.full(len(xs), -np.inf)
+        owner = np.full(len(xs), "", dtype=object)
+        for o, m in meshes.items():
+            loc, ray, _ = m.ray.intersects_location(starts, down)
+            for y, r in zip(np.reshape(loc, (-1, 3))[:, 1], ray, strict=True):
+                if y > first[r]:
+                    first[r], owner[r] = y, o
+        mine = np.nonzero(owner == sid)[0]
+        if len(mine) < 7:
+            continue
+        k = mine[len(mine) // 2]
+        p = np.array([xs[k], first[k], z])
+        if len(markers) and np.min(np.linalg.norm(markers - p, axis=1)) < clear_of_markers_mm:
+            continue
+        if mine[-1] - k >= 3 and k - mine[0] >= 3:
+            return p
+    raise AssertionError(f"no point on the back of {sid} is seen from behind, clear of the markers")

@@ -16,7 +16,7 @@ from thighmap.anatomy.referral import region_weights_on_atlas
 from thighmap.gui.scene3d import REFERRAL_MAX_ALPHA
 from thighmap.viz import scene
 
-from .conftest import engine_or_skip
+from .conftest import engine_or_skip, seen_back_point
 
 pytestmark = pytest.mark.gui
 
@@ -36,20 +36,6 @@ def _back_point(atlas, sid: str, z_mm: float) -> np.ndarray:  # type: ignore[no-
     v = atlas.mesh(sid).vertices
     band = v[np.abs(v[:, 2] - z_mm) < 5.0]
     return band[np.argmax(band[:, 1])]
-
-
-def _seen_back_point(atlas, sid: str, levels_mm: tuple[float, ...]) -> np.ndarray:  # type: ignore[no-untyped-def]
-    """The back point of a structure (_back_point) at the first of the levels where no
-    other structure beneath the skin lies behind it, so that a click there from behind
-    lands on it."""
-    under_skin = [o for o in atlas.structures if o not in (sid, "skin", "subcutaneous_fat")]
-    others = np.vstack([atlas.mesh(o).vertices for o in under_skin])
-    for z in levels_mm:
-        p = _back_point(atlas, sid, z)
-        near = others[(np.abs(others[:, 0] - p[0]) < 4.0) & (np.abs(others[:, 2] - p[2]) < 4.0)]
-        if not np.any(near[:, 1] > p[1] + 0.5):
-            return p
-    raise AssertionError(f"{sid} is covered from behind at every level of {levels_mm}")
 
 
 def _click(window, qtbot, point_mm: np.ndarray) -> None:  # type: ignore[no-untyped-def]
@@ -74,8 +60,8 @@ def test_measuring_two_points_by_clicks_in_the_view(window, qtbot) -> None:  # t
     assert window.measuring.active and act.isChecked()
     assert window.statusBar().currentMessage().startswith("Measuring")
     atlas = window.scene.atlas
-    a = _seen_back_point(atlas, "semitendinosus", (250.0, 230.0, 210.0, 190.0))
-    b = _seen_back_point(atlas, "biceps_femoris_long_head", (150.0, 170.0, 130.0))
+    a = seen_back_point(atlas, "semitendinosus")
+    b = seen_back_point(atlas, "biceps_femoris_long_head")
     _click(window, qtbot, a)
     qtbot.waitUntil(lambda: len(window.measuring.measurement.points) == 1, timeout=3000)
     assert "Click the second point" in window.info.toPlainText()

@@ -14,7 +14,7 @@ from thighmap.gui import storage
 from thighmap.gui.dialogs import LICENCES, about_html
 from thighmap.viz import scene
 
-from .conftest import engine_or_skip, point_above_nerve
+from .conftest import engine_or_skip, point_above_nerve, seen_back_point
 
 pytestmark = pytest.mark.gui
 
@@ -285,11 +285,8 @@ def test_click_through_the_translucent_skin_picks_what_is_seen(window) -> None: 
     window.scene.camera("posterior")
     window.scene.render_now()
     atlas = window.scene.atlas
-    # a point on the long head's posterior surface, projected to the screen
-    mesh = atlas.mesh("biceps_femoris_long_head")
-    mid = np.median(mesh.vertices[:, 2])
-    band = mesh.vertices[np.abs(mesh.vertices[:, 2] - mid) < 5.0]
-    back = band[np.argmax(band[:, 1])]
+    # a point on the long head's posterior surface, seen from behind, projected to the screen
+    back = seen_back_point(atlas, "biceps_femoris_long_head")
     ren = window.pl.renderer
     ren.SetWorldPoint(*scene.to_display(back), 1.0)
     ren.WorldToDisplay()
@@ -319,19 +316,12 @@ def _screen_point(window, point_mm: np.ndarray):  # type: ignore[no-untyped-def]
     return QPoint(round(x / ratio), round((window.pl.height() * ratio - 1 - y) / ratio))
 
 
-def _muscle_back_point(atlas, sid: str) -> np.ndarray:  # type: ignore[no-untyped-def]
-    mesh = atlas.mesh(sid)
-    mid = np.median(mesh.vertices[:, 2])
-    band = mesh.vertices[np.abs(mesh.vertices[:, 2] - mid) < 5.0]
-    return band[np.argmax(band[:, 1])]
-
-
 def test_hover_outlines_and_names_what_is_under_the_mouse(window, qtbot) -> None:  # type: ignore[no-untyped-def]
     from PySide6.QtTest import QTest
 
     window.scene.camera("posterior")
     window.scene.render_now()
-    pos = _screen_point(window, _muscle_back_point(window.scene.atlas, "biceps_femoris_long_head"))
+    pos = _screen_point(window, seen_back_point(window.scene.atlas, "biceps_femoris_long_head"))
     QTest.mouseMove(window.pl, pos)
     qtbot.waitUntil(lambda: window.scene.focused is not None, timeout=3000)
     sid = window.scene.focused
