@@ -43,6 +43,17 @@ def _tm(atlas, sid: str) -> trimesh.Trimesh:
     return trimesh.Trimesh(m.vertices, m.faces, process=False)
 
 
+def _contains(mesh: trimesh.Trimesh, points: np.ndarray, chunk: int = 2000) -> np.ndarray:
+    """mesh.contains in chunks: trimesh's ray test holds every candidate triangle of
+    every point at once, which for thousands of points against a large muscle takes
+    gigabytes."""
+    points = np.asarray(points, float).reshape(-1, 3)
+    out = np.zeros(len(points), bool)
+    for k in range(0, len(points), chunk):
+        out[k : k + chunk] = mesh.contains(points[k : k + chunk])
+    return out
+
+
 def _distance_to_surface(atlas, sid: str, point) -> float:
     _, d, _ = trimesh.proximity.closest_point(_tm(atlas, sid), [np.asarray(point, float)])
     return float(d[0])
@@ -457,6 +468,8 @@ def test_nerves_and_vessels_do_not_run_through_muscle_or_bone(atlas):
     (away from the limb's cut ends)."""
     bones = [s for s, st in atlas.structures.items() if st.kind == "bone"]
     muscles = [s for s, st in atlas.structures.items() if st.kind == "muscle"]
+    meshes = {sid: _tm(atlas, sid) for sid in muscles}
+    tubes = {sid: _tm(atlas, sid) for sid in NERVES_AND_VESSELS}
     for sid in NERVES_AND_VESSELS:
         for other, overlap in _overlaps_mm3(atlas, sid, bones).items():
             assert overlap <= NERVE_VESSEL_TOLERANCE_MM3, f"{sid} enters {other}: {overlap:.0f} mm3"
@@ -466,11 +479,17 @@ def test_nerves_and_vessels_do_not_run_through_muscle_or_bone(atlas):
         inward = nearest - m.vertices
         length = np.linalg.norm(inward, axis=1, keepdims=True)
         deep = m.vertices + inward / np.maximum(length, 1e-9) * np.minimum(length, MUSCLE_REACH_INTO_TUBE_MM)
-        # not at the limb's cut ends, where a tube stops in a cap the voxels cannot follow
+        # not at the limb's cut ends, where a tube stops in a cap the voxels cannot follow,
+        # nor where the tube runs on inside another (the femoral artery into the popliteal
+        # artery): its surface there is not the outside of the vessels
         z0, z1 = atlas.document["limb"]["z_range_mm"]
-        deep = deep[(deep[:, 2] > z0 + 10.0) & (deep[:, 2] < z1 - 10.0)]
+        inside_other = np.zeros(len(deep), bool)
+        for joined in NERVES_AND_VESSELS:
+            if joined != sid:
+                inside_other |= _contains(tubes[joined], m.vertices)
+        deep = deep[(deep[:, 2] > z0 + 10.0) & (deep[:, 2] < z1 - 10.0) & ~inside_other]
         for other in muscles:
-            inside = _tm(atlas, other).contains(deep)
+            inside = _contains(meshes[other], deep)
             assert not inside.any(), f"{other} reaches more than {MUSCLE_REACH_INTO_TUBE_MM} mm into {sid}"
 
 
