@@ -109,15 +109,15 @@ def test_approach_maps_follow_the_fit(window, session) -> None:  # type: ignore[
     needle = window.add_from_trigger_point("bfl_nct_mid")
     assert needle is not None
     window.act_map_tip.trigger()
-    assert np.allclose(window.approach.target_mm, needle.tip_mm)
+    assert np.allclose(window.maps.approach.target_mm, needle.tip_mm)
     profile = PatientProfile(thigh_length_mm=380, mid_thigh_circumference_mm=430, subcutaneous_fat_mm=8)
     assert window.set_patient(profile)
     moved = window.plan.needle(needle.id)
     assert np.linalg.norm(moved.tip_mm - needle.tip_mm) > 5.0
-    assert np.allclose(window.approach.target_mm, moved.tip_mm)
+    assert np.allclose(window.maps.approach.target_mm, moved.tip_mm)
 
     window.needles.tp_combo.setCurrentIndex(window.needles.tp_combo.findData("st_nct_proximal"))
     window.act_map_tp.trigger()
     window.undo.undo()  # back to the reference adult: the map goes back with the site
     site = session.reference_atlas.trigger_points["st_nct_proximal"].position_mm
-    assert np.allclose(window.approach.target_mm, site)
+    assert np.allclose(window.maps.approach.target_mm, site)

@@ -38,7 +38,7 @@ def test_an_outward_needle_is_danger_in_the_window_with_the_checks_words(window,
             "gauge_mm": 0.25,
         },
     )
-    assert window.open_plan(path)
+    assert window.files.open_plan(path)
     assert window.selected == "out"  # the first needle of an opened plan is selected
     report = window.reports["out"]
     assert window.safety.status == "danger"
@@ -67,7 +67,7 @@ def test_a_recorded_contraindication_changes_the_badge(window, tmp_path) -> None
         "gauge_mm": n.gauge_mm,
     }
     path = _plan_file(tmp_path, needle)
-    assert window.open_plan(path)
+    assert window.files.open_plan(path)
     assert window.selected == "n1"
     assert window.safety.status == "safe"
     window.set_contraindications({"acute_tear_under_72h": True})

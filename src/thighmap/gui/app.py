@@ -44,14 +44,13 @@ from PySide6.QtWidgets import (
 import thighmap
 from thighmap.planning import Needle, Plan, angles_from_direction, demo, edits, mirror_x
 from thighmap.planning.document import PlanDocument
-from thighmap.safety import maps
 from thighmap.viz.view_state import ViewState
 
 from . import actions, storage
 from .commands import PlanEdit
 from .context import ContextMenus
 from .core import CoreSession, EngineMissing
-from .dialogs import ContraindicationDialog, PatientDialog, StepDialog, show_about, show_plain_error
+from .dialogs import ContraindicationDialog, PatientDialog, StepDialog, show_plain_error
 from .files import PlanFiles, recovery_question
 from .measuring import MeasuringTool
 from .panels import InfoPanel, LayersPanel, NeedlePanel, SafetyPanel
@@ -104,7 +103,7 @@ class MainWindow(QMainWindow):
         self.resize(1400, 900)
         self.core = session or CoreSession()
         # the two models: the plan document and what the view shows; every view follows them
-        self.doc = PlanDocument(self._check_all)
+        self.doc = PlanDocument(self.core.check_all)
         self.view = ViewState()
         self.timings: dict[str, float] = {}
         self.window_id = storage.new_window_id()  # names this window's recovery file
@@ -143,10 +142,10 @@ class MainWindow(QMainWindow):
         self.docks["Steps"].hide()
         self.resizeDocks([self.docks["Layers"], self.docks["Needles"]], [270, 400], Qt.Orientation.Horizontal)
         self.measuring, self.referral = MeasuringTool(self), ReferralView(self)
-        self._build_actions()
+        self.presenter = Presenter(self)  # full-screen demonstrations (gui/presentation.py)
+        self._build_actions()  # after the parts: the action table's handlers are theirs
         self.setStatusBar(StatusBar())
         self.status_label = self.statusBar().permanent  # type: ignore[attr-defined]
-        self.presenter = Presenter(self)  # full-screen demonstrations (gui/presentation.py)
 
         self.undo.cleanChanged.connect(lambda clean: self.doc.set_dirty(not clean))
 
@@ -155,11 +154,11 @@ class MainWindow(QMainWindow):
         self._restore_layout()
         self.timings["window_built_s"] = time.perf_counter() - t0
         if plan_path is not None:
-            self.open_plan(plan_path, recovery=False)
+            self.files.open_plan(plan_path, recovery=False)
         if offer_recovery:
             # once the window is up: the plan's own recovery first, then any other
             start_path = str(plan_path) if plan_path is not None else None
-            QTimer.singleShot(0, lambda: self.offer_recovery(start_path))
+            QTimer.singleShot(0, lambda: self.files.offer_recovery(start_path))
         self.files.update_title()
 
     # ================================================================ the document's state
@@ -183,12 +182,6 @@ class MainWindow(QMainWindow):
     @property
     def plan_path(self) -> str | None:
         return self.doc.path
-
-    def selected_needle(self) -> Needle | None:
-        return self.doc.selected_needle()
-
-    def _check_all(self, plan: Plan) -> dict[str, Any]:
-        return self.core.check_all(plan)
 
     # ================================================================ construction
     def _dock(self, title: str, widget: QWidget, area: Qt.DockWidgetArea, scroll: bool = False) -> None:
@@ -259,7 +252,7 @@ class MainWindow(QMainWindow):
         self.structure_search = StructureSearch(self.layers, lambda: self.scene.atlas)
         self.structure_search.chosen.connect(lambda sid: self.show_info("structure", sid))
         self.structure_search.fly_to.connect(self.scene.fly_to)
-        self.layers.show_only.connect(self.show_only)
+        self.layers.show_only.connect(self.scene.show_only)
         self.layers.item_selected.connect(self._choose_structure)
         self.layers.context_requested.connect(self.context.for_layer)
         self.section.structure_clicked.connect(lambda sid: self.show_info("structure", sid))
@@ -328,15 +321,9 @@ class MainWindow(QMainWindow):
         sel = select if select is not None else self.selected
         self.undo.push(PlanEdit(self.apply_plan, self.plan, plan, text, self.selected, sel, merge))
 
-    def undo_edit(self) -> None:
-        self.undo.undo()
-
-    def redo_edit(self) -> None:
-        self.undo.redo()
-
     def _edit(self, make: Any, text: str, merge: str | None = None) -> None:
         """Edit the selected needle with ``make(plan, needle_id) -> plan`` (None: no edit)."""
-        needle = self.selected_needle()
+        needle = self.doc.selected_needle()
         if needle is None:
             return
         plan = make(self.plan, needle.id)
@@ -354,12 +341,12 @@ class MainWindow(QMainWindow):
         self._edit(lambda p, nid: edits.set_needle_length(p, nid, length_mm), "Needle length")
 
     def nudge_depth(self, delta_mm: float) -> None:
-        needle = self.selected_needle()
+        needle = self.doc.selected_needle()
         if needle is not None:
             self.set_depth(needle.depth_mm + delta_mm)
 
     def set_angles(self, tilt_deg: float, azimuth_deg: float) -> None:
-        needle = self.selected_needle()
+        needle = self.doc.selected_needle()
         if needle is None:
             return
         try:
@@ -418,7 +405,7 @@ class MainWindow(QMainWindow):
         if nid == self.selected:
             return
         self.doc.select(nid)
-        needle = self.selected_needle()
+        needle = self.doc.selected_needle()
         if needle is not None:
             self.info.show_needle(needle, self.reports.get(nid))
 
@@ -453,27 +440,6 @@ class MainWindow(QMainWindow):
         if steps:
             self.push_edit(demo.with_steps(self.plan, steps[:-1]), f"Delete step {len(steps)}")
 
-    # ---------------------------------------------------------------- presenting (gui/presentation.py)
-    @property
-    def presenting(self) -> int | None:
-        return self.presenter.presenting
-
-    @property
-    def _move(self) -> Any:
-        return self.presenter._move
-
-    def start_presentation(self) -> None:
-        self.presenter.start()
-
-    def stop_presentation(self) -> None:
-        self.presenter.stop()
-
-    def show_step(self, index: int) -> None:
-        self.presenter.show_step(index)
-
-    def presentation_key(self, key: int) -> bool:
-        return self.presenter.key(key)
-
     def export_demo_dialog(self) -> None:
         if not self.steps():
             self.error("Export steps", "Record a step first (Demonstration > Record step).")
@@ -503,27 +469,7 @@ class MainWindow(QMainWindow):
             size=size,
         )
 
-    # ================================================================ skin maps (gui/skinmaps.py)
-    @property
-    def map_request(self) -> tuple[Any, ...] | None:
-        return self.maps.map_request
-
-    @property
-    def approach(self) -> maps.ApproachMap | None:
-        return self.maps.approach
-
-    def show_approach_to_trigger_point(self) -> None:
-        self.maps.show_approach_to_trigger_point()
-
-    def show_depth_map(self) -> None:
-        self.maps.show_depth_map()
-
-    def clear_map(self) -> None:
-        self.maps.clear_map()
-
-    def place_needle_at_best_entry(self) -> Needle | None:
-        return self.maps.place_needle_at_best_entry()
-
+    # ================================================================ the patient and the thigh
     def edit_patient(self) -> None:
         ref_atlas = self.core.reference_atlas
         female_fat = getattr(ref_atlas.fitting, "female_default_posterior_fat_mm", None)
@@ -578,18 +524,6 @@ class MainWindow(QMainWindow):
         elif key.startswith("zone:"):
             self.act_zones.setChecked(self.view.any_zone_visible(self.scene.zone_ids()))
 
-    def show_only(self, sid: str) -> None:
-        """Only this structure (all of them for "")."""
-        atlas = self.scene.atlas
-        if atlas is not None:
-            self.view.show_only(atlas.structures if not sid else [sid], atlas.structures)
-
-    def set_labels_shown(self, on: bool) -> None:
-        self.view.set_visible("labels", on)
-
-    def set_zones_shown(self, on: bool) -> None:
-        self.view.set_many({f"zone:{sid}": on for sid in self.scene.zone_ids()})
-
     def set_placing(self, on: bool) -> None:
         """Placement mode: the next click on the skin places a needle."""
         self.act_place.setChecked(on)
@@ -604,18 +538,9 @@ class MainWindow(QMainWindow):
         self.docks["Steps"].show()
         self.docks["Steps"].raise_()
 
-    def show_about(self) -> None:
-        show_about(self)
-
-    def show_shortcuts(self) -> actions.ShortcutsDialog:
-        dlg = actions.ShortcutsDialog(self)
-        dlg.setModal(False)
-        dlg.show()
-        return dlg
-
     # ---------------------------------------------------------------- keys and layout
     def keyPressEvent(self, event: Any) -> None:
-        if self.presentation_key(event.key()):
+        if self.presenter.key(event.key()):
             return
         if event.key() == Qt.Key.Key_Escape:
             self.cancel()
@@ -643,7 +568,7 @@ class MainWindow(QMainWindow):
     def save_layout(self) -> None:
         s = storage.settings()
         s.setValue("window/geometry", self.saveGeometry())
-        if self.presenting is None:  # a presentation hides every dock for a while
+        if self.presenter.presenting is None:  # a presentation hides every dock for a while
             s.setValue("window/state", self.saveState(LAYOUT_VERSION))
         else:
             s.setValue("window/state", self.presenter.layout_before())
@@ -677,40 +602,7 @@ class MainWindow(QMainWindow):
             self.info.show_structure(atlas, sid)
             self.statusBar().showMessage(atlas.structures[sid].name, 4000)
 
-    # ================================================================ files (gui/files.py)
-    def new_plan(self) -> None:
-        self.files.new_plan()
-
-    def open_dialog(self) -> None:
-        self.files.open_dialog()
-
-    def open_plan(self, path: str | os.PathLike[str], ask: bool = False, recovery: bool = True) -> bool:
-        return self.files.open_plan(path, ask, recovery)
-
-    def save(self) -> bool:
-        return self.files.save()
-
-    def save_as(self) -> bool:
-        return self.files.save_as()
-
-    def save_to(self, path: str | os.PathLike[str]) -> bool:
-        return self.files.save_to(path)
-
-    def write_recovery(self) -> None:
-        self.files.write_recovery()
-
-    def offer_recovery(self, plan_path: str | None = None, others: bool = True) -> bool:
-        return self.files.offer_recovery(plan_path, others)
-
-    def export_png_dialog(self) -> None:
-        self.files.export_png_dialog()
-
-    def export_report_dialog(self) -> None:
-        self.files.export_report_dialog()
-
-    def export_report(self, path: str | os.PathLike[str]) -> Path:
-        return self.files.export_report(path)
-
+    # ================================================================ files dropped on the window
     def dragEnterEvent(self, event: QDragEnterEvent) -> None:
         urls = event.mimeData().urls()
         if urls and all(u.isLocalFile() and u.toLocalFile().endswith(".json") for u in urls):

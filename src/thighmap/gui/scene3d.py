@@ -749,6 +749,15 @@ class Scene3D(QObject):
         """The structures that have a danger zone (the danger structures of the atlas)."""
         return [st.id for st in self.atlas.danger_structures()] if self.atlas is not None else []
 
+    def set_zones_shown(self, on: bool) -> None:
+        """Every danger zone on or off (View > Danger zones)."""
+        self.view.set_many({f"zone:{sid}": on for sid in self.zone_ids()})
+
+    def show_only(self, sid: str) -> None:
+        """Only this structure (all of them for "")."""
+        if self.atlas is not None:
+            self.view.show_only(self.atlas.structures if not sid else [sid], self.atlas.structures)
+
     def set_structure_visible(self, sid: str, visible: bool) -> None:
         self.view.set_visible(sid, visible)
 

@@ -46,7 +46,7 @@ class ViewMouse(QObject):
         # still reach the window
         if event.type() == QEvent.Type.KeyPress:
             key = event.key()  # type: ignore[attr-defined]
-            if self.win.presentation_key(key):
+            if self.win.presenter.key(key):
                 return True
             if key == Qt.Key.Key_Escape:
                 self.win.cancel()
