@@ -17,6 +17,7 @@ from thighmap.planning.demo import (
     Camera,
     DemoError,
     DemoStep,
+    MeasuredPoint,
     Section,
     delete_step,
     duplicate_step,
@@ -54,6 +55,11 @@ def _steps() -> list[DemoStep]:
             hidden_trigger_points=("st_nct_mid",),
             labels={"structures": False, "landmarks": True, "trigger_points": False},
             section=Section(shown=True, mode="across", follow="fixed", level_mm=210.0),
+            measurement=(
+                MeasuredPoint((12.5, 40.25, 210.0), "semitendinosus"),
+                MeasuredPoint((-3.0, 35.5, 150.0)),
+            ),
+            referral="st_nct_mid",
         ),
     ]
 
@@ -85,6 +91,16 @@ def test_steps_round_trip_through_the_plan_file(tmp_path):
         ),
         (lambda s: s.update(hidden_zones="femoral_vein"), "demonstration.steps[0].hidden_zones"),
         (lambda s: s.update(trigger_points=1), "demonstration.steps[0].trigger_points"),
+        (
+            lambda s: s.update(measurement=[{"point_mm": [0, 0]}]),
+            "demonstration.steps[0].measurement[0].point_mm",
+        ),
+        (lambda s: s.update(measurement=[{"point_mm": [0, 0, 0]}] * 3), "demonstration.steps[0].measurement"),
+        (
+            lambda s: s.update(measurement=[{"point_mm": [0, 0, 0], "on": 3}]),
+            "demonstration.steps[0].measurement[0].on",
+        ),
+        (lambda s: s.update(referral=""), "demonstration.steps[0].referral"),
     ],
 )
 def test_bad_steps_are_named(change, field):
@@ -119,6 +135,7 @@ def test_old_steps_load_and_unknown_keys_are_kept(tmp_path):
     (step,) = steps_of(load_plan(path))
     assert step.needles is None and step.shows_needle("any") and step.duration_s == DEFAULT_DURATION_S
     assert step.labels is None and step.section is None and step.trigger_points is None
+    assert step.measurement == () and step.referral is None  # an old step shows neither
     save_plan(rename_step(load_plan(path), 0, "Renamed"), path)
     again = json.loads(path.read_text())["demonstration"]["steps"][0]
     assert again["spotlight"] == {"colour": "gold"} and again["title"] == "Renamed"

@@ -45,7 +45,8 @@ EXPORT_SIZES = ((960, 720), (1280, 720), (1920, 1080), (800, 600))
 # ====================================================================== view <-> step
 def capture_step(win: Any, title: str, text: str = "") -> DemoStep:
     """Everything visible in the window now, as a step: camera, layers and opacities,
-    needles shown by id, selection and outline, zones, trigger points, labels, cross-section."""
+    needles shown by id, selection and outline, zones, trigger points, labels, cross-section,
+    the measurement on show and the shaded referral region."""
     s = win.scene
     atlas = s.atlas
     structures = set(atlas.structures) if atlas is not None else set()
@@ -76,6 +77,11 @@ def capture_step(win: Any, title: str, text: str = "") -> DemoStep:
             follow=sec.follow,
             level_mm=sec.level_mm,
         ),
+        measurement=tuple(
+            demo.MeasuredPoint(tuple(float(v) for v in p.point_mm), p.structure)  # type: ignore[arg-type]
+            for p in win.measuring.measurement.points
+        ),
+        referral=win.referral.shown_for,
     )
 
 
@@ -116,9 +122,9 @@ def apply_step(win: Any, step: DemoStep, *, camera: bool = True) -> None:
     else:
         win._clicked_focus = None  # the window's clicked outline, dropped as Esc would
         s.set_focus(None)
-    # a step records neither a measurement nor a referral region: none is left over from before
-    win.measuring.set_active(False)
-    win.referral.show_for(None)
+    # the step's measurement and referral region, or none: none is left over from before
+    win.measuring.show_points([(p.point_mm, p.on) for p in step.measurement])
+    win.referral.restore(step.referral if step.referral in atlas.trigger_points else None)
     if step.section is not None:
         fixed = step.section.follow == "fixed"
         win.view.set_section(
