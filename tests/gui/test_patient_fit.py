@@ -49,7 +49,7 @@ def test_patient_dialog_moves_needles_with_the_fit(window, session, qtbot, tmp_p
     assert tp is not None and placed is not None
     window.set_depth(45.0)
     before = {n.id: n for n in window.plan.needles}
-    assert window.reports[placed.id].max_safe_depth_mm < placed.needle_length_mm
+    assert window.doc.reports[placed.id].max_safe_depth_mm < placed.needle_length_mm
     window.docks["Cross-section"].show()
     steps = window.undo.count()
 
@@ -73,7 +73,7 @@ def test_patient_dialog_moves_needles_with_the_fit(window, session, qtbot, tmp_p
 
     # the 3D label, the Safety panel and the check agree on the new max safe depth
     window.select_needle(placed.id)
-    report = window.reports[placed.id]
+    report = window.doc.reports[placed.id]
     assert report.max_safe_depth_mm < window.plan.needle(placed.id).needle_length_mm
     expected = f"max safe {report.max_safe_depth_mm:.1f} mm"
     assert expected in _label_max_safe(window, placed.id)
@@ -99,7 +99,7 @@ def test_patient_dialog_moves_needles_with_the_fit(window, session, qtbot, tmp_p
     for nid, old in before.items():
         assert window.plan.needle(nid) == old
     window.select_needle(placed.id)
-    back = window.reports[placed.id]
+    back = window.doc.reports[placed.id]
     assert f"max safe {back.max_safe_depth_mm:.1f} mm" in _label_max_safe(window, placed.id)
     assert window.safety.max_safe.text().startswith(f"{back.max_safe_depth_mm:.1f} mm")
 

@@ -111,7 +111,7 @@ def test_killed_process_work_is_offered_when_the_plan_is_opened_again(
     qtbot.waitUntil(lambda: bool(asked), timeout=10000)
     assert str(plan_path.resolve()) in asked[0]
     assert w.plan.needles[0].depth_mm == 22.0  # the edit made in the killed process
-    assert Path(w.plan_path or "").resolve() == plan_path.resolve()
+    assert Path(w.doc.path or "").resolve() == plan_path.resolve()
     assert not w.undo.isClean()  # restored work is unsaved
     # the window took the work over: the dead window's files are gone, its own written
     assert not rec.plan_file.exists() and not rec.meta_file.exists()
@@ -212,7 +212,7 @@ def test_plain_start_offers_an_untitled_plans_recovery(qtbot, session, monkeypat
     qtbot.addWidget(w)
     qtbot.waitUntil(lambda: bool(asked), timeout=10000)
     assert "untitled plan" in asked[0]
-    assert w.plan_path is None and w.plan.needles[0].depth_mm == 27.0
+    assert w.doc.path is None and w.plan.needles[0].depth_mm == 27.0
     w.undo.setClean()
     w.close()
     assert storage.recoveries() == []

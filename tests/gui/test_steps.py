@@ -10,7 +10,7 @@ import pytest
 from PySide6.QtCore import Qt, QTimer
 from PySide6.QtWidgets import QApplication, QFileDialog, QLineEdit, QPushButton, QToolButton
 
-from thighmap.gui.steps import ExportDialog, StepEditDialog, apply_step, folder_dialog
+from thighmap.gui.steps import ExportDialog, StepEditDialog, apply_step, export_steps, folder_dialog
 
 from .conftest import engine_or_skip
 
@@ -197,7 +197,7 @@ def test_export_at_a_chosen_size(window, qtbot, tmp_path: Path) -> None:  # type
     dlg.width_px.setValue(400)
     dlg.height_px.setValue(300)
     dlg.gif.setChecked(False)
-    written = window.export_demo(dlg.folder.text(), size=dlg.image_size(), gif=dlg.gif.isChecked())
+    written = export_steps(window, dlg.folder.text(), size=dlg.image_size(), gif=dlg.gif.isChecked())
     with Image.open(written[0]) as img:
         assert img.size == (400, 300)
     assert not (tmp_path / "out" / "demonstration.gif").exists()

@@ -114,7 +114,7 @@ def test_place_entry_aim_and_depth_to_caution_then_danger(window, session) -> No
     engine_or_skip()
     skin_guess, nerve = point_above_nerve(session)
     needle = window.handle_skin_pick(skin_guess)
-    assert needle is not None and window.selected == needle.id
+    assert needle is not None and window.doc.selected == needle.id
     assert window.plan.needles[0].entry_mm[1] < skin_guess[1]  # snapped onto the skin
     # aim at the nerve with the tip handle, then walk the depth from shallow to deep
     window.on_tip_dragged(nerve)
@@ -132,7 +132,7 @@ def test_place_entry_aim_and_depth_to_caution_then_danger(window, session) -> No
         depth += 1.0
     assert "caution" in seen and "danger" in seen, seen
     assert seen.index("caution") < seen.index("danger")
-    report = window.reports[n.id]
+    report = window.doc.reports[n.id]
     assert "DANGER" in window.safety.sentence.text()
     assert report.nearest_danger is not None
     assert "fb:line" in window.scene.needle_actors  # closest-point line is drawn
@@ -173,7 +173,7 @@ def test_needle_from_trigger_point_and_cross_section(window) -> None:  # type: i
         pytest.skip("the atlas has no trigger points yet")
     tp = next(iter(atlas.trigger_points))
     needle = window.add_from_trigger_point(tp)
-    assert needle is not None and window.selected == needle.id
+    assert needle is not None and window.doc.selected == needle.id
     window.docks["Cross-section"].show()
     window.section.recompute()
     along = window.section.along.slice
@@ -204,7 +204,7 @@ def test_patient_profile_refits_and_rechecks(window, session) -> None:  # type: 
     )
     assert window.scene.atlas is not before
     assert "fitted" in window.status_label.text()
-    assert window.selected in window.reports
+    assert window.doc.selected in window.doc.reports
     window.undo.undo()
     assert window.plan.patient is None
 
@@ -224,10 +224,10 @@ def test_approach_map_best_entry_and_depth_map(window) -> None:  # type: ignore[
     assert "Best entry" in window.statusBar().currentMessage()
 
     needle = window.maps.place_needle_at_best_entry()
-    assert needle is not None and window.selected == needle.id
-    assert window.reports[needle.id].status != "danger"
+    assert needle is not None and window.doc.selected == needle.id
+    assert window.doc.reports[needle.id].status != "danger"
     target = window.maps.approach.target_mm
-    assert np.linalg.norm(window.reports[needle.id].tip_mm - target) < 0.05
+    assert np.linalg.norm(window.doc.reports[needle.id].tip_mm - target) < 0.05
     window.undo.undo()
     assert needle.id not in {n.id for n in window.plan.needles}
 
@@ -347,13 +347,13 @@ def test_clicking_a_needle_in_the_view_selects_it(window, qtbot) -> None:  # typ
     engine_or_skip()
     first = window.add_from_trigger_point("st_nct_mid")
     second = window.add_from_trigger_point("bfl_nct_mid")
-    assert window.selected == second.id
+    assert window.doc.selected == second.id
     window.scene.camera("medial")  # the semitendinosus needle seen from the side
     window.scene.render_now()
     middle = first.entry_mm + first.direction * first.depth_mm / 2
     pos = _screen_point(window, middle)
     QTest.mouseClick(window.pl, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, pos)
-    qtbot.waitUntil(lambda: window.selected == first.id, timeout=3000)
+    qtbot.waitUntil(lambda: window.doc.selected == first.id, timeout=3000)
     from thighmap.gui.panels import ROLE_SID
 
     assert window.needles.list.currentItem().data(ROLE_SID) == first.id
@@ -412,13 +412,13 @@ def test_layer_groups_for_danger_zones_and_trigger_points(window) -> None:  # ty
 def test_switching_to_the_left_thigh_mirrors_atlas_needles_and_views(window) -> None:  # type: ignore[no-untyped-def]
     engine_or_skip()
     needle = window.add_from_trigger_point("bfl_nct_mid")
-    right_report = window.reports[needle.id]
+    right_report = window.doc.reports[needle.id]
     right_atlas = window.scene.atlas
     window.act_left.trigger()
     assert window.plan.side == "left" and window.act_left.isChecked()
     left_needle = window.plan.needles[0]
     assert left_needle.entry_mm[0] == pytest.approx(-needle.entry_mm[0])
-    left_report = window.reports[needle.id]
+    left_report = window.doc.reports[needle.id]
     assert left_report.status == right_report.status
     assert left_report.clearances_mm == pytest.approx(right_report.clearances_mm)
     assert window.scene.atlas is not right_atlas
@@ -480,7 +480,9 @@ def test_record_steps_and_present_them(window, qtbot, tmp_path) -> None:  # type
     assert window.scene.atlas_actors["skin"].GetVisibility()  # the view as it was before
     assert not any(str(n).startswith("demo-") for n in window.pl.actors)
 
-    written = window.export_demo(tmp_path / "steps")
+    from thighmap.gui.steps import export_steps
+
+    written = export_steps(window, tmp_path / "steps")
     assert [p.name for p in written] == ["step-01.png", "step-02.png"]
     assert (tmp_path / "steps" / "demonstration.gif").stat().st_size > 10_000
 
@@ -520,7 +522,7 @@ def test_window_on_an_imported_atlas(qtbot, session, tmp_path) -> None:  # type:
         skin_guess, nerve = point_above_nerve(session, 0.5)
         w.handle_skin_pick(skin_guess)
         w.on_tip_dragged(nerve)
-        assert w.reports[w.selected].status == "danger"  # checked against the imported triangles
+        assert w.doc.reports[w.doc.selected].status == "danger"  # checked against the imported triangles
         w.scene.render_now()
         img = np.asarray(w.pl.screenshot(None, return_img=True), dtype=float)[..., :3]
         assert img.std() > 15.0

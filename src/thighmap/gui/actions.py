@@ -254,7 +254,7 @@ ACTIONS: tuple[ActionSpec, ...] = (
     ActionSpec(
         "record_step",
         "&Record step…",
-        "record_step_dialog",
+        "steps:record_step_dialog",
         "Ctrl+Shift+R",
         "demo",
         tip="Add the current view, layers and needles as a step",
@@ -277,7 +277,7 @@ ACTIONS: tuple[ActionSpec, ...] = (
         tip="Play the steps full screen (→ next, ← previous, Esc ends)",
         separator_before=True,
     ),
-    ActionSpec("export_steps", "&Export steps (PNG + GIF)…", "export_demo_dialog", "", "demo"),
+    ActionSpec("export_steps", "&Export steps (PNG + GIF)…", "steps:export_steps_dialog", "", "demo"),
     # ---------------------------------------------------------------- Help
     ActionSpec("shortcuts", "&Keyboard shortcuts", "actions:show_shortcuts", "F1", "help"),
     ActionSpec("about", "&About thighmap", "dialogs:show_about", "", "help"),

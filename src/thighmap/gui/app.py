@@ -8,10 +8,14 @@ pushed on the undo stack as one step; applying a plan re-checks only changed nee
 Atlas actors are rebuilt only when the model changes (patient profile or side).
 
 The window's commands are one table (gui/actions.py), from which its menus, toolbar,
-context menus (gui/context.py) and keyboard-shortcut list are built. Its other jobs live
-in their own parts: files and recovery (gui/files.py), the mouse over the 3D view
-(gui/viewmouse.py), skin maps (gui/skinmaps.py), presentations (gui/presentation.py), the
-measuring tool (gui/measuring.py), referral regions on the skin (gui/referral.py).
+context menus (gui/context.py) and keyboard-shortcut list are built; each names the part
+that does the work. Its other jobs live in their own parts: files and recovery
+(gui/files.py), the mouse over the 3D view (gui/viewmouse.py), skin maps
+(gui/skinmaps.py), demonstration steps, recorded, listed and exported (gui/steps.py),
+presentations (gui/presentation.py), the measuring tool (gui/measuring.py), referral
+regions on the skin (gui/referral.py). What stays here: building the window, the model's
+(re)loading, and the edits of the plan, each a plain function of planning.edits pushed
+on the undo stack.
 """
 
 from __future__ import annotations
@@ -21,7 +25,6 @@ import os
 import sys
 import threading
 import time
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -50,7 +53,7 @@ from . import actions, storage
 from .commands import PlanEdit
 from .context import ContextMenus
 from .core import CoreSession, EngineMissing
-from .dialogs import ContraindicationDialog, PatientDialog, StepDialog, show_plain_error
+from .dialogs import ContraindicationDialog, PatientDialog, show_plain_error
 from .files import PlanFiles, recovery_question
 from .measuring import MeasuringTool
 from .panels import InfoPanel, LayersPanel, NeedlePanel, SafetyPanel
@@ -61,7 +64,7 @@ from .search import StructureSearch
 from .section import SectionPanel
 from .skinmaps import SkinMaps
 from .statusbar import StatusBar
-from .steps import ExportDialog, StepList, capture_step, clear_needle_hiding
+from .steps import StepList, capture_step, clear_needle_hiding
 from .undokeys import install_undo_keys
 from .viewmouse import ViewMouse
 
@@ -161,27 +164,10 @@ class MainWindow(QMainWindow):
             QTimer.singleShot(0, lambda: self.files.offer_recovery(start_path))
         self.files.update_title()
 
-    # ================================================================ the document's state
-    # (kept in self.doc; these names are the window's questions about it)
     @property
     def plan(self) -> Plan:
+        """The document's plan (its file, selection and results: self.doc)."""
         return self.doc.plan
-
-    @property
-    def selected(self) -> str | None:
-        return self.doc.selected
-
-    @property
-    def reports(self) -> dict[str, Any]:
-        return self.doc.reports
-
-    @property
-    def check_error(self) -> str | None:
-        return self.doc.check_error
-
-    @property
-    def plan_path(self) -> str | None:
-        return self.doc.path
 
     # ================================================================ construction
     def _dock(self, title: str, widget: QWidget, area: Qt.DockWidgetArea, scroll: bool = False) -> None:
@@ -318,8 +304,8 @@ class MainWindow(QMainWindow):
     # ================================================================ edits
     # each is a plain function of planning.edits, pushed as one undoable step
     def push_edit(self, plan: Plan, text: str, select: str | None = None, merge: str | None = None) -> None:
-        sel = select if select is not None else self.selected
-        self.undo.push(PlanEdit(self.apply_plan, self.plan, plan, text, self.selected, sel, merge))
+        sel = select if select is not None else self.doc.selected
+        self.undo.push(PlanEdit(self.apply_plan, self.plan, plan, text, self.doc.selected, sel, merge))
 
     def _edit(self, make: Any, text: str, merge: str | None = None) -> None:
         """Edit the selected needle with ``make(plan, needle_id) -> plan`` (None: no edit)."""
@@ -393,40 +379,29 @@ class MainWindow(QMainWindow):
         self.push_edit(plan, f"Delete needle {nid}", nxt)
 
     def remove_selected(self) -> None:
-        if self.selected:
-            self.remove_needle(self.selected)
+        if self.doc.selected:
+            self.remove_needle(self.doc.selected)
 
     def duplicate_selected(self) -> None:
-        if self.selected:
-            plan, nid = edits.duplicate_needle(self.plan, self.selected)
-            self.push_edit(plan, f"Duplicate needle {self.selected} as {nid}", nid)
+        if self.doc.selected:
+            plan, nid = edits.duplicate_needle(self.plan, self.doc.selected)
+            self.push_edit(plan, f"Duplicate needle {self.doc.selected} as {nid}", nid)
 
     def select_needle(self, nid: str) -> None:
-        if nid == self.selected:
+        if nid == self.doc.selected:
             return
         self.doc.select(nid)
         needle = self.doc.selected_needle()
         if needle is not None:
-            self.info.show_needle(needle, self.reports.get(nid))
+            self.info.show_needle(needle, self.doc.reports.get(nid))
 
     # ================================================================ demonstrations
     def steps(self) -> list[demo.DemoStep]:
         try:
             return demo.steps_of(self.plan)
         except demo.DemoError as err:
-            self.error("Demonstration", f"{self.plan_path or 'plan'}: {err}")
+            self.error("Demonstration", f"{self.doc.path or 'plan'}: {err}")
             return []
-
-    def current_camera(self) -> demo.Camera:
-        cam = self.pl.camera
-        return demo.Camera(tuple(cam.position), tuple(cam.focal_point), tuple(cam.up), float(cam.view_angle))
-
-    def record_step_dialog(self) -> None:
-        dlg = StepDialog(len(self.steps()) + 1, self)
-        if dlg.exec():
-            self.record_step(
-                dlg.title.text().strip() or f"Step {len(self.steps()) + 1}", dlg.text.toPlainText()
-            )
 
     def record_step(self, title: str, text: str = "") -> demo.DemoStep:
         """Add what is on screen now as the next demonstration step (undoable)."""
@@ -439,35 +414,6 @@ class MainWindow(QMainWindow):
         steps = self.steps()
         if steps:
             self.push_edit(demo.with_steps(self.plan, steps[:-1]), f"Delete step {len(steps)}")
-
-    def export_demo_dialog(self) -> None:
-        if not self.steps():
-            self.error("Export steps", "Record a step first (Demonstration > Record step).")
-            return
-        dlg = ExportDialog(str(Path(self.plan_path).parent if self.plan_path else Path.home()), self)
-        if not dlg.exec() or not dlg.folder.text().strip():
-            return
-        folder = dlg.folder.text().strip()
-        try:
-            written = self.export_demo(folder, size=dlg.image_size(), gif=dlg.gif.isChecked())
-        except (OSError, ValueError) as err:
-            self.error("Cannot export the steps", f"{folder}: {err}")
-            return
-        also = " and demonstration.gif" if dlg.gif.isChecked() else ""
-        self.statusBar().showMessage(f"Wrote {len(written)} images{also} to {folder}", 5000)
-
-    def export_demo(
-        self, folder: str | os.PathLike[str], size: tuple[int, int] = (960, 720), gif: bool = True
-    ) -> list[Path]:
-        from thighmap.viz.demo import export_demonstration
-
-        return export_demonstration(
-            self.plan,
-            self.core.model(self.plan),
-            folder,
-            gif=Path(folder) / "demonstration.gif" if gif else None,
-            size=size,
-        )
 
     # ================================================================ the patient and the thigh
     def edit_patient(self) -> None:
@@ -491,7 +437,7 @@ class MainWindow(QMainWindow):
     def set_left_thigh(self, left: bool) -> None:
         """Switch the plan to the other thigh: the atlas and every needle are mirrored."""
         if (self.plan.side == "left") != left:
-            self.push_edit(mirror_x(self.plan), "Left thigh" if left else "Right thigh", self.selected)
+            self.push_edit(mirror_x(self.plan), "Left thigh" if left else "Right thigh", self.doc.selected)
 
     def set_patient(self, profile: Any) -> bool:
         """Fit the atlas to a patient profile, move every needle with the anatomy (one
@@ -586,7 +532,7 @@ class MainWindow(QMainWindow):
             self.needles.tp_combo.setCurrentIndex(self.needles.tp_combo.findData(ident))
         elif kind == "needle":
             self.select_needle(ident)
-            self.info.show_needle(self.plan.needle(ident), self.reports.get(ident))
+            self.info.show_needle(self.plan.needle(ident), self.doc.reports.get(ident))
         self.docks["Information"].raise_()
 
     def _choose_structure(self, sid: str) -> None:
