@@ -293,6 +293,43 @@ def test_an_exported_step_shows_its_trigger_points(atlas):
     np.testing.assert_array_equal(without, off)  # hidden one by one or all at once: the same
 
 
+def test_an_exported_step_shows_its_measurement_and_referral_region(atlas):
+    from thighmap.safety.engine import SafetyModel
+    from thighmap.viz import scene
+    from thighmap.viz.demo import DemoRenderer
+
+    def pixels_of(img: np.ndarray, rgb: tuple[int, int, int], tol: float) -> int:
+        return int((np.abs(img[..., :3].astype(float) - np.array(rgb, float)).sum(axis=-1) < tol).sum())
+
+    skin = atlas.mesh("skin").vertices
+    band = skin[np.abs(skin[:, 2] - 200.0) < 5.0]
+    back = band[np.argmax(band[:, 1])]
+    side = band[np.argmax(band[:, 0])]
+    measured = DemoStep(
+        "m",
+        POSTERIOR,
+        measurement=(MeasuredPoint(tuple(back)), MeasuredPoint(tuple(side))),
+        referral="st_nct_mid",
+    )
+    yellow = tuple(int(scene.MEASURE_COLOUR[i : i + 2], 16) for i in (1, 3, 5))
+    renderer = DemoRenderer(Plan(), SafetyModel.for_atlas(atlas), (320, 240))
+    try:
+        renderer.show(DemoStep("plain", POSTERIOR, trigger_points=False))
+        plain = renderer.image()
+        renderer.show(DemoStep("m", POSTERIOR, trigger_points=False, measurement=measured.measurement))
+        with_measurement = renderer.image()
+        renderer.show(DemoStep("r", POSTERIOR, trigger_points=False, referral="st_nct_mid"))
+        with_referral = renderer.image()
+        renderer.show(DemoStep("plain", POSTERIOR, trigger_points=False))
+        again = renderer.image()
+    finally:
+        renderer.close()
+    assert pixels_of(with_measurement, yellow, 60) > pixels_of(plain, yellow, 60) + 30
+    changed = np.abs(with_referral.astype(float) - plain.astype(float)).sum(axis=-1) > 30
+    assert changed.sum() > 200  # the shaded region on the skin
+    np.testing.assert_array_equal(again, plain)  # a step without them: gone again
+
+
 _ids = st.text(alphabet="abcdefghijklmnopqrstuvwxyz_0123456789", min_size=1, max_size=12)
 _steps_strategy = st.lists(
     st.builds(

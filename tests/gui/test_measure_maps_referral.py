@@ -13,7 +13,6 @@ from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QApplication, QToolTip
 
 from thighmap.anatomy.referral import region_weights_on_atlas
-from thighmap.gui.scene3d import REFERRAL_MAX_ALPHA
 from thighmap.viz import scene
 
 from .conftest import engine_or_skip
@@ -215,7 +214,7 @@ def test_choosing_a_trigger_point_shades_its_referral_region(window, qtbot) -> N
     assert actor is not None and actor.GetVisibility()
     drawn = actor.mapper.dataset
     alpha = np.asarray(drawn.point_data["referral"])[:, 3]
-    assert np.allclose(alpha, np.round(expected * REFERRAL_MAX_ALPHA * 255), atol=1)
+    assert np.allclose(alpha, np.round(expected * scene.REFERRAL_MAX_ALPHA * 255), atol=1)
     used = np.unique(np.asarray(drawn.regular_faces))
     assert expected[used].max() == 1.0  # the drawn faces hold the region
     assert "Shaded on the skin" in window.info.toPlainText()
