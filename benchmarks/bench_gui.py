@@ -91,7 +91,7 @@ def main() -> int:
 
     edits("depth change", lambda k: w.set_depth(10.0 + k * 2.0), 20)
     edits("angle change", lambda k: w.set_angles(10.0 + k, 15.0 * k), 20)
-    tip = w.selected_needle().tip_mm  # type: ignore[union-attr]
+    tip = w.doc.selected_needle().tip_mm  # type: ignore[union-attr]
     edits("tip drag    ", lambda k: w.on_tip_dragged(tip + np.array([0.0, 0.5 * k, 1.0 * k])), 20)
     w.set_depth(40.0)
     print(f"final status: {w.safety.status}")
@@ -125,7 +125,10 @@ def main() -> int:
 
     # skin maps (computed by the core, then drawn)
     w.needles.tp_combo.setCurrentIndex(max(w.needles.tp_combo.findData("bfl_nct_mid"), 0))
-    for label, show in (("approach map", w.show_approach_to_trigger_point), ("depth map", w.show_depth_map)):
+    for label, show in (
+        ("approach map", w.maps.show_approach_to_trigger_point),
+        ("depth map", w.maps.show_depth_map),
+    ):
         t = time.perf_counter()
         show()
         w.scene.render_now()

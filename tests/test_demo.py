@@ -17,6 +17,7 @@ from thighmap.planning.demo import (
     Camera,
     DemoError,
     DemoStep,
+    MeasuredPoint,
     Section,
     delete_step,
     duplicate_step,
@@ -54,6 +55,11 @@ def _steps() -> list[DemoStep]:
             hidden_trigger_points=("st_nct_mid",),
             labels={"structures": False, "landmarks": True, "trigger_points": False},
             section=Section(shown=True, mode="across", follow="fixed", level_mm=210.0),
+            measurement=(
+                MeasuredPoint((12.5, 40.25, 210.0), "semitendinosus"),
+                MeasuredPoint((-3.0, 35.5, 150.0)),
+            ),
+            referral="st_nct_mid",
         ),
     ]
 
@@ -85,6 +91,16 @@ def test_steps_round_trip_through_the_plan_file(tmp_path):
         ),
         (lambda s: s.update(hidden_zones="femoral_vein"), "demonstration.steps[0].hidden_zones"),
         (lambda s: s.update(trigger_points=1), "demonstration.steps[0].trigger_points"),
+        (
+            lambda s: s.update(measurement=[{"point_mm": [0, 0]}]),
+            "demonstration.steps[0].measurement[0].point_mm",
+        ),
+        (lambda s: s.update(measurement=[{"point_mm": [0, 0, 0]}] * 3), "demonstration.steps[0].measurement"),
+        (
+            lambda s: s.update(measurement=[{"point_mm": [0, 0, 0], "on": 3}]),
+            "demonstration.steps[0].measurement[0].on",
+        ),
+        (lambda s: s.update(referral=""), "demonstration.steps[0].referral"),
     ],
 )
 def test_bad_steps_are_named(change, field):
@@ -119,6 +135,7 @@ def test_old_steps_load_and_unknown_keys_are_kept(tmp_path):
     (step,) = steps_of(load_plan(path))
     assert step.needles is None and step.shows_needle("any") and step.duration_s == DEFAULT_DURATION_S
     assert step.labels is None and step.section is None and step.trigger_points is None
+    assert step.measurement == () and step.referral is None  # an old step shows neither
     save_plan(rename_step(load_plan(path), 0, "Renamed"), path)
     again = json.loads(path.read_text())["demonstration"]["steps"][0]
     assert again["spotlight"] == {"colour": "gold"} and again["title"] == "Renamed"
@@ -274,6 +291,43 @@ def test_an_exported_step_shows_its_trigger_points(atlas):
         renderer.close()
     assert np.abs(with_tps - without).sum(axis=-1).astype(bool).sum() > 50  # the markers are drawn
     np.testing.assert_array_equal(without, off)  # hidden one by one or all at once: the same
+
+
+def test_an_exported_step_shows_its_measurement_and_referral_region(atlas):
+    from thighmap.safety.engine import SafetyModel
+    from thighmap.viz import scene
+    from thighmap.viz.demo import DemoRenderer
+
+    def pixels_of(img: np.ndarray, rgb: tuple[int, int, int], tol: float) -> int:
+        return int((np.abs(img[..., :3].astype(float) - np.array(rgb, float)).sum(axis=-1) < tol).sum())
+
+    skin = atlas.mesh("skin").vertices
+    band = skin[np.abs(skin[:, 2] - 200.0) < 5.0]
+    back = band[np.argmax(band[:, 1])]
+    side = band[np.argmax(band[:, 0])]
+    measured = DemoStep(
+        "m",
+        POSTERIOR,
+        measurement=(MeasuredPoint(tuple(back)), MeasuredPoint(tuple(side))),
+        referral="st_nct_mid",
+    )
+    yellow = tuple(int(scene.MEASURE_COLOUR[i : i + 2], 16) for i in (1, 3, 5))
+    renderer = DemoRenderer(Plan(), SafetyModel.for_atlas(atlas), (320, 240))
+    try:
+        renderer.show(DemoStep("plain", POSTERIOR, trigger_points=False))
+        plain = renderer.image()
+        renderer.show(DemoStep("m", POSTERIOR, trigger_points=False, measurement=measured.measurement))
+        with_measurement = renderer.image()
+        renderer.show(DemoStep("r", POSTERIOR, trigger_points=False, referral="st_nct_mid"))
+        with_referral = renderer.image()
+        renderer.show(DemoStep("plain", POSTERIOR, trigger_points=False))
+        again = renderer.image()
+    finally:
+        renderer.close()
+    assert pixels_of(with_measurement, yellow, 60) > pixels_of(plain, yellow, 60) + 30
+    changed = np.abs(with_referral.astype(float) - plain.astype(float)).sum(axis=-1) > 30
+    assert changed.sum() > 200  # the shaded region on the skin
+    np.testing.assert_array_equal(again, plain)  # a step without them: gone again
 
 
 _ids = st.text(alphabet="abcdefghijklmnopqrstuvwxyz_0123456789", min_size=1, max_size=12)

@@ -86,6 +86,20 @@ def test_a_third_pick_starts_a_new_measurement() -> None:
         m.add(np.array([np.nan, 0.0, 0.0]), None)
 
 
+def test_a_recorded_measurement_is_shown_at_once() -> None:
+    m = Measurement()
+    heard: list[int] = []
+    m.changed.connect(lambda: heard.append(len(m.points)))
+    m.set_points([(np.array([0.0, 0.0, 0.0]), "skin"), (np.array([0.0, 6.0, 8.0]), None)])
+    assert heard == [2] and m.distance_mm == pytest.approx(10.0)
+    assert [p.structure for p in m.points] == ["skin", None]
+    with pytest.raises(ValueError, match="at most two"):
+        m.set_points([(np.zeros(3), None)] * 3)
+    with pytest.raises(ValueError, match="finite"):
+        m.set_points([(np.array([0.0, np.inf, 0.0]), None)])
+    assert m.distance_mm == pytest.approx(10.0)  # a refused measurement changes nothing
+
+
 @given(st.lists(st.floats(-1e3, 1e3), min_size=6, max_size=6))
 def test_distance_is_symmetric_and_rounds_to_one_decimal(xs: list[float]) -> None:
     a, b = np.array(xs[:3]), np.array(xs[3:])

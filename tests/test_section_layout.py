@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 
 from thighmap.viz.section_cut import atlas_polydata, cut_loops
 from thighmap.viz.section_layout import (
+    crossing_segments,
     distance_to_segments,
     fits_inside,
     grid_in_loops,
@@ -150,6 +151,46 @@ def test_labels_keep_off_blocked_boxes_and_inside_the_viewport() -> None:
     assert (rects[:, 1] >= 30).all() and (rects[:, 3] <= 370).all()
 
 
+def test_crossing_segments_are_found() -> None:
+    a = np.array([[0.0, 0.0], [0.0, 10.0], [20.0, 0.0]])
+    b = np.array([[10.0, 10.0], [10.0, 0.0], [30.0, 10.0]])
+    assert crossing_segments(a, b) == [(0, 1)]
+    assert crossing_segments(a, b, np.array([True, False, True])) == []
+
+
+def _crowded_section(seed: int, n_small: int) -> list[list[np.ndarray]]:
+    """A thigh-like disc with many small regions crowded in its upper (posterior) part
+    and a few elsewhere, none large enough to hold its label."""
+    rng = np.random.default_rng(seed)
+    regions = [[polygon((450.0, 300.0), 150.0, 64)]]
+    for k in range(n_small):
+        if k < (2 * n_small) // 3:  # the crowd
+            c = (450.0 + rng.uniform(-70, 70), 300.0 - rng.uniform(60, 120))
+        else:
+            angle = rng.uniform(0, 2 * np.pi)
+            c = (450.0 + 100 * np.cos(angle), 300.0 + 100 * np.sin(angle))
+        regions.append([polygon(c, rng.uniform(3.0, 7.0), 12)])
+    return regions
+
+
+@settings(max_examples=25, deadline=None)
+@given(seed=st.integers(0, 2**31 - 1), n_small=st.integers(2, 16))
+def test_labels_beside_a_section_stand_in_columns_whose_leaders_do_not_cross(seed: int, n_small: int) -> None:
+    regions = _crowded_section(seed, n_small)
+    sizes = [(80.0, 16.0)] + [(40.0 + 6 * (k % 5), 16.0) for k in range(n_small)]
+    out = layout_section_labels(regions, sizes, [1.0] * len(regions), (0.0, 0.0, 900.0, 600.0))
+    beside = np.flatnonzero(out.placed & ~out.inside)
+    seen = np.isfinite(out.anchors_px).all(axis=1)  # a region may be hidden by those drawn over it
+    assert out.placed[seen].all()  # two columns of 600 px hold them all
+    assert not out.crossing_leaders()
+    assert not overlapping_pairs(out.rects_px)
+    for k in beside:  # beside the section, on its structure's side
+        r, anchor = out.rects_px[k], out.anchors_px[k]
+        assert r[2] <= 300.0 if anchor[0] < 450.0 else r[0] >= 600.0
+        assert r[1] <= out.leader_end_px[k, 1] <= r[3]
+        assert region_at(regions, anchor) == k
+
+
 def test_one_size_and_priority_per_region() -> None:
     with pytest.raises(ValueError):
         layout_section_labels([[square(0, 0, 5)]], [(1, 1), (2, 2)], [1.0], (0, 0, 10, 10))
@@ -188,6 +229,7 @@ def test_the_atlas_sections_labels_are_apart_inside_and_on_their_structures(atla
     out = layout_section_labels(regions, sizes, prio, viewport)
     rects = out.rects_px[out.placed]
     assert not overlapping_pairs(rects)
+    assert not out.crossing_leaders()
     assert (rects[:, :2] >= 0).all() and (rects[:, 2] <= 900).all() and (rects[:, 3] <= 600).all()
     # every danger structure in the section is named
     for k, s in enumerate(sids):

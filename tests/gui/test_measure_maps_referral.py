@@ -13,7 +13,6 @@ from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QApplication, QToolTip
 
 from thighmap.anatomy.referral import region_weights_on_atlas
-from thighmap.gui.scene3d import REFERRAL_MAX_ALPHA
 from thighmap.viz import scene
 
 from .conftest import engine_or_skip, seen_back_point
@@ -215,7 +214,7 @@ def test_choosing_a_trigger_point_shades_its_referral_region(window, qtbot) -> N
     assert actor is not None and actor.GetVisibility()
     drawn = actor.mapper.dataset
     alpha = np.asarray(drawn.point_data["referral"])[:, 3]
-    assert np.allclose(alpha, np.round(expected * REFERRAL_MAX_ALPHA * 255), atol=1)
+    assert np.allclose(alpha, np.round(expected * scene.REFERRAL_MAX_ALPHA * 255), atol=1)
     used = np.unique(np.asarray(drawn.regular_faces))
     assert expected[used].max() == 1.0  # the drawn faces hold the region
     assert "Shaded on the skin" in window.info.toPlainText()
@@ -279,7 +278,7 @@ def test_an_atlas_without_regions_says_none_is_drawn(qtbot, session) -> None:  #
 
 
 def test_a_demonstration_step_shows_no_left_over_measurement_or_region(window, qtbot) -> None:  # type: ignore[no-untyped-def]
-    """Steps do not record measurements or referral regions: showing one drops them."""
+    """A step recorded with no measurement and no referral region drops them when shown."""
     window.scene.camera("posterior")
     window.scene.render_now()
     window.record_step("Behind")
@@ -294,3 +293,55 @@ def test_a_demonstration_step_shows_no_left_over_measurement_or_region(window, q
     window.step_list.buttons["show"].click()  # the Steps panel's Show
     assert not window.measuring.active and not window.scene.measure_actors
     assert window.scene.referral_actor is None and window.referral.trigger_point is None
+
+
+def test_a_demonstration_step_gives_back_its_measurement_and_referral_region(window, qtbot) -> None:  # type: ignore[no-untyped-def]
+    """A step recorded with a measurement and a referral region on show brings both back
+    (through the plan's file format) after both were changed."""
+    window.scene.camera("posterior")
+    window.scene.render_now()
+    atlas = window.scene.atlas
+    window.show_info("trigger_point", "st_nct_mid")  # its referral region is shaded
+    window.actions_by_id["measure"].trigger()
+    _click(window, qtbot, _back_point(atlas, "semitendinosus", 250.0))
+    _click(window, qtbot, _back_point(atlas, "biceps_femoris_long_head", 150.0))
+    qtbot.waitUntil(lambda: window.measuring.measurement.complete, timeout=3000)
+    recorded = [(p.point_mm.copy(), p.structure) for p in window.measuring.measurement.points]
+    distance = window.measuring.measurement.distance_mm
+    step = window.record_step("Measured")
+    assert len(step.measurement) == 2 and step.referral == "st_nct_mid"
+
+    # change both: another trigger point's region, a new measurement, then none at all
+    window.show_info("trigger_point", "bfl_nct_mid")
+    _click(window, qtbot, _back_point(atlas, "semimembranosus", 120.0))
+    qtbot.waitUntil(lambda: len(window.measuring.measurement.points) == 1, timeout=3000)
+    window.actions_by_id["measure"].trigger()  # leaves the mode: the measurement goes
+    window.actions_by_id["referral"].trigger()  # the region off
+    assert not window.scene.measure_actors and window.scene.referral_actor is None
+
+    window.docks["Steps"].show()
+    window.step_list.list.setCurrentRow(0)
+    window.step_list.buttons["show"].click()  # the Steps panel's Show
+    points = window.measuring.measurement.points
+    assert [p.structure for p in points] == [on for _p, on in recorded]
+    for p, (q, _on) in zip(points, recorded, strict=True):
+        assert np.allclose(p.point_mm, q, atol=1e-3)
+    assert window.measuring.measurement.distance_mm == pytest.approx(distance, abs=1e-3)
+    assert window.scene.measure_actors and "measure:distance" in window.scene.labels
+    assert window.actions_by_id["referral"].isChecked()
+    assert window.referral.shown_for == "st_nct_mid" and window.scene.referral_actor is not None
+    st = atlas.trigger_points["st_nct_mid"]
+    assert np.allclose(window.referral.weights, region_weights_on_atlas(st.referral_region, atlas))
+
+    # a step recorded without them clears them when it is shown
+    window.actions_by_id["measure"].trigger()
+    window.referral.show_for(None)
+    window.record_step("Plain")
+    window.step_list.list.setCurrentRow(0)
+    window.step_list.buttons["show"].click()
+    assert window.measuring.measurement.complete and window.referral.shown_for == "st_nct_mid"
+    window.step_list.list.setCurrentRow(1)
+    window.step_list.buttons["show"].click()
+    assert not window.measuring.active and not window.measuring.measurement.points
+    assert not window.scene.measure_actors and window.scene.referral_actor is None
+    assert window.referral.shown_for is None

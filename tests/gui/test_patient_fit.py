@@ -49,7 +49,7 @@ def test_patient_dialog_moves_needles_with_the_fit(window, session, qtbot, tmp_p
     assert tp is not None and placed is not None
     window.set_depth(45.0)
     before = {n.id: n for n in window.plan.needles}
-    assert window.reports[placed.id].max_safe_depth_mm < placed.needle_length_mm
+    assert window.doc.reports[placed.id].max_safe_depth_mm < placed.needle_length_mm
     window.docks["Cross-section"].show()
     steps = window.undo.count()
 
@@ -73,7 +73,7 @@ def test_patient_dialog_moves_needles_with_the_fit(window, session, qtbot, tmp_p
 
     # the 3D label, the Safety panel and the check agree on the new max safe depth
     window.select_needle(placed.id)
-    report = window.reports[placed.id]
+    report = window.doc.reports[placed.id]
     assert report.max_safe_depth_mm < window.plan.needle(placed.id).needle_length_mm
     expected = f"max safe {report.max_safe_depth_mm:.1f} mm"
     assert expected in _label_max_safe(window, placed.id)
@@ -99,7 +99,7 @@ def test_patient_dialog_moves_needles_with_the_fit(window, session, qtbot, tmp_p
     for nid, old in before.items():
         assert window.plan.needle(nid) == old
     window.select_needle(placed.id)
-    back = window.reports[placed.id]
+    back = window.doc.reports[placed.id]
     assert f"max safe {back.max_safe_depth_mm:.1f} mm" in _label_max_safe(window, placed.id)
     assert window.safety.max_safe.text().startswith(f"{back.max_safe_depth_mm:.1f} mm")
 
@@ -109,15 +109,15 @@ def test_approach_maps_follow_the_fit(window, session) -> None:  # type: ignore[
     needle = window.add_from_trigger_point("bfl_nct_mid")
     assert needle is not None
     window.act_map_tip.trigger()
-    assert np.allclose(window.approach.target_mm, needle.tip_mm)
+    assert np.allclose(window.maps.approach.target_mm, needle.tip_mm)
     profile = PatientProfile(thigh_length_mm=380, mid_thigh_circumference_mm=430, subcutaneous_fat_mm=8)
     assert window.set_patient(profile)
     moved = window.plan.needle(needle.id)
     assert np.linalg.norm(moved.tip_mm - needle.tip_mm) > 5.0
-    assert np.allclose(window.approach.target_mm, moved.tip_mm)
+    assert np.allclose(window.maps.approach.target_mm, moved.tip_mm)
 
     window.needles.tp_combo.setCurrentIndex(window.needles.tp_combo.findData("st_nct_proximal"))
     window.act_map_tp.trigger()
     window.undo.undo()  # back to the reference adult: the map goes back with the site
     site = session.reference_atlas.trigger_points["st_nct_proximal"].position_mm
-    assert np.allclose(window.approach.target_mm, site)
+    assert np.allclose(window.maps.approach.target_mm, site)

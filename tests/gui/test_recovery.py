@@ -111,12 +111,12 @@ def test_killed_process_work_is_offered_when_the_plan_is_opened_again(
     qtbot.waitUntil(lambda: bool(asked), timeout=10000)
     assert str(plan_path.resolve()) in asked[0]
     assert w.plan.needles[0].depth_mm == 22.0  # the edit made in the killed process
-    assert Path(w.plan_path or "").resolve() == plan_path.resolve()
+    assert Path(w.doc.path or "").resolve() == plan_path.resolve()
     assert not w.undo.isClean()  # restored work is unsaved
     # the window took the work over: the dead window's files are gone, its own written
     assert not rec.plan_file.exists() and not rec.meta_file.exists()
     assert [r.window_id for r in storage.recoveries()] == [w.window_id]
-    assert w.save()
+    assert w.files.save()
     assert storage.recoveries() == []  # saving clears it
     w.close()
 
@@ -139,7 +139,7 @@ def test_two_windows_keep_separate_recovery_files(qtbot, session, tmp_path, monk
         w = MainWindow(str(path), session=session, offer_recovery=False)
         qtbot.addWidget(w)
         w.needles.depth.setValue(depth)
-        w.write_recovery()  # what the autosave timer does
+        w.files.write_recovery()  # what the autosave timer does
         windows.append(w)
     wa, wb = windows
     assert wa.window_id != wb.window_id
@@ -152,7 +152,7 @@ def test_two_windows_keep_separate_recovery_files(qtbot, session, tmp_path, monk
     assert files[wb.window_id].plan_path == str(b_path.resolve())
     # both windows are alive (this process): neither is offered the other's work
     assert storage.recovery_candidates() == []
-    assert wb.offer_recovery() is False
+    assert wb.files.offer_recovery() is False
 
     # closing one (discarding its changes) removes its file only
     wa.undo.setClean()
@@ -175,7 +175,7 @@ def test_file_open_offers_that_plans_recovery_only(qtbot, session, window, tmp_p
         storage.write_recovery(wid, Plan(needles=[needle]), str(path))
         _as_if_dead(wid)
     asked = _answer_yes(monkeypatch)
-    assert window.open_plan(b_path) is True
+    assert window.files.open_plan(b_path) is True
     assert len(asked) == 1 and str(b_path.resolve()) in asked[0]
     assert window.plan.needles[0].depth_mm == 33.0
     # a's recovery is left for its own plan (or the next start)
@@ -194,7 +194,7 @@ def test_declining_removes_only_that_recovery(
         storage.write_recovery(wid, Plan(needles=[needle]), None if depth == 33.0 else str(a_path))
         ids.append(wid)
     _as_if_dead(ids[0])  # the other one belongs to a live window (this process)
-    assert window.offer_recovery() is False  # the fixture answers "No"
+    assert window.files.offer_recovery() is False  # the fixture answers "No"
     assert len(no_blocking_questions) == 1
     assert [r.window_id for r in storage.recoveries()] == [ids[1]]
 
@@ -212,7 +212,7 @@ def test_plain_start_offers_an_untitled_plans_recovery(qtbot, session, monkeypat
     qtbot.addWidget(w)
     qtbot.waitUntil(lambda: bool(asked), timeout=10000)
     assert "untitled plan" in asked[0]
-    assert w.plan_path is None and w.plan.needles[0].depth_mm == 27.0
+    assert w.doc.path is None and w.plan.needles[0].depth_mm == 27.0
     w.undo.setClean()
     w.close()
     assert storage.recoveries() == []

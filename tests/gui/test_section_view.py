@@ -163,7 +163,7 @@ def test_the_plane_follows_the_needle_tip(window, qtbot) -> None:  # type: ignor
     entry, nerve = point_above_nerve(window.core)
     window.handle_skin_pick(entry)
     window.on_tip_dragged(nerve + np.array([0.0, 30.0, 25.0]))
-    needle = window.selected_needle()
+    needle = window.doc.selected_needle()
     assert needle is not None and window.view.section.follow == "tip"
     qtbot.waitUntil(lambda: abs(window.view.section.level_mm - needle.tip_mm[2]) < 1e-6, timeout=3000)
     bounds = window.scene.section_plane.fill_actor.GetBounds()

@@ -10,7 +10,7 @@ import pytest
 from PySide6.QtCore import Qt, QTimer
 from PySide6.QtWidgets import QApplication, QFileDialog, QLineEdit, QPushButton, QToolButton
 
-from thighmap.gui.steps import ExportDialog, StepEditDialog, apply_step, folder_dialog
+from thighmap.gui.steps import ExportDialog, StepEditDialog, apply_step, export_steps, folder_dialog
 
 from .conftest import engine_or_skip
 
@@ -55,8 +55,8 @@ def test_a_step_without_labels_and_without_a_later_needle_plays_back_without_the
     window.layers.set_checked("zone:femoral_vein", True)
     assert _labels_drawn(window) and _needle_visible(window, "n2")
 
-    window.start_presentation()
-    assert window.presenting == 0
+    window.presenter.start()
+    assert window.presenter.presenting == 0
     assert (
         not _labels_drawn(window)
         and not window.layers.tree.findItems("Structure labels", Qt.MatchFlag.MatchRecursive)[0].checkState(0)
@@ -67,7 +67,7 @@ def test_a_step_without_labels_and_without_a_later_needle_plays_back_without_the
     assert not window.scene.zone_actors["femoral_vein"].GetVisibility()
     window.select_needle("n2")  # a redraw keeps the step's needles
     assert not _needle_visible(window, "n2")
-    window.stop_presentation()
+    window.presenter.stop()
     assert _labels_drawn(window) and _needle_visible(window, "n2")  # the view as before
 
     # the same from the step list, outside a presentation
@@ -197,7 +197,7 @@ def test_export_at_a_chosen_size(window, qtbot, tmp_path: Path) -> None:  # type
     dlg.width_px.setValue(400)
     dlg.height_px.setValue(300)
     dlg.gif.setChecked(False)
-    written = window.export_demo(dlg.folder.text(), size=dlg.image_size(), gif=dlg.gif.isChecked())
+    written = export_steps(window, dlg.folder.text(), size=dlg.image_size(), gif=dlg.gif.isChecked())
     with Image.open(written[0]) as img:
         assert img.size == (400, 300)
     assert not (tmp_path / "out" / "demonstration.gif").exists()

@@ -38,9 +38,9 @@ def test_an_outward_needle_is_danger_in_the_window_with_the_checks_words(window,
             "gauge_mm": 0.25,
         },
     )
-    assert window.open_plan(path)
-    assert window.selected == "out"  # the first needle of an opened plan is selected
-    report = window.reports["out"]
+    assert window.files.open_plan(path)
+    assert window.doc.selected == "out"  # the first needle of an opened plan is selected
+    report = window.doc.reports["out"]
     assert window.safety.status == "danger"
     assert window.safety.badge.text() == "DANGER"
     assert window.safety.badge_colour() == scene.STATUS_COLOURS["danger"]
@@ -67,8 +67,8 @@ def test_a_recorded_contraindication_changes_the_badge(window, tmp_path) -> None
         "gauge_mm": n.gauge_mm,
     }
     path = _plan_file(tmp_path, needle)
-    assert window.open_plan(path)
-    assert window.selected == "n1"
+    assert window.files.open_plan(path)
+    assert window.doc.selected == "n1"
     assert window.safety.status == "safe"
     window.set_contraindications({"acute_tear_under_72h": True})
     assert window.safety.status == "danger"

@@ -55,10 +55,10 @@ def test_render_is_not_blank_and_shows_anatomy(window) -> None:  # type: ignore[
 def test_layers_visibility_and_show_only(window) -> None:  # type: ignore[no-untyped-def]
     window.layers.set_checked("femur", False)
     assert not window.scene.atlas_actors["femur"].GetVisibility()
-    window.show_only("sciatic_nerve")
+    window.scene.show_only("sciatic_nerve")
     visible = [s for s, a in window.scene.atlas_actors.items() if a.GetVisibility()]
     assert visible == ["sciatic_nerve"]
-    window.show_only("")
+    window.scene.show_only("")
     assert all(a.GetVisibility() for a in window.scene.atlas_actors.values())
 
 
@@ -84,14 +84,14 @@ def test_corrupt_file_shows_error_and_keeps_work(window, tmp_path, monkeypatch) 
     before = window.plan
     bad = tmp_path / "bad.thighplan.json"
     bad.write_text('{"format": "thighmap-plan", "version": 1, "needles": [', encoding="utf-8")
-    assert window.open_plan(bad) is False
+    assert window.files.open_plan(bad) is False
     assert window.plan is before
     assert len(errors) == 1
     _title, text = errors[0]
     assert "bad.thighplan.json" in text and "not valid JSON" in text
     wrong = tmp_path / "wrong.thighplan.json"
     wrong.write_text(json.dumps({"format": "thighmap-plan", "version": 7, "needles": []}))
-    assert window.open_plan(wrong) is False
+    assert window.files.open_plan(wrong) is False
     assert "version" in errors[-1][1]
 
 
@@ -114,11 +114,11 @@ def test_place_entry_aim_and_depth_to_caution_then_danger(window, session) -> No
     engine_or_skip()
     skin_guess, nerve = point_above_nerve(session)
     needle = window.handle_skin_pick(skin_guess)
-    assert needle is not None and window.selected == needle.id
+    assert needle is not None and window.doc.selected == needle.id
     assert window.plan.needles[0].entry_mm[1] < skin_guess[1]  # snapped onto the skin
     # aim at the nerve with the tip handle, then walk the depth from shallow to deep
     window.on_tip_dragged(nerve)
-    n = window.selected_needle()
+    n = window.doc.selected_needle()
     assert n is not None
     seen: list[str] = []
     depth = 3.0
@@ -132,16 +132,16 @@ def test_place_entry_aim_and_depth_to_caution_then_danger(window, session) -> No
         depth += 1.0
     assert "caution" in seen and "danger" in seen, seen
     assert seen.index("caution") < seen.index("danger")
-    report = window.reports[n.id]
+    report = window.doc.reports[n.id]
     assert "DANGER" in window.safety.sentence.text()
     assert report.nearest_danger is not None
     assert "fb:line" in window.scene.needle_actors  # closest-point line is drawn
     # undo takes the whole depth walk back in one step (merged commands)
-    deep = window.selected_needle().depth_mm
+    deep = window.doc.selected_needle().depth_mm
     window.undo.undo()
-    assert window.selected_needle().depth_mm == pytest.approx(n.depth_mm)
+    assert window.doc.selected_needle().depth_mm == pytest.approx(n.depth_mm)
     window.undo.redo()
-    assert window.selected_needle().depth_mm == deep
+    assert window.doc.selected_needle().depth_mm == deep
     assert window.safety.status == "danger"
     assert window.safety.badge.text() == "DANGER"
 
@@ -154,12 +154,12 @@ def test_save_and_reload(window, tmp_path, session) -> None:  # type: ignore[no-
     window.needles.gauge.setCurrentIndex(window.needles.gauge.findData(0.30))
     assert window.isWindowModified()
     path = tmp_path / "saved.thighplan.json"
-    assert window.save_to(path)
+    assert window.files.save_to(path)
     assert not window.isWindowModified()
     saved = window.plan
-    window.new_plan()
+    window.files.new_plan()
     assert window.plan.needles == []
-    assert window.open_plan(path)
+    assert window.files.open_plan(path)
     assert len(window.plan.needles) == 1
     assert window.plan.needles[0].isclose(saved.needles[0], tol_mm=0.01)
     assert window.plan.needles[0].gauge_mm == pytest.approx(0.30)
@@ -173,7 +173,7 @@ def test_needle_from_trigger_point_and_cross_section(window) -> None:  # type: i
         pytest.skip("the atlas has no trigger points yet")
     tp = next(iter(atlas.trigger_points))
     needle = window.add_from_trigger_point(tp)
-    assert needle is not None and window.selected == needle.id
+    assert needle is not None and window.doc.selected == needle.id
     window.docks["Cross-section"].show()
     window.section.recompute()
     along = window.section.along.slice
@@ -204,7 +204,7 @@ def test_patient_profile_refits_and_rechecks(window, session) -> None:  # type: 
     )
     assert window.scene.atlas is not before
     assert "fitted" in window.status_label.text()
-    assert window.selected in window.reports
+    assert window.doc.selected in window.doc.reports
     window.undo.undo()
     assert window.plan.patient is None
 
@@ -214,7 +214,7 @@ def test_approach_map_best_entry_and_depth_map(window) -> None:  # type: ignore[
     idx = window.needles.tp_combo.findData("bfl_nct_mid")
     window.needles.tp_combo.setCurrentIndex(idx)
     window.act_map_tp.trigger()
-    assert window.approach is not None and window.approach.best_index is not None
+    assert window.maps.approach is not None and window.maps.approach.best_index is not None
     assert not window.scene.atlas_actors["skin"].GetVisibility()  # the map replaces the skin
     assert window.act_map_best.isEnabled()
     window.scene.render_now()
@@ -223,31 +223,31 @@ def test_approach_map_best_entry_and_depth_map(window) -> None:  # type: ignore[
     assert ((g > r + 25) & (g > b + 25)).mean() > 0.02, "no green (safe) skin in the approach map"
     assert "Best entry" in window.statusBar().currentMessage()
 
-    needle = window.place_needle_at_best_entry()
-    assert needle is not None and window.selected == needle.id
-    assert window.reports[needle.id].status != "danger"
-    target = window.approach.target_mm
-    assert np.linalg.norm(window.reports[needle.id].tip_mm - target) < 0.05
+    needle = window.maps.place_needle_at_best_entry()
+    assert needle is not None and window.doc.selected == needle.id
+    assert window.doc.reports[needle.id].status != "danger"
+    target = window.maps.approach.target_mm
+    assert np.linalg.norm(window.doc.reports[needle.id].tip_mm - target) < 0.05
     window.undo.undo()
     assert needle.id not in {n.id for n in window.plan.needles}
 
     # the map follows the patient profile
     from thighmap.planning import PatientProfile
 
-    before = window.approach.caution_clearance_mm.copy()
+    before = window.maps.approach.caution_clearance_mm.copy()
     window.push_edit(
         window.plan.with_changes(patient=PatientProfile(mid_thigh_circumference_mm=620)), "Patient"
     )
-    assert window.approach is not None
-    assert not np.allclose(window.approach.caution_clearance_mm, before)
+    assert window.maps.approach is not None
+    assert not np.allclose(window.maps.approach.caution_clearance_mm, before)
     window.undo.undo()
 
     window.act_map_depth.trigger()
-    assert window.approach is None and window.map_request == ("depth",)
+    assert window.maps.approach is None and window.maps.map_request == ("depth",)
     window.scene.render_now()
     assert "Depth map" in window.statusBar().currentMessage()
     window.act_map_clear.trigger()
-    assert window.map_request is None
+    assert window.maps.map_request is None
     assert window.scene.atlas_actors["skin"].GetVisibility()
     assert not any(str(n).startswith("map-") for n in window.pl.actors)
 
@@ -274,11 +274,11 @@ def test_pauses_split_depth_edits_into_undo_steps(window, session, monkeypatch) 
     monkeypatch.setattr(commands, "MERGE_WINDOW_S", -1.0)  # as if the user paused
     window.set_depth(20.0)
     window.undo.undo()
-    assert window.selected_needle().depth_mm == pytest.approx(12.0)
+    assert window.doc.selected_needle().depth_mm == pytest.approx(12.0)
     window.undo.undo()
     from thighmap.planning.edits import DEFAULT_DEPTH_MM
 
-    assert window.selected_needle().depth_mm == pytest.approx(DEFAULT_DEPTH_MM)  # before both steps
+    assert window.doc.selected_needle().depth_mm == pytest.approx(DEFAULT_DEPTH_MM)  # before both steps
 
 
 def test_click_through_the_translucent_skin_picks_what_is_seen(window) -> None:  # type: ignore[no-untyped-def]
@@ -337,13 +337,13 @@ def test_clicking_a_needle_in_the_view_selects_it(window, qtbot) -> None:  # typ
     engine_or_skip()
     first = window.add_from_trigger_point("st_nct_mid")
     second = window.add_from_trigger_point("bfl_nct_mid")
-    assert window.selected == second.id
+    assert window.doc.selected == second.id
     window.scene.camera("medial")  # the semitendinosus needle seen from the side
     window.scene.render_now()
     middle = first.entry_mm + first.direction * first.depth_mm / 2
     pos = _screen_point(window, middle)
     QTest.mouseClick(window.pl, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, pos)
-    qtbot.waitUntil(lambda: window.selected == first.id, timeout=3000)
+    qtbot.waitUntil(lambda: window.doc.selected == first.id, timeout=3000)
     from thighmap.gui.panels import ROLE_SID
 
     assert window.needles.list.currentItem().data(ROLE_SID) == first.id
@@ -402,13 +402,13 @@ def test_layer_groups_for_danger_zones_and_trigger_points(window) -> None:  # ty
 def test_switching_to_the_left_thigh_mirrors_atlas_needles_and_views(window) -> None:  # type: ignore[no-untyped-def]
     engine_or_skip()
     needle = window.add_from_trigger_point("bfl_nct_mid")
-    right_report = window.reports[needle.id]
+    right_report = window.doc.reports[needle.id]
     right_atlas = window.scene.atlas
     window.act_left.trigger()
     assert window.plan.side == "left" and window.act_left.isChecked()
     left_needle = window.plan.needles[0]
     assert left_needle.entry_mm[0] == pytest.approx(-needle.entry_mm[0])
-    left_report = window.reports[needle.id]
+    left_report = window.doc.reports[needle.id]
     assert left_report.status == right_report.status
     assert left_report.clearances_mm == pytest.approx(right_report.clearances_mm)
     assert window.scene.atlas is not right_atlas
@@ -428,7 +428,7 @@ def test_export_report_from_the_window(window, tmp_path) -> None:  # type: ignor
 
     engine_or_skip()
     window.add_from_trigger_point("st_nct_mid")
-    out = window.export_report(tmp_path / "plan-report.pdf")
+    out = window.files.export_report(tmp_path / "plan-report.pdf")
     pages = PdfReader(str(out)).pages
     assert len(pages) == 2
     assert "Needle n1" in pages[1].extract_text()
@@ -452,25 +452,27 @@ def test_record_steps_and_present_them(window, qtbot, tmp_path) -> None:  # type
     window.undo.redo()
 
     window.layers.set_checked("skin", True)
-    window.start_presentation()
-    assert window.presenting == 0 and window.isFullScreen() and not window.menuBar().isVisible()
-    qtbot.waitUntil(lambda: window._move is None, timeout=5000)
+    window.presenter.start()
+    assert window.presenter.presenting == 0 and window.isFullScreen() and not window.menuBar().isVisible()
+    qtbot.waitUntil(lambda: window.presenter._move is None, timeout=5000)
     np.testing.assert_allclose(window.pl.camera.position, first.camera.position, atol=1e-2)
     assert window.scene.atlas_actors["skin"].GetVisibility()
     window.pl.setFocus()
     QTest.keyClick(window.pl, Qt.Key.Key_Right)  # keys reach the presentation through the view
-    assert window.presenting == 1
+    assert window.presenter.presenting == 1
     assert not window.scene.atlas_actors["skin"].GetVisibility()  # the step's layers, at once
-    qtbot.waitUntil(lambda: window._move is None, timeout=5000)
+    qtbot.waitUntil(lambda: window.presenter._move is None, timeout=5000)
     np.testing.assert_allclose(window.pl.camera.position, second.camera.position, atol=1e-2)
     QTest.keyClick(window.pl, Qt.Key.Key_Right)  # past the last step: stays
-    assert window.presenting == 1
+    assert window.presenter.presenting == 1
     QTest.keyClick(window.pl, Qt.Key.Key_Escape)
-    assert window.presenting is None and window.menuBar().isVisible()
+    assert window.presenter.presenting is None and window.menuBar().isVisible()
     assert window.scene.atlas_actors["skin"].GetVisibility()  # the view as it was before
     assert not any(str(n).startswith("demo-") for n in window.pl.actors)
 
-    written = window.export_demo(tmp_path / "steps")
+    from thighmap.gui.steps import export_steps
+
+    written = export_steps(window, tmp_path / "steps")
     assert [p.name for p in written] == ["step-01.png", "step-02.png"]
     assert (tmp_path / "steps" / "demonstration.gif").stat().st_size > 10_000
 
@@ -510,7 +512,7 @@ def test_window_on_an_imported_atlas(qtbot, session, tmp_path) -> None:  # type:
         skin_guess, nerve = point_above_nerve(session, 0.5)
         w.handle_skin_pick(skin_guess)
         w.on_tip_dragged(nerve)
-        assert w.reports[w.selected].status == "danger"  # checked against the imported triangles
+        assert w.doc.reports[w.doc.selected].status == "danger"  # checked against the imported triangles
         w.scene.render_now()
         img = np.asarray(w.pl.screenshot(None, return_img=True), dtype=float)[..., :3]
         assert img.std() > 15.0
@@ -526,10 +528,10 @@ def test_window_on_an_imported_atlas(qtbot, session, tmp_path) -> None:  # type:
                 dialog.cancel()
 
         QTimer.singleShot(800, press_cancel)
-        w.show_depth_map()
+        w.maps.show_depth_map()
         assert seen and "Sciatic nerve" in seen[0]
         assert w.statusBar().currentMessage() == "Map cancelled."
-        assert w.map_request is None
+        assert w.maps.map_request is None
     finally:
         w.undo.setClean()
         w.close()

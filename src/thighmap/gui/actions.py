@@ -3,14 +3,17 @@
 :data:`ACTIONS` is the one table (id, text, shortcut, handler, menu, toolbar, context
 menus, tip); :func:`build_actions` makes the QActions from it and the menus, the
 toolbar, the context menus and Help > Keyboard shortcuts are all built from those.
-A handler is the name of a method of the window, or of one of its parts
-("context.hide"), called with ``arg`` when one is given; a context action acts on what
-was right-clicked (gui/context.py).
+A handler names the object that does the work: a method of one of the window's parts
+("files.save", "presenter.start", "view.set_visible", "context.hide") or of the window
+itself, or a function of a module of this package given the window ("dialogs:show_about").
+It is called with ``arg`` when one is given (before the checked state of a checkable
+action); a context action acts on what was right-clicked (gui/context.py).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import importlib
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -62,18 +65,25 @@ class ActionSpec:
 
 ACTIONS: tuple[ActionSpec, ...] = (
     # ---------------------------------------------------------------- File
-    ActionSpec("new", "&New plan", "new_plan", "std:New", "file"),
-    ActionSpec("open", "&Open…", "open_dialog", "std:Open", "file"),
-    ActionSpec("save", "&Save", "save", "std:Save", "file"),
-    ActionSpec("save_as", "Save &as…", "save_as", "std:SaveAs", "file"),
+    ActionSpec("new", "&New plan", "files.new_plan", "std:New", "file"),
+    ActionSpec("open", "&Open…", "files.open_dialog", "std:Open", "file"),
+    ActionSpec("save", "&Save", "files.save", "std:Save", "file"),
+    ActionSpec("save_as", "Save &as…", "files.save_as", "std:SaveAs", "file"),
     ActionSpec(
-        "export_png", "&Export view as PNG…", "export_png_dialog", "Ctrl+E", "file", separator_before=True
+        "export_png",
+        "&Export view as PNG…",
+        "files.export_png_dialog",
+        "Ctrl+E",
+        "file",
+        separator_before=True,
     ),
-    ActionSpec("export_report", "Export &report (PDF)…", "export_report_dialog", "Ctrl+Shift+E", "file"),
+    ActionSpec(
+        "export_report", "Export &report (PDF)…", "files.export_report_dialog", "Ctrl+Shift+E", "file"
+    ),
     ActionSpec("quit", "&Quit", "close", "std:Quit", "file", separator_before=True),
     # ---------------------------------------------------------------- Edit
-    ActionSpec("undo", "&Undo", "undo_edit", "std:Undo", "edit"),
-    ActionSpec("redo", "&Redo", "redo_edit", "std:Redo", "edit"),
+    ActionSpec("undo", "&Undo", "undo.undo", "std:Undo", "edit"),
+    ActionSpec("redo", "&Redo", "undo.redo", "std:Redo", "edit"),
     ActionSpec("patient", "&Patient profile…", "edit_patient", "Ctrl+Shift+P", "edit", separator_before=True),
     ActionSpec("contraindications", "&Contraindication checklist…", "edit_contraindications", "", "edit"),
     ActionSpec(
@@ -145,7 +155,7 @@ ACTIONS: tuple[ActionSpec, ...] = (
     ActionSpec(
         "labels",
         "Labels",
-        "set_labels_shown",
+        "view.set_visible",
         "Ctrl+L",
         "view",
         True,
@@ -153,11 +163,12 @@ ACTIONS: tuple[ActionSpec, ...] = (
         checkable=True,
         checked=True,
         separator_before=True,
+        arg="labels",
     ),
     ActionSpec(
         "zones",
         "Danger zones",
-        "set_zones_shown",
+        "scene.set_zones_shown",
         "Ctrl+D",
         "view",
         True,
@@ -202,7 +213,7 @@ ACTIONS: tuple[ActionSpec, ...] = (
     ActionSpec(
         "map_tp",
         "&Approach map to the chosen trigger point",
-        "show_approach_to_trigger_point",
+        "maps.show_approach_to_trigger_point",
         "A",
         "maps",
         True,
@@ -222,7 +233,7 @@ ACTIONS: tuple[ActionSpec, ...] = (
     ActionSpec(
         "map_depth",
         "&Depth map",
-        "show_depth_map",
+        "maps.show_depth_map",
         "D",
         "maps",
         True,
@@ -232,18 +243,18 @@ ACTIONS: tuple[ActionSpec, ...] = (
     ActionSpec(
         "map_best",
         "Place a needle at the &best entry",
-        "place_needle_at_best_entry",
+        "maps.place_needle_at_best_entry",
         "Ctrl+B",
         "maps",
         tip="A needle from the approach map's best entry to its target",
         separator_before=True,
     ),
-    ActionSpec("map_clear", "&Clear map", "clear_map", "X", "maps", tip="Show the skin again"),
+    ActionSpec("map_clear", "&Clear map", "maps.clear_map", "X", "maps", tip="Show the skin again"),
     # ---------------------------------------------------------------- Demonstration
     ActionSpec(
         "record_step",
         "&Record step…",
-        "record_step_dialog",
+        "steps:record_step_dialog",
         "Ctrl+Shift+R",
         "demo",
         tip="Add the current view, layers and needles as a step",
@@ -260,16 +271,16 @@ ACTIONS: tuple[ActionSpec, ...] = (
     ActionSpec(
         "present",
         "&Present",
-        "start_presentation",
+        "presenter.start",
         "F5",
         "demo",
         tip="Play the steps full screen (→ next, ← previous, Esc ends)",
         separator_before=True,
     ),
-    ActionSpec("export_steps", "&Export steps (PNG + GIF)…", "export_demo_dialog", "", "demo"),
+    ActionSpec("export_steps", "&Export steps (PNG + GIF)…", "steps:export_steps_dialog", "", "demo"),
     # ---------------------------------------------------------------- Help
-    ActionSpec("shortcuts", "&Keyboard shortcuts", "show_shortcuts", "F1", "help"),
-    ActionSpec("about", "&About thighmap", "show_about", "", "help"),
+    ActionSpec("shortcuts", "&Keyboard shortcuts", "actions:show_shortcuts", "F1", "help"),
+    ActionSpec("about", "&About thighmap", "dialogs:show_about", "", "help"),
     # ---------------------------------------------------------------- context menus only
     ActionSpec(
         "ctx_card", "Show card", "context.card", context=("structure", "trigger_point", "zone", "needle")
@@ -321,6 +332,20 @@ def plain_text(text: str) -> str:
     return text.replace("&", "")
 
 
+def resolve_handler(window: Any, handler: str) -> Callable[..., Any]:
+    """The callable a spec's handler names: "dialogs:show_about" (a function of a module of
+    this package, given the window), "files.save" (a method of a part of the window's) or
+    "close" (of the window)."""
+    module, sep, function = handler.partition(":")
+    if sep:
+        func = getattr(importlib.import_module(f"{__package__}.{module}"), function)
+        return lambda *args: func(window, *args)
+    target: Any = window
+    for name in handler.split("."):
+        target = getattr(target, name)
+    return target  # type: ignore[no-any-return]
+
+
 def build_actions(window: Any, specs: Iterable[ActionSpec] = ACTIONS) -> dict[str, QAction]:
     """One QAction per spec, added to the window (so that its shortcut works wherever the
     focus is in the window) and connected to the handler the spec names."""
@@ -338,11 +363,11 @@ def build_actions(window: Any, specs: Iterable[ActionSpec] = ACTIONS) -> dict[st
         if spec.checkable:
             act.setCheckable(True)
             act.setChecked(spec.checked)
-        handler: Any = window
-        for name in spec.handler.split("."):  # "context.hide": a part of the window's
-            handler = getattr(handler, name)
-        if spec.checkable:
-            # triggered (by the user), not toggled: setChecked from the model does not call back
+        handler = resolve_handler(window, spec.handler)
+        # checkable: triggered (by the user), not toggled: setChecked from the model does not call back
+        if spec.checkable and spec.arg is not None:
+            act.triggered.connect(lambda checked, h=handler, a=spec.arg: h(a, checked))
+        elif spec.checkable:
             act.triggered.connect(handler)
         elif spec.arg is not None:
             act.triggered.connect(lambda _c=False, h=handler, a=spec.arg: h(a))
@@ -404,6 +429,14 @@ def shortcut_rows(specs: Iterable[ActionSpec] = ACTIONS) -> list[tuple[str, str,
     return rows
 
 
+def show_shortcuts(parent: QWidget) -> ShortcutsDialog:
+    """Help > Keyboard shortcuts, beside the window (not modal)."""
+    dlg = ShortcutsDialog(parent)
+    dlg.setModal(False)
+    dlg.show()
+    return dlg
+
+
 class ShortcutsDialog(QDialog):
     """Help > Keyboard shortcuts: every shortcut of the action table, and the view's keys."""
 
@@ -441,5 +474,7 @@ __all__ = [
     "build_menus",
     "build_toolbar",
     "key_sequence",
+    "resolve_handler",
     "shortcut_rows",
+    "show_shortcuts",
 ]

@@ -8,10 +8,14 @@ pushed on the undo stack as one step; applying a plan re-checks only changed nee
 Atlas actors are rebuilt only when the model changes (patient profile or side).
 
 The window's commands are one table (gui/actions.py), from which its menus, toolbar,
-context menus (gui/context.py) and keyboard-shortcut list are built. Its other jobs live
-in their own parts: files and recovery (gui/files.py), the mouse over the 3D view
-(gui/viewmouse.py), skin maps (gui/skinmaps.py), presentations (gui/presentation.py), the
-measuring tool (gui/measuring.py), referral regions on the skin (gui/referral.py).
+context menus (gui/context.py) and keyboard-shortcut list are built; each names the part
+that does the work. Its other jobs live in their own parts: files and recovery
+(gui/files.py), the mouse over the 3D view (gui/viewmouse.py), skin maps
+(gui/skinmaps.py), demonstration steps, recorded, listed and exported (gui/steps.py),
+presentations (gui/presentation.py), the measuring tool (gui/measuring.py), referral
+regions on the skin (gui/referral.py). What stays here: building the window, the model's
+(re)loading, and the edits of the plan, each a plain function of planning.edits pushed
+on the undo stack.
 """
 
 from __future__ import annotations
@@ -21,7 +25,6 @@ import os
 import sys
 import threading
 import time
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -44,14 +47,13 @@ from PySide6.QtWidgets import (
 import thighmap
 from thighmap.planning import Needle, Plan, angles_from_direction, demo, edits, mirror_x
 from thighmap.planning.document import PlanDocument
-from thighmap.safety import maps
 from thighmap.viz.view_state import ViewState
 
 from . import actions, storage
 from .commands import PlanEdit
 from .context import ContextMenus
 from .core import CoreSession, EngineMissing
-from .dialogs import ContraindicationDialog, PatientDialog, StepDialog, show_about, show_plain_error
+from .dialogs import ContraindicationDialog, PatientDialog, show_plain_error
 from .files import PlanFiles, recovery_question
 from .measuring import MeasuringTool
 from .panels import InfoPanel, LayersPanel, NeedlePanel, SafetyPanel
@@ -62,7 +64,7 @@ from .search import StructureSearch
 from .section import SectionPanel
 from .skinmaps import SkinMaps
 from .statusbar import StatusBar
-from .steps import ExportDialog, StepList, capture_step, clear_needle_hiding
+from .steps import StepList, capture_step, clear_needle_hiding
 from .undokeys import install_undo_keys
 from .viewmouse import ViewMouse
 
@@ -104,7 +106,7 @@ class MainWindow(QMainWindow):
         self.resize(1400, 900)
         self.core = session or CoreSession()
         # the two models: the plan document and what the view shows; every view follows them
-        self.doc = PlanDocument(self._check_all)
+        self.doc = PlanDocument(self.core.check_all)
         self.view = ViewState()
         self.timings: dict[str, float] = {}
         self.window_id = storage.new_window_id()  # names this window's recovery file
@@ -143,10 +145,10 @@ class MainWindow(QMainWindow):
         self.docks["Steps"].hide()
         self.resizeDocks([self.docks["Layers"], self.docks["Needles"]], [270, 400], Qt.Orientation.Horizontal)
         self.measuring, self.referral = MeasuringTool(self), ReferralView(self)
-        self._build_actions()
+        self.presenter = Presenter(self)  # full-screen demonstrations (gui/presentation.py)
+        self._build_actions()  # after the parts: the action table's handlers are theirs
         self.setStatusBar(StatusBar())
         self.status_label = self.statusBar().permanent  # type: ignore[attr-defined]
-        self.presenter = Presenter(self)  # full-screen demonstrations (gui/presentation.py)
 
         self.undo.cleanChanged.connect(lambda clean: self.doc.set_dirty(not clean))
 
@@ -155,40 +157,17 @@ class MainWindow(QMainWindow):
         self._restore_layout()
         self.timings["window_built_s"] = time.perf_counter() - t0
         if plan_path is not None:
-            self.open_plan(plan_path, recovery=False)
+            self.files.open_plan(plan_path, recovery=False)
         if offer_recovery:
             # once the window is up: the plan's own recovery first, then any other
             start_path = str(plan_path) if plan_path is not None else None
-            QTimer.singleShot(0, lambda: self.offer_recovery(start_path))
+            QTimer.singleShot(0, lambda: self.files.offer_recovery(start_path))
         self.files.update_title()
 
-    # ================================================================ the document's state
-    # (kept in self.doc; these names are the window's questions about it)
     @property
     def plan(self) -> Plan:
+        """The document's plan (its file, selection and results: self.doc)."""
         return self.doc.plan
-
-    @property
-    def selected(self) -> str | None:
-        return self.doc.selected
-
-    @property
-    def reports(self) -> dict[str, Any]:
-        return self.doc.reports
-
-    @property
-    def check_error(self) -> str | None:
-        return self.doc.check_error
-
-    @property
-    def plan_path(self) -> str | None:
-        return self.doc.path
-
-    def selected_needle(self) -> Needle | None:
-        return self.doc.selected_needle()
-
-    def _check_all(self, plan: Plan) -> dict[str, Any]:
-        return self.core.check_all(plan)
 
     # ================================================================ construction
     def _dock(self, title: str, widget: QWidget, area: Qt.DockWidgetArea, scroll: bool = False) -> None:
@@ -259,7 +238,7 @@ class MainWindow(QMainWindow):
         self.structure_search = StructureSearch(self.layers, lambda: self.scene.atlas)
         self.structure_search.chosen.connect(lambda sid: self.show_info("structure", sid))
         self.structure_search.fly_to.connect(self.scene.fly_to)
-        self.layers.show_only.connect(self.show_only)
+        self.layers.show_only.connect(self.scene.show_only)
         self.layers.item_selected.connect(self._choose_structure)
         self.layers.context_requested.connect(self.context.for_layer)
         self.section.structure_clicked.connect(lambda sid: self.show_info("structure", sid))
@@ -325,18 +304,12 @@ class MainWindow(QMainWindow):
     # ================================================================ edits
     # each is a plain function of planning.edits, pushed as one undoable step
     def push_edit(self, plan: Plan, text: str, select: str | None = None, merge: str | None = None) -> None:
-        sel = select if select is not None else self.selected
-        self.undo.push(PlanEdit(self.apply_plan, self.plan, plan, text, self.selected, sel, merge))
-
-    def undo_edit(self) -> None:
-        self.undo.undo()
-
-    def redo_edit(self) -> None:
-        self.undo.redo()
+        sel = select if select is not None else self.doc.selected
+        self.undo.push(PlanEdit(self.apply_plan, self.plan, plan, text, self.doc.selected, sel, merge))
 
     def _edit(self, make: Any, text: str, merge: str | None = None) -> None:
         """Edit the selected needle with ``make(plan, needle_id) -> plan`` (None: no edit)."""
-        needle = self.selected_needle()
+        needle = self.doc.selected_needle()
         if needle is None:
             return
         plan = make(self.plan, needle.id)
@@ -354,12 +327,12 @@ class MainWindow(QMainWindow):
         self._edit(lambda p, nid: edits.set_needle_length(p, nid, length_mm), "Needle length")
 
     def nudge_depth(self, delta_mm: float) -> None:
-        needle = self.selected_needle()
+        needle = self.doc.selected_needle()
         if needle is not None:
             self.set_depth(needle.depth_mm + delta_mm)
 
     def set_angles(self, tilt_deg: float, azimuth_deg: float) -> None:
-        needle = self.selected_needle()
+        needle = self.doc.selected_needle()
         if needle is None:
             return
         try:
@@ -406,40 +379,29 @@ class MainWindow(QMainWindow):
         self.push_edit(plan, f"Delete needle {nid}", nxt)
 
     def remove_selected(self) -> None:
-        if self.selected:
-            self.remove_needle(self.selected)
+        if self.doc.selected:
+            self.remove_needle(self.doc.selected)
 
     def duplicate_selected(self) -> None:
-        if self.selected:
-            plan, nid = edits.duplicate_needle(self.plan, self.selected)
-            self.push_edit(plan, f"Duplicate needle {self.selected} as {nid}", nid)
+        if self.doc.selected:
+            plan, nid = edits.duplicate_needle(self.plan, self.doc.selected)
+            self.push_edit(plan, f"Duplicate needle {self.doc.selected} as {nid}", nid)
 
     def select_needle(self, nid: str) -> None:
-        if nid == self.selected:
+        if nid == self.doc.selected:
             return
         self.doc.select(nid)
-        needle = self.selected_needle()
+        needle = self.doc.selected_needle()
         if needle is not None:
-            self.info.show_needle(needle, self.reports.get(nid))
+            self.info.show_needle(needle, self.doc.reports.get(nid))
 
     # ================================================================ demonstrations
     def steps(self) -> list[demo.DemoStep]:
         try:
             return demo.steps_of(self.plan)
         except demo.DemoError as err:
-            self.error("Demonstration", f"{self.plan_path or 'plan'}: {err}")
+            self.error("Demonstration", f"{self.doc.path or 'plan'}: {err}")
             return []
-
-    def current_camera(self) -> demo.Camera:
-        cam = self.pl.camera
-        return demo.Camera(tuple(cam.position), tuple(cam.focal_point), tuple(cam.up), float(cam.view_angle))
-
-    def record_step_dialog(self) -> None:
-        dlg = StepDialog(len(self.steps()) + 1, self)
-        if dlg.exec():
-            self.record_step(
-                dlg.title.text().strip() or f"Step {len(self.steps()) + 1}", dlg.text.toPlainText()
-            )
 
     def record_step(self, title: str, text: str = "") -> demo.DemoStep:
         """Add what is on screen now as the next demonstration step (undoable)."""
@@ -453,77 +415,7 @@ class MainWindow(QMainWindow):
         if steps:
             self.push_edit(demo.with_steps(self.plan, steps[:-1]), f"Delete step {len(steps)}")
 
-    # ---------------------------------------------------------------- presenting (gui/presentation.py)
-    @property
-    def presenting(self) -> int | None:
-        return self.presenter.presenting
-
-    @property
-    def _move(self) -> Any:
-        return self.presenter._move
-
-    def start_presentation(self) -> None:
-        self.presenter.start()
-
-    def stop_presentation(self) -> None:
-        self.presenter.stop()
-
-    def show_step(self, index: int) -> None:
-        self.presenter.show_step(index)
-
-    def presentation_key(self, key: int) -> bool:
-        return self.presenter.key(key)
-
-    def export_demo_dialog(self) -> None:
-        if not self.steps():
-            self.error("Export steps", "Record a step first (Demonstration > Record step).")
-            return
-        dlg = ExportDialog(str(Path(self.plan_path).parent if self.plan_path else Path.home()), self)
-        if not dlg.exec() or not dlg.folder.text().strip():
-            return
-        folder = dlg.folder.text().strip()
-        try:
-            written = self.export_demo(folder, size=dlg.image_size(), gif=dlg.gif.isChecked())
-        except (OSError, ValueError) as err:
-            self.error("Cannot export the steps", f"{folder}: {err}")
-            return
-        also = " and demonstration.gif" if dlg.gif.isChecked() else ""
-        self.statusBar().showMessage(f"Wrote {len(written)} images{also} to {folder}", 5000)
-
-    def export_demo(
-        self, folder: str | os.PathLike[str], size: tuple[int, int] = (960, 720), gif: bool = True
-    ) -> list[Path]:
-        from thighmap.viz.demo import export_demonstration
-
-        return export_demonstration(
-            self.plan,
-            self.core.model(self.plan),
-            folder,
-            gif=Path(folder) / "demonstration.gif" if gif else None,
-            size=size,
-        )
-
-    # ================================================================ skin maps (gui/skinmaps.py)
-    @property
-    def map_request(self) -> tuple[Any, ...] | None:
-        return self.maps.map_request
-
-    @property
-    def approach(self) -> maps.ApproachMap | None:
-        return self.maps.approach
-
-    def show_approach_to_trigger_point(self) -> None:
-        self.maps.show_approach_to_trigger_point()
-
-    def show_depth_map(self) -> None:
-        self.maps.show_depth_map()
-
-    def clear_map(self) -> None:
-        self.maps.clear_map()
-
-    def place_needle_at_best_entry(self) -> Needle | None:
-        return self.maps.place_needle_at_best_entry()
-
+    # ================================================================ the patient and the thigh
     def edit_patient(self) -> None:
         ref_atlas = self.core.reference_atlas
         female_fat = getattr(ref_atlas.fitting, "female_default_posterior_fat_mm", None)
@@ -545,7 +437,7 @@ class MainWindow(QMainWindow):
     def set_left_thigh(self, left: bool) -> None:
         """Switch the plan to the other thigh: the atlas and every needle are mirrored."""
         if (self.plan.side == "left") != left:
-            self.push_edit(mirror_x(self.plan), "Left thigh" if left else "Right thigh", self.selected)
+            self.push_edit(mirror_x(self.plan), "Left thigh" if left else "Right thigh", self.doc.selected)
 
     def set_patient(self, profile: Any) -> bool:
         """Fit the atlas to a patient profile, move every needle with the anatomy (one
@@ -578,18 +470,6 @@ class MainWindow(QMainWindow):
         elif key.startswith("zone:"):
             self.act_zones.setChecked(self.view.any_zone_visible(self.scene.zone_ids()))
 
-    def show_only(self, sid: str) -> None:
-        """Only this structure (all of them for "")."""
-        atlas = self.scene.atlas
-        if atlas is not None:
-            self.view.show_only(atlas.structures if not sid else [sid], atlas.structures)
-
-    def set_labels_shown(self, on: bool) -> None:
-        self.view.set_visible("labels", on)
-
-    def set_zones_shown(self, on: bool) -> None:
-        self.view.set_many({f"zone:{sid}": on for sid in self.scene.zone_ids()})
-
     def set_placing(self, on: bool) -> None:
         """Placement mode: the next click on the skin places a needle."""
         self.act_place.setChecked(on)
@@ -604,18 +484,9 @@ class MainWindow(QMainWindow):
         self.docks["Steps"].show()
         self.docks["Steps"].raise_()
 
-    def show_about(self) -> None:
-        show_about(self)
-
-    def show_shortcuts(self) -> actions.ShortcutsDialog:
-        dlg = actions.ShortcutsDialog(self)
-        dlg.setModal(False)
-        dlg.show()
-        return dlg
-
     # ---------------------------------------------------------------- keys and layout
     def keyPressEvent(self, event: Any) -> None:
-        if self.presentation_key(event.key()):
+        if self.presenter.key(event.key()):
             return
         if event.key() == Qt.Key.Key_Escape:
             self.cancel()
@@ -643,7 +514,7 @@ class MainWindow(QMainWindow):
     def save_layout(self) -> None:
         s = storage.settings()
         s.setValue("window/geometry", self.saveGeometry())
-        if self.presenting is None:  # a presentation hides every dock for a while
+        if self.presenter.presenting is None:  # a presentation hides every dock for a while
             s.setValue("window/state", self.saveState(LAYOUT_VERSION))
         else:
             s.setValue("window/state", self.presenter.layout_before())
@@ -661,7 +532,7 @@ class MainWindow(QMainWindow):
             self.needles.tp_combo.setCurrentIndex(self.needles.tp_combo.findData(ident))
         elif kind == "needle":
             self.select_needle(ident)
-            self.info.show_needle(self.plan.needle(ident), self.reports.get(ident))
+            self.info.show_needle(self.plan.needle(ident), self.doc.reports.get(ident))
         self.docks["Information"].raise_()
 
     def _choose_structure(self, sid: str) -> None:
@@ -677,40 +548,7 @@ class MainWindow(QMainWindow):
             self.info.show_structure(atlas, sid)
             self.statusBar().showMessage(atlas.structures[sid].name, 4000)
 
-    # ================================================================ files (gui/files.py)
-    def new_plan(self) -> None:
-        self.files.new_plan()
-
-    def open_dialog(self) -> None:
-        self.files.open_dialog()
-
-    def open_plan(self, path: str | os.PathLike[str], ask: bool = False, recovery: bool = True) -> bool:
-        return self.files.open_plan(path, ask, recovery)
-
-    def save(self) -> bool:
-        return self.files.save()
-
-    def save_as(self) -> bool:
-        return self.files.save_as()
-
-    def save_to(self, path: str | os.PathLike[str]) -> bool:
-        return self.files.save_to(path)
-
-    def write_recovery(self) -> None:
-        self.files.write_recovery()
-
-    def offer_recovery(self, plan_path: str | None = None, others: bool = True) -> bool:
-        return self.files.offer_recovery(plan_path, others)
-
-    def export_png_dialog(self) -> None:
-        self.files.export_png_dialog()
-
-    def export_report_dialog(self) -> None:
-        self.files.export_report_dialog()
-
-    def export_report(self, path: str | os.PathLike[str]) -> Path:
-        return self.files.export_report(path)
-
+    # ================================================================ files dropped on the window
     def dragEnterEvent(self, event: QDragEnterEvent) -> None:
         urls = event.mimeData().urls()
         if urls and all(u.isLocalFile() and u.toLocalFile().endswith(".json") for u in urls):

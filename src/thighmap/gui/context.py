@@ -77,16 +77,16 @@ class ContextMenus(QObject):
             self.win.view.set_visible("trigger_points", True)
             self.win.view.show_only([f"tp:{ident}"], [f"tp:{t}" for t in atlas.trigger_points])
         else:
-            self.win.show_only(ident)
+            self.win.scene.show_only(ident)
 
     def isolate(self) -> None:
         """Only this structure, and the view turned to frame it."""
         if self.target is not None:
-            self.win.show_only(self.target[1])
+            self.win.scene.show_only(self.target[1])
             self.win.scene.fly_to(self.target[1])
 
     def show_all(self) -> None:
-        self.win.show_only("")
+        self.win.scene.show_only("")
 
     def card(self) -> None:
         if self.target is not None:

@@ -36,7 +36,7 @@ class PlanFiles(QObject):
         self.autosave.timeout.connect(self.write_recovery)
 
     def update_title(self) -> None:
-        name = Path(self.win.plan_path).name if self.win.plan_path else "untitled plan"
+        name = Path(self.win.doc.path).name if self.win.doc.path else "untitled plan"
         self.win.setWindowTitle(f"{name}[*] — thighmap")
         self.win.setWindowModified(self.win.doc.dirty)
 
@@ -50,7 +50,7 @@ class PlanFiles(QObject):
             if self.win.undo.isClean():
                 storage.clear_recovery(self.win.window_id)
             else:
-                storage.write_recovery(self.win.window_id, self.win.plan, self.win.plan_path)
+                storage.write_recovery(self.win.window_id, self.win.plan, self.win.doc.path)
         except Exception:
             log.exception("could not write the recovery file")
 
@@ -118,7 +118,7 @@ class PlanFiles(QObject):
     def open_dialog(self) -> None:
         if not self.maybe_save():
             return
-        start = str(Path(self.win.plan_path).parent) if self.win.plan_path else ""
+        start = str(Path(self.win.doc.path).parent) if self.win.doc.path else ""
         path, _ = QFileDialog.getOpenFileName(self.win, "Open plan", start, PLAN_FILTER)
         if path:
             self.open_plan(path, ask=False)
@@ -147,12 +147,12 @@ class PlanFiles(QObject):
         return True
 
     def save(self) -> bool:
-        if self.win.plan_path is None:
+        if self.win.doc.path is None:
             return self.save_as()
-        return self.save_to(self.win.plan_path)
+        return self.save_to(self.win.doc.path)
 
     def save_as(self) -> bool:
-        start = self.win.plan_path or str(Path.home() / "plan.thighplan.json")
+        start = self.win.doc.path or str(Path.home() / "plan.thighplan.json")
         path, _ = QFileDialog.getSaveFileName(self.win, "Save plan", start, PLAN_FILTER)
         if not path:
             return False
@@ -200,7 +200,7 @@ class PlanFiles(QObject):
         if not self.win.plan.needles:
             self.win.error("Export report", "The plan has no needles to report on.")
             return
-        stem = Path(self.win.plan_path).name.split(".")[0] if self.win.plan_path else "thighmap-plan"
+        stem = Path(self.win.doc.path).name.split(".")[0] if self.win.doc.path else "thighmap-plan"
         path, _ = QFileDialog.getSaveFileName(self.win, "Export report", f"{stem}-report.pdf", "PDF (*.pdf)")
         if not path:
             return
@@ -216,7 +216,7 @@ class PlanFiles(QObject):
         from thighmap.report import write_plan_report
 
         model = self.win.core.model(self.win.plan)
-        return write_plan_report(self.win.plan, model, path, plan_path=self.win.plan_path)
+        return write_plan_report(self.win.plan, model, path, plan_path=self.win.doc.path)
 
     def export_png(self, path: str | os.PathLike[str]) -> Path:
         self.win.scene.render_now()

@@ -5,7 +5,8 @@ The points and the distance are a Qt-free model (viz.measure); which structure a
 lies on is found by viz.probe. The 3D view draws the points, the line and the distance
 (in the one label layout); the Information panel shows the measurement's card. A third
 click starts a new measurement; Esc or the action again leaves the mode (and drops the
-measurement); a new atlas (patient, side) drops it too.
+measurement); a new atlas (patient, side) drops it too. A demonstration step records the
+measurement on show and gives it back (gui/steps.py).
 """
 
 from __future__ import annotations
@@ -48,6 +49,16 @@ class MeasuringTool(QObject):
             if self._message and bar.full_message == self._message:
                 bar.clearMessage()
             self._message = ""
+
+    def show_points(self, points: list[tuple[Any, str | None]]) -> None:
+        """Show a recorded measurement (a demonstration step's): in measuring mode with
+        these points; none: out of measuring mode, as Esc would leave it."""
+        if not points:
+            self.set_active(False)
+            return
+        if not self.active:
+            self.set_active(True)
+        self.measurement.set_points(points)
 
     def _say(self, text: str) -> None:
         self._message = text

@@ -12,7 +12,7 @@ from PySide6.QtWidgets import QToolBar
 
 from thighmap.planning import demo
 
-from .steps import apply_step, capture_step
+from .steps import apply_step, camera_of, capture_step
 
 CAMERA_MOVE_S = 0.7  # a presentation's camera glides to the next step in this time
 CAMERA_TICK_MS = 30
@@ -93,7 +93,7 @@ class Presenter(QObject):
             color="#aab0ba",
             name="demo-count",
         )
-        self._move = (self.win.current_camera(), step.camera, time.perf_counter())
+        self._move = (camera_of(self.win.pl), step.camera, time.perf_counter())
         self._move_timer.start()
 
     def _camera_tick(self) -> None:

@@ -45,6 +45,18 @@ class ReferralView(QObject):
         self.trigger_point = tp_id
         self.draw()
 
+    @property
+    def shown_for(self) -> str | None:
+        """The trigger point whose region is shaded now (None: no region on the skin)."""
+        return self.trigger_point if self.weights is not None else None
+
+    def restore(self, tp_id: str | None) -> None:
+        """Show exactly this trigger point's region, as a demonstration step recorded it
+        (None: no region; the toggle is left as it is)."""
+        if tp_id is not None:
+            self.win.actions_by_id["referral"].setChecked(True)
+        self.show_for(tp_id)
+
     def draw(self) -> None:
         scene = self.win.scene
         self.weights = None

@@ -48,11 +48,6 @@ LABEL_STYLES: dict[str, tuple[str, str, float, bool]] = {
     "landmark": ("#ffe9a8", "#3b3420", 1.0, True),
 }
 NEEDLE_PRIORITY = 10.0
-MEASURE_COLOUR = "#ffd54a"  # the measuring tool's points, line and label box
-MEASURE_TEXT = "#1a1a1a"
-REFERRAL_COLOUR = (235, 70, 255)  # a trigger point's referral region (magenta: apart from muscle red)
-REFERRAL_MAX_ALPHA = 0.75  # opacity where the region's weight is 1
-REFERRAL_LIFT_MM = 0.6  # drawn this far out of the skin, so that it is not hidden in it
 SOLID_OPACITY = 0.5  # layers at least this opaque are picked before translucent ones
 FOCUS_COLOUR = "#ffffff"
 
@@ -749,6 +744,15 @@ class Scene3D(QObject):
         """The structures that have a danger zone (the danger structures of the atlas)."""
         return [st.id for st in self.atlas.danger_structures()] if self.atlas is not None else []
 
+    def set_zones_shown(self, on: bool) -> None:
+        """Every danger zone on or off (View > Danger zones)."""
+        self.view.set_many({f"zone:{sid}": on for sid in self.zone_ids()})
+
+    def show_only(self, sid: str) -> None:
+        """Only this structure (all of them for "")."""
+        if self.atlas is not None:
+            self.view.show_only(self.atlas.structures if not sid else [sid], self.atlas.structures)
+
     def set_structure_visible(self, sid: str, visible: bool) -> None:
         self.view.set_visible(sid, visible)
 
@@ -1128,14 +1132,10 @@ class Scene3D(QObject):
         with its distance in a label of the one layout (kept, like a needle's)."""
         self.clear_measurement(render=False)
         pts = [scene.to_display(np.asarray(p, float)) for p in points_mm]
-        for p in pts:
-            self.measure_actors.append(
-                _actor(
-                    pv.Sphere(radius=2.4, center=p, theta_resolution=16, phi_resolution=12), MEASURE_COLOUR
-                )
-            )
+        for shape in scene.measurement_shapes(points_mm):
+            line = shape.n_lines > 0
+            self.measure_actors.append(_actor(shape, scene.MEASURE_COLOUR, line_width=5 if line else None))
         if len(pts) == 2:
-            self.measure_actors.append(_actor(pv.Line(pts[0], pts[1]), MEASURE_COLOUR, line_width=5))
             self._measure_segments = [(pts[0], pts[1])]
             self._new_label(
                 "measure:distance",
@@ -1143,8 +1143,8 @@ class Scene3D(QObject):
                 (pts[0] + pts[1]) / 2.0,
                 text,
                 full_text or text,
-                MEASURE_TEXT,
-                MEASURE_COLOUR,
+                scene.MEASURE_TEXT,
+                scene.MEASURE_COLOUR,
                 NEEDLE_PRIORITY,
                 keep=True,
                 bold=True,
@@ -1169,21 +1169,9 @@ class Scene3D(QObject):
         self.clear_referral(render=False)
         if self.atlas is None:
             return
-        poly = scene.surface_to_polydata(self.atlas.mesh("skin"))
-        w = np.clip(np.asarray(weights, float), 0.0, 1.0)
-        if w.shape != (poly.n_points,):
-            raise ValueError(f"expected one weight per skin vertex ({poly.n_points}), got {w.shape}")
-        poly.points = poly.points + poly.point_data["Normals"] * REFERRAL_LIFT_MM
-        rgba = np.zeros((len(w), 4), np.uint8)
-        rgba[:, :3] = REFERRAL_COLOUR
-        rgba[:, 3] = np.round(w * REFERRAL_MAX_ALPHA * 255).astype(np.uint8)
-        faces = poly.regular_faces
-        shaded = faces[w[faces].max(axis=1) > 0.01]
-        if len(shaded) == 0:
+        part = scene.referral_shading(self.atlas.mesh("skin"), weights)
+        if part is None:
             return
-        part = pv.PolyData(poly.points, np.hstack([np.full((len(shaded), 1), 3), shaded]).ravel())
-        part.point_data["referral"] = rgba
-        part.point_data["Normals"] = poly.point_data["Normals"]
         self.referral_actor = self.pl.add_mesh(
             part,
             scalars="referral",

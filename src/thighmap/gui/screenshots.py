@@ -70,7 +70,7 @@ def main(out_dir: str) -> int:
     nerve = np.asarray(tube.centres_mm[len(tube.centres_mm) // 2], float)
     w.handle_skin_pick(nerve + np.array([0.0, 120.0, 0.0]))
     w.on_tip_dragged(nerve)
-    needle = w.selected_needle()
+    needle = w.doc.selected_needle()
     assert needle is not None
     w.set_depth(float(np.linalg.norm(nerve - needle.entry_mm)) - 2.0)
     w.scene.camera("medial")
@@ -86,13 +86,13 @@ def main(out_dir: str) -> int:
 
     # the approach map to the lateral mid-thigh trigger point, with a needle at its best entry
     w.needles.tp_combo.setCurrentIndex(max(w.needles.tp_combo.findData("bfl_nct_mid"), 0))
-    w.show_approach_to_trigger_point()
-    w.place_needle_at_best_entry()
+    w.maps.show_approach_to_trigger_point()
+    w.maps.place_needle_at_best_entry()
     w.scene.camera("posterior")
     _settle(app, w)
     _save(w.grab(), out / "05-approach-map.png")
 
-    w.show_depth_map()
+    w.maps.show_depth_map()
     _settle(app, w)
     _save(w.grab(), out / "06-depth-map.png")
     # the map's value under the resting mouse (the status bar; the tooltip is its own window)
@@ -101,7 +101,7 @@ def main(out_dir: str) -> int:
     w.mouse.hover_at(*w.scene.display_point(band[np.argmax(band[:, 1])]))
     _settle(app, w)
     _save(w.grab(), out / "08-map-value.png")
-    w.clear_map()
+    w.maps.clear_map()
 
     # the measuring tool: from the back of semitendinosus to the back of biceps femoris
     w.view.set_visible("needles", False)
@@ -132,16 +132,16 @@ def main(out_dir: str) -> int:
         "Deep to the long head of biceps femoris, on adductor magnus: the danger zone a deep "
         "needle in the back of the thigh must respect.",
     )
-    w.start_presentation()
-    w.show_step(1)
+    w.presenter.start()
+    w.presenter.show_step(1)
     import time
 
     t0 = time.perf_counter()
-    while w._move is not None and time.perf_counter() - t0 < 10:
+    while w.presenter._move is not None and time.perf_counter() - t0 < 10:
         app.processEvents()
     _settle(app, w)
     _save(w.grab(), out / "07-presentation.png")
-    w.stop_presentation()
+    w.presenter.stop()
     w.undo.setClean()
     w.close()
     return 0

@@ -52,7 +52,7 @@ class SkinMaps(QObject):
         self.show_approach(target, name, ("trigger_point", str(tp_id)))
 
     def show_approach_to_needle_tip(self) -> None:
-        needle = self.win.selected_needle()
+        needle = self.win.doc.selected_needle()
         if needle is None:
             self.win.error("Approach map", "Select a needle first: the map is drawn to its tip.")
             return

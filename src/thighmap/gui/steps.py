@@ -8,6 +8,7 @@ undoable edit of the plan; the list redraws itself whenever the undo stack moves
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -37,29 +38,37 @@ from thighmap.planning import Plan, demo
 from thighmap.planning.demo import DemoStep, Section
 from thighmap.viz import scene
 
+from .dialogs import StepDialog
+
 OK = QDialogButtonBox.StandardButton.Ok
 CANCEL = QDialogButtonBox.StandardButton.Cancel
 EXPORT_SIZES = ((960, 720), (1280, 720), (1920, 1080), (800, 600))
 
 
 # ====================================================================== view <-> step
+def camera_of(plotter: Any) -> demo.Camera:
+    """The 3D view's camera as a step records it."""
+    cam = plotter.camera
+    return demo.Camera(tuple(cam.position), tuple(cam.focal_point), tuple(cam.up), float(cam.view_angle))
+
+
 def capture_step(win: Any, title: str, text: str = "") -> DemoStep:
     """Everything visible in the window now, as a step: camera, layers and opacities,
-    needles shown by id, selection and outline, zones, trigger points, labels, cross-section."""
+    needles shown by id, selection and outline, zones, trigger points, labels, cross-section,
+    the measurement on show and the shaded referral region."""
     s = win.scene
     atlas = s.atlas
     structures = set(atlas.structures) if atlas is not None else set()
-    cam = win.pl.camera
     dock = win.docks.get("Cross-section")
     sec = win.view.section
     return DemoStep(
         title=title,
-        camera=demo.Camera(tuple(cam.position), tuple(cam.focal_point), tuple(cam.up), float(cam.view_angle)),
+        camera=camera_of(win.pl),
         text=text,
         hidden=tuple(sorted(s.hidden & structures)),
         opacity=dict(sorted(s.opacity.items())),
         needles=tuple(n.id for n in win.plan.needles if s.show_needles and n.id not in s.hidden_needles),
-        selected=win.selected,
+        selected=win.doc.selected,
         danger_zones=win.view.any_zone_visible(s.zone_ids()),
         focused=s.focused if s.focused in structures else None,
         hidden_zones=tuple(sorted(s.hidden_zones)),
@@ -76,6 +85,11 @@ def capture_step(win: Any, title: str, text: str = "") -> DemoStep:
             follow=sec.follow,
             level_mm=sec.level_mm,
         ),
+        measurement=tuple(
+            demo.MeasuredPoint(tuple(float(v) for v in p.point_mm), p.structure)  # type: ignore[arg-type]
+            for p in win.measuring.measurement.points
+        ),
+        referral=win.referral.shown_for,
     )
 
 
@@ -116,9 +130,9 @@ def apply_step(win: Any, step: DemoStep, *, camera: bool = True) -> None:
     else:
         win._clicked_focus = None  # the window's clicked outline, dropped as Esc would
         s.set_focus(None)
-    # a step records neither a measurement nor a referral region: none is left over from before
-    win.measuring.set_active(False)
-    win.referral.show_for(None)
+    # the step's measurement and referral region, or none: none is left over from before
+    win.measuring.show_points([(p.point_mm, p.on) for p in step.measurement])
+    win.referral.restore(step.referral if step.referral in atlas.trigger_points else None)
     if step.section is not None:
         fixed = step.section.follow == "fixed"
         win.view.set_section(
@@ -142,6 +156,48 @@ def clear_needle_hiding(view: Any, key: str, visible: bool) -> None:
     """Switching the Needles layer on shows every needle again, also those a step hid."""
     if key == "needles" and visible:
         view.set_hidden_needles(())
+
+
+# ====================================================================== the menu's commands
+def record_step_dialog(win: Any) -> None:
+    """Demonstration > Record step: a title and a text, then the view as the next step."""
+    number = len(win.steps()) + 1
+    dlg = StepDialog(number, win)
+    if dlg.exec():
+        win.record_step(dlg.title.text().strip() or f"Step {number}", dlg.text.toPlainText())
+
+
+def export_steps_dialog(win: Any) -> None:
+    """Demonstration > Export steps: a folder, an image size and a GIF or not."""
+    if not win.steps():
+        win.error("Export steps", "Record a step first (Demonstration > Record step).")
+        return
+    dlg = ExportDialog(str(Path(win.doc.path).parent if win.doc.path else Path.home()), win)
+    if not dlg.exec() or not dlg.folder.text().strip():
+        return
+    folder = dlg.folder.text().strip()
+    try:
+        written = export_steps(win, folder, size=dlg.image_size(), gif=dlg.gif.isChecked())
+    except (OSError, ValueError) as err:
+        win.error("Cannot export the steps", f"{folder}: {err}")
+        return
+    also = " and demonstration.gif" if dlg.gif.isChecked() else ""
+    win.statusBar().showMessage(f"Wrote {len(written)} images{also} to {folder}", 5000)
+
+
+def export_steps(
+    win: Any, folder: str | os.PathLike[str], size: tuple[int, int] = (960, 720), gif: bool = True
+) -> list[Path]:
+    """A PNG per step of the window's plan in ``folder`` (and demonstration.gif)."""
+    from thighmap.viz.demo import export_demonstration
+
+    return export_demonstration(
+        win.plan,
+        win.core.model(win.plan),
+        folder,
+        gif=Path(folder) / "demonstration.gif" if gif else None,
+        size=size,
+    )
 
 
 # ====================================================================== the step list
@@ -262,7 +318,7 @@ class StepList(QWidget):
         self._edit_plan(plan, text, row)
 
     def _record(self) -> None:
-        self.win.record_step_dialog()
+        record_step_dialog(self.win)
         self.refresh(self.list.count())
 
     def _show(self, _item: Any = None) -> None:

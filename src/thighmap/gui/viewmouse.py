@@ -46,7 +46,7 @@ class ViewMouse(QObject):
         # still reach the window
         if event.type() == QEvent.Type.KeyPress:
             key = event.key()  # type: ignore[attr-defined]
-            if self.win.presentation_key(key):
+            if self.win.presenter.key(key):
                 return True
             if key == Qt.Key.Key_Escape:
                 self.win.cancel()
@@ -155,6 +155,6 @@ class ViewMouse(QObject):
         if hit is not None and hit.kind == "trigger_point":
             self.win.statusBar().showMessage(f"Trigger point: {atlas.trigger_points[hit.ident].name}", 3000)
         elif hit is not None and hit.kind == "needle":
-            report = self.win.reports.get(hit.ident)
+            report = self.win.doc.reports.get(hit.ident)
             status = f": {report.status}" if report is not None else ""
             self.win.statusBar().showMessage(f"Needle {hit.ident}{status} (click to select)", 3000)

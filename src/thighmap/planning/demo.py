@@ -5,9 +5,11 @@ changed opacity (structures, danger zones "zone:<id>", trigger-point spreads "tp
 which needles are shown (by id: a needle added after the step was recorded stays hidden
 when it is played), which needle is selected and which structure outlined, the danger
 zones (all, and those switched off one by one), the trigger points, the labels of
-structures, landmarks and trigger points, the cross-section, a title, a short text and
-how long the step is held in a GIF. The steps live in the plan file under the key
-"demonstration" (an extra key of the version-1 format, kept by every load and save):
+structures, landmarks and trigger points, the cross-section, a measurement on show (its
+one or two points, with the structure each lies on), the trigger point whose referral
+region is shaded, a title, a short text and how long the step is held in a GIF. The
+steps live in the plan file under the key "demonstration" (an extra key of the version-1
+format, kept by every load and save):
 
     "demonstration": {"steps": [{"title": "...", "text": "...", "duration_s": 3,
         "camera": {"position": [x, y, z], "focal_point": [x, y, z], "up": [x, y, z],
@@ -17,12 +19,16 @@ how long the step is held in a GIF. The steps live in the plan file under the ke
         "danger_zones": true, "hidden_zones": ["femoral_vein"],
         "trigger_points": true, "hidden_trigger_points": ["bf_lh_prox"],
         "labels": {"structures": false, "landmarks": false, "trigger_points": false},
-        "section": {"shown": true, "mode": "long", "follow": "fixed", "level_mm": 210}}]}
+        "section": {"shown": true, "mode": "long", "follow": "fixed", "level_mm": 210},
+        "measurement": [{"point_mm": [x, y, z], "on": "femur"}, {"point_mm": [x, y, z]}],
+        "referral": "bfl_nct_mid"}]}
 
 Every key but "title" and "camera" may be missing (plans written before a key existed
 still load): a missing "needles" shows every needle, a missing "labels", "trigger_points"
-or "section" leaves those as they are on screen. Keys this version does not know are
-kept. Camera coordinates are those of the drawing (the 3D view's world), in mm.
+or "section" leaves those as they are on screen; a missing "measurement" or "referral"
+shows none (a step shows only what it recorded). Keys this version does not know are
+kept. Camera coordinates are those of the drawing (the 3D view's world), in mm; measured
+points are in the plan's frame, in mm.
 
 The plain functions at the end (rename_step, move_step, duplicate_step, delete_step,
 edit_step) each return a new plan; the window pushes them as undoable edits.
@@ -49,7 +55,7 @@ KNOWN_KEYS = frozenset(
     {
         "title", "text", "duration_s", "camera", "hidden", "opacity", "needles", "selected",
         "focused", "danger_zones", "hidden_zones", "trigger_points", "hidden_trigger_points",
-        "labels", "section",
+        "labels", "section", "measurement", "referral",
     }
 )  # fmt: skip
 
@@ -77,6 +83,14 @@ class Section:
 
 
 @dataclass(frozen=True)
+class MeasuredPoint:
+    """A point of a recorded measurement: where (plan frame, mm) and on which structure."""
+
+    point_mm: tuple[float, float, float]
+    on: str | None = None
+
+
+@dataclass(frozen=True)
 class DemoStep:
     title: str
     camera: Camera
@@ -93,6 +107,8 @@ class DemoStep:
     hidden_trigger_points: tuple[str, ...] = ()
     labels: dict[str, bool] | None = None  # LABEL_KINDS -> shown; None: as on screen
     section: Section | None = None  # None: as on screen
+    measurement: tuple[MeasuredPoint, ...] = ()  # 0, 1 or 2 points on show
+    referral: str | None = None  # the trigger point whose referral region is shaded
     unknown: dict[str, Any] = field(default_factory=dict)  # keys of a later version, kept
 
     def shows_needle(self, nid: str) -> bool:
@@ -155,6 +171,13 @@ def step_to_json(step: DemoStep) -> dict[str, Any]:
             "follow": step.section.follow,
             "level_mm": round(step.section.level_mm, 3),
         }
+    if step.measurement:
+        out["measurement"] = [
+            {"point_mm": [round(v, 4) for v in p.point_mm], **({"on": p.on} if p.on is not None else {})}
+            for p in step.measurement
+        ]
+    if step.referral is not None:
+        out["referral"] = step.referral
     return {**step.unknown, **out}
 
 
@@ -222,6 +245,8 @@ def _step_from_json(raw: Any, where: str) -> DemoStep:
         ),
         labels=labels,
         section=_section(raw.get("section"), f"{where}.section"),
+        measurement=_measurement(raw.get("measurement", []), f"{where}.measurement"),
+        referral=_optional_id(raw.get("referral"), f"{where}.referral", "a trigger point id"),
         unknown={k: v for k, v in raw.items() if k not in KNOWN_KEYS},
     )
 
@@ -245,6 +270,28 @@ def _section(raw: Any, where: str) -> Section | None:
         follow=follow,
         level_mm=_number(raw.get("level_mm", 0.0), f"{where}.level_mm"),
     )
+
+
+def _measurement(raw: Any, where: str) -> tuple[MeasuredPoint, ...]:
+    if not isinstance(raw, list) or len(raw) > 2:
+        raise DemoError(f"field '{where}': value {raw!r}: expected a list of at most two points")
+    points = []
+    for i, p in enumerate(raw):
+        if not isinstance(p, dict):
+            raise DemoError(f"field '{where}[{i}]': value {p!r}: expected an object with 'point_mm'")
+        points.append(
+            MeasuredPoint(
+                _vec3(p.get("point_mm"), f"{where}[{i}].point_mm"),
+                _optional_id(p.get("on"), f"{where}[{i}].on", "a structure id"),
+            )
+        )
+    return tuple(points)
+
+
+def _optional_id(value: Any, where: str, what: str) -> str | None:
+    if value is not None and (not isinstance(value, str) or not value):
+        raise DemoError(f"field '{where}': value {value!r}: expected {what}")
+    return value
 
 
 def _bool(value: Any, where: str) -> bool:

@@ -124,6 +124,24 @@ def plan_schema() -> dict[str, Any]:
                 },
                 "additionalProperties": True,
             },
+            "measurement": {
+                "type": "array",
+                "maxItems": 2,
+                "description": "the measurement on show: one or two points (plan frame, mm)",
+                "items": {
+                    "type": "object",
+                    "required": ["point_mm"],
+                    "properties": {
+                        "point_mm": _vec3("a measured point", bounded=False),
+                        "on": {"type": "string", "description": "structure id of the surface"},
+                    },
+                    "additionalProperties": True,
+                },
+            },
+            "referral": {
+                "type": "string",
+                "description": "trigger point id whose referral region is shaded; missing: none",
+            },
             "duration_s": {
                 "type": "number",
                 "minimum": DURATION_RANGE_S[0],

@@ -4,8 +4,9 @@ with smooth camera moves between the steps (no Qt).
 A step shows its structures with their opacities, its danger zones (all, less those
 switched off one by one), its trigger points, exactly the needles it names (needles and
 trigger-point markers drawn in front of the anatomy, as in the window, so a needle inside
-a muscle is seen), its title and text. Each step is
-held for its own duration_s in the GIF. Labels and the cross-section are not drawn here.
+a muscle is seen), its measurement (points, line and distance, in front as in the window),
+the referral region it shaded on the skin, its title and text. Each step is held for its
+own duration_s in the GIF. Labels and the cross-section are not drawn here.
 """
 
 from __future__ import annotations
@@ -19,10 +20,12 @@ import pyvista as pv
 from vtkmodules.vtkRenderingCore import vtkRenderer
 
 from thighmap.anatomy.mirror import atlas_on_side
+from thighmap.anatomy.referral import region_weights_on_atlas
 from thighmap.planning import Plan
 from thighmap.planning.demo import Camera, DemoStep, interpolate_camera, steps_of
 from thighmap.safety.engine import SafetyModel
 from thighmap.viz import scene
+from thighmap.viz.measure import distance_mm, distance_text
 from thighmap.viz.needles import needle_actors_for_report
 from thighmap.viz.render import add_atlas, write_image
 
@@ -36,6 +39,8 @@ class DemoRenderer:
     def __init__(self, plan: Plan, model: SafetyModel, size: tuple[int, int] = (960, 720)) -> None:
         atlas = atlas_on_side(model.atlas, plan.side)
         self.atlas = atlas
+        self.side = plan.side
+        self.extras: list[pv.Actor] = []  # a step's measurement and referral region
         self.pl = pv.Plotter(off_screen=True, window_size=list(size))
         self.pl.set_background("#20242b", top="#3a4150")
         self.pl.enable_lightkit()
@@ -101,10 +106,47 @@ class DemoRenderer:
             core.SetVisibility(shown)
             spread.SetVisibility(shown)
             spread.prop.opacity = step.opacity.get(f"tp:{tid}", scene.SPREAD_OPACITY)
+        self._show_measurement_and_referral(step)
         self.pl.add_text(step.title, position="upper_left", font_size=16, color="white", name="title")
         body = "\n".join(textwrap.wrap(step.text, 70))
         self.pl.add_text(body, position="lower_right", font_size=11, color="#e8eaee", name="text")
         self.set_camera(camera or step.camera)
+
+    def _show_measurement_and_referral(self, step: DemoStep) -> None:
+        for actor in self.extras:
+            self.pl.renderer.RemoveActor(actor)
+            self.overlay.RemoveActor(actor)
+        self.extras = []
+        self.pl.remove_actor("measure-label", render=False)
+        for shape in scene.measurement_shapes(p.point_mm for p in step.measurement):
+            line = shape.n_lines > 0
+            actor = self.pl.add_mesh(
+                shape, color=scene.MEASURE_COLOUR, line_width=5 if line else None, smooth_shading=not line
+            )
+            self.pl.renderer.RemoveActor(actor)
+            self.overlay.AddActor(actor)  # in front, as needles are
+            self.extras.append(actor)
+        if len(step.measurement) == 2:
+            a, b = (np.asarray(p.point_mm, float) for p in step.measurement)
+            self.pl.add_point_labels(
+                scene.to_display(((a + b) / 2.0)[None, :]),
+                [distance_text(distance_mm(a, b))],
+                font_size=14,
+                bold=True,
+                text_color=scene.MEASURE_TEXT,
+                shape_color=scene.MEASURE_COLOUR,
+                show_points=False,
+                always_visible=True,
+                name="measure-label",
+            )
+        tp = self.atlas.trigger_points.get(step.referral) if step.referral else None
+        if tp is not None and tp.referral_region is not None:
+            weights = region_weights_on_atlas(tp.referral_region, self.atlas, self.side)
+            part = scene.referral_shading(self.atlas.mesh("skin"), weights)
+            if part is not None:
+                actor = self.pl.add_mesh(part, scalars="referral", rgba=True, smooth_shading=True)
+                actor.prop.ambient = 0.45
+                self.extras.append(actor)
 
     def set_camera(self, camera: Camera) -> None:
         self.pl.camera.position = camera.position

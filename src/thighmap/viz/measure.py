@@ -48,6 +48,19 @@ class Measurement:
         self.points.append(MeasuredPoint(p, structure))
         self.changed.emit()
 
+    def set_points(self, points: list[tuple[np.ndarray, str | None]]) -> None:
+        """Show these (at most two) points at once, as a demonstration step recorded them."""
+        if len(points) > 2:
+            raise ValueError(f"a measurement has at most two points, got {len(points)}")
+        new = []
+        for point_mm, structure in points:
+            p = np.asarray(point_mm, float).reshape(3)
+            if not np.all(np.isfinite(p)):
+                raise ValueError(f"a measured point must be finite, got {p.tolist()}")
+            new.append(MeasuredPoint(p, structure))
+        self.points = new
+        self.changed.emit()
+
     def clear(self) -> None:
         if self.points:
             self.points = []

@@ -73,6 +73,49 @@ def polyline(points: Iterable[np.ndarray]) -> pv.PolyData:
     return pv.lines_from_points(to_display(np.asarray(list(points), float)))
 
 
+# ---------------------------------------------------------------- measurement, referral
+MEASURE_COLOUR = "#ffd54a"  # the measuring tool's points, line and label box
+MEASURE_TEXT = "#1a1a1a"
+MEASURE_POINT_MM = 2.4  # radius of a measured point's marker
+REFERRAL_COLOUR = (235, 70, 255)  # a trigger point's referral region (magenta: apart from muscle red)
+REFERRAL_MAX_ALPHA = 0.75  # opacity where the region's weight is 1
+REFERRAL_LIFT_MM = 0.6  # drawn this far out of the skin, so that it is not hidden in it
+
+
+def measurement_shapes(points_mm: Iterable[np.ndarray]) -> list[pv.PolyData]:
+    """The measuring tool's picked points (plan frame) as markers, and for two, the line
+    between them (drawing frame)."""
+    pts = [to_display(np.asarray(p, float)) for p in points_mm]
+    shapes = [
+        pv.Sphere(radius=MEASURE_POINT_MM, center=p, theta_resolution=16, phi_resolution=12) for p in pts
+    ]
+    if len(pts) == 2:
+        shapes.append(pv.Line(pts[0], pts[1]))
+    return shapes
+
+
+def referral_shading(skin: SurfaceMesh, weights: Any) -> pv.PolyData | None:
+    """The skin's faces a referral region covers, lifted out of the skin, with an RGBA
+    point array "referral" (its colour, opacity by weight); None when it covers none.
+    ``weights``: one per skin vertex, 0..1."""
+    poly = surface_to_polydata(skin)
+    w = np.clip(np.asarray(weights, float), 0.0, 1.0)
+    if w.shape != (poly.n_points,):
+        raise ValueError(f"expected one weight per skin vertex ({poly.n_points}), got {w.shape}")
+    poly.points = poly.points + poly.point_data["Normals"] * REFERRAL_LIFT_MM
+    rgba = np.zeros((len(w), 4), np.uint8)
+    rgba[:, :3] = REFERRAL_COLOUR
+    rgba[:, 3] = np.round(w * REFERRAL_MAX_ALPHA * 255).astype(np.uint8)
+    faces = poly.regular_faces
+    shaded = faces[w[faces].max(axis=1) > 0.01]
+    if len(shaded) == 0:
+        return None
+    part = pv.PolyData(poly.points, np.hstack([np.full((len(shaded), 1), 3), shaded]).ravel())
+    part.point_data["referral"] = rgba
+    part.point_data["Normals"] = poly.point_data["Normals"]
+    return part
+
+
 # A muscle's cord-like parts are drawn as tendon: rings of mean radius below TENDON_MM
 # fully, blending into muscle up to BELLY_MM (chosen: the hamstring tendons are about
 # 4-8 mm across, their bellies several centimetres).

@@ -11,10 +11,15 @@ part of a region one can see is the region less every region drawn after it.
 Labels (:func:`layout_section_labels`): each region's label hangs from the point of its
 visible part farthest from that part's edge (on a grid of a few pixels, the distance by
 a distance transform of the grid, to within a grid step). A label whose
-box fits inside the visible part there sits on it, with no leader; the others are laid
-out by the 3D view's layout (:func:`thighmap.viz.labels.layout_labels`) beside the
-section, with leader lines, never on a label already placed nor outside the viewport.
-Everything is in the picture's pixels (any orientation of the y axis).
+box fits inside the visible part there sits on it, with no leader; the others go beside
+the section with leader lines, never on a label already placed nor outside the viewport:
+in two columns left and right of the section (rows above and below it for a section
+wider than tall, when they hold as many), each label on its structure's side, stacked in the order of their
+structures along the column so that no two leaders cross (as anatomy atlases label a
+cross-section). Where the columns cannot hold them all, the 3D view's layout
+(:func:`thighmap.viz.labels.layout_labels`) places them around the section instead,
+whichever names more. Everything is in the picture's pixels (any orientation of the y
+axis).
 """
 
 from __future__ import annotations
@@ -31,6 +36,8 @@ GRID_PX = 3.0  # the step of the grid a region's label point is searched on
 MAX_GRID = 160  # at most this many grid steps along a side (a huge region is sampled coarser)
 INSIDE_MARGIN_PX = 1.0  # a label inside its region keeps this far from the region's edge
 SIDE_PENALTY_PX = 250.0  # a label beside the section on the other side than its structure
+COLUMN_GAP_PX = 8.0  # between the section's bounding box and a column of labels
+WIDE_SECTION = 1.5  # a section this many times wider than tall is labelled above and below
 
 
 def points_in_loops(points: Any, loops: Sequence[np.ndarray]) -> np.ndarray:
@@ -230,6 +237,19 @@ class SectionLabels:
             (self.anchors_px[k], self.leader_end_px[k]) for k in np.flatnonzero(self.placed & ~self.inside)
         ]
 
+    def crossing_leaders(self) -> list[tuple[int, int]]:
+        """The pairs of regions whose leaders cross each other."""
+        return crossing_segments(self.anchors_px, self.leader_end_px, self.placed & ~self.inside)
+
+
+def crossing_segments(a: np.ndarray, b: np.ndarray, use: np.ndarray | None = None) -> list[tuple[int, int]]:
+    """The pairs (i, j), i < j, of segments a[i]-b[i] that properly cross (of those ``use``)."""
+    idx = np.flatnonzero(np.ones(len(a), bool) if use is None else use)
+    if len(idx) < 2:
+        return []
+    cross = label_layout._segments_cross(a[idx], b[idx], a[idx], b[idx])
+    return [(int(idx[i]), int(idx[j])) for i, j in zip(*np.nonzero(np.triu(cross, 1)), strict=True)]
+
 
 def layout_section_labels(
     regions: Sequence[Sequence[np.ndarray]],
@@ -290,31 +310,187 @@ def layout_section_labels(
         shown = [np.asarray(q, float).reshape(-1, 2) for loops in regions for q in loops if len(q)]
         allp = np.vstack(shown) if shown else np.zeros((0, 2))
         avoid = (*allp.min(axis=0), *allp.max(axis=0)) if len(allp) else None
-        # a label goes to the side of the section its structure is on (leaders stay short
-        # and do not cross the section)
-        mid_x = (avoid[0] + avoid[2]) / 2.0 if avoid is not None else 0.0
-        sides = np.where(anchors[rest][:, 0] < mid_x, -1.0, 1.0)
-        out = label_layout.layout_labels(
-            anchors[rest],
-            sizes[rest],
-            vp,
-            prio[rest],
-            needles_px=needles_px,
-            avoid_px=avoid,
-            blocked_px=np.array(taken).reshape(-1, 4),
-            gap_px=gap_px,
-            max_fill=0.6,
-            max_leader_px=max(vp[2] - vp[0], vp[3] - vp[1]),
-            tangle_from=float(np.min(prio)),
-            prefer_side=sides,
-            side_penalty_px=SIDE_PENALTY_PX,
-        )
+        obstacles = np.array(taken).reshape(-1, 4)
+        p = prio[rest]
+        # columns beside a section taller than wide, rows above and below a wider one (else
+        # the other way round)
+        wide = avoid is not None and avoid[2] - avoid[0] > WIDE_SECTION * (avoid[3] - avoid[1])
+        best: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
+        for transpose in (wide, not wide):
+            cols = _columns(anchors[rest], sizes[rest], p, vp, avoid, obstacles, gap_px, transpose)
+            if cols is not None and (best is None or _named(cols[2], p) > _named(best[2], p)):
+                best = cols
+            if best is not None and best[2].all():
+                break
+        if best is None or not best[2].all():
+            # around the section, each label on its structure's side (leaders stay short
+            # and do not cross the section), when that names more
+            mid_x = (avoid[0] + avoid[2]) / 2.0 if avoid is not None else 0.0
+            out = label_layout.layout_labels(
+                anchors[rest],
+                sizes[rest],
+                vp,
+                p,
+                needles_px=needles_px,
+                avoid_px=avoid,
+                blocked_px=obstacles,
+                gap_px=gap_px,
+                max_fill=0.6,
+                max_leader_px=max(vp[2] - vp[0], vp[3] - vp[1]),
+                tangle_from=float(np.min(prio)),
+                prefer_side=np.where(anchors[rest][:, 0] < mid_x, -1.0, 1.0),
+                side_penalty_px=SIDE_PENALTY_PX,
+            )
+            if best is None or _named(out.placed, p) > _named(best[2], p):
+                best = (out.rects_px, out.leader_end_px, out.placed)
         for j, k in enumerate(rest):
-            if out.placed[j]:
-                rects[k] = out.rects_px[j]
-                leader_end[k] = out.leader_end_px[j]
+            if best[2][j]:
+                rects[k] = best[0][j]
+                leader_end[k] = best[1][j]
     placed = np.isfinite(rects).all(axis=1)
     return SectionLabels(rects, anchors, inside, placed, leader_end)
+
+
+def _named(placed: np.ndarray, prio: np.ndarray) -> tuple[int, float]:
+    """How much a layout names: how many labels, then how important they are."""
+    return int(placed.sum()), float(prio[placed].sum())
+
+
+def _columns(
+    anchors: np.ndarray,
+    sizes: np.ndarray,
+    prio: np.ndarray,
+    vp: np.ndarray,
+    section: Any,
+    obstacles: np.ndarray,
+    gap: float,
+    transpose: bool,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+    """Labels in a column left and right of the section's box ``section`` (``transpose``:
+    in rows above and below it), each on its anchor's side, in the order of the anchors
+    along the column, then swapped pairwise until no two leaders cross. Labels that do not
+    fit are dropped, least important first. None when there is no room beside the section."""
+    if section is None:
+        return None
+    t = (lambda r: r[..., [1, 0, 3, 2]]) if transpose else (lambda r: r)
+    swap = (lambda p: p[..., ::-1]) if transpose else (lambda p: p)
+    box, vp_t, obs = t(np.asarray(section, float)), t(vp), t(obstacles)
+    anc, size = swap(anchors), swap(sizes)
+    n = len(anc)
+    rects, ends = np.full((n, 4), np.nan), np.full((n, 2), np.nan)
+    mid = (box[0] + box[2]) / 2.0
+    for side in (-1.0, 1.0):
+        members = np.flatnonzero((anc[:, 0] < mid) == (side < 0))
+        if not len(members):
+            continue
+        widest = float(size[members, 0].max())
+        if side < 0:
+            x1 = box[0] - COLUMN_GAP_PX
+            x0 = x1 - widest
+            if x0 < vp_t[0] + gap:
+                return None
+        else:
+            x0 = box[2] + COLUMN_GAP_PX
+            x1 = x0 + widest
+            if x1 > vp_t[2] - gap:
+                return None
+        # the stretches of the column blocked by boxes already placed (titles, labels)
+        hit = (obs[:, 0] < x1 + gap) & (obs[:, 2] > x0 - gap)
+        blocked = sorted((float(o[1]) - gap, float(o[3]) + gap) for o in obs[hit])
+
+        def stack(order: list[int], blocked: list[tuple[float, float]] = blocked) -> np.ndarray | None:
+            return _stack(anc[order, 1], size[order, 1], (vp_t[1] + gap, vp_t[3] - gap), blocked, gap)
+
+        order = [int(k) for k in members[np.argsort(anc[members, 1], kind="stable")]]
+        while order and (ys := stack(order)) is None:
+            order.remove(min(order, key=lambda k: (prio[k], -k)))  # the least important goes
+        if not order or ys is None:
+            continue
+        edge = x1 if side < 0 else x0
+        order, ys = _untangle(order, ys, anc, edge, stack)
+        for k, yk in zip(order, ys, strict=True):
+            w, h = size[k]
+            left = x1 - w if side < 0 else x0
+            rects[k] = (left, yk - h / 2, left + w, yk + h / 2)
+            ends[k] = (edge, yk)
+    placed = np.isfinite(rects).all(axis=1)
+    return t(rects), swap(ends), placed
+
+
+def _stack(
+    want: np.ndarray,
+    heights: np.ndarray,
+    span: tuple[float, float],
+    blocked: list[tuple[float, float]],
+    gap: float,
+) -> np.ndarray | None:
+    """Centres along a column for boxes of ``heights`` in the order given, each as near its
+    ``want`` as can be, apart by ``gap``, inside ``span`` and off the ``blocked``
+    stretches; None when they do not fit."""
+    h = np.asarray(heights, float)
+    y = np.asarray(want, float).copy()
+    if not len(y):
+        return y
+
+    def free(c: float, hh: float) -> tuple[float, float] | None:
+        for b0, b1 in blocked:
+            if c - hh / 2 < b1 and c + hh / 2 > b0:
+                return b0, b1
+        return None
+
+    # downwards: each below the one before and below any blocked stretch it touches
+    for i in range(len(y)):
+        y[i] = max(y[i], span[0] + h[i] / 2, (y[i - 1] + h[i - 1] / 2 + gap + h[i] / 2) if i else -np.inf)
+        while (b := free(y[i], h[i])) is not None:
+            y[i] = b[1] + h[i] / 2
+    # upwards from the end when the column overflows
+    for i in range(len(y) - 1, -1, -1):
+        limit = span[1] - h[i] / 2 if i == len(y) - 1 else y[i + 1] - h[i + 1] / 2 - gap - h[i] / 2
+        if y[i] > limit:
+            y[i] = limit
+            while (b := free(y[i], h[i])) is not None:
+                y[i] = b[0] - h[i] / 2
+    if y[0] - h[0] / 2 < span[0] - 1e-9 or any(free(c, hh) for c, hh in zip(y, h, strict=True)):
+        return None
+    if np.any(np.diff(y) < (h[1:] + h[:-1]) / 2 + gap - 1e-9):
+        return None
+    return y
+
+
+def _untangle(
+    order: list[int], ys: np.ndarray, anc: np.ndarray, edge: float, stack: Any
+) -> tuple[list[int], np.ndarray]:
+    """Swap two labels whose leaders (anchor to the column's ``edge``) cross and stack the
+    column again, until no two leaders cross (or the swaps run out)."""
+    for _ in range(4 * len(order) ** 2 + 4):
+        pair = next(
+            (
+                (i, j)
+                for i in range(len(order))
+                for j in range(i + 1, len(order))
+                if _cross(anc[order[i]], (edge, ys[i]), anc[order[j]], (edge, ys[j]))
+            ),
+            None,
+        )
+        if pair is None:
+            break
+        i, j = pair
+        new = list(order)
+        new[i], new[j] = new[j], new[i]
+        new_ys = stack(new)
+        if new_ys is None:
+            break
+        order, ys = new, new_ys
+    return order, ys
+
+
+def _cross(p1: Any, p2: Any, q1: Any, q2: Any) -> bool:
+    """Whether segment p1-p2 properly crosses segment q1-q2."""
+
+    def orient(a: Any, b: Any, c: Any) -> float:
+        return float((b[0] - a[0]) * (c[1] - a[1]) - (b[1] - a[1]) * (c[0] - a[0]))
+
+    return orient(p1, p2, q1) * orient(p1, p2, q2) < 0 and orient(q1, q2, p1) * orient(q1, q2, p2) < 0
 
 
 def _overlaps_any(rect: np.ndarray, taken: list[np.ndarray], gap: float) -> bool:
@@ -342,6 +518,7 @@ def outer_loop(loops: Sequence[np.ndarray]) -> np.ndarray | None:
 __all__ = [
     "SectionLabels",
     "VisiblePart",
+    "crossing_segments",
     "distance_to_segments",
     "fits_inside",
     "grid_in_loops",
