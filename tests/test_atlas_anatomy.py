@@ -480,13 +480,14 @@ def test_nerves_and_vessels_do_not_run_through_muscle_or_bone(atlas):
         length = np.linalg.norm(inward, axis=1, keepdims=True)
         deep = m.vertices + inward / np.maximum(length, 1e-9) * np.minimum(length, MUSCLE_REACH_INTO_TUBE_MM)
         # not at the limb's cut ends, where a tube stops in a cap the voxels cannot follow,
-        # nor where the tube runs on inside another (the femoral artery into the popliteal
-        # artery): its surface there is not the outside of the vessels
+        # nor where the tube runs on inside another (the popliteal artery's upper end inside
+        # the femoral artery): a point there is inside the other vessel, which a muscle may
+        # cover by MAX_COVER_MM like any exact surface
         z0, z1 = atlas.document["limb"]["z_range_mm"]
         inside_other = np.zeros(len(deep), bool)
         for joined in NERVES_AND_VESSELS:
             if joined != sid:
-                inside_other |= _contains(tubes[joined], m.vertices)
+                inside_other |= _contains(tubes[joined], deep)
         deep = deep[(deep[:, 2] > z0 + 10.0) & (deep[:, 2] < z1 - 10.0) & ~inside_other]
         for other in muscles:
             inside = _contains(meshes[other], deep)
