@@ -4,6 +4,8 @@ to a volume. Measured on the volume and on the extracted surfaces, never on the 
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -257,3 +259,54 @@ def test_a_footprint_takes_its_muscle_to_the_bone(built):
     again = packing.build_volume(LIMB, attached, exact)
     assert nearest_mm(again) <= 1.5 * float(np.max(again.spacing_mm))
     assert ndimage.label(again.labels == again.label_of("b"))[1] == 1
+
+
+@settings(max_examples=12, deadline=None)
+@given(
+    x0=st.floats(-25.0, 25.0),
+    y0=st.floats(-25.0, 25.0),
+    dx=st.floats(-15.0, 15.0),
+    dy=st.floats(-15.0, 15.0),
+    radius=st.floats(0.5, 1.9),
+)
+def test_a_thin_tube_keeps_a_channel_the_muscles_cannot_take(x0, y0, dx, dy, radius):
+    """A nerve or vessel thinner than THIN_TUBE_RADIUS_MM (PackingSpec.thin) keeps every
+    voxel whose centre lies within its radius plus half a voxel's diagonal of its
+    centreline, inside the fascia, whatever the voxels its own surface encloses: a brute
+    force over the grid is the oracle."""
+    line = np.array([[x0, y0, 10.0], [x0 + dx, y0 + dy, 80.0]])
+    samples = shapes.sample_tube(line, np.array([0.0, 1.0]), np.array([radius, radius]), 2.0)
+    members = [
+        packing.member_from_recipe("a", _muscle(-15, 10, 12)),
+        packing.member_from_recipe("b", _muscle(15, 10, 12)),
+        packing.member_from_recipe("c", _muscle(0, -22, 12)),
+    ]
+    exact = {"twig": tube_mesh(samples)}
+    spec = packing.PackingSpec(
+        (1.5, 1.5, 3.0),
+        members,
+        {},
+        ["twig"],
+        [],
+        iterations=30,
+        thin=(("twig", samples.centres_mm, samples.radii_mm),),
+    )
+    volume = packing.build_volume(LIMB, spec, exact)
+    xs, ys, zs = packing.grid_axes(LIMB, spec.spacing_mm)
+    gx, gy, gz = np.meshgrid(xs, ys, zs, indexing="ij")
+    centres = np.stack([gx, gy, gz], axis=-1).reshape(-1, 3)
+    c = samples.centres_mm
+    dist = np.full(len(centres), np.inf)
+    for a, b in itertools.pairwise(c):
+        ab = b - a
+        t = np.clip((centres - a) @ ab / float(ab @ ab), 0.0, 1.0)
+        dist = np.minimum(dist, np.linalg.norm(centres - (a + t[:, None] * ab), axis=1))
+    reach = radius + 0.5 * float(np.hypot(1.5, 1.5))
+    inside = packing.domain_mask(LIMB, xs, ys, zs).reshape(-1)
+    want = (dist <= reach - 1e-6) & inside
+    got = volume.labels.reshape(-1) == volume.label_of("twig")
+    assert want.any()
+    assert np.all(got[want]), f"{int(np.sum(want & ~got))} voxels of the channel went to others"
+    # and it takes nothing farther than its reach, beyond what its surface encloses
+    enclosed = inside_grid(exact["twig"], xs, ys, zs).reshape(-1)
+    assert not np.any(got & ~want & ~enclosed & (dist > reach + 1e-6))

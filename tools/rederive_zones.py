@@ -36,6 +36,8 @@ def main() -> None:
         sid = st["id"]
         if st.get("role") != "danger" or "safety" not in st:
             continue
+        if "22%" not in st["safety"].get("uncertainty_source", ""):
+            continue  # a zone chosen by another stated rule (the perforating arteries)
         unc = st["safety"]["uncertainty"]
         depth = _depths_below_skin_mm(atlas, sid)
         if sid == "sciatic_nerve":

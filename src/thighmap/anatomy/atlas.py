@@ -21,7 +21,7 @@ from thighmap.anatomy.meshgen import SurfaceMesh
 from thighmap.anatomy.referral import ReferralRegion, parse_referral_region
 
 KINDS = ("muscle", "tendon", "bone", "nerve", "artery", "vein", "skin", "fat", "fascia")
-ROLES = ("target", "danger", "context")
+ROLES = ("target", "danger", "caution", "context")
 REQUIRED_LANDMARKS = (
     "ischial_tuberosity",
     "greater_trochanter",
@@ -304,7 +304,7 @@ def parse_atlas(doc: Any, path: Path) -> Atlas:
                 f"expected one of {', '.join(RECIPE_TYPES)}",
             )
         safety = None
-        if role == "danger":
+        if role in ("danger", "caution"):
             safety = _parse_safety(path, where, st.get("safety"))
             if recipe["type"] not in ("tube", "mesh"):
                 raise _err(

@@ -57,6 +57,11 @@ FOOTPRINT_RADIUS_MM = 3.0  # chosen: a tendon's radius where a muscle attaches (
 FOOTPRINT_REACH_MM = 10.0  # chosen: attachment points farther than this from their bone are left out
 FOOTPRINT_LENGTH_MM = 25.0  # chosen: a tendon drawn no longer than this (see _footprints)
 TENDON_AREA_MM2 = 20.0  # chosen: a tendon keeps at least the section its recipe draws, up to this
+# chosen: a nerve or vessel thinner than this (a cutaneous nerve, a perforating artery) is
+# carved by distance to its centreline as well as by the voxels its surface encloses: at
+# DEFAULT_SPACING_MM a tube 2-3 mm across encloses few voxel centres, or none where it runs
+# between them, and the muscles sharing the level would grow over it (see build_volume)
+THIN_TUBE_RADIUS_MM = 2.0
 
 
 @dataclass
@@ -193,6 +198,8 @@ class PackingSpec:
     bones: tuple[str, ...] = ()  # the exact structures that are bones (the others are thin)
     # (member, a point of its path, the point on a bone it attaches to): see build_volume
     footprints: tuple[tuple[str, FloatArray, FloatArray], ...] = ()
+    # (exact tube, its centreline samples (N, 3), its radii (N,)) for the thin ones: see build_volume
+    thin: tuple[tuple[str, FloatArray, FloatArray], ...] = ()
 
 
 def grid_axes(
@@ -354,6 +361,14 @@ def build_volume(
     for sid in spec.exact:
         mask = inside_grid(exact_meshes[sid], xs, ys, zs)
         labels[mask & (labels == 0)] = ids.index(sid) + 1
+    for sid, centres, radii in spec.thin:
+        # every voxel whose centre lies within half a voxel's diagonal of the tube's surface,
+        # so that the tube leaves a channel at least one voxel wide wherever it runs
+        reach = 0.5 * float(np.linalg.norm(spec.spacing_mm[:2]))
+        for (a, ra), (b, rb) in itertools.pairwise(zip(centres, radii, strict=True)):
+            _claim_capsule(
+                labels, ids.index(sid) + 1, a, b, (xs, ys, zs), inside, len(ids) + 1, max(ra, rb) + reach
+            )
     taken = labels > 0
     for rid, around, thickness in spec.sleeves:
         core = labels == ids.index(around) + 1
@@ -442,15 +457,18 @@ def _claim_capsule(
     axes: tuple[FloatArray, FloatArray, FloatArray],
     inside: np.ndarray,
     first_member: int,
+    radius_mm: float = FOOTPRINT_RADIUS_MM,
 ) -> None:
-    lo = np.minimum(a, b) - FOOTPRINT_RADIUS_MM
-    hi = np.maximum(a, b) + FOOTPRINT_RADIUS_MM
+    """Label `lab` on the voxels within radius_mm of the segment a-b that lie inside the
+    fascia and are free or belong to a member (labels >= first_member)."""
+    lo = np.minimum(a, b) - radius_mm
+    hi = np.maximum(a, b) + radius_mm
     box = tuple(
         slice(int(np.searchsorted(ax, lo[k])), int(np.searchsorted(ax, hi[k], side="right")))
         for k, ax in enumerate(axes)
     )
     gx, gy, gz = np.meshgrid(axes[0][box[0]], axes[1][box[1]], axes[2][box[2]], indexing="ij")
-    near = _distance_to_segment(np.stack([gx, gy, gz], axis=-1), a, b) <= FOOTPRINT_RADIUS_MM
+    near = _distance_to_segment(np.stack([gx, gy, gz], axis=-1), a, b) <= radius_mm
     sub = labels[box]
     sub[near & inside[box] & ((sub >= first_member) | (sub == BACKGROUND))] = lab
 
@@ -944,7 +962,24 @@ def spec_from_atlas(atlas: Any, volume_scale: Mapping[str, float] | None = None)
     ]
     bones = tuple(sid for sid, st in structures.items() if st.kind == "bone")
     footprints = _footprints(atlas, members, bones)
-    return PackingSpec(spacing, members, volumes, exact, sleeves, bones=bones, footprints=footprints)  # type: ignore[arg-type]
+    thin = []
+    for sid in exact:
+        if sid in bones or structures[sid].recipe["type"] != "tube":
+            continue
+        tube = atlas.tube(sid)
+        flat = 0.0 if tube.flat_half_width_mm is None else tube.flat_half_width_mm
+        if float(np.max(tube.radii_mm + flat)) < THIN_TUBE_RADIUS_MM:
+            thin.append((sid, np.asarray(tube.centres_mm, float), np.asarray(tube.radii_mm, float)))
+    return PackingSpec(
+        spacing,
+        members,
+        volumes,
+        exact,
+        sleeves,
+        bones=bones,
+        footprints=footprints,
+        thin=tuple(thin),  # type: ignore[arg-type]
+    )
 
 
 def _footprints(
