@@ -193,7 +193,7 @@ class _Reader:
         text = self.text(field_, value)
         try:
             text.format(**example)
-        except (KeyError, IndexError, ValueError, AttributeError) as exc:
+        except (KeyError, IndexError, ValueError, AttributeError, TypeError) as exc:
             names = ", ".join("{" + k + "}" for k in example) or "none"
             raise self.err(
                 field_, value, f"the message cannot be filled in ({exc!r}); placeholders: {names}"
