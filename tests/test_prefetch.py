@@ -204,7 +204,16 @@ def test_a_skin_frame_the_batch_does_not_hold_is_computed_as_usual(atlas) -> Non
     e, d = np.asarray(needles[1].entry_mm, float), np.asarray(needles[1].direction, float)
     d = d / np.linalg.norm(d)
     _same(view._outer_skin_crossings(e, d, 33.0), model._outer_skin_crossings(e, d, 33.0))
-    args = (e[None], d[None], np.array([40.0]), np.array([12.0]), np.array([0]), np.array([np.inf]), [None])
+    args = (
+        e[None],
+        d[None],
+        np.array([40.0]),
+        np.array([12.0]),
+        np.array([0]),
+        np.array([np.inf]),
+        [None],
+        np.array([0.25]),
+    )
     _same(view._max_safe_depth(*args), model._max_safe_depth(*args))
 
 

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 SEVERITIES = ("danger", "caution", "note")
-REGIONAL_TYPES = ("max_depth_near_landmark", "lateral_angle_in_structure")
+REGIONAL_TYPES = ("max_depth_near_landmark", "lateral_angle_in_structure", "near_line")
 
 
 class RuleError(ValueError):
@@ -81,6 +81,20 @@ class DepthNearLandmarkRule:
 
 
 @dataclass(frozen=True)
+class NearLineRule:
+    """Keep the needle (a cylinder of its gauge) more than `distance_mm` from a line drawn
+    through the atlas (a polyline, atlas frame, on the bone it follows: fitting moves it
+    with the bone). Depth-dependent: going deeper brings the needle closer."""
+
+    id: str
+    line_mm: tuple[tuple[float, float, float], ...]  # at least two points
+    distance_mm: float
+    severity: str
+    message: str  # {distance_mm}, {clearance_mm}, {depth_mm}
+    source: str
+
+
+@dataclass(frozen=True)
 class LateralAngleRule:
     id: str
     structure: str
@@ -120,6 +134,7 @@ class Rules:
     target: TargetRule | None = None
     regional_depth: tuple[DepthNearLandmarkRule, ...] = ()
     lateral_angle: tuple[LateralAngleRule, ...] = ()
+    near_line: tuple[NearLineRule, ...] = ()
     contraindications: Mapping[str, ContraindicationRule] = field(default_factory=dict)
     bleeding_vessels: BleedingVesselRule | None = None
 
@@ -156,6 +171,18 @@ class _Reader:
             )
         return float(value)
 
+    def polyline(self, where: str, value: Any) -> tuple[tuple[float, float, float], ...]:
+        """A list of at least two [x, y, z] points (mm), every coordinate finite."""
+        if not isinstance(value, list) or len(value) < 2:
+            raise self.err(where, value, "expected a list of at least two [x, y, z] points in mm")
+        points = []
+        for k, p in enumerate(value):
+            if not isinstance(p, list) or len(p) != 3:
+                raise self.err(f"{where}[{k}]", p, "expected a point [x, y, z] in mm")
+            x, y, z = (self.number(f"{where}[{k}][{j}]", c) for j, c in enumerate(p))
+            points.append((x, y, z))
+        return tuple(points)
+
     def severity(self, where: str, value: Any, allowed: Iterable[str] = SEVERITIES) -> str:
         allowed = tuple(allowed)
         if value not in allowed:
@@ -166,7 +193,7 @@ class _Reader:
         text = self.text(field_, value)
         try:
             text.format(**example)
-        except (KeyError, IndexError, ValueError, AttributeError) as exc:
+        except (KeyError, IndexError, ValueError, AttributeError, TypeError) as exc:
             names = ", ".join("{" + k + "}" for k in example) or "none"
             raise self.err(
                 field_, value, f"the message cannot be filled in ({exc!r}); placeholders: {names}"
@@ -276,6 +303,7 @@ def parse_rules(
 
     regional_depth: list[DepthNearLandmarkRule] = []
     lateral: list[LateralAngleRule] = []
+    near_line: list[NearLineRule] = []
     regional = cfg.get("regional", [])
     if not isinstance(regional, list):
         raise r.err("rules.regional", regional, "expected a list of rules")
@@ -290,9 +318,26 @@ def parse_rules(
         kind = g.get("type")
         if kind not in REGIONAL_TYPES:
             raise r.err(f"{w}.type", kind, f"expected one of {', '.join(REGIONAL_TYPES)}")
-        severity = r.severity(f"{w}.severity", g.get("severity", "caution"))
+        allowed = ("danger", "caution") if kind == "near_line" else SEVERITIES
+        severity = r.severity(f"{w}.severity", g.get("severity", "caution"), allowed)
         source = r.text(f"{w}.source", g.get("source"))
-        if kind == "max_depth_near_landmark":
+        if kind == "near_line":
+            distance = r.number(f"{w}.distance_mm", g.get("distance_mm"), 0.0)
+            if distance <= 0.0:
+                raise r.err(f"{w}.distance_mm", g.get("distance_mm"), "expected a distance greater than 0")
+            near_line.append(
+                NearLineRule(
+                    rid,
+                    r.polyline(f"{w}.line_mm", g.get("line_mm")),
+                    distance,
+                    severity,
+                    r.message(
+                        f"{w}.message", g.get("message"), distance_mm=15.0, clearance_mm=8.0, depth_mm=45.0
+                    ),
+                    source,
+                )
+            )
+        elif kind == "max_depth_near_landmark":
             lm = g.get("landmark")
             if lm not in landmarks:
                 raise r.err(f"{w}.landmark", lm, "unknown landmark id")
@@ -369,6 +414,7 @@ def parse_rules(
         target=target,
         regional_depth=tuple(regional_depth),
         lateral_angle=tuple(lateral),
+        near_line=tuple(near_line),
         contraindications=contraindications,
         bleeding_vessels=bleeding,
     )

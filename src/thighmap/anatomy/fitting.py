@@ -29,6 +29,7 @@ import numpy as np
 
 from thighmap.anatomy import shapes
 from thighmap.anatomy.atlas import Atlas, FittingParams
+from thighmap.anatomy.atlas_rules import Rules
 from thighmap.anatomy.meshgen import LimbEnvelope, SurfaceMesh
 
 SKIN_LANDMARKS = ("gluteal_fold", "popliteal_crease")
@@ -207,7 +208,7 @@ def fit_atlas(atlas: Atlas, patient: Any) -> Atlas:
         landmarks={},
         structures={},
         trigger_points={},
-        rules=atlas.rules,
+        rules=_fitted_rules(atlas.rules, warp),
         reference_adult=atlas.reference_adult,
         fitted=True,
         patient=patient,
@@ -243,6 +244,19 @@ def fit_atlas(atlas: Atlas, patient: Any) -> Atlas:
         "fat_scale": fat_scale,
     }
     return fitted
+
+
+def _fitted_rules(rules: Rules, warp: ThighWarp) -> Rules:
+    """The rules with their lines (near_line: drawn on the femur) moved as the bone moves."""
+    if not rules.near_line:
+        return rules
+    moved = tuple(
+        dataclasses.replace(
+            r, line_mm=tuple((float(x), float(y), float(z)) for x, y, z in warp.bone(np.array(r.line_mm)))
+        )
+        for r in rules.near_line
+    )
+    return dataclasses.replace(rules, near_line=moved)
 
 
 def warp_of(atlas: Atlas) -> ThighWarp | None:

@@ -311,6 +311,7 @@ class SafetyModel:
             np.array([k_first if np.isfinite(first[k_first]) else -1]),
             np.array([bone_hit[1] if bone_hit else np.inf]),
             [bone_hit[0] if bone_hit else None],
+            np.array([gauge]),
         )
         findings: list[Finding] = []
         for k, sid in enumerate(ids):
@@ -420,15 +421,19 @@ class SafetyModel:
         caution_structure: np.ndarray,
         bone_enter_mm: np.ndarray,
         bone_structure: list[str | None],
+        gauge_mm: np.ndarray,
     ) -> tuple[np.ndarray, list[str | None], list[str | None]]:
         """For N needles (atlas frame): the maximum safe depth (the depth at which the
         first depth-dependent rule would fire, capped at the needle's length), the rule
         that sets it and its structure. `caution`: the depth at which the first danger
         structure's caution zone is reached (inf: never), `caution_structure` its index
-        (-1: none); `bone_enter_mm`: where the line first meets bone (inf: never)."""
+        (-1: none); `bone_enter_mm`: where the line first meets bone (inf: never);
+        `gauge_mm`: the needles' gauges (the near-line rules count the needle's width)."""
         ids = self.dangers.structure_ids
         k = caution_structure
-        limit, which = rules.depth_limits(self.atlas, entry, direction, needle_length_mm, bone_enter_mm)
+        limit, which = rules.depth_limits(
+            self.atlas, entry, direction, needle_length_mm, bone_enter_mm, gauge_mm
+        )
         max_safe = np.minimum(np.minimum(caution, limit), needle_length_mm)
         rule: list[str | None] = []
         structure: list[str | None] = []
@@ -508,7 +513,7 @@ class SafetyModel:
                 limiting_rule=[None] * n,
             )
         # bone only matters where it comes before every other limit: trace it that far
-        others, _ = rules.depth_limits(self.atlas, entry, unit, lengths, np.full(n, np.inf))
+        others, _ = rules.depth_limits(self.atlas, entry, unit, lengths, np.full(n, np.inf), gauge)
         cap = np.minimum(np.minimum(reach, lengths), np.minimum(out["first_caution_depth"], others))
         max_safe, limiting_rule, limiting = self._max_safe_depth(
             entry,
@@ -517,6 +522,7 @@ class SafetyModel:
             out["first_caution_depth"],
             out["first_caution_structure"],
             *self._bone_enter_many(entry, unit, cap),
+            gauge,
         )
         if needle_length_mm is None:  # no needle: the limit along the path asked for
             max_safe = np.minimum(max_safe, reach)

@@ -76,7 +76,7 @@ def _prefetched(model: SafetyModel, needles: Sequence[Needle]) -> SafetyModel:
     lines = model.tissues.intervals_many(entry, direction, reach, behind=True)
     view.tissues = _ServedTissues(model.tissues, entry, direction, reach, lines)  # type: ignore[assignment]
     if first is not None:
-        _serve_max_safe_depth(model, view, entry, direction, length, first, lines)
+        _serve_max_safe_depth(model, view, entry, direction, length, gauge, first, lines)
     if model.atlas.rules.entry is not None:
         _serve_skin_frames(model, view, entry)
         _serve_outer_skin_crossings(model, view, entry, direction, depth)
@@ -89,6 +89,7 @@ def _serve_max_safe_depth(
     entry: np.ndarray,
     direction: np.ndarray,
     length: np.ndarray,
+    gauge: np.ndarray,
     first: np.ndarray,
     lines: list[list[Interval]],
 ) -> None:
@@ -108,12 +109,12 @@ def _serve_max_safe_depth(
             if hit:
                 bone_structure[j], bone_enter[j] = hit[0], hit[1]
     max_safe, rule, limiting = model._max_safe_depth(
-        entry, direction, length, caution, structure, bone_enter, bone_structure
+        entry, direction, length, caution, structure, bone_enter, bone_structure, gauge
     )
     served = {}
     for j in range(n):
         args = (entry[j], direction[j], length[j : j + 1], caution[j : j + 1], structure[j : j + 1])
-        key = (*_key(*args, bone_enter[j : j + 1]), bone_structure[j])
+        key = (*_key(*args, bone_enter[j : j + 1], gauge[j : j + 1]), bone_structure[j])
         served[key] = (max_safe[j : j + 1].copy(), [rule[j]], [limiting[j]])
 
     def max_safe_depth(
@@ -124,13 +125,14 @@ def _serve_max_safe_depth(
         caution_structure: np.ndarray,
         bone_enter_mm: np.ndarray,
         bone_structure: list[str | None],
+        gauge_mm: np.ndarray,
     ) -> tuple[np.ndarray, list[str | None], list[str | None]]:
         args = (entry, direction, needle_length_mm, caution, caution_structure, bone_enter_mm)
         if len(bone_structure) == 1:
-            hit = served.get((*_key(*args), bone_structure[0]))
+            hit = served.get((*_key(*args, gauge_mm), bone_structure[0]))
             if hit is not None:
                 return hit[0].copy(), list(hit[1]), list(hit[2])
-        return model._max_safe_depth(*args, bone_structure)
+        return model._max_safe_depth(*args, bone_structure, gauge_mm)
 
     view._max_safe_depth = max_safe_depth  # type: ignore[method-assign]
 

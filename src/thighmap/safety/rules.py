@@ -5,16 +5,17 @@ Each rule returns Findings with a sentence a student can read. Thresholds, sever
 sentences and their sources live in the atlas, not here.
 
 Depth-dependent rules (docs/reference.md, "Maximum safe depth"): the caution margin
-and danger zone of each danger structure, the shaft rule, bone strike and the regional
-depth limits. Each fires exactly when the planned depth is beyond the depth that
-`depth_limits` gives for it, so the maximum safe depth (the smallest of those) is a
-depth at which none fires. The adductor-magnus angle rule is about the direction, the
-target rule is a note, and the entry rules are about where and how the needle enters;
-none of those is a depth rule.
+and danger zone of each danger structure, the shaft rule, bone strike, the regional
+depth limits and the regional lines to keep away from (`near_line`). Each fires
+exactly when the planned depth is beyond the depth that `depth_limits` gives for it, so
+the maximum safe depth (the smallest of those) is a depth at which none fires. The
+adductor-magnus angle rule is about the direction, the target rule is a note, and the
+entry rules are about where and how the needle enters; none of those is a depth rule.
 """
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -22,8 +23,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from thighmap.anatomy.atlas import Atlas
-from thighmap.anatomy.atlas_rules import EntryRule, Rules
+from thighmap.anatomy.atlas_rules import EntryRule, NearLineRule, Rules
 from thighmap.planning import CONTRAINDICATION_LABELS, Needle
+from thighmap.safety.geometry import ray_capsule_first_hit, segment_segment_closest
 from thighmap.safety.report import Finding
 from thighmap.safety.tissues import Interval
 
@@ -36,7 +38,7 @@ DEPTH_RULES_FIXED = ("danger_zone", "caution_margin", "shaft_outside_skin", "bon
 
 def depth_rule_ids(rules: Rules) -> set[str]:
     """Ids of every depth-dependent rule of this atlas (findings that max_safe_depth_mm bounds)."""
-    return set(DEPTH_RULES_FIXED) | {r.id for r in rules.regional_depth}
+    return set(DEPTH_RULES_FIXED) | {r.id for r in rules.regional_depth} | {r.id for r in rules.near_line}
 
 
 def evaluate(
@@ -114,6 +116,20 @@ def evaluate(
                     None,
                 )
             )
+    gauge = float(needle.gauge_mm)
+    for lrule in cfg.near_line:
+        clearance = line_clearance(lrule, entry, entry + direction * depth, gauge)
+        if clearance < lrule.distance_mm - BOUNDARY_MM:
+            out.append(
+                Finding(
+                    lrule.id,
+                    lrule.severity,
+                    lrule.message.format(
+                        distance_mm=lrule.distance_mm, clearance_mm=max(clearance, 0.0), depth_mm=depth
+                    ),
+                    None,
+                )
+            )
     for arule in cfg.lateral_angle:
         sid = arule.structure
         reaches = any(iv.structure == sid for iv in ladder) or needle.target == sid
@@ -121,6 +137,15 @@ def evaluate(
         if reaches and medial_deg > arule.max_medial_angle_deg:
             out.append(Finding(arule.id, arule.severity, arule.message.format(medial_deg=medial_deg), sid))
     return out
+
+
+def line_clearance(rule: NearLineRule, p0: np.ndarray, p1: np.ndarray, gauge_mm: float) -> float:
+    """Distance from the needle from p0 to p1 (the cylinder of its gauge: the points within
+    half the gauge of its axis, as the danger clearances count it) to the rule's polyline
+    (the nearest of its segments), in mm; negative when the line passes through the needle."""
+    line = np.asarray(rule.line_mm, float)
+    d, _, _ = segment_segment_closest(p0, p1, line[:-1], line[1:])
+    return float(d.min()) - gauge_mm / 2.0
 
 
 def first_enter(intervals: Sequence[Interval], structures: Sequence[str]) -> tuple[str, float] | None:
@@ -244,10 +269,11 @@ def depth_limits(
     direction: np.ndarray,
     needle_length_mm: np.ndarray | None,
     bone_enter_mm: np.ndarray,
+    gauge_mm: np.ndarray | float,
 ) -> tuple[np.ndarray, list[str | None]]:
-    """For N needles (atlas frame, unit directions): the depth at which the first of the
-    shaft, bone-strike and regional depth rules would fire (inf if none), and that
-    rule's id. The danger zones' caution margins come from the danger set."""
+    """For N needles (atlas frame, unit directions, gauges in mm): the depth at which the
+    first of the shaft, bone-strike, regional depth and near-line rules would fire (inf if
+    none), and that rule's id. The danger zones' caution margins come from the danger set."""
     entry = np.asarray(entry, float).reshape(-1, 3)
     direction = np.asarray(direction, float).reshape(-1, 3)
     n = len(entry)
@@ -272,7 +298,26 @@ def depth_limits(
         lm = atlas.landmark(rule.landmark)
         within = _xz_first_within(lm, entry, direction, rule.radius_mm)
         take(np.maximum(within, rule.max_depth_mm), rule.id)
+    if rules.near_line:
+        half_gauge = np.broadcast_to(np.asarray(gauge_mm, float), (n,)) / 2.0
+        for lrule in rules.near_line:
+            take(line_first_within(lrule, entry, direction, half_gauge), lrule.id)
     return limit, which
+
+
+def line_first_within(
+    rule: NearLineRule, entry: np.ndarray, direction: np.ndarray, half_gauge_mm: np.ndarray
+) -> np.ndarray:
+    """For N needles (unit directions): the first depth along each needle's ray at which the
+    needle (the cylinder of its gauge) comes within the rule's distance of its polyline,
+    0 if the entry already is, inf if never. Per segment of the line, the first hit of the
+    ray on the capsule of radius distance + half the gauge around it (closed form)."""
+    line = np.asarray(rule.line_mm, float)
+    radius = rule.distance_mm + half_gauge_mm
+    first = np.full(len(entry), np.inf)
+    for a, b in itertools.pairwise(line):
+        first = np.minimum(first, ray_capsule_first_hit(entry, direction, a, b, radius))
+    return first
 
 
 def _xz_distance_to_segment(
