@@ -271,7 +271,7 @@ def test_a_footprint_takes_its_muscle_to_the_bone(built):
 )
 def test_a_thin_tube_keeps_a_channel_the_muscles_cannot_take(x0, y0, dx, dy, radius):
     """A nerve or vessel thinner than THIN_TUBE_RADIUS_MM (PackingSpec.thin) keeps every
-    voxel whose centre lies within its radius plus half a voxel's diagonal of its
+    voxel whose centre lies within its radius plus half a voxel's width across of its
     centreline, inside the fascia, whatever the voxels its own surface encloses: a brute
     force over the grid is the oracle."""
     line = np.array([[x0, y0, 10.0], [x0 + dx, y0 + dy, 80.0]])
@@ -301,7 +301,7 @@ def test_a_thin_tube_keeps_a_channel_the_muscles_cannot_take(x0, y0, dx, dy, rad
         ab = b - a
         t = np.clip((centres - a) @ ab / float(ab @ ab), 0.0, 1.0)
         dist = np.minimum(dist, np.linalg.norm(centres - (a + t[:, None] * ab), axis=1))
-    reach = radius + 0.5 * float(np.hypot(1.5, 1.5))
+    reach = radius + 0.5 * 1.5
     inside = packing.domain_mask(LIMB, xs, ys, zs).reshape(-1)
     want = (dist <= reach - 1e-6) & inside
     got = volume.labels.reshape(-1) == volume.label_of("twig")

@@ -362,9 +362,9 @@ def build_volume(
         mask = inside_grid(exact_meshes[sid], xs, ys, zs)
         labels[mask & (labels == 0)] = ids.index(sid) + 1
     for sid, centres, radii in spec.thin:
-        # every voxel whose centre lies within half a voxel's diagonal of the tube's surface,
+        # every voxel whose centre lies within half a voxel's width across of the tube's surface,
         # so that the tube leaves a channel at least one voxel wide wherever it runs
-        reach = 0.5 * float(np.linalg.norm(spec.spacing_mm[:2]))
+        reach = 0.5 * float(max(spec.spacing_mm[:2]))
         for (a, ra), (b, rb) in itertools.pairwise(zip(centres, radii, strict=True)):
             _claim_capsule(
                 labels, ids.index(sid) + 1, a, b, (xs, ys, zs), inside, len(ids) + 1, max(ra, rb) + reach
