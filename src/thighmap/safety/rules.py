@@ -5,7 +5,8 @@ Each rule returns Findings with a sentence a student can read. Thresholds, sever
 sentences and their sources live in the atlas, not here.
 
 Depth-dependent rules (docs/reference.md, "Maximum safe depth"): the caution margin
-and danger zone of each danger structure, the shaft rule, bone strike and the regional
+and danger zone of each danger structure, the caution margin of each caution structure
+(caution_structure), the shaft rule, bone strike and the regional
 depth limits. Each fires exactly when the planned depth is beyond the depth that
 `depth_limits` gives for it, so the maximum safe depth (the smallest of those) is a
 depth at which none fires. The adductor-magnus angle rule is about the direction, the
@@ -31,7 +32,13 @@ from thighmap.safety.tissues import Interval
 # than this it does. Far below anything a needle can be placed to, far above rounding.
 BOUNDARY_MM = 1e-9
 
-DEPTH_RULES_FIXED = ("danger_zone", "caution_margin", "shaft_outside_skin", "bone_strike")
+DEPTH_RULES_FIXED = (
+    "danger_zone",
+    "caution_margin",
+    "caution_structure",
+    "shaft_outside_skin",
+    "bone_strike",
+)
 
 
 def depth_rule_ids(rules: Rules) -> set[str]:
