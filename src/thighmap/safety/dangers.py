@@ -235,11 +235,11 @@ class DangerSet:
         nearest caution zone of any structure (a danger structure's margin or a caution
         structure's), and `first_caution_depth` / `first_caution_structure` likewise
         (an index into structure_ids); `nearest_caution` (-1: none) and
-        `nearest_caution_clearance` (inf: none) are of the caution structures."""
+        `nearest_caution_clearance` are of the caution structures (absent when the atlas
+        has none)."""
         out = self._danger.batch(entry, direction, depth_mm, gauge_mm, reach_mm)
-        n = len(out["min_zone"])
         if self._caution is None:
-            return {**out, "nearest_caution": np.full(n, -1), "nearest_caution_clearance": np.full(n, np.inf)}
+            return out  # as before caution structures existed
         more = self._caution.batch(entry, direction, depth_mm, gauge_mm, reach_mm)
         # ties go to the danger structure, as argmin over structure_ids does for one needle
         use_caution = more["first_caution_depth"] < out["first_caution_depth"]

@@ -386,6 +386,7 @@ class SafetyModel:
             status=status,
             nearest_danger=nearest,
             nearest_caution=nearest_caution,
+            caution_structures=tuple(ids[n_danger:]),
             clearances_mm={sid: float(res["clearance"][k]) for k, sid in enumerate(ids)},
             zone_clearances_mm={sid: float(res["zone"][k]) for k, sid in enumerate(ids)},
             max_safe_depth_mm=float(max_safe[0]),
@@ -515,8 +516,10 @@ class SafetyModel:
         status = np.where(out["min_zone"] < edge, 2, np.where(out["min_caution"] < edge, 1, 0))
         ids = self.dangers.structure_ids
         near_caution: dict[str, Any] = {
-            "nearest_caution_structure": [ids[k] if k >= 0 else None for k in out["nearest_caution"]],
-            "nearest_caution_clearance_mm": out["nearest_caution_clearance"],
+            "nearest_caution_structure": [ids[k] for k in out["nearest_caution"]]
+            if "nearest_caution" in out
+            else [None] * n,
+            "nearest_caution_clearance_mm": out.get("nearest_caution_clearance", np.full(n, np.inf)),
         }
         unit = direction / np.linalg.norm(direction, axis=1, keepdims=True)
         lengths = (

@@ -90,6 +90,8 @@ class NeedleReport:
     # the nearest caution structure (a cutaneous nerve, a superficial vein); None when the
     # atlas has none. nearest_danger is of the danger structures only.
     nearest_caution: NearestStructure | None = None
+    # the ids of clearances_mm whose structure's role is caution (the others are danger)
+    caution_structures: tuple[str, ...] = ()
 
     @property
     def tip_mm(self) -> np.ndarray:
@@ -112,6 +114,7 @@ class NeedleReport:
             "nearest_danger": _nearest_json(self.nearest_danger),
             "nearest_caution": _nearest_json(self.nearest_caution),
             "clearances_mm": {k: round(v, 2) for k, v in self.clearances_mm.items()},
+            "caution_structures": list(self.caution_structures),
             "max_safe_depth_mm": round(self.max_safe_depth_mm, 2),
             "max_safe_depth_limited_by": self.limiting_structure,
             "max_safe_depth_rule": self.limiting_rule,

@@ -183,6 +183,13 @@ def nearest_caution_text(report: NeedleReport) -> str:
     )
 
 
+def caution_clearances_text(report: NeedleReport) -> str:
+    """The clearance of every caution structure (a cutaneous nerve, a superficial vein:
+    touching one is a caution, never a danger), nearest first ('' if the atlas has none)."""
+    ids = sorted(report.caution_structures, key=lambda sid: report.clearances_mm[sid])
+    return "; ".join(f"{report.name(sid)} {report.clearances_mm[sid]:.1f} mm" for sid in ids)
+
+
 _LIMIT_WORDS = {
     "shaft_outside_skin": "the shaft rule, which keeps part of the needle outside the skin",
 }
