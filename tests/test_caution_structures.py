@@ -457,3 +457,15 @@ def test_an_imported_caution_surface_must_be_closed_and_is_checked(tmp_path, atl
     rules = {(f.rule, f.structure) for f in report.findings}
     assert ("caution_structure", "imported_cutaneous_nerve") in rules
     assert ("danger_zone", "imported_cutaneous_nerve") not in rules
+
+
+def test_a_fitted_atlas_keeps_its_caution_structures(setup) -> None:
+    from thighmap.planning.model import PatientProfile
+
+    patient = PatientProfile(400.0, 500.0, 15.0)
+    fitted = model_for_patient(patient, setup.atlas)
+    assert fitted.atlas.fitted and [s.id for s in fitted.atlas.caution_structures()] == [SID]
+    report = fitted.check_needle(setup.needle)
+    assert SID in report.clearances_mm and report.caution_structures == (SID,)
+    assert report.nearest_caution is not None and report.nearest_caution.structure == SID
+    assert all(f.severity == "caution" for f in report.findings if f.structure == SID)
