@@ -469,3 +469,13 @@ def test_a_fitted_atlas_keeps_its_caution_structures(setup) -> None:
     assert SID in report.clearances_mm and report.caution_structures == (SID,)
     assert report.nearest_caution is not None and report.nearest_caution.structure == SID
     assert all(f.severity == "caution" for f in report.findings if f.structure == SID)
+
+
+def test_check_many_without_a_needle_length_names_no_rule_when_none_fires(setup, model) -> None:
+    """No caution zone on the line, no needle length: nothing sets the depth (it used to
+    name the last structure of the set, which would now be a caution structure)."""
+    pts, normals = model.skin_points()
+    i = int(np.argmax(pts[:, 1]))
+    out = model.check_many(pts[i : i + 1], -normals[i : i + 1], np.array([5.0]), GAUGE_MM)
+    assert out.max_safe_depth_mm[0] == pytest.approx(5.0)
+    assert out.limiting_rule == [None] and out.limiting_structure == [None]

@@ -457,7 +457,9 @@ class SafetyModel:
         rule: list[str | None] = []
         structure: list[str | None] = []
         for i in range(len(k)):
-            if caution[i] <= limit[i] and caution[i] <= needle_length_mm[i]:
+            # k[i] < 0: no caution zone on this line (with no needle length, every limit
+            # may be infinite: then nothing sets the depth)
+            if k[i] >= 0 and caution[i] <= limit[i] and caution[i] <= needle_length_mm[i]:
                 rule.append("caution_structure" if k[i] >= self.dangers.n_danger else "caution_margin")
                 structure.append(ids[k[i]])
             elif limit[i] <= needle_length_mm[i]:
