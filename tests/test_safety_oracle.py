@@ -7,7 +7,9 @@ and subtracts half the gauge. The engine must agree within 0.05 mm (plus, for a 
 band, how far its chains may reach beyond it: CapsuleChains.overreach_mm) and must never call
 "safe" a needle the oracle puts in a caution or danger zone. Hypothesis draws batches
 of needles: random insertions from the skin, and needles built to graze, touch or
-just miss a nerve or vessel at the thresholds that decide the status.
+just miss a nerve or vessel at the thresholds that decide the status. A caution
+structure (added to a copy of the atlas) is held to the same oracle, and its zone and
+margin must make a caution, never a danger.
 """
 
 from __future__ import annotations
@@ -133,10 +135,11 @@ def _random_skin_needles(model, rng, n):
     return pts[idx], d, rng.uniform(3.0, 75.0, n)
 
 
-def _grazing_needles(model, atlas, rng, n):
+def _grazing_needles(model, atlas, rng, n, chains=None):
     """Needles whose axis passes at a chosen distance from a tube's axis, near the
-    thresholds: touching the surface, the danger zone, or the caution zone."""
-    chains = model.chains
+    thresholds: touching the surface, the danger zone, or the caution zone (of the
+    danger structures' chains unless `chains` is given)."""
+    chains = model.chains if chains is None else chains
     cap = rng.integers(0, len(chains.a), n)
     s = rng.uniform(0.0, 1.0, n)
     on_axis = chains.a[cap] + s[:, None] * (chains.b[cap] - chains.a[cap])
@@ -219,3 +222,55 @@ def test_engine_matches_oracle_and_is_never_less_safe(model, atlas, surfaces, se
     assert np.allclose(result["nearest_clearance"], engine_all.min(axis=1), atol=1e-9)
     unsafe = oracle_status > engine_status
     assert not unsafe.any(), f"engine less cautious than the oracle for needles {np.flatnonzero(unsafe)[:5]}"
+
+
+CAUTION_SID = "oracle_cutaneous_nerve"
+
+
+@pytest.fixture(scope="module")
+def caution_model(atlas, model):
+    """The atlas plus a caution tube with bends, 6 mm under the skin of the mid-thigh."""
+    from tests.caution_atlas import with_caution_tube
+
+    q, inward = model.skin_surface_frame(np.array([0.0, 150.0, 220.0]))
+    centre = q + 6.0 * inward
+    course = [centre + np.array([6.0 * np.sin(k), 0.0, 25.0 * (k - 2)]) for k in range(5)]
+    tube = with_caution_tube(
+        atlas, CAUTION_SID, course, radius_mm=1.2, uncertainty_mm=1.5, caution_margin_mm=2.0
+    )
+    return SafetyModel.for_atlas(tube)
+
+
+@pytest.mark.slow
+@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(seed=st.integers(0, 2**32 - 1))
+def test_a_caution_structure_matches_the_oracle_and_is_only_a_caution(model, caution_model, seed):
+    rng = np.random.default_rng(seed)
+    dangers = caution_model.dangers
+    assert dangers.caution_chains is not None
+    entry, direction, depth = _grazing_needles(
+        caution_model, caution_model.atlas, rng, BATCH, chains=dangers.caution_chains
+    )
+    k = dangers.structure_ids.index(CAUTION_SID)
+    engine = np.array(
+        [
+            dangers.needle_clearances(entry[i], entry[i] + direction[i] * depth[i], 0.25)["clearance"][k]
+            for i in range(BATCH)
+        ]
+    )
+    surface = _Surface(caution_model.atlas.mesh(CAUTION_SID))
+    oracle, (owner, _, d) = _oracle_clearance(surface, entry, direction, depth, 0.125)
+    near = oracle < RELEVANT_MM - 1.0
+    assert np.all(np.abs(engine[near] - oracle[near]) <= TOLERANCE_MM)
+    assert np.all(engine <= oracle + 1e-6)
+    # the oracle's caution: a sample within the uncertainty and margin of the surface
+    asked = np.isfinite(d)
+    caution = np.zeros(BATCH, bool)
+    np.logical_or.at(caution, owner[asked], d[asked] - 0.125 < 1.5 + 2.0)
+    batch = caution_model.check_many(entry, direction, depth, 0.25)
+    plain = model.chains.batch(entry, direction, depth, np.full(BATCH, 0.25))
+    plain_status = np.where(plain["min_zone"] < 0, 2, np.where(plain["min_caution"] < 0, 1, 0))
+    assert caution.any() and not caution.all(), "the needles should both meet and miss the margin"
+    assert np.all(batch.status[caution] >= 1), "engine less cautious than the oracle"
+    # a caution structure never makes a danger, nor takes one away
+    assert np.array_equal(batch.status == 2, plain_status == 2)

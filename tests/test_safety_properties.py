@@ -237,3 +237,120 @@ def test_a_compiled_skin_search_that_differs_from_numpy_is_not_used(model, monke
     got = model._skin_frames_right(points[:50] + 0.3)
     for (q, n), (q0, n0) in zip(got, want, strict=True):
         assert np.array_equal(q, q0) and np.array_equal(n, n0)
+
+
+# ---------------------------------------------------------------------- caution structures
+CAUTION_SID = "prop_cutaneous_vein"
+CAUTION_R_MM, CAUTION_U_MM, CAUTION_M_MM = 1.5, 1.0, 2.0
+
+
+@pytest.fixture(scope="module")
+def caution(atlas, model):
+    """A model of the atlas plus a straight caution tube (a superficial vein) laid 6 mm
+    under the skin of the back of the mid-thigh, along the thigh; its axis (a, b)."""
+    from tests.caution_atlas import with_caution_tube
+
+    q, inward = model.skin_surface_frame(np.array([0.0, 150.0, 220.0]))
+    centre = q + 6.0 * inward
+    a, b = centre - np.array([0.0, 0.0, 60.0]), centre + np.array([0.0, 0.0, 60.0])
+    with_tube = with_caution_tube(
+        atlas,
+        CAUTION_SID,
+        [a, b],
+        kind="vein",
+        radius_mm=CAUTION_R_MM,
+        uncertainty_mm=CAUTION_U_MM,
+        caution_margin_mm=CAUTION_M_MM,
+    )
+    return SafetyModel.for_atlas(with_tube), a, b
+
+
+def _brute_force_clearance(a, b, entry, tip, half_gauge, step_mm=0.005):
+    """Smallest distance from the needle (its axis sampled every step_mm) to the straight
+    tube of axis ab, less the radius and half the gauge; within step_mm / 2 above the
+    true clearance. Point-to-segment distances, nothing shared with the engine."""
+    n = int(np.ceil(np.linalg.norm(tip - entry) / step_mm)) + 1
+    pts = entry + np.linspace(0.0, 1.0, n)[:, None] * (tip - entry)
+    ab = b - a
+    t = np.clip((pts - a) @ ab / (ab @ ab), 0.0, 1.0)
+    d = np.linalg.norm(pts - (a + t[:, None] * ab), axis=1)
+    return float(d.min()) - CAUTION_R_MM - half_gauge
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    s=st.floats(0.05, 0.95),
+    around=st.floats(0.0, 2 * np.pi),
+    threshold=st.sampled_from([0.0, CAUTION_U_MM, CAUTION_U_MM + CAUTION_M_MM]),
+    jitter=st.floats(-0.5, 0.5),
+    angle=st.one_of(st.floats(0.0, np.pi), st.floats(-0.05, 0.05)),
+    before=st.floats(3.0, 30.0),
+    after=st.floats(0.0, 20.0),
+)
+def test_a_caution_structure_matches_a_brute_force_distance_and_is_never_a_danger(
+    model, caution, s, around, threshold, jitter, angle, before, after
+):
+    """Needles built to pass at a chosen distance from the caution tube's axis, near the
+    thresholds (its surface, its zone, its margin): the engine's clearance is the
+    brute-force one, the caution_structure finding fires exactly when the needle comes
+    within the margin, it is never a danger, and the danger structures' findings and
+    clearances are those of the atlas without the tube."""
+    cmodel, a, b = caution
+    tangent = (b - a) / np.linalg.norm(b - a)
+    normal = np.array([np.cos(around), np.sin(around), 0.0])  # the tube runs along z
+    binormal = np.cross(tangent, normal)
+    half = 0.125
+    closest = a + s * (b - a) + normal * (CAUTION_R_MM + threshold + jitter + half)
+    direction = np.cos(angle) * tangent + np.sin(angle) * binormal
+    entry = closest - direction * before
+    needle = Needle("c", entry, direction, before + after, 150.0, 2 * half)
+    report = cmodel.check_needle(needle)
+    brute = _brute_force_clearance(a, b, entry, needle.tip_mm, half)
+    assert brute - 0.0025 - 1e-9 <= report.clearances_mm[CAUTION_SID] <= brute + 1e-9
+    caution_clearance = report.clearances_mm[CAUTION_SID] - CAUTION_U_MM - CAUTION_M_MM
+    ours = [f for f in report.findings if f.structure == CAUTION_SID]
+    assert all(f.rule == "caution_structure" and f.severity == "caution" for f in ours)
+    if caution_clearance < -1e-6:
+        assert ours and report.status != "safe", report.to_text()
+    elif caution_clearance > 1e-6:
+        assert not ours, report.to_text()
+    plain = model.check_needle(needle)
+    geometric = {"danger_zone", "caution_margin"}
+    assert [f for f in report.findings if f.rule in geometric] == [
+        f for f in plain.findings if f.rule in geometric
+    ]
+    assert {k: v for k, v in report.clearances_mm.items() if k != CAUTION_SID} == plain.clearances_mm
+    assert report.nearest_danger is not None and plain.nearest_danger is not None
+    assert report.nearest_danger.structure == plain.nearest_danger.structure
+    assert report.nearest_danger.clearance_mm == plain.nearest_danger.clearance_mm
+    assert report.nearest_caution is not None and report.nearest_caution.structure == CAUTION_SID
+    if plain.status != "danger":
+        assert report.status != "danger", report.to_text()
+
+
+@SETTINGS
+@given(
+    index=st.integers(0, 10**9),
+    tilt=st.tuples(*[st.floats(-0.6, 0.6)] * 3),
+    length=st.sampled_from(NEEDLE_LENGTH_PRESETS_MM),
+)
+def test_max_safe_depth_counts_a_caution_structures_margin(caution, index, tilt, length):
+    """As above, on the atlas with a caution tube, from skin points over it."""
+    cmodel, a, b = caution
+    pts, normals = cmodel.skin_points()
+    ab = b - a
+    t = np.clip((pts - a) @ ab / (ab @ ab), 0.0, 1.0)
+    near = np.linalg.norm(pts - (a + t[:, None] * ab), axis=1) < 15.0
+    pts, normals = pts[near], normals[near]
+    i = index % len(pts)
+    direction = _unit(normals[i] + np.array(tilt))
+    needle = Needle("p", pts[i], direction, 1.0, length, 0.25)
+    limit = cmodel.check_needle(needle).max_safe_depth_mm
+    assume(limit > 0.05)
+    depth_rules = rules.depth_rule_ids(cmodel.atlas.rules)
+    at = cmodel.check_needle(needle.with_changes(depth_mm=limit))
+    assert not ({f.rule for f in at.findings} & depth_rules), at.to_text()
+    beyond = cmodel.check_needle(needle.with_changes(depth_mm=limit + 0.05))
+    assert {f.rule for f in beyond.findings} & depth_rules, beyond.to_text()
+    if beyond.limiting_rule == "caution_structure":
+        assert any(f.rule == "caution_structure" for f in beyond.findings)

@@ -92,7 +92,7 @@ def _parser() -> argparse.ArgumentParser:
 
     c = sub.add_parser(
         "check",
-        help="check a plan's needles against the danger zones",
+        help="check a plan's needles against the danger zones and caution structures",
         description="Exit codes: 0 all safe, 1 at least one caution, 2 at least one danger, "
         "3 the input could not be used.",
     )

@@ -96,15 +96,21 @@ def mirror_needle(needle: T) -> T:
 
 def mirror_report(report: T) -> T:
     """A needle report (safety.report.NeedleReport) mirrored in x, in place and returned:
-    its entry, direction and the closest points of its nearest danger structure.
+    its entry, direction and the closest points of its nearest danger and caution
+    structures.
     Distances, depths and findings do not change under a mirror."""
-    nd = report.nearest_danger  # type: ignore[attr-defined]
-    if nd is not None:
-        report.nearest_danger = dataclasses.replace(  # type: ignore[attr-defined]
-            nd,
-            point_on_structure_mm=np.asarray(nd.point_on_structure_mm) * MIRROR_X,
-            point_on_needle_mm=np.asarray(nd.point_on_needle_mm) * MIRROR_X,
-        )
+    for attr in ("nearest_danger", "nearest_caution"):
+        nd = getattr(report, attr, None)
+        if nd is not None:
+            setattr(
+                report,
+                attr,
+                dataclasses.replace(
+                    nd,
+                    point_on_structure_mm=np.asarray(nd.point_on_structure_mm) * MIRROR_X,
+                    point_on_needle_mm=np.asarray(nd.point_on_needle_mm) * MIRROR_X,
+                ),
+            )
     report.entry_mm = np.asarray(report.entry_mm) * MIRROR_X  # type: ignore[attr-defined]
     report.direction = np.asarray(report.direction) * MIRROR_X  # type: ignore[attr-defined]
     return report

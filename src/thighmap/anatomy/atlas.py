@@ -22,6 +22,8 @@ from thighmap.anatomy.referral import ReferralRegion, parse_referral_region
 
 KINDS = ("muscle", "tendon", "bone", "nerve", "artery", "vein", "skin", "fat", "fascia")
 ROLES = ("target", "danger", "caution", "context")
+# the roles whose structures are checked against needles (each has a safety block)
+GUARDED_ROLES = ("danger", "caution")
 REQUIRED_LANDMARKS = (
     "ischial_tuberosity",
     "greater_trochanter",
@@ -68,7 +70,8 @@ class Landmark:
 
 @dataclass(frozen=True)
 class SafetySpec:
-    """Danger-zone parameters of a danger structure.
+    """Danger-zone parameters of a danger or caution structure (for a caution structure
+    the zone and the margin around it are a caution, never a danger).
 
     The uncertainty is a profile along the centreline (stations in [0, 1]); the
     reference adult uses `reference_mm`, a patient-fitted atlas `fitted_mm`.
@@ -169,7 +172,18 @@ class Atlas:
         return set(self.trigger_points)
 
     def danger_structures(self) -> list[Structure]:
+        """Structures whose zone is a danger (deep nerves, major vessels), atlas order."""
         return [s for s in self.structures.values() if s.role == "danger"]
+
+    def caution_structures(self) -> list[Structure]:
+        """Structures whose contact, or margin, is a caution and never a danger (cutaneous
+        nerves, superficial veins), atlas order."""
+        return [s for s in self.structures.values() if s.role == "caution"]
+
+    def guarded_structures(self) -> list[Structure]:
+        """Danger and caution structures, atlas order: every structure a needle is
+        measured against (each has a clearance in a report)."""
+        return [s for s in self.structures.values() if s.role in GUARDED_ROLES]
 
     def landmark(self, lid: str) -> np.ndarray:
         return self.landmarks[lid].position_mm
@@ -304,14 +318,14 @@ def parse_atlas(doc: Any, path: Path) -> Atlas:
                 f"expected one of {', '.join(RECIPE_TYPES)}",
             )
         safety = None
-        if role in ("danger", "caution"):
-            safety = _parse_safety(path, where, st.get("safety"))
+        if role in GUARDED_ROLES:
+            safety = _parse_safety(path, where, st.get("safety"), role)
             if recipe["type"] not in ("tube", "mesh"):
                 raise _err(
                     path,
                     f"{where}.recipe.type",
                     recipe["type"],
-                    "a danger structure is a tube (centreline and radius) or an imported closed mesh",
+                    f"a {role} structure is a tube (centreline and radius) or an imported closed mesh",
                 )
         if recipe["type"] == "mesh" and not isinstance(recipe.get("file"), str):
             raise _err(path, f"{where}.recipe.file", recipe.get("file"), "an imported mesh names its file")
@@ -484,9 +498,9 @@ def _parse_band_section(path: Path, where: str, sec: Any) -> None:
             )
 
 
-def _parse_safety(path: Path, where: str, sf: Any) -> SafetySpec:
+def _parse_safety(path: Path, where: str, sf: Any, role: str = "danger") -> SafetySpec:
     if not isinstance(sf, dict):
-        raise _err(path, f"{where}.safety", sf, "a danger structure needs a safety object")
+        raise _err(path, f"{where}.safety", sf, f"a {role} structure needs a safety object")
     unc = sf.get("uncertainty")
     if not isinstance(unc, dict):
         raise _err(path, f"{where}.safety.uncertainty", unc, "expected {at, reference_mm, fitted_mm}")

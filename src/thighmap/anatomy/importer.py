@@ -16,11 +16,11 @@ Each landmark pairs a point in the files' frame and units with the base atlas's 
 of that id; the rigid or similarity transform that best maps the points onto the
 landmarks (least squares) is applied to every surface, and its residual is reported.
 The result is a new atlas folder: the base atlas's document with the imported structures
-added or replaced (recipe type "mesh"), and its meshes beside it. Danger structures are
-then checked exactly against their triangles.
+added or replaced (recipe type "mesh"), and its meshes beside it. Danger and caution
+structures are then checked exactly against their triangles.
 
 Refused, with the file and the reason: a file that cannot be read, non-finite vertices,
-an open surface for a danger structure, units off by orders of magnitude (the landmark
+an open surface for a danger or caution structure, units off by orders of magnitude (the landmark
 distances disagree with the atlas's by more than a factor of two), fewer than three
 landmarks or landmarks on a line, an unknown landmark id, kind or role.
 """
@@ -40,7 +40,7 @@ from typing import Any
 
 import numpy as np
 
-from thighmap.anatomy.atlas import KINDS, ROLES, Atlas, AtlasError, load_atlas
+from thighmap.anatomy.atlas import GUARDED_ROLES, KINDS, ROLES, Atlas, AtlasError, load_atlas
 from thighmap.anatomy.meshgen import SurfaceMesh
 from thighmap.anatomy.meshio import write_mesh
 from thighmap.atomic import fsync_directory, write_atomic
@@ -322,9 +322,9 @@ def import_atlas(
         verts = (scale * (rot @ (mesh.vertices * UNITS_MM[units]).T)).T + shift
         mesh = _outward(SurfaceMesh(verts, mesh.faces))
         closed = _is_closed(mesh)
-        if role == "danger" and not closed:
+        if role in GUARDED_ROLES and not closed:
             raise ImportError_(
-                f"{shown_file}: the surface of danger structure {sid!r} is open; "
+                f"{shown_file}: the surface of {role} structure {sid!r} is open; "
                 "it must be closed to tell inside from outside"
             )
         extent = float(np.linalg.norm(verts.max(axis=0) - verts.min(axis=0)))
@@ -341,8 +341,8 @@ def import_atlas(
             "recipe": {"type": "mesh", "file": f"{sid}.ply", "imported_from": file.name},
             "source": f"imported with {mapping_path.name} ({fit} fit, RMS residual {rms:.2f} mm)",
         }
-        if role == "danger":
-            record["safety"] = _safety(mapping_path, where, entry.get("safety"), by_id.get(sid))
+        if role in GUARDED_ROLES:
+            record["safety"] = _safety(mapping_path, where, entry.get("safety"), by_id.get(sid), role)
         if sid in by_id:
             by_id[sid].clear()
             by_id[sid].update(record)
@@ -422,8 +422,10 @@ def _write_atlas_folder(out_dir: Path, base: Atlas, new_meshes: dict[str, Surfac
         raise
 
 
-def _safety(path: Path, where: str, raw: Any, base_record: dict[str, Any] | None) -> dict[str, Any]:
-    """The danger zone of an imported danger structure: given in the mapping, else the
+def _safety(
+    path: Path, where: str, raw: Any, base_record: dict[str, Any] | None, role: str = "danger"
+) -> dict[str, Any]:
+    """The zone of an imported danger or caution structure: given in the mapping, else the
     base atlas's for the same id (its largest uncertainty, as one value)."""
     if raw is None and base_record is not None and "safety" in base_record:
         s = base_record["safety"]
@@ -440,7 +442,7 @@ def _safety(path: Path, where: str, raw: Any, base_record: dict[str, Any] | None
             path,
             f"{where}.safety",
             raw,
-            "a danger structure new to the atlas needs uncertainty_mm, caution_margin_mm and source",
+            f"a {role} structure new to the atlas needs uncertainty_mm, caution_margin_mm and source",
         )
     unc, margin, source = raw.get("uncertainty_mm"), raw.get("caution_margin_mm"), raw.get("source")
     for name, value in (("uncertainty_mm", unc), ("caution_margin_mm", margin)):

@@ -38,6 +38,12 @@ class MirroredAtlas:
     def danger_structures(self) -> list[Any]:
         return self.base.danger_structures()
 
+    def caution_structures(self) -> list[Any]:
+        return self.base.caution_structures()
+
+    def guarded_structures(self) -> list[Any]:
+        return self.base.guarded_structures()
+
     def mesh(self, sid: str) -> SurfaceMesh:
         if sid not in self._meshes:
             self._meshes[sid] = sides.mirror_mesh(self.base.mesh(sid))

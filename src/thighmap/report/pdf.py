@@ -203,8 +203,13 @@ def _front_page(
             [
                 (
                     f"{shown_text(nr.id, MAX_ID_CHARS)}: {wording.status_word(nr.status)} - nearest danger "
-                    f"{wording.nearest_danger_text(nr)}; max safe depth {wording.max_safe_text(nr)}, "
-                    f"planned {wording.depth_text(nr)}",
+                    f"{wording.nearest_danger_text(nr)}; "
+                    + (
+                        f"nearest caution structure {wording.nearest_caution_text(nr)}; "
+                        if nr.nearest_caution is not None
+                        else ""
+                    )
+                    + f"max safe depth {wording.max_safe_text(nr)}, planned {wording.depth_text(nr)}",
                     {},
                 )
             ],
@@ -218,8 +223,10 @@ def _front_page(
                 "How to read this report: clearances are the shortest distances between the needle (a "
                 "cylinder of its gauge from entry to tip) and each nerve or vessel of the model; a danger "
                 "zone is the structure grown by the published spread of its position, a caution margin "
-                "surrounds it. The model is an average anatomy fitted to a few measurements: real "
-                "anatomy varies, and the evidence for dry needling is limited and mostly short-term.",
+                "surrounds it. Caution structures (cutaneous nerves, superficial veins) are measured the "
+                "same way, but reaching one or its margin is a caution, never a danger. The model is an "
+                "average anatomy fitted to a few measurements: real anatomy varies, and the evidence "
+                "for dry needling is limited and mostly short-term.",
                 {"color": "#333333"},
             )
         ],
@@ -252,6 +259,16 @@ def _needle_page(
         ("Entry (mm)", ", ".join(f"{v:.1f}" for v in nr.entry_mm)),
         ("Depth", wording.depth_text(nr)),
         ("Nearest danger", wording.nearest_danger_text(nr)),
+        *(
+            [
+                (
+                    "Caution structures (role: caution)",
+                    wording.caution_clearances_text(nr),
+                )
+            ]
+            if nr.caution_structures
+            else []
+        ),
         ("Max safe depth", wording.max_safe_text(nr)),
         ("Tip lies in", wording.tip_text(nr)),
     ]

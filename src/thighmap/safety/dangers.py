@@ -1,4 +1,4 @@
-"""All danger structures of a model behind one interface: tubes checked as capsule chains
+"""All danger and caution structures of a model behind one interface: tubes checked as capsule chains
 (safety/tubes.py, analytically) and mesh-only structures checked exactly against their
 triangles (safety/mesh_distance.py), e.g. surfaces imported from another atlas.
 
@@ -75,18 +75,12 @@ class MeshDangers:
         return np.where(t <= reach_mm, t, np.inf)
 
 
-class DangerSet:
-    """The model's danger structures: tubes first, then mesh-only ones, in one order."""
+class _Group:
+    """The structures of one role: tubes first (capsule chains), then mesh-only ones."""
 
-    def __init__(self, atlas: Atlas, mesh_only: Iterable[str] = ()) -> None:
-        danger = [st.id for st in atlas.danger_structures()]
-        forced = set(mesh_only)
-        unknown = forced - set(danger)
-        if unknown:
-            raise ValueError(f"not danger structures of this atlas: {', '.join(sorted(unknown))}")
-        as_mesh = [sid for sid in danger if sid in forced or not atlas.structures[sid].is_tube]
-        self.chains = CapsuleChains.from_atlas(atlas, exclude=as_mesh)
-        self.meshes = MeshDangers(atlas, as_mesh) if as_mesh else None
+    def __init__(self, chains: CapsuleChains, meshes: MeshDangers | None) -> None:
+        self.chains = chains
+        self.meshes = meshes
         self.structure_ids = list(self.chains.structure_ids) + (
             self.meshes.structure_ids if self.meshes else []
         )
@@ -122,8 +116,6 @@ class DangerSet:
         gauge_mm: np.ndarray,
         reach_mm: np.ndarray | None = None,
     ) -> dict[str, np.ndarray]:
-        """CapsuleChains.batch over every danger structure (mesh-only ones one needle at a
-        time: exact, but far slower than the tubes)."""
         if self.meshes is None:
             return _in_parallel(self.chains.batch, entry, direction, depth_mm, gauge_mm, reach_mm)
         entry = np.asarray(entry, float)
@@ -165,6 +157,105 @@ class DangerSet:
             "nearest_clearance": clearance[rows, nearest],
             "first_caution_depth": first_depth,
             "first_caution_structure": np.where(np.isfinite(first_depth), first_k, -1),
+        }
+
+
+class DangerSet:
+    """The structures a needle is measured against, in one order: the danger structures
+    (tubes first, then mesh-only ones), then the caution structures (likewise). Both are
+    measured with the same exact geometry; what differs is what their zones mean: a
+    danger structure's zone is a danger and its margin a caution, while a caution
+    structure's zone and margin are a caution only (`is_caution`)."""
+
+    def __init__(self, atlas: Atlas, mesh_only: Iterable[str] = ()) -> None:
+        danger = [st.id for st in atlas.danger_structures()]
+        caution = [st.id for st in atlas.caution_structures()]
+        forced = set(mesh_only)
+        unknown = forced - set(danger) - set(caution)
+        if unknown:
+            raise ValueError(f"not danger or caution structures of this atlas: {', '.join(sorted(unknown))}")
+        as_mesh = [sid for sid in danger + caution if sid in forced or not atlas.structures[sid].is_tube]
+        # the danger structures' chains and meshes, as before caution structures existed
+        self.chains = CapsuleChains.from_atlas(atlas, exclude=as_mesh)
+        danger_mesh = [sid for sid in danger if sid in as_mesh]
+        self.meshes = MeshDangers(atlas, danger_mesh) if danger_mesh else None
+        self._danger = _Group(self.chains, self.meshes)
+        self.caution_chains: CapsuleChains | None = None
+        self.caution_meshes: MeshDangers | None = None
+        self._caution: _Group | None = None
+        if caution:
+            self.caution_chains = CapsuleChains.from_atlas(atlas, exclude=as_mesh, role="caution")
+            caution_mesh = [sid for sid in caution if sid in as_mesh]
+            self.caution_meshes = MeshDangers(atlas, caution_mesh) if caution_mesh else None
+            self._caution = _Group(self.caution_chains, self.caution_meshes)
+        self.danger_ids = self._danger.structure_ids
+        self.caution_ids = self._caution.structure_ids if self._caution else []
+        self.structure_ids = self.danger_ids + self.caution_ids
+        self.n_danger = len(self.danger_ids)
+        self.is_caution = np.arange(len(self.structure_ids)) >= self.n_danger
+        self.caution_margin = np.concatenate(
+            [self._danger.caution_margin, self._caution.caution_margin if self._caution else []]
+        )
+
+    @property
+    def mesh_structure_ids(self) -> list[str]:
+        """The structures checked against their triangles (one needle at a time in a batch)."""
+        return (self.meshes.structure_ids if self.meshes else []) + (
+            self.caution_meshes.structure_ids if self.caution_meshes else []
+        )
+
+    def needle_clearances(self, p0: np.ndarray, p1: np.ndarray, gauge_mm: float) -> dict[str, np.ndarray]:
+        res = self._danger.needle_clearances(p0, p1, gauge_mm)
+        if self._caution is None:
+            return res
+        more = self._caution.needle_clearances(p0, p1, gauge_mm)
+        return {key: np.concatenate([res[key], more[key]]) for key in res}
+
+    def first_caution_hit(
+        self, entry: np.ndarray, direction: np.ndarray, gauge_mm: float, reach_mm: float = 200.0
+    ) -> np.ndarray:
+        """Per structure, the depth along the ray at which the needle first comes within
+        its caution margin (for a caution structure as for a danger one)."""
+        first = self._danger.first_caution_hit(entry, direction, gauge_mm, reach_mm)
+        if self._caution is None:
+            return first
+        return np.concatenate([first, self._caution.first_caution_hit(entry, direction, gauge_mm, reach_mm)])
+
+    def batch(
+        self,
+        entry: np.ndarray,
+        direction: np.ndarray,
+        depth_mm: np.ndarray,
+        gauge_mm: np.ndarray,
+        reach_mm: np.ndarray | None = None,
+    ) -> dict[str, np.ndarray]:
+        """CapsuleChains.batch over every danger and caution structure (mesh-only ones one
+        needle at a time: exact, but far slower than the tubes). `min_zone`, `nearest` and
+        `nearest_clearance` are of the danger structures only; `min_caution` is to the
+        nearest caution zone of any structure (a danger structure's margin or a caution
+        structure's), and `first_caution_depth` / `first_caution_structure` likewise
+        (an index into structure_ids); `nearest_caution` (-1: none) and
+        `nearest_caution_clearance` are of the caution structures (absent when the atlas
+        has none)."""
+        out = self._danger.batch(entry, direction, depth_mm, gauge_mm, reach_mm)
+        if self._caution is None:
+            return out  # as before caution structures existed
+        more = self._caution.batch(entry, direction, depth_mm, gauge_mm, reach_mm)
+        # ties go to the danger structure, as argmin over structure_ids does for one needle
+        use_caution = more["first_caution_depth"] < out["first_caution_depth"]
+        first_depth = np.where(use_caution, more["first_caution_depth"], out["first_caution_depth"])
+        return {
+            "clearance": np.hstack([out["clearance"], more["clearance"]]),
+            "min_zone": out["min_zone"],
+            "min_caution": np.minimum(out["min_caution"], more["min_caution"]),
+            "nearest": out["nearest"],
+            "nearest_clearance": out["nearest_clearance"],
+            "nearest_caution": self.n_danger + more["nearest"],
+            "nearest_caution_clearance": more["nearest_clearance"],
+            "first_caution_depth": first_depth,
+            "first_caution_structure": np.where(
+                use_caution, self.n_danger + more["first_caution_structure"], out["first_caution_structure"]
+            ),
         }
 
 

@@ -50,13 +50,18 @@ _TIP_PRIORITY = {
 class BatchResult:
     """Results of check_many, one row per needle (status exact; see CapsuleChains.batch)."""
 
-    status: np.ndarray  # (N,) int: 0 safe, 1 caution (danger structures only), 2 danger
+    # (N,) int: 0 safe, 1 caution (a danger structure's margin, or a caution structure's
+    # contact, zone or margin), 2 danger (a danger structure's zone)
+    status: np.ndarray
     nearest_structure: list[str]
     nearest_clearance_mm: np.ndarray
     caution_clearance_mm: np.ndarray  # (N,) to the nearest caution zone, negative inside
     max_safe_depth_mm: np.ndarray  # as NeedleReport.max_safe_depth_mm (every depth rule)
     limiting_structure: list[str | None]  # whose caution zone (or bone) sets max_safe_depth_mm
     limiting_rule: list[str | None]  # the rule that sets it
+    # the nearest caution structure (None: the atlas has none) and its clearance (inf: none)
+    nearest_caution_structure: list[str | None] | None = None
+    nearest_caution_clearance_mm: np.ndarray | None = None
 
 
 class SafetyModel:
@@ -276,15 +281,9 @@ class SafetyModel:
         res = self.dangers.needle_clearances(entry, tip, gauge)
         first = self.dangers.first_caution_hit(entry, direction, gauge, reach)
         ids = self.dangers.structure_ids
-        k_near = int(np.argmin(res["clearance"]))
-        nearest = NearestDanger(
-            structure=ids[k_near],
-            clearance_mm=float(res["clearance"][k_near]),
-            zone_clearance_mm=float(res["zone"][k_near]),
-            point_on_structure_mm=res["point_on_structure"][k_near],
-            point_on_needle_mm=res["point_on_needle"][k_near],
-            depth_on_needle_mm=float(res["s"][k_near] * depth),
-        )
+        n_danger = self.dangers.n_danger
+        nearest = _nearest_of(ids, res, depth, 0, n_danger)
+        nearest_caution = _nearest_of(ids, res, depth, n_danger, len(ids))
         # the whole line, from outside the body to the needle's length: the skin behind
         # and ahead of the entry, the ladder to the tip, and the bone ahead for the limit
         line = self.tissues.intervals(entry, direction, reach, behind=True)
@@ -318,6 +317,29 @@ class SafetyModel:
             name = self.names[sid]
             spec = self.atlas.structures[sid].safety
             assert spec is not None
+            if k >= n_danger:  # a caution structure: its contact, zone or margin is a caution
+                if res["caution"][k] < -rules.BOUNDARY_MM:
+                    kind = self.atlas.structures[sid].kind
+                    findings.append(
+                        Finding(
+                            "caution_structure",
+                            "caution",
+                            wording.caution_structure_message(
+                                name,
+                                kind,
+                                spec.caution_margin_mm,
+                                float(res["zone"][k]),
+                                float(res["clearance"][k]),
+                                float(first[k]),
+                                bleeding=rules.vessel_margin_severity(
+                                    self.atlas.rules, contraindications, kind
+                                )
+                                is not None,
+                            ),
+                            sid,
+                        )
+                    )
+                continue
             if res["zone"][k] < -rules.BOUNDARY_MM:
                 findings.append(
                     Finding(
@@ -364,6 +386,8 @@ class SafetyModel:
             id=needle.id,
             status=status,
             nearest_danger=nearest,
+            nearest_caution=nearest_caution,
+            caution_structures=tuple(ids[n_danger:]),
             clearances_mm={sid: float(res["clearance"][k]) for k, sid in enumerate(ids)},
             zone_clearances_mm={sid: float(res["zone"][k]) for k, sid in enumerate(ids)},
             max_safe_depth_mm=float(max_safe[0]),
@@ -425,10 +449,11 @@ class SafetyModel:
     ) -> tuple[np.ndarray, list[str | None], list[str | None]]:
         """For N needles (atlas frame): the maximum safe depth (the depth at which the
         first depth-dependent rule would fire, capped at the needle's length), the rule
-        that sets it and its structure. `caution`: the depth at which the first danger
-        structure's caution zone is reached (inf: never), `caution_structure` its index
-        (-1: none); `bone_enter_mm`: where the line first meets bone (inf: never);
-        `gauge_mm`: the needles' gauges (the near-line rules count the needle's width)."""
+        that sets it and its structure. `caution`: the depth at which the first danger or
+        caution structure's caution zone is reached (inf: never), `caution_structure` its
+        index in the danger set (-1: none); `bone_enter_mm`: where the line first meets bone
+        (inf: never); `gauge_mm`: the needles' gauges (the near-line rules count the
+        needle's width)."""
         ids = self.dangers.structure_ids
         k = caution_structure
         limit, which = rules.depth_limits(
@@ -438,8 +463,10 @@ class SafetyModel:
         rule: list[str | None] = []
         structure: list[str | None] = []
         for i in range(len(k)):
-            if caution[i] <= limit[i] and caution[i] <= needle_length_mm[i]:
-                rule.append("caution_margin")
+            # k[i] < 0: no caution zone on this line (with no needle length, every limit
+            # may be infinite: then nothing sets the depth)
+            if k[i] >= 0 and caution[i] <= limit[i] and caution[i] <= needle_length_mm[i]:
+                rule.append("caution_structure" if k[i] >= self.dangers.n_danger else "caution_margin")
                 structure.append(ids[k[i]])
             elif limit[i] <= needle_length_mm[i]:
                 rule.append(which[i])
@@ -472,13 +499,13 @@ class SafetyModel:
         *,
         max_safe_depth: bool = True,
     ) -> BatchResult:
-        """Vectorised check of N needles against the danger structures.
+        """Vectorised check of N needles against the danger and caution structures.
 
-        The status here covers the danger zones and caution margins (the geometric core
-        of the check); the other rules need the tissue ladder and are applied by
-        check_needle. The maximum safe depth is check_needle's: every depth rule (the
-        caution margins, the shaft rule when a needle length is given, bone, the regional
-        depth limits). With `max_safe_depth=False` (a caller that only wants the
+        The status here covers the danger zones and caution margins and the caution
+        structures (the geometric core of the check); the other rules need the tissue
+        ladder and are applied by check_needle. The maximum safe depth is check_needle's:
+        every depth rule (the caution margins, the shaft rule when a needle length is
+        given, bone, the regional depth limits). With `max_safe_depth=False` (a caller that only wants the
         statuses and clearances, such as the approach map) it is not computed: NaN, with
         no limiting rule or structure."""
         entry = np.asarray(entry_mm, float).reshape(-1, 3)
@@ -496,6 +523,12 @@ class SafetyModel:
         edge = -rules.BOUNDARY_MM
         status = np.where(out["min_zone"] < edge, 2, np.where(out["min_caution"] < edge, 1, 0))
         ids = self.dangers.structure_ids
+        near_caution: dict[str, Any] = {
+            "nearest_caution_structure": [ids[k] for k in out["nearest_caution"]]
+            if "nearest_caution" in out
+            else [None] * n,
+            "nearest_caution_clearance_mm": out.get("nearest_caution_clearance", np.full(n, np.inf)),
+        }
         unit = direction / np.linalg.norm(direction, axis=1, keepdims=True)
         lengths = (
             np.full(n, np.inf)
@@ -511,6 +544,7 @@ class SafetyModel:
                 max_safe_depth_mm=np.full(n, np.nan),
                 limiting_structure=[None] * n,
                 limiting_rule=[None] * n,
+                **near_caution,
             )
         # bone only matters where it comes before every other limit: trace it that far
         others, _ = rules.depth_limits(self.atlas, entry, unit, lengths, np.full(n, np.inf), gauge)
@@ -534,6 +568,7 @@ class SafetyModel:
             max_safe_depth_mm=max_safe,
             limiting_structure=limiting,
             limiting_rule=limiting_rule,
+            **near_caution,
         )
 
     def _bone_enter_many(
@@ -594,6 +629,23 @@ class SafetyModel:
             unc = float(np.max(st.safety.uncertainty_at(np.linspace(0.0, 1.0, 201), self.atlas.fitted)))
             mesh = SurfaceMesh(surface.vertices + _vertex_normals(surface) * unc, surface.faces)
         return sides.mesh_on_side(mesh, self.side)
+
+
+def _nearest_of(
+    ids: list[str], res: dict[str, np.ndarray], depth: float, lo: int, hi: int
+) -> NearestDanger | None:
+    """The structure of ids[lo:hi] nearest to the needle (None if the range is empty)."""
+    if hi <= lo:
+        return None
+    k = lo + int(np.argmin(res["clearance"][lo:hi]))
+    return NearestDanger(
+        structure=ids[k],
+        clearance_mm=float(res["clearance"][k]),
+        zone_clearance_mm=float(res["zone"][k]),
+        point_on_structure_mm=res["point_on_structure"][k],
+        point_on_needle_mm=res["point_on_needle"][k],
+        depth_on_needle_mm=float(res["s"][k] * depth),
+    )
 
 
 def close_open_ends(mesh: SurfaceMesh) -> SurfaceMesh:

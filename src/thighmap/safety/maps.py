@@ -179,9 +179,9 @@ def _check_in_chunks(
     max_safe_depth: bool = True,
 ) -> BatchResult:
     """model.check_many over all vertices: in one go when every danger structure is a
-    capsule chain (a fraction of a second), in chunks reporting progress otherwise."""
+    capsule chain (a fraction of a second; caution structures too), in chunks reporting progress otherwise."""
     n = len(entry)
-    step = n if progress is None or model.dangers.meshes is None else MESH_PATH_CHUNK
+    step = n if progress is None or not model.dangers.mesh_structure_ids else MESH_PATH_CHUNK
     parts: list[BatchResult] = []
     for start in range(0, n, max(step, 1)):
         stop = min(start + step, n)
@@ -202,7 +202,9 @@ def _check_in_chunks(
     joined = {}
     for f in fields(BatchResult):
         values = [getattr(p, f.name) for p in parts]
-        if isinstance(values[0], np.ndarray):
+        if values[0] is None:
+            joined[f.name] = None
+        elif isinstance(values[0], np.ndarray):
             joined[f.name] = np.concatenate(values)
         else:
             joined[f.name] = [item for part in values for item in part]

@@ -1,7 +1,7 @@
 """Checking many needles at once (a plan): the same reports as one check_needle call per
 needle, faster.
 
-The geometry of a chunk of needles (clearances to every danger structure, the first
+The geometry of a chunk of needles (clearances to every danger and caution structure, the first
 caution hit along each line, the tissue crossings) is computed by the batch kernels,
 which run compiled, split across threads, and give every needle exactly what the
 single-needle kernels give it. The per-needle check then runs unchanged on a view of the
@@ -68,10 +68,27 @@ def _prefetched(model: SafetyModel, needles: Sequence[Needle]) -> SafetyModel:
     view = copy.copy(model)
     dangers = model.dangers
     first = None
-    if dangers.meshes is None and dangers.chains.structure_ids:
-        geometry = dangers.chains.needles_geometry(entry, tip, ray, gauge, reach)
-        view.dangers = _ServedDangers(dangers, entry, direction, tip, gauge, reach, geometry)  # type: ignore[assignment]
-        first = geometry["first"]
+    if not dangers.mesh_structure_ids and dangers.chains.structure_ids:
+        # the danger structures' chains, then the caution structures' (the danger set's order)
+        groups = [dangers.chains] + ([dangers.caution_chains] if dangers.caution_chains is not None else [])
+        results, firsts = [], []
+        for chains in groups:
+            geometry = chains.needles_geometry(entry, tip, ray, gauge, reach)
+            results.append(
+                chains.clearance_result(
+                    entry,
+                    tip,
+                    geometry["clearance"],
+                    geometry["zone"],
+                    geometry["near_cap"],
+                    geometry["near_s"],
+                    geometry["near_t"],
+                )
+            )
+            firsts.append(geometry["first"])
+        first = np.concatenate(firsts, axis=1)
+        result = {key: np.concatenate([r[key] for r in results], axis=1) for key in results[0]}
+        view.dangers = _ServedDangers(dangers, entry, direction, tip, gauge, reach, result, first)  # type: ignore[assignment]
     # the whole line to the needle's reach, as _check_right asks for it
     lines = model.tissues.intervals_many(entry, direction, reach, behind=True)
     view.tissues = _ServedTissues(model.tissues, entry, direction, reach, lines)  # type: ignore[assignment]
@@ -188,20 +205,15 @@ class _ServedDangers:
         tip: np.ndarray,
         gauge: np.ndarray,
         reach: np.ndarray,
-        geometry: dict[str, np.ndarray],
+        results: dict[str, np.ndarray],
+        first: np.ndarray,
     ) -> None:
         self._base = base
-        self._first = geometry["first"]
+        self.structure_ids = base.structure_ids
+        self.n_danger = base.n_danger
+        self._first = first
         # needle_clearances' results for every needle at once (rows served below)
-        self._results = base.chains.clearance_result(
-            entry,
-            tip,
-            geometry["clearance"],
-            geometry["zone"],
-            geometry["near_cap"],
-            geometry["near_s"],
-            geometry["near_t"],
-        )
+        self._results = results
         self._segments = {
             (entry[j].tobytes(), tip[j].tobytes(), float(gauge[j])): j for j in range(len(entry))
         }

@@ -52,13 +52,18 @@ class TissueSpan:
 
 
 @dataclass(frozen=True)
-class NearestDanger:
+class NearestStructure:
+    """The danger (or caution) structure nearest to a needle, and where."""
+
     structure: str
     clearance_mm: float
     zone_clearance_mm: float  # clearance minus the structure's positional uncertainty there
     point_on_structure_mm: np.ndarray  # closest point on the structure's surface
     point_on_needle_mm: np.ndarray  # closest point on the needle axis
     depth_on_needle_mm: float  # where along the needle that point is
+
+
+NearestDanger = NearestStructure  # the name it had when only danger structures were measured
 
 
 @dataclass
@@ -82,6 +87,11 @@ class NeedleReport:
     names: dict[str, str] = field(default_factory=dict)
     # the rule that sets max_safe_depth_mm (None: nothing fires within the needle's length)
     limiting_rule: str | None = None
+    # the nearest caution structure (a cutaneous nerve, a superficial vein); None when the
+    # atlas has none. nearest_danger is of the danger structures only.
+    nearest_caution: NearestStructure | None = None
+    # the ids of clearances_mm whose structure's role is caution (the others are danger)
+    caution_structures: tuple[str, ...] = ()
 
     @property
     def tip_mm(self) -> np.ndarray:
@@ -97,21 +107,14 @@ class NeedleReport:
         return wording.key_sentence(self)
 
     def to_json(self) -> dict[str, Any]:
-        nd = self.nearest_danger
         return {
             "id": self.id,
             "status": self.status,
             "summary": self.key_sentence(),
-            "nearest_danger": None
-            if nd is None
-            else {
-                "structure": nd.structure,
-                "clearance_mm": round(nd.clearance_mm, 2),
-                "zone_clearance_mm": round(nd.zone_clearance_mm, 2),
-                "closest_point_mm": [round(float(v), 2) for v in nd.point_on_structure_mm],
-                "at_depth_mm": round(nd.depth_on_needle_mm, 2),
-            },
+            "nearest_danger": _nearest_json(self.nearest_danger),
+            "nearest_caution": _nearest_json(self.nearest_caution),
             "clearances_mm": {k: round(v, 2) for k, v in self.clearances_mm.items()},
+            "caution_structures": list(self.caution_structures),
             "max_safe_depth_mm": round(self.max_safe_depth_mm, 2),
             "max_safe_depth_limited_by": self.limiting_structure,
             "max_safe_depth_rule": self.limiting_rule,
@@ -133,6 +136,8 @@ class NeedleReport:
         ]
         if self.nearest_danger is not None:
             lines.append(f"  Nearest danger structure: {wording.nearest_danger_text(self)}")
+        if self.nearest_caution is not None:
+            lines.append(f"  Nearest caution structure: {wording.nearest_caution_text(self)}")
         lines.append(
             f"  Maximum safe depth on this line: {wording.max_safe_text(self)}; "
             f"planned depth {wording.depth_text(self)}"
@@ -147,6 +152,18 @@ class NeedleReport:
             for f in self.findings:
                 lines.append(f"    {wording.finding_line(f)}")
         return "\n".join(lines)
+
+
+def _nearest_json(nd: NearestStructure | None) -> dict[str, Any] | None:
+    if nd is None:
+        return None
+    return {
+        "structure": nd.structure,
+        "clearance_mm": round(nd.clearance_mm, 2),
+        "zone_clearance_mm": round(nd.zone_clearance_mm, 2),
+        "closest_point_mm": [round(float(v), 2) for v in nd.point_on_structure_mm],
+        "at_depth_mm": round(nd.depth_on_needle_mm, 2),
+    }
 
 
 @dataclass

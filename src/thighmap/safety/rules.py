@@ -5,12 +5,13 @@ Each rule returns Findings with a sentence a student can read. Thresholds, sever
 sentences and their sources live in the atlas, not here.
 
 Depth-dependent rules (docs/reference.md, "Maximum safe depth"): the caution margin
-and danger zone of each danger structure, the shaft rule, bone strike, the regional
-depth limits and the regional lines to keep away from (`near_line`). Each fires
-exactly when the planned depth is beyond the depth that `depth_limits` gives for it, so
-the maximum safe depth (the smallest of those) is a depth at which none fires. The
-adductor-magnus angle rule is about the direction, the target rule is a note, and the
-entry rules are about where and how the needle enters; none of those is a depth rule.
+and danger zone of each danger structure, the caution margin of each caution structure
+(caution_structure), the shaft rule, bone strike, the regional depth limits and the
+regional lines to keep away from (`near_line`). Each fires exactly when the planned
+depth is beyond the depth that `depth_limits` gives for it, so the maximum safe depth
+(the smallest of those) is a depth at which none fires. The adductor-magnus angle rule
+is about the direction, the target rule is a note, and the entry rules are about where
+and how the needle enters; none of those is a depth rule.
 """
 
 from __future__ import annotations
@@ -33,7 +34,13 @@ from thighmap.safety.tissues import Interval
 # than this it does. Far below anything a needle can be placed to, far above rounding.
 BOUNDARY_MM = 1e-9
 
-DEPTH_RULES_FIXED = ("danger_zone", "caution_margin", "shaft_outside_skin", "bone_strike")
+DEPTH_RULES_FIXED = (
+    "danger_zone",
+    "caution_margin",
+    "caution_structure",
+    "shaft_outside_skin",
+    "bone_strike",
+)
 
 
 def depth_rule_ids(rules: Rules) -> set[str]:

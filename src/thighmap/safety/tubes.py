@@ -58,15 +58,17 @@ class CapsuleChains:
     cluster_zone_radius: np.ndarray  # (C,) largest zone radius r + u in the cluster
 
     @classmethod
-    def from_atlas(cls, atlas: Atlas, exclude: Iterable[str] = ()) -> CapsuleChains:
-        """The danger structures of the atlas (less `exclude`) as capsule chains."""
+    def from_atlas(cls, atlas: Atlas, exclude: Iterable[str] = (), role: str = "danger") -> CapsuleChains:
+        """The danger structures of the atlas (less `exclude`) as capsule chains; with
+        role="caution", its caution structures instead."""
         ids, a, b, r, u, s, margins = [], [], [], [], [], [], []
         runs: list[np.ndarray] = []
         overreach: list[float] = []
         shortfall: list[float] = []
         n_runs = 0
         skip = set(exclude)
-        tubes = [st for st in atlas.danger_structures() if st.id not in skip]
+        of_role = atlas.caution_structures() if role == "caution" else atlas.danger_structures()
+        tubes = [st for st in of_role if st.id not in skip]
         if not tubes:
             a.append(np.empty((0, 3)))
             b.append(np.empty((0, 3)))

@@ -3,7 +3,7 @@ and the PDF report all print a needle's verdict, findings and figures through th
 functions, so the three never say different things.
 
 The sentences of the atlas rules themselves are in landmarks.json ("rules"); the
-sentences of the danger-zone rules are here.
+sentences of the danger-zone and caution-structure rules are here.
 """
 
 from __future__ import annotations
@@ -57,6 +57,74 @@ def caution_margin_message(
     )
 
 
+# What touching a caution structure risks, and what to do, by the structure's kind: a
+# cutaneous nerve's contact is unpleasant and passes, a superficial vessel's puncture
+# bruises. Careful wording: these are risks, not certainties.
+_CAUTION_RISK = {
+    "nerve": (
+        "a cutaneous nerve",
+        "Touching it may cause a sharp or electric pain and tingling or numbness (paraesthesia) "
+        "in the skin it supplies, usually brief.",
+        "Redirect the needle or insert beside the nerve; if the patient reports an electric or "
+        "spreading sensation, withdraw slightly and change the angle.",
+    ),
+    "vein": (
+        "a superficial vein",
+        "Puncturing it may cause bruising or a haematoma.",
+        "Insert beside the vein, or redirect the needle; after withdrawing, press on the site "
+        "for a minute or two.",
+    ),
+    "artery": (
+        "a superficial artery",
+        "Puncturing it may cause bleeding and a haematoma.",
+        "Redirect the needle or insert beside the artery; after withdrawing, press firmly on the "
+        "site for several minutes.",
+    ),
+}
+_CAUTION_RISK_OTHER = (
+    "a caution structure",
+    "Contact with it is best avoided.",
+    "Redirect the needle or insert beside it.",
+)
+
+
+def caution_structure_message(
+    name: str,
+    kind: str,
+    margin_mm: float,
+    zone_mm: float,
+    clearance_mm: float,
+    clear_to_mm: float,
+    *,
+    bleeding: bool = False,
+) -> str:
+    """The sentence of the caution_structure finding: the needle touches a caution
+    structure (a cutaneous nerve, a superficial vein), its zone (the structure grown by
+    its positional uncertainty) or its caution margin. Its `kind` chooses the words."""
+    what, risk, advice = _CAUTION_RISK.get(kind, _CAUTION_RISK_OTHER)
+    uncertainty_mm = max(clearance_mm - zone_mm, 0.0)
+    if clearance_mm < 0:
+        where = f"The needle enters the {name} ({what}) by {-clearance_mm:.1f} mm."
+    elif zone_mm < 0:
+        where = (
+            f"The needle passes {clearance_mm:.1f} mm from the {name} ({what}), closer than its "
+            f"positional uncertainty of {uncertainty_mm:.1f} mm: it may touch it."
+        )
+    else:
+        where = (
+            f"The needle passes {clearance_mm:.1f} mm from the {name} ({what}), within its "
+            f"{margin_mm:.0f} mm caution margin ({zone_mm:.1f} mm beyond its positional "
+            f"uncertainty of {uncertainty_mm:.1f} mm)."
+        )
+    text = f"{where} {risk} {advice} On this line it is clear only down to {clear_to_mm:.1f} mm."
+    if bleeding and kind in ("vein", "artery"):
+        text += (
+            " A bleeding disorder or anticoagulation is recorded: a bruise is more likely and "
+            "larger, so keep well clear and press longer."
+        )
+    return text
+
+
 def key_sentence(report: NeedleReport) -> str:
     """The one line a student reads first."""
     nd = report.nearest_danger
@@ -77,13 +145,20 @@ def key_sentence(report: NeedleReport) -> str:
     if report.status == "caution":
         first = next((f for f in report.findings if f.severity == "caution"), None)
         return f"CAUTION: {first.message if first else 'a caution rule fired'}"
+    nc = report.nearest_caution
+    # a caution structure nearer than every danger structure is named too
+    also = (
+        f" (nearest caution structure: the {report.name(nc.structure)}, {nc.clearance_mm:.1f} mm away)"
+        if nc is not None and (nd is None or nc.clearance_mm < nd.clearance_mm)
+        else ""
+    )
     if nd is not None:
         return (
             f"SAFE: nearest danger structure is the {report.name(nd.structure)}, "
-            f"{nd.clearance_mm:.1f} mm away; the trajectory stays clear down to "
+            f"{nd.clearance_mm:.1f} mm away{also}; the trajectory stays clear down to "
             f"{report.max_safe_depth_mm:.1f} mm."
         )
-    return "SAFE: no danger structure near this trajectory."
+    return f"SAFE: no danger structure near this trajectory{also}."
 
 
 def nearest_danger_text(report: NeedleReport) -> str:
@@ -94,6 +169,25 @@ def nearest_danger_text(report: NeedleReport) -> str:
         f"{report.name(nd.structure)}: {nd.clearance_mm:.1f} mm (danger zone {nd.zone_clearance_mm:+.1f} mm) "
         f"at {nd.depth_on_needle_mm:.1f} mm along the needle"
     )
+
+
+def nearest_caution_text(report: NeedleReport) -> str:
+    """The nearest caution structure (a cutaneous nerve, a superficial vein) and its
+    clearance; its zone is a caution, never a danger."""
+    nc = report.nearest_caution
+    if nc is None:
+        return "none in this atlas"
+    return (
+        f"{report.name(nc.structure)}: {nc.clearance_mm:.1f} mm "
+        f"(caution zone {nc.zone_clearance_mm:+.1f} mm) at {nc.depth_on_needle_mm:.1f} mm along the needle"
+    )
+
+
+def caution_clearances_text(report: NeedleReport) -> str:
+    """The clearance of every caution structure (a cutaneous nerve, a superficial vein:
+    touching one is a caution, never a danger), nearest first ('' if the atlas has none)."""
+    ids = sorted(report.caution_structures, key=lambda sid: report.clearances_mm[sid])
+    return "; ".join(f"{report.name(sid)} {report.clearances_mm[sid]:.1f} mm" for sid in ids)
 
 
 _LIMIT_WORDS = {
@@ -108,6 +202,8 @@ def limited_by_text(report: NeedleReport) -> str:
         return ""
     if rule in ("caution_margin", "danger_zone") and report.limiting_structure:
         return f"the caution margin of the {report.name(report.limiting_structure)}"
+    if rule == "caution_structure" and report.limiting_structure:
+        return f"the caution margin of the {report.name(report.limiting_structure)} (a caution structure)"
     if rule == "bone_strike" and report.limiting_structure:
         return f"the {report.name(report.limiting_structure)} (bone)"
     return _LIMIT_WORDS.get(rule, f"the regional depth limit: {rule.replace('_', ' ')}")
