@@ -559,15 +559,15 @@ class SectionPanel(QWidget):
             loops = cut_loops(self._polys[st.id], origin, normal, e1, e2)
             if loops:
                 alpha = 0.55 if st.kind in ("skin", "fat") else 0.95
-                s.regions.append((st.id, scene.structure_colour(st.kind, st.id), alpha, loops))
+                s.regions.append((st.id, scene.colour_of(st), alpha, loops))
                 prio = 1.0 if st.kind in LAYER_KINDS else LABEL_PRIORITY.get(st.role, 2.0)
                 s.labels[st.id] = (st.short_name or st.name, st.name, prio)
-        for st in self.atlas.danger_structures():
+        for st in scene.zoned_structures(self.atlas):  # danger zones, caution zones in amber
             zone = self._zone(st.id)
             if zone is not None:
                 loops = cut_loops(zone, origin, normal, e1, e2)
                 if loops:
-                    s.outlines.append((_light(scene.structure_colour(st.kind, st.id)), loops))
+                    s.outlines.append((_light(scene.zone_colour(st)), loops))
         if len(self._cuts) >= 4:  # the two slices' last planes are enough
             self._cuts.pop(next(iter(self._cuts)))
         self._cuts[key] = s
