@@ -217,6 +217,13 @@ def test_a_caution_finding_shows_in_amber_in_the_safety_panel(caution_window) ->
     assert rows[name].text() == "caution"
     assert rows[name].foreground().color().name() == panels.ROLE_TEXT["caution"]
     assert rows[atlas.structures["sciatic_nerve"].name].text() == "danger"
+    # in the view: an amber line from the needle to the nerve, which is lit
+    w.scene.update_needles(w.plan, {"c1": report}, "c1")
+    line = w.scene.needle_actors["fb:caution_line"]
+    assert line.GetVisibility()
+    assert tuple(line.prop.color.float_rgb) == pytest.approx(_hex_to_rgb(scene.CAUTION_COLOUR))
+    assert "fb:caution_distance" in w.scene.needle_names
+    assert w.scene._highlighted is not None and w.scene._highlighted[0] == SID
 
 
 def test_a_window_without_caution_structures_shows_no_caution_group(window) -> None:  # type: ignore[no-untyped-def]

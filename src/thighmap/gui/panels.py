@@ -45,12 +45,10 @@ from thighmap.viz import scene
 from thighmap.viz.view_state import ViewState
 
 from .cards import CAUTION_BOX_BG, CAUTION_BOX_BORDER, CAUTION_BOX_FG, structure_card_html
-from .scene3d import GROUPS
+from .scene3d import CAUTION_RULE, GROUPS
 
 ROLE_SID = Qt.ItemDataRole.UserRole
 ROLE_KIND = Qt.ItemDataRole.UserRole + 1
-
-CAUTION_RULE = "caution_structure"  # the finding of a caution structure reached (safety engine)
 
 SPECIAL_LAYERS = {
     "needles": "Needles",
@@ -629,6 +627,7 @@ class SafetyPanel(QWidget):
             "Shortest distance between the needle and each danger and caution structure (negative inside it)"
         )
         self._roles: dict[str, str] = {}
+        self._has_caution = False
         lay = QVBoxLayout(self)
         lay.setContentsMargins(4, 4, 4, 4)
         lay.addWidget(self.badge)
@@ -651,9 +650,9 @@ class SafetyPanel(QWidget):
     def set_atlas(self, atlas: Any) -> None:
         """The atlas on show: the roles the clearance table names (danger, caution)."""
         self._roles = {sid: st.role for sid, st in atlas.structures.items()}
-        has_caution = any(role == "caution" for role in self._roles.values())
-        self.nearest_caution_title.setVisible(has_caution)
-        self.nearest_caution.setVisible(has_caution)
+        self._has_caution = any(role == "caution" for role in self._roles.values())
+        self.nearest_caution_title.setVisible(self._has_caution)
+        self.nearest_caution.setVisible(self._has_caution)
 
     def follow_document(self, doc: PlanDocument) -> None:
         """Show the report of the document's selected needle, whenever it changes."""
@@ -701,6 +700,10 @@ class SafetyPanel(QWidget):
         self.sentence.setText(report.key_sentence())
         self.nearest.setText(wording.nearest_danger_text(report))
         self.nearest_caution.setText(nearest_caution_text(report))
+        # a report of a core that does not check caution structures says nothing of them
+        checked = self._has_caution and hasattr(report, "nearest_caution")
+        self.nearest_caution_title.setVisible(checked)
+        self.nearest_caution.setVisible(checked)
         self.max_safe.setText(f"{wording.max_safe_text(report)}; planned {report.depth_mm:.1f} mm")
         self.tip.setText(wording.tip_text(report))
         self.tissues.setRowCount(len(report.tissues))

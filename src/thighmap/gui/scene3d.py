@@ -52,6 +52,8 @@ NEEDLE_PRIORITY = 10.0
 SOLID_OPACITY = 0.5  # layers at least this opaque are picked before translucent ones
 FOCUS_COLOUR = "#ffffff"
 
+CAUTION_RULE = "caution_structure"  # the finding of a caution structure reached (safety engine)
+
 # Layer groups of the layers panel: group name -> structure kinds.
 GROUPS: dict[str, tuple[str, ...]] = {
     "Skin and fat": ("skin", "fat", "fascia"),
@@ -1006,6 +1008,7 @@ class Scene3D(QObject):
             self._add_label("fb:distance", (a + b) / 2.0, f"{nd.clearance_mm:.1f} mm", status_colour)
             if report.status in ("caution", "danger"):
                 self._highlight(nd.structure)
+        self._draw_caution_feedback(report)
         msd = float(report.max_safe_depth_mm)
         if np.isfinite(msd) and msd < n.needle_length_mm:
             entry = scene.to_display(n.entry_mm)
@@ -1020,6 +1023,32 @@ class Scene3D(QObject):
                 opacity=0.95,
             )
             self._add_label("nlabel:" + n.id, entry - d * 6.0, f"{n.id} · max safe {msd:.1f} mm", "#4a7bd0")
+
+    def _draw_caution_feedback(self, report: Any) -> None:
+        """The nearest caution structure (a cutaneous nerve, a superficial vein) joined
+        to the needle by an amber line, when a caution finding names it; it is lit instead
+        of the nearest danger structure unless a finding names that one too."""
+        nc = getattr(report, "nearest_caution", None)
+        if nc is None or not any(
+            f.rule == CAUTION_RULE and f.structure == nc.structure for f in report.findings
+        ):
+            return
+        amber = scene.CAUTION_COLOUR
+        a = scene.to_display(np.asarray(nc.point_on_needle_mm, float))
+        b = scene.to_display(np.asarray(nc.point_on_structure_mm, float))
+        self._needle_segments.append((a, b))
+        self._add("fb:caution_closest", "sphere", glyphs.unit_sphere, glyphs.placement(b, scale=1.8), amber)
+        self._add(
+            "fb:caution_line", "line", glyphs.unit_line, glyphs.segment_placement(a, b), amber, line_width=4
+        )
+        self._add_label(
+            "fb:caution_distance", (a + b) / 2.0, f"{nc.clearance_mm:.1f} mm", amber, justify="right"
+        )
+        named = {f.structure for f in report.findings}
+        if self._highlighted is not None and self._highlighted[0] not in named:
+            self._restore_highlight()
+        if self._highlighted is None:
+            self._highlight(nc.structure)
 
     def _highlight(self, sid: str) -> None:
         actor = self.atlas_actors.get(sid)
