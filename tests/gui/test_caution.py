@@ -20,7 +20,7 @@ from tests.gui.conftest import engine_or_skip
 from thighmap import paths
 from thighmap.anatomy import atlas as atlas_mod
 from thighmap.anatomy.search import search_structures
-from thighmap.gui import panels
+from thighmap.gui import panels, section
 from thighmap.gui.cards import CAUTION_BOX_BG, DANGER_BOX_BG, ROLE_WORDS, structure_card_html
 from thighmap.gui.core import CoreSession
 from thighmap.gui.scene3d import _hex_to_rgb
@@ -189,7 +189,7 @@ def test_a_caution_finding_shows_in_amber_in_the_safety_panel(caution_window) ->
     name = atlas.structures[SID].name
     if hasattr(report, "nearest_caution"):  # the core checks caution structures
         assert report.status == "caution", report.to_text()
-        assert any(f.rule == panels.CAUTION_RULE and f.structure == SID for f in report.findings)
+        assert any(f.rule == scene.CAUTION_RULE and f.structure == SID for f in report.findings)
         assert report.nearest_caution is not None and report.nearest_caution.structure == SID
     else:  # a core from before #11: the report the merged core gives, made by hand
         report = dataclasses.replace(
@@ -197,7 +197,7 @@ def test_a_caution_finding_shows_in_amber_in_the_safety_panel(caution_window) ->
             status="caution",
             findings=[
                 *report.findings,
-                Finding(panels.CAUTION_RULE, "caution", f"the needle touches the {name}.", SID),
+                Finding(scene.CAUTION_RULE, "caution", f"the needle touches the {name}.", SID),
             ],
             clearances_mm={**report.clearances_mm, SID: -1.0},
         )
@@ -206,7 +206,7 @@ def test_a_caution_finding_shows_in_amber_in_the_safety_panel(caution_window) ->
     safety = w.safety
     assert safety.badge.text() == "CAUTION"
     assert safety.nearest_caution.isVisibleTo(safety) and name in safety.nearest_caution.text()
-    finding = next(f for f in report.findings if f.rule == panels.CAUTION_RULE)
+    finding = next(f for f in report.findings if f.rule == scene.CAUTION_RULE)
     assert finding.message in safety.findings.toPlainText()
     shown = safety.findings.toHtml().lower()
     assert CAUTION_BOX_BG in shown  # the caution finding's amber box
@@ -224,6 +224,15 @@ def test_a_caution_finding_shows_in_amber_in_the_safety_panel(caution_window) ->
     assert tuple(line.prop.color.float_rgb) == pytest.approx(_hex_to_rgb(scene.CAUTION_COLOUR))
     assert "fb:caution_distance" in w.scene.needle_names
     assert w.scene._highlighted is not None and w.scene._highlighted[0] == SID
+    # in the cross-section along the needle: an amber line to the nerve's closest point
+    # the cross-sections: the nerve in its own colour, its caution zone outlined in amber,
+    # and along the needle an amber line to the nerve's closest point
+    w.section.set_needle(w.plan.needle("c1"), report)
+    w.section.recompute()
+    along, axial = w.section.along.slice, w.section.axial.slice
+    assert along.caution_closest is not None and along.closest is not None
+    assert (SID, scene.colour_of(atlas.structures[SID])) in [(r[0], r[1]) for r in axial.regions]
+    assert section._light(scene.CAUTION_COLOUR) in [o[0] for o in axial.outlines]
 
 
 def test_a_window_without_caution_structures_shows_no_caution_group(window) -> None:  # type: ignore[no-untyped-def]

@@ -45,7 +45,7 @@ from thighmap.viz import scene
 from thighmap.viz.view_state import ViewState
 
 from .cards import CAUTION_BOX_BG, CAUTION_BOX_BORDER, CAUTION_BOX_FG, structure_card_html
-from .scene3d import CAUTION_RULE, GROUPS
+from .scene3d import GROUPS
 
 ROLE_SID = Qt.ItemDataRole.UserRole
 ROLE_KIND = Qt.ItemDataRole.UserRole + 1
@@ -757,7 +757,7 @@ def findings_html(findings: list[Any]) -> str:
     for f in findings:
         c = scene.STATUS_COLOURS.get(f.severity, "#9aa3ad")
         tag, message = wording.finding_parts(f)
-        if f.rule == CAUTION_RULE:
+        if f.rule == scene.CAUTION_RULE:
             rows.append(
                 f"<table width='100%' cellpadding='4' cellspacing='0' bgcolor='{CAUTION_BOX_BG}' "
                 f"style='border:1px solid {CAUTION_BOX_BORDER}'><tr><td style='color:{CAUTION_BOX_FG}'>"

@@ -52,8 +52,6 @@ NEEDLE_PRIORITY = 10.0
 SOLID_OPACITY = 0.5  # layers at least this opaque are picked before translucent ones
 FOCUS_COLOUR = "#ffffff"
 
-CAUTION_RULE = "caution_structure"  # the finding of a caution structure reached (safety engine)
-
 # Layer groups of the layers panel: group name -> structure kinds.
 GROUPS: dict[str, tuple[str, ...]] = {
     "Skin and fat": ("skin", "fat", "fascia"),
@@ -1028,10 +1026,8 @@ class Scene3D(QObject):
         """The nearest caution structure (a cutaneous nerve, a superficial vein) joined
         to the needle by an amber line, when a caution finding names it; it is lit instead
         of the nearest danger structure unless a finding names that one too."""
-        nc = getattr(report, "nearest_caution", None)
-        if nc is None or not any(
-            f.rule == CAUTION_RULE and f.structure == nc.structure for f in report.findings
-        ):
+        nc = scene.caution_reached(report)
+        if nc is None:
             return
         amber = scene.CAUTION_COLOUR
         a = scene.to_display(np.asarray(nc.point_on_needle_mm, float))

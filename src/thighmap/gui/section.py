@@ -58,6 +58,8 @@ class Slice2D:
     needle_colour: str = "#ffffff"
     max_safe: np.ndarray | None = None
     closest: tuple[np.ndarray, np.ndarray] | None = None
+    # to the nearest caution structure, when a caution finding names it (drawn amber)
+    caution_closest: tuple[np.ndarray, np.ndarray] | None = None
     edge_labels: tuple[str, str, str, str] = ("", "", "", "")  # top, bottom, left, right
     labels: dict[str, tuple[str, str, float]] = field(default_factory=dict)  # id: short, full name, priority
 
@@ -307,6 +309,10 @@ class SectionView(QWidget):
             a, c2 = s.closest
             p.setPen(QPen(QColor("#ffffff"), 1.2, Qt.PenStyle.DotLine))
             p.drawLine(tr(a), tr(c2))
+        if s.caution_closest is not None:
+            a, c2 = s.caution_closest
+            p.setPen(QPen(QColor(scene.CAUTION_COLOUR), 1.6, Qt.PenStyle.DotLine))
+            p.drawLine(tr(a), tr(c2))
         self._paint_labels(p)
         # scale bar: 20 mm
         p.setFont(self._edge_font())
@@ -532,6 +538,9 @@ class SectionPanel(QWidget):
                 nd = r.nearest_danger
                 if nd is not None:
                     s.closest = (to2(nd.point_on_needle_mm), to2(nd.point_on_structure_mm))
+                nc = scene.caution_reached(r)
+                if nc is not None:
+                    s.caution_closest = (to2(nc.point_on_needle_mm), to2(nc.point_on_structure_mm))
         return s
 
     def _cut_regions(self, origin: np.ndarray, normal: np.ndarray, e1: np.ndarray, e2: np.ndarray) -> Slice2D:

@@ -32,6 +32,7 @@ KIND_COLOURS: dict[str, str] = {
     "fascia": "#d8d2c4",
 }
 STATUS_COLOURS: dict[str, str] = {"safe": "#1f9e4a", "caution": "#e8a317", "danger": "#d7263d"}
+CAUTION_RULE = "caution_structure"  # the safety engine's finding of a caution structure reached
 CAUTION_COLOUR = STATUS_COLOURS["caution"]  # caution structures' zones, group swatch, labels
 CAUTION_PALE = 0.5  # a caution structure's colour: its kind's colour this far towards white
 ROLE_COLOURS: dict[str, str] = {
@@ -212,6 +213,16 @@ def zone_colour(structure: Any) -> str:
 def role_colour(role: str) -> str:
     """The colour that marks a role in lists and tables (danger red, caution amber)."""
     return ROLE_COLOURS.get(role, "#9aa3ad")
+
+
+def caution_reached(report: Any) -> Any | None:
+    """A needle report's nearest caution structure (its ``nearest_caution``), when a
+    caution finding names it; None otherwise (and for a report without caution checks)."""
+    nc = getattr(report, "nearest_caution", None)
+    if nc is None:
+        return None
+    named = any(f.rule == CAUTION_RULE and f.structure == nc.structure for f in report.findings)
+    return nc if named else None
 
 
 def structures_with_role(atlas: Any, role: str) -> list[Any]:
