@@ -21,7 +21,15 @@ from thighmap import paths
 from thighmap.anatomy import atlas as atlas_mod
 from thighmap.anatomy.search import search_structures
 from thighmap.gui import panels, section
-from thighmap.gui.cards import CAUTION_BOX_BG, DANGER_BOX_BG, ROLE_WORDS, structure_card_html
+from thighmap.gui.cards import (
+    CAUTION_BOX_BG,
+    CAUTION_BOX_FG,
+    DANGER_BOX_BG,
+    MIN_CONTRAST,
+    ROLE_WORDS,
+    contrast_ratio,
+    structure_card_html,
+)
 from thighmap.gui.core import CoreSession
 from thighmap.gui.scene3d import _hex_to_rgb
 from thighmap.planning import Needle
@@ -172,6 +180,7 @@ def test_the_card_of_a_caution_structure_says_what_touching_it_means(caution_win
     assert ROLE_WORDS["caution"] in text and "numbness" in text and "caution zone" in text
     card = structure_card_html(atlas, SID)
     assert CAUTION_BOX_BG in card and DANGER_BOX_BG not in card
+    assert contrast_ratio(CAUTION_BOX_FG, CAUTION_BOX_BG) >= 7.0  # even AAA, as the danger box
     danger = structure_card_html(atlas, "sciatic_nerve")
     assert DANGER_BOX_BG in danger and ROLE_WORDS["caution"] not in danger
 
@@ -233,6 +242,12 @@ def test_a_caution_finding_shows_in_amber_in_the_safety_panel(caution_window) ->
     assert along.caution_closest is not None and along.closest is not None
     assert (SID, scene.colour_of(atlas.structures[SID])) in [(r[0], r[1]) for r in axial.regions]
     assert section._light(scene.CAUTION_COLOUR) in [o[0] for o in axial.outlines]
+
+
+def test_the_amber_texts_are_legible_on_the_panels() -> None:
+    for colour in (panels.CAUTION_TEXT, panels.CAUTION_GROUP_TEXT, *panels.ROLE_TEXT.values()):
+        for ground in ("#ffffff", "#efefef"):  # the tables, the panels
+            assert contrast_ratio(colour, ground) >= MIN_CONTRAST, (colour, ground)
 
 
 def test_a_window_without_caution_structures_shows_no_caution_group(window) -> None:  # type: ignore[no-untyped-def]

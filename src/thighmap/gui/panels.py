@@ -63,7 +63,7 @@ CAUTION_GROUP_TIP = (
     "Caution structures: touching one is not dangerous but can cause numbness, tingling or a "
     "bruise; a needle that comes within its margin is a caution, never a danger"
 )
-CAUTION_GROUP_TEXT = "#b07400"  # the group's name in a dark amber, legible on a light tree
+CAUTION_GROUP_TEXT = "#8a5a00"  # the group's name in a dark amber: 4.5:1 and more on a light tree
 # zone groups of the Layers tree: label, role of the structures, tooltip
 ZONE_GROUPS: tuple[tuple[str, str, str], ...] = (
     ("Danger zones", "danger", "Each danger nerve and vessel grown by its positional uncertainty"),
@@ -731,7 +731,7 @@ class SafetyPanel(QWidget):
                 self.clearances.setItem(i, j, cell)
 
 
-CAUTION_TEXT = "#b07400"  # amber text legible on a light panel
+CAUTION_TEXT = "#8a5a00"  # dark amber: 4.5:1 and more on a light panel (WCAG AA)
 ROLE_TEXT = {"danger": "#b3261e", "caution": CAUTION_TEXT}
 
 
