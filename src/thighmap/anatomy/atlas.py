@@ -21,7 +21,7 @@ from thighmap.anatomy.meshgen import SurfaceMesh
 from thighmap.anatomy.referral import ReferralRegion, parse_referral_region
 
 KINDS = ("muscle", "tendon", "bone", "nerve", "artery", "vein", "skin", "fat", "fascia")
-ROLES = ("target", "danger", "caution", "context")
+ROLES = ("target", "danger", "context")
 REQUIRED_LANDMARKS = (
     "ischial_tuberosity",
     "greater_trochanter",
@@ -170,12 +170,6 @@ class Atlas:
 
     def danger_structures(self) -> list[Structure]:
         return [s for s in self.structures.values() if s.role == "danger"]
-
-    def caution_structures(self) -> list[Structure]:
-        return [s for s in self.structures.values() if s.role == "caution"]
-
-    def guarded_structures(self) -> list[Structure]:
-        return [s for s in self.structures.values() if s.role in ("danger", "caution")]
 
     def landmark(self, lid: str) -> np.ndarray:
         return self.landmarks[lid].position_mm
