@@ -189,6 +189,19 @@ def test_the_layers_tree_has_a_caution_group_whose_box_hides_the_actors(caution_
     assert _group(w, "Muscles").isHidden()
 
 
+def test_a_left_thigh_keeps_the_caution_group_and_its_amber_zone(caution_window) -> None:  # type: ignore[no-untyped-def]
+    w = caution_window
+    w.set_left_thigh(True)
+    assert w.plan.side == "left"
+    assert _keys(_group(w, panels.CAUTION_GROUP)) == [SID]
+    w.scene.set_zones_shown(True)
+    zone = w.scene.zone_actors[SID]
+    assert zone.GetVisibility()
+    # drawn on the mirrored nerve: the zone's centre lies on the nerve's side of the midline
+    nerve = w.scene.atlas_actors[SID]
+    assert np.sign(zone.center[0]) == np.sign(nerve.center[0]) != 0
+
+
 def test_the_card_of_a_caution_structure_says_what_touching_it_means(caution_window) -> None:  # type: ignore[no-untyped-def]
     w = caution_window
     atlas = w.scene.atlas
