@@ -719,8 +719,9 @@ class SafetyPanel(QWidget):
     def _show_clearances(self, report: Any) -> None:
         clearances = sorted(getattr(report, "clearances_mm", {}).items(), key=lambda kv: kv[1])
         self.clearances.setRowCount(len(clearances))
+        listed_caution = set(getattr(report, "caution_structures", ()))  # the core's own list
         for i, (sid, mm) in enumerate(clearances):
-            role = self._roles.get(sid, "")
+            role = self._roles.get(sid) or ("caution" if sid in listed_caution else "")
             cells = (report.name(sid), role, f"{mm:.1f}")
             for j, text in enumerate(cells):
                 cell = QTableWidgetItem(text)
