@@ -401,3 +401,29 @@ def test_cli_bad_input_exits_3_naming_the_field_and_writes_nothing(tmp_path, arg
         assert w in r.stderr
     assert not out.exists()
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_needle_markup_names_the_nearest_caution_structure_when_the_report_has_one():
+    """A caution structure (a cutaneous nerve, a superficial vein) the report names as its
+    nearest_caution is in the markup's text and its thighmap block; a report without one
+    (or from a core that does not check caution structures) says nothing of it."""
+    import dataclasses
+
+    from thighmap.export import markups
+    from thighmap.safety.engine import model_for_patient
+    from thighmap.safety.report import NearestDanger
+
+    model = model_for_patient(None)
+    report = model.check_needle(model.needle_from_trigger_point("bfl_nct_mid", "n1"))
+    names = {"great_saphenous_vein": "Great saphenous vein"}
+    plain = dataclasses.replace(report)
+    plain.nearest_caution = None
+    assert "caution structure" not in markups.needle_status_text(plain, names)
+    assert markups.needle_markup(plain, "LPS", names)["thighmap"]["nearest_caution"] is None
+    near = dataclasses.replace(report)
+    p = np.zeros(3)
+    near.nearest_caution = NearestDanger("great_saphenous_vein", 2.345, -1.0, p, p, 5.0)
+    text = markups.needle_status_text(near, names)
+    assert "nearest caution structure Great saphenous vein (great_saphenous_vein), clearance 2.3 mm" in text
+    block = markups.needle_markup(near, "LPS", names)["thighmap"]["nearest_caution"]
+    assert block == {"structure": "great_saphenous_vein", "clearance_mm": 2.345}

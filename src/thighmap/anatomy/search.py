@@ -52,6 +52,15 @@ SYNONYMS: dict[str, tuple[str, ...]] = {
     ),
     "femoral_artery": ("superficial femoral artery", "SFA"),
     "femoral_vein": ("superficial femoral vein",),
+    # caution structures (issue #11): cutaneous nerves and superficial veins
+    "posterior_femoral_cutaneous_nerve": (
+        "posterior cutaneous nerve of the thigh",
+        "small sciatic nerve",
+        "PFCN",
+    ),
+    "medial_sural_cutaneous_nerve": ("medial sural nerve", "MSCN"),
+    "great_saphenous_vein": ("long saphenous vein", "greater saphenous vein", "GSV"),
+    "small_saphenous_vein": ("short saphenous vein", "lesser saphenous vein", "SSV"),
 }
 
 GROUPS: dict[str, tuple[str, ...]] = {
@@ -77,7 +86,12 @@ KIND_GROUPS: dict[str, tuple[str, ...]] = {  # groups every structure of a kind 
 ROLE_GROUPS: dict[str, tuple[str, ...]] = {
     "target": ("Targets", "Needling targets"),
     "danger": ("Danger structures",),
-    "caution": ("Caution structures",),
+    "caution": ("Caution structures", "Cutaneous nerves and superficial veins"),
+}
+ROLE_KIND_GROUPS: dict[tuple[str, str], tuple[str, ...]] = {  # groups of a kind within a role
+    ("caution", "nerve"): ("Cutaneous nerves",),
+    ("caution", "vein"): ("Superficial veins",),
+    ("caution", "artery"): ("Superficial vessels",),
 }
 
 MIN_GROUP_QUERY = 3  # shorter queries do not search the groups
@@ -132,6 +146,7 @@ def vocabulary(structure: Any) -> list[tuple[str, str]]:
             out.append((s, "abbreviation" if _is_abbreviation(s) else "synonym"))
     groups = [g for g, members in GROUPS.items() if sid in members]
     groups += [*KIND_GROUPS.get(structure.kind, ()), *ROLE_GROUPS.get(structure.role, ())]
+    groups += ROLE_KIND_GROUPS.get((structure.role, structure.kind), ())
     extra_groups = info.get("groups", [])
     groups += [g for g in (extra_groups if isinstance(extra_groups, list) else []) if isinstance(g, str)]
     out += [(g, "group") for g in groups]

@@ -187,7 +187,7 @@ def _write_export(
             rel = f"surfaces/{_file_name(sid)}-{len(files) + 1}.vtp"
         write_vtp(mesh, build / rel, space, sid)
         files.append(rel)
-        colours[sid] = _rgb255(structure_colour(st.kind, sid))
+        colours[sid] = _rgb255(structure_colour(st.kind, sid, st.role))
         structures.append(
             {
                 "id": sid,
@@ -270,6 +270,7 @@ def _write_export(
                     "nearest_danger": None
                     if nd is None
                     else {"structure": nd.structure, "clearance_mm": round(float(nd.clearance_mm), 3)},
+                    "nearest_caution": markups.nearest_json(getattr(nr, "nearest_caution", None)),
                     "max_safe_depth_mm": round(float(nr.max_safe_depth_mm), 3),
                 }
             )

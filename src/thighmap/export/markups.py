@@ -69,7 +69,9 @@ def document(markups: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def needle_status_text(report: Any, names: dict[str, str]) -> str:
-    """One paragraph: status, nearest danger structure and clearance, maximum safe depth."""
+    """One paragraph: status, nearest danger structure and clearance (and the nearest
+    caution structure, a cutaneous nerve or superficial vein, when the report has one),
+    maximum safe depth."""
     nd = report.nearest_danger
     nearest = (
         f"nearest danger structure {names.get(nd.structure, nd.structure)} ({nd.structure}), "
@@ -77,6 +79,12 @@ def needle_status_text(report: Any, names: dict[str, str]) -> str:
         if nd is not None
         else "no danger structure near"
     )
+    nc = getattr(report, "nearest_caution", None)
+    if nc is not None:
+        nearest += (
+            f"; nearest caution structure {names.get(nc.structure, nc.structure)} ({nc.structure}), "
+            f"clearance {nc.clearance_mm:.1f} mm"
+        )
     return (
         f"thighmap check: {report.status.upper()}; {nearest}; maximum safe depth "
         f"{report.max_safe_depth_mm:.1f} mm (planned {report.depth_mm:.1f} mm, needle "
@@ -117,11 +125,19 @@ def needle_markup(report: Any, space: str, names: dict[str, str]) -> dict[str, A
                 "structure": report.nearest_danger.structure,
                 "clearance_mm": round(float(report.nearest_danger.clearance_mm), 3),
             },
+            "nearest_caution": nearest_json(getattr(report, "nearest_caution", None)),
             "max_safe_depth_mm": round(float(report.max_safe_depth_mm), 3),
             "depth_mm": round(float(report.depth_mm), 3),
             "target": report.target,
         },
     }
+
+
+def nearest_json(nearest: Any) -> dict[str, Any] | None:
+    """A report's nearest danger or caution structure as the export writes it."""
+    if nearest is None:
+        return None
+    return {"structure": nearest.structure, "clearance_mm": round(float(nearest.clearance_mm), 3)}
 
 
 def point_list_markup(

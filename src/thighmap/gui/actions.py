@@ -172,7 +172,8 @@ ACTIONS: tuple[ActionSpec, ...] = (
         "Ctrl+D",
         "view",
         True,
-        tip="Danger zones (structure + positional uncertainty)",
+        tip="Danger zones (structure + positional uncertainty), and the caution zones of the "
+        "cutaneous nerves and superficial veins (amber)",
         checkable=True,
         checked=True,
     ),

@@ -273,6 +273,7 @@ class MainWindow(QMainWindow):
         self.scene.set_atlas(atlas, zone, self.plan.side, preset)
         self.layers.populate(atlas)
         self.needles.set_atlas(atlas)
+        self.safety.set_atlas(atlas)
         self.section.set_atlas(atlas, zone, self.plan.side)
 
     def _on_plan_changed(self, plan: Plan, old: Plan) -> None:

@@ -8,8 +8,10 @@ same in words a student or a clinician reads without the code: citation keys bec
 above the knee", ids become names, and test names become "checked by the program's
 tests".
 
-The danger box has its own colours, dark red text on a pale red ground, whose WCAG 2
-contrast ratio is well above the 4.5:1 the guidelines ask of body text.
+The danger box has its own colours, dark red text on a pale red ground, and the caution
+box of a caution structure (a cutaneous nerve, a superficial vein) dark brown on pale
+amber; the WCAG 2 contrast ratio of both is well above the 4.5:1 the guidelines ask of
+body text.
 """
 
 from __future__ import annotations
@@ -24,6 +26,9 @@ from thighmap.viz import scene
 DANGER_BOX_BG = "#fdecea"
 DANGER_BOX_FG = "#5f1010"
 DANGER_BOX_BORDER = "#d7263d"
+CAUTION_BOX_BG = "#fdf3e0"
+CAUTION_BOX_FG = "#4d3200"
+CAUTION_BOX_BORDER = "#e8a317"
 MIN_CONTRAST = 4.5  # WCAG 2.x, level AA, normal text
 
 KIND_WORDS = {
@@ -40,7 +45,10 @@ KIND_WORDS = {
 ROLE_WORDS = {
     "target": "one of the muscles this program plans needles into.",
     "danger": "a danger structure: a needle must stay clear of it.",
-    "caution": "a caution structure: touching it, or coming near, is a caution, not a danger.",
+    "caution": (
+        "a caution structure: touching it is not dangerous but can cause numbness, tingling or "
+        "a bruise; the check warns (a caution, never a danger) when a needle comes within its margin."
+    ),
     "context": "shown to find your way; the check names it when a needle passes through it.",
 }
 SOURCE_HEADINGS = {
@@ -121,6 +129,30 @@ def _units(text: str) -> str:
 
 
 # ---------------------------------------------------------------------- the card
+def _danger_box(thing: str, unc: str, who: str, margin_mm: float) -> str:
+    return (
+        f"<table width='100%' cellpadding='6' cellspacing='0' bgcolor='{DANGER_BOX_BG}' "
+        f"style='border:1px solid {DANGER_BOX_BORDER}'><tr><td style='color:{DANGER_BOX_FG}'>"
+        f"<b>Keep the needle away from this {thing}.</b><br>"
+        f"Where it lies varies from person to person, so the check treats it as {unc} "
+        f"larger on every side ({who}): its <b>danger zone</b>. A needle that reaches the "
+        f"zone is a <b>danger</b>; one that comes within a further "
+        f"{margin_mm:.0f} mm of it is a <b>caution</b>.</td></tr></table>"
+    )
+
+
+def _caution_box(thing: str, unc: str, who: str, margin_mm: float) -> str:
+    return (
+        f"<table width='100%' cellpadding='6' cellspacing='0' bgcolor='{CAUTION_BOX_BG}' "
+        f"style='border:1px solid {CAUTION_BOX_BORDER}'><tr><td style='color:{CAUTION_BOX_FG}'>"
+        f"<b>Take care near this {thing}: a caution, not a danger.</b><br>"
+        f"Where it lies varies from person to person, so the check treats it as {unc} "
+        f"larger on every side ({who}): its <b>caution zone</b>. A needle that reaches the "
+        f"zone, or comes within a further {margin_mm:.0f} mm of it, is a <b>caution</b> "
+        f"with its own finding; it never makes the needle a danger.</td></tr></table>"
+    )
+
+
 def _esc(value: Any) -> str:
     return html.escape(str(value))
 
@@ -129,7 +161,7 @@ def structure_card_html(atlas: Any, sid: str) -> str:
     st = atlas.structures.get(sid)
     if st is None:
         return ""
-    colour = scene.structure_colour(st.kind, sid)
+    colour = scene.colour_of(st)
     cited: list[str] = []
     kind = KIND_WORDS.get(st.kind, f"A {st.kind}")
     role = ROLE_WORDS.get(st.role, f"role: {st.role}.")
@@ -154,15 +186,8 @@ def structure_card_html(atlas: Any, sid: str) -> str:
         unc = f"{lo:.0f} mm" if math.isclose(lo, hi) else f"{lo:.0f} to {hi:.0f} mm"
         who = "this patient's fitted model" if fitted else "the reference adult"
         thing = {"nerve": "nerve", "artery": "artery", "vein": "vein"}.get(st.kind, "structure")
-        rows.append(
-            f"<table width='100%' cellpadding='6' cellspacing='0' bgcolor='{DANGER_BOX_BG}' "
-            f"style='border:1px solid {DANGER_BOX_BORDER}'><tr><td style='color:{DANGER_BOX_FG}'>"
-            f"<b>Keep the needle away from this {thing}.</b><br>"
-            f"Where it lies varies from person to person, so the check treats it as {unc} "
-            f"larger on every side ({who}): its <b>danger zone</b>. A needle that reaches the "
-            f"zone is a <b>danger</b>; one that comes within a further "
-            f"{sf.caution_margin_mm:.0f} mm of it is a <b>caution</b>.</td></tr></table>"
-        )
+        box = _caution_box if st.role == "caution" else _danger_box
+        rows.append(box(thing, unc, who, sf.caution_margin_mm))
         rows.append(
             f"<p><small><b>Why the zone is {unc} wide:</b> "
             f"{_esc(plain_text(sf.uncertainty_source, atlas, cited))}<br>"

@@ -44,7 +44,7 @@ from thighmap.safety import wording
 from thighmap.viz import scene
 from thighmap.viz.view_state import ViewState
 
-from .cards import structure_card_html
+from .cards import CAUTION_BOX_BG, CAUTION_BOX_BORDER, CAUTION_BOX_FG, structure_card_html
 from .scene3d import GROUPS
 
 ROLE_SID = Qt.ItemDataRole.UserRole
@@ -56,6 +56,24 @@ SPECIAL_LAYERS = {
     "landmarks": "Landmark labels",
     "tp_labels": "Trigger point labels",
 }
+
+
+CAUTION_GROUP = "Cutaneous nerves and superficial veins (caution)"
+CAUTION_GROUP_TIP = (
+    "Caution structures: touching one is not dangerous but can cause numbness, tingling or a "
+    "bruise; a needle that comes within its margin is a caution, never a danger"
+)
+CAUTION_GROUP_TEXT = "#8a5a00"  # the group's name in a dark amber: 4.5:1 and more on a light tree
+# zone groups of the Layers tree: label, role of the structures, tooltip
+ZONE_GROUPS: tuple[tuple[str, str, str], ...] = (
+    ("Danger zones", "danger", "Each danger nerve and vessel grown by its positional uncertainty"),
+    (
+        "Caution zones",
+        "caution",
+        "Each cutaneous nerve and superficial vein grown by its positional uncertainty (amber): "
+        "reaching it, or coming within its margin, is a caution",
+    ),
+)
 
 
 def _swatch(colour: str) -> QIcon:
@@ -132,26 +150,41 @@ class LayersPanel(QWidget):
         self._building = True
         self.tree.clear()
         self._items.clear()
-        for group, kinds in GROUPS.items():
+        # caution structures (cutaneous nerves, superficial veins) have a group of their
+        # own, after the kinds' groups, so that one box shows or hides them all
+        groups = [(group, kinds, False) for group, kinds in GROUPS.items()]
+        groups.insert(list(GROUPS).index("Vessels") + 1, (CAUTION_GROUP, (), True))
+        for group, kinds, caution in groups:
             g = QTreeWidgetItem(self.tree, [group])
             g.setFlags(g.flags() | Qt.ItemFlag.ItemIsUserCheckable | Qt.ItemFlag.ItemIsAutoTristate)
             for sid, st in atlas.structures.items():
-                if st.kind not in kinds:
+                if (st.role == "caution") != caution or (not caution and st.kind not in kinds):
                     continue
                 it = self._member(g, sid, st.name, st.kind)
-                it.setIcon(0, _swatch(scene.structure_colour(st.kind, sid)))
+                it.setIcon(0, _swatch(scene.colour_of(st)))
                 it.setToolTip(0, f"{st.name} — {st.kind}, {st.role}")
                 self._default_opacity[sid] = scene.DEFAULT_OPACITY.get(st.kind, 1.0)
-            g.setExpanded(group in ("Nerves", "Vessels", "Muscles"))
+            g.setExpanded(group in ("Nerves", "Vessels", "Muscles", CAUTION_GROUP))
+            if caution:
+                g.setIcon(0, _swatch(scene.CAUTION_COLOUR))
+                g.setToolTip(0, CAUTION_GROUP_TIP)
+                g.setForeground(0, QColor(CAUTION_GROUP_TEXT))
             if g.childCount() == 0:
                 self.tree.invisibleRootItem().removeChild(g)
-        zones = QTreeWidgetItem(self.tree, ["Danger zones"])
-        zones.setFlags(zones.flags() | Qt.ItemFlag.ItemIsUserCheckable | Qt.ItemFlag.ItemIsAutoTristate)
-        zones.setToolTip(0, "Each nerve and vessel grown by its positional uncertainty")
-        for st in atlas.danger_structures():
-            it = self._member(zones, f"zone:{st.id}", f"{st.name} zone", "zone")
-            it.setIcon(0, _swatch(scene.structure_colour(st.kind, st.id)))
-            self._default_opacity[f"zone:{st.id}"] = scene.ZONE_OPACITY
+        for label, role, tip in ZONE_GROUPS:
+            zones = QTreeWidgetItem(self.tree, [label])
+            zones.setFlags(zones.flags() | Qt.ItemFlag.ItemIsUserCheckable | Qt.ItemFlag.ItemIsAutoTristate)
+            zones.setToolTip(0, tip)
+            for st in scene.zoned_structures(atlas):
+                if st.role != role:
+                    continue
+                it = self._member(zones, f"zone:{st.id}", f"{st.name} zone", "zone")
+                it.setIcon(0, _swatch(scene.zone_colour(st)))
+                self._default_opacity[f"zone:{st.id}"] = scene.ZONE_OPACITY
+            if role == "caution":
+                zones.setIcon(0, _swatch(scene.CAUTION_COLOUR))
+            if zones.childCount() == 0:
+                self.tree.invisibleRootItem().removeChild(zones)
         tps = QTreeWidgetItem(self.tree, ["Trigger points"])
         tps.setFlags(tps.flags() | Qt.ItemFlag.ItemIsUserCheckable | Qt.ItemFlag.ItemIsAutoTristate)
         for tp in atlas.trigger_points.values():
@@ -560,8 +593,14 @@ class SafetyPanel(QWidget):
         self.sentence.setWordWrap(True)
         self.nearest = QLabel("–")
         self.nearest.setWordWrap(True)
+        # the nearest cutaneous nerve or superficial vein (caution structures), in amber
+        self.nearest_caution = QLabel("–")
+        self.nearest_caution.setWordWrap(True)
+        self.nearest_caution_title = QLabel("Nearest caution")
+        for label in (self.nearest_caution, self.nearest_caution_title):
+            label.setStyleSheet(f"color: {CAUTION_TEXT}")
         # wrapped lines keep their height: a short dock scrolls (app.py) instead of clipping them
-        for label in (self.sentence, self.nearest):
+        for label in (self.sentence, self.nearest, self.nearest_caution):
             label.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Minimum)
         self.max_safe = QLabel("–")
         self.max_safe.setWordWrap(True)
@@ -576,12 +615,26 @@ class SafetyPanel(QWidget):
         self.tissues.setMinimumHeight(60)
         self.findings = QTextBrowser()
         self.findings.setMaximumHeight(150)
+        # every danger and caution structure's clearance, nearest first, with its role
+        self.clearances = QTableWidget(0, 3)
+        self.clearances.setHorizontalHeaderLabels(["Structure", "Role", "mm"])
+        self.clearances.verticalHeader().setVisible(False)
+        self.clearances.horizontalHeader().setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
+        self.clearances.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.clearances.setMaximumHeight(170)
+        self.clearances.setMinimumHeight(60)
+        self.clearances.setToolTip(
+            "Shortest distance between the needle and each danger and caution structure (negative inside it)"
+        )
+        self._roles: dict[str, str] = {}
+        self._has_caution = False
         lay = QVBoxLayout(self)
         lay.setContentsMargins(4, 4, 4, 4)
         lay.addWidget(self.badge)
         lay.addWidget(self.sentence)
         form = QFormLayout()
         form.addRow("Nearest danger", self.nearest)
+        form.addRow(self.nearest_caution_title, self.nearest_caution)
         form.addRow("Max safe depth", self.max_safe)
         form.addRow("Tip in", self.tip)
         lay.addLayout(form)
@@ -589,8 +642,17 @@ class SafetyPanel(QWidget):
         lay.addWidget(self.tissues)
         lay.addWidget(QLabel("Findings"))
         lay.addWidget(self.findings)
+        lay.addWidget(QLabel("Clearances"))
+        lay.addWidget(self.clearances)
         self.status = ""
         self.show_report(None)
+
+    def set_atlas(self, atlas: Any) -> None:
+        """The atlas on show: the roles the clearance table names (danger, caution)."""
+        self._roles = {sid: st.role for sid, st in atlas.structures.items()}
+        self._has_caution = any(role == "caution" for role in self._roles.values())
+        self.nearest_caution_title.setVisible(self._has_caution)
+        self.nearest_caution.setVisible(self._has_caution)
 
     def follow_document(self, doc: PlanDocument) -> None:
         """Show the report of the document's selected needle, whenever it changes."""
@@ -625,9 +687,10 @@ class SafetyPanel(QWidget):
             self.badge.setProperty("status_colour", "#5a6270")
             self._set_badge("NO NEEDLE" if message is None else "NOT CHECKED", "#5a6270")
             self.sentence.setText(message or "Place a needle (click “Place entry…”) to check it.")
-            for w in (self.nearest, self.max_safe, self.tip):
+            for w in (self.nearest, self.nearest_caution, self.max_safe, self.tip):
                 w.setText("–")
             self.tissues.setRowCount(0)
+            self.clearances.setRowCount(0)
             self.findings.clear()
             return
         self.status = report.status
@@ -636,6 +699,11 @@ class SafetyPanel(QWidget):
         self._set_badge(wording.status_word(report.status), colour)
         self.sentence.setText(report.key_sentence())
         self.nearest.setText(wording.nearest_danger_text(report))
+        self.nearest_caution.setText(nearest_caution_text(report))
+        # a report of a core that does not check caution structures says nothing of them
+        checked = self._has_caution and hasattr(report, "nearest_caution")
+        self.nearest_caution_title.setVisible(checked)
+        self.nearest_caution.setVisible(checked)
         self.max_safe.setText(f"{wording.max_safe_text(report)}; planned {report.depth_mm:.1f} mm")
         self.tip.setText(wording.tip_text(report))
         self.tissues.setRowCount(len(report.tissues))
@@ -645,9 +713,57 @@ class SafetyPanel(QWidget):
                 if j:
                     cell.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
                 self.tissues.setItem(i, j, cell)
-        rows = []
-        for f in report.findings:
-            c = scene.STATUS_COLOURS.get(f.severity, "#9aa3ad")
-            tag, message = wording.finding_parts(f)
+        self.findings.setHtml(findings_html(report.findings))
+        self._show_clearances(report)
+
+    def _show_clearances(self, report: Any) -> None:
+        clearances = sorted(getattr(report, "clearances_mm", {}).items(), key=lambda kv: kv[1])
+        self.clearances.setRowCount(len(clearances))
+        listed_caution = set(getattr(report, "caution_structures", ()))  # the core's own list
+        for i, (sid, mm) in enumerate(clearances):
+            role = self._roles.get(sid) or ("caution" if sid in listed_caution else "")
+            cells = (report.name(sid), role, f"{mm:.1f}")
+            for j, text in enumerate(cells):
+                cell = QTableWidgetItem(text)
+                if j == 2:
+                    cell.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+                if j == 1 and role in ("danger", "caution"):
+                    cell.setForeground(QColor(ROLE_TEXT[role]))
+                self.clearances.setItem(i, j, cell)
+
+
+CAUTION_TEXT = "#8a5a00"  # dark amber: 4.5:1 and more on a light panel (WCAG AA)
+ROLE_TEXT = {"danger": "#b3261e", "caution": CAUTION_TEXT}
+
+
+def nearest_caution_text(report: Any) -> str:
+    """The nearest caution structure (a cutaneous nerve, a superficial vein): its name,
+    clearance and where along the needle; "none" for a report without one."""
+    nc = getattr(report, "nearest_caution", None)
+    if nc is None:
+        return "none near this trajectory"
+    own = getattr(wording, "nearest_caution_text", None)
+    if own is not None:  # the core's sentence, when it has one
+        return str(own(report))
+    return (
+        f"{report.name(nc.structure)}: {nc.clearance_mm:.1f} mm "
+        f"(caution zone {nc.zone_clearance_mm:+.1f} mm) at {nc.depth_on_needle_mm:.1f} mm along the needle"
+    )
+
+
+def findings_html(findings: list[Any]) -> str:
+    """The findings list: each tagged in its severity's colour; a caution structure's
+    finding (a cutaneous nerve or superficial vein reached) in an amber box of its own."""
+    rows = []
+    for f in findings:
+        c = scene.STATUS_COLOURS.get(f.severity, "#9aa3ad")
+        tag, message = wording.finding_parts(f)
+        if f.rule == scene.CAUTION_RULE:
+            rows.append(
+                f"<table width='100%' cellpadding='4' cellspacing='0' bgcolor='{CAUTION_BOX_BG}' "
+                f"style='border:1px solid {CAUTION_BOX_BORDER}'><tr><td style='color:{CAUTION_BOX_FG}'>"
+                f"<b>{_esc(tag)} caution structure</b> {_esc(message)}</td></tr></table>"
+            )
+        else:
             rows.append(f"<p><b style='color:{c}'>{_esc(tag)}</b> {_esc(message)}</p>")
-        self.findings.setHtml("".join(rows) or f"<p style='color:#888'>{_esc(wording.NO_FINDING)}</p>")
+    return "".join(rows) or f"<p style='color:#888'>{_esc(wording.NO_FINDING)}</p>"

@@ -42,6 +42,7 @@ ORIENTATION_VIEWPORT = (0.0, 0.0, 0.16, 0.2)  # the orientation cube, fraction o
 # label styles: text colour, box colour, priority (higher is kept longer), italic
 LABEL_STYLES: dict[str, tuple[str, str, float, bool]] = {
     "danger": ("#f4f4f4", "#2c3440", 3.0, False),  # nerves and vessels
+    "caution": ("#ffd98a", "#2c3440", 2.8, False),  # cutaneous nerves, superficial veins (amber)
     "target": ("#f4f4f4", "#2c3440", 2.5, False),  # the hamstrings and adductor magnus
     "structure": ("#f4f4f4", "#2c3440", 2.0, False),  # bone
     "trigger_point": ("#ffffff", "#40305a", 1.2, True),
@@ -310,7 +311,7 @@ class Scene3D(QObject):
     def _build_zones(self) -> None:
         if self.atlas is None or self.zone_source is None:
             return
-        for st in self.atlas.danger_structures():
+        for st in scene.zoned_structures(self.atlas):
             if st.id in self.zone_actors:
                 continue
             mesh = self.zone_source(st.id)
@@ -319,7 +320,7 @@ class Scene3D(QObject):
             poly = scene.surface_to_polydata(mesh)
             actor = self.pl.add_mesh(
                 poly,
-                color=scene.structure_colour(st.kind, st.id),
+                color=scene.zone_colour(st),
                 opacity=self.opacity.get(f"zone:{st.id}", scene.ZONE_OPACITY),
                 smooth_shading=True,
                 name=f"zone:{st.id}",
@@ -495,7 +496,7 @@ class Scene3D(QObject):
                     continue
                 if st.kind == "muscle" and st.role != "target":
                     continue
-                style = "danger" if st.role == "danger" else "target" if st.role == "target" else "structure"
+                style = st.role if st.role in ("danger", "caution", "target") else "structure"
                 fg, bg, prio, italic = LABEL_STYLES[style]
                 point = scene.to_display(label_anchor(self.atlas, sid))
                 self._new_label(f"label:{sid}", "structure", point, st.short_name, st.name, fg, bg, prio)
@@ -741,11 +742,12 @@ class Scene3D(QObject):
         return self.view.switches["needles"]
 
     def zone_ids(self) -> list[str]:
-        """The structures that have a danger zone (the danger structures of the atlas)."""
-        return [st.id for st in self.atlas.danger_structures()] if self.atlas is not None else []
+        """The structures that have a zone: the danger structures of the atlas (their danger
+        zones) and its caution structures (their caution zones, drawn in amber)."""
+        return [st.id for st in scene.zoned_structures(self.atlas)] if self.atlas is not None else []
 
     def set_zones_shown(self, on: bool) -> None:
-        """Every danger zone on or off (View > Danger zones)."""
+        """Every danger and caution zone on or off (View > Danger zones)."""
         self.view.set_many({f"zone:{sid}": on for sid in self.zone_ids()})
 
     def show_only(self, sid: str) -> None:
@@ -1004,6 +1006,7 @@ class Scene3D(QObject):
             self._add_label("fb:distance", (a + b) / 2.0, f"{nd.clearance_mm:.1f} mm", status_colour)
             if report.status in ("caution", "danger"):
                 self._highlight(nd.structure)
+        self._draw_caution_feedback(report)
         msd = float(report.max_safe_depth_mm)
         if np.isfinite(msd) and msd < n.needle_length_mm:
             entry = scene.to_display(n.entry_mm)
@@ -1019,16 +1022,37 @@ class Scene3D(QObject):
             )
             self._add_label("nlabel:" + n.id, entry - d * 6.0, f"{n.id} · max safe {msd:.1f} mm", "#4a7bd0")
 
+    def _draw_caution_feedback(self, report: Any) -> None:
+        """The nearest caution structure (a cutaneous nerve, a superficial vein) joined
+        to the needle by an amber line, when a caution finding names it; it is lit instead
+        of the nearest danger structure unless a finding names that one too."""
+        nc = scene.caution_reached(report)
+        if nc is None:
+            return
+        amber = scene.CAUTION_COLOUR
+        a = scene.to_display(np.asarray(nc.point_on_needle_mm, float))
+        b = scene.to_display(np.asarray(nc.point_on_structure_mm, float))
+        self._needle_segments.append((a, b))
+        self._add("fb:caution_closest", "sphere", glyphs.unit_sphere, glyphs.placement(b, scale=1.8), amber)
+        self._add(
+            "fb:caution_line", "line", glyphs.unit_line, glyphs.segment_placement(a, b), amber, line_width=4
+        )
+        self._add_label(
+            "fb:caution_distance", (a + b) / 2.0, f"{nc.clearance_mm:.1f} mm", amber, justify="right"
+        )
+        named = {f.structure for f in report.findings}
+        if self._highlighted is not None and self._highlighted[0] not in named:
+            self._restore_highlight()
+        if self._highlighted is None:
+            self._highlight(nc.structure)
+
     def _highlight(self, sid: str) -> None:
         actor = self.atlas_actors.get(sid)
         if actor is None:
             return
         prop = actor.prop
         self._highlighted = (sid, tuple(prop.color), prop.ambient, prop.opacity)
-        prop.color = _lighter(
-            scene.structure_colour(self.atlas.structures[sid].kind, sid) if self.atlas else "#ffffff",
-            0.35,
-        )
+        prop.color = _lighter(scene.colour_of(self.atlas.structures[sid]) if self.atlas else "#ffffff", 0.35)
         prop.ambient = 0.55
         prop.opacity = 1.0
         actor.SetVisibility(True)

@@ -58,6 +58,8 @@ class Slice2D:
     needle_colour: str = "#ffffff"
     max_safe: np.ndarray | None = None
     closest: tuple[np.ndarray, np.ndarray] | None = None
+    # to the nearest caution structure, when a caution finding names it (drawn amber)
+    caution_closest: tuple[np.ndarray, np.ndarray] | None = None
     edge_labels: tuple[str, str, str, str] = ("", "", "", "")  # top, bottom, left, right
     labels: dict[str, tuple[str, str, float]] = field(default_factory=dict)  # id: short, full name, priority
 
@@ -307,6 +309,10 @@ class SectionView(QWidget):
             a, c2 = s.closest
             p.setPen(QPen(QColor("#ffffff"), 1.2, Qt.PenStyle.DotLine))
             p.drawLine(tr(a), tr(c2))
+        if s.caution_closest is not None:
+            a, c2 = s.caution_closest
+            p.setPen(QPen(QColor(scene.CAUTION_COLOUR), 1.6, Qt.PenStyle.DotLine))
+            p.drawLine(tr(a), tr(c2))
         self._paint_labels(p)
         # scale bar: 20 mm
         p.setFont(self._edge_font())
@@ -532,6 +538,9 @@ class SectionPanel(QWidget):
                 nd = r.nearest_danger
                 if nd is not None:
                     s.closest = (to2(nd.point_on_needle_mm), to2(nd.point_on_structure_mm))
+                nc = scene.caution_reached(r)
+                if nc is not None:
+                    s.caution_closest = (to2(nc.point_on_needle_mm), to2(nc.point_on_structure_mm))
         return s
 
     def _cut_regions(self, origin: np.ndarray, normal: np.ndarray, e1: np.ndarray, e2: np.ndarray) -> Slice2D:
@@ -559,15 +568,15 @@ class SectionPanel(QWidget):
             loops = cut_loops(self._polys[st.id], origin, normal, e1, e2)
             if loops:
                 alpha = 0.55 if st.kind in ("skin", "fat") else 0.95
-                s.regions.append((st.id, scene.structure_colour(st.kind, st.id), alpha, loops))
+                s.regions.append((st.id, scene.colour_of(st), alpha, loops))
                 prio = 1.0 if st.kind in LAYER_KINDS else LABEL_PRIORITY.get(st.role, 2.0)
                 s.labels[st.id] = (st.short_name or st.name, st.name, prio)
-        for st in self.atlas.danger_structures():
+        for st in scene.zoned_structures(self.atlas):  # danger zones, caution zones in amber
             zone = self._zone(st.id)
             if zone is not None:
                 loops = cut_loops(zone, origin, normal, e1, e2)
                 if loops:
-                    s.outlines.append((_light(scene.structure_colour(st.kind, st.id)), loops))
+                    s.outlines.append((_light(scene.zone_colour(st)), loops))
         if len(self._cuts) >= 4:  # the two slices' last planes are enough
             self._cuts.pop(next(iter(self._cuts)))
         self._cuts[key] = s

@@ -118,11 +118,12 @@ class SkinMaps(QObject):
 
     def _map_progress(self, model: Any) -> tuple[maps.Progress | None, QProgressDialog | None]:
         """A progress dialog with Cancel for maps that take long: those of an atlas whose
-        danger structures include surfaces without centrelines (checked against their
-        triangles). Maps over capsule chains take a fraction of a second and get none."""
-        if model.dangers.meshes is None:
+        danger or caution structures include surfaces without centrelines (checked against
+        their triangles). Maps over capsule chains take a fraction of a second and get none."""
+        ids = mesh_checked_ids(model)
+        if not ids:
             return None, None
-        names = ", ".join(model.names[sid] for sid in model.dangers.meshes.structure_ids)
+        names = ", ".join(model.names[sid] for sid in ids)
         dialog = QProgressDialog(
             f"Checking the path from every skin vertex exactly against the triangles of: {names}. "
             "Surfaces without a centreline take much longer than the bundled atlas's tubes.",
@@ -155,6 +156,7 @@ class SkinMaps(QObject):
             d = dmap.max_safe_depth_mm
             text = (
                 f"Depth map: a needle along the skin normal keeps every depth rule (caution margins, "
+                "caution structures, "
                 f"shaft, bone, regional limits) to a median {np.median(d):.0f} mm; "
                 f"{np.mean(d < 20):.0%} of the skin allows less than 20 mm."
             )
@@ -187,3 +189,13 @@ class SkinMaps(QObject):
         nid = edits.new_needle_id(self.win.plan)
         needle = amap.needle_at(amap.best_index, nid)
         return self.win._add_needle(needle, f"Needle {nid} at the best entry")
+
+
+def mesh_checked_ids(model: Any) -> list[str]:
+    """The danger and caution structures a map checks against their triangles (a core
+    from before caution structures has only the danger structures' ``meshes``)."""
+    ids = getattr(model.dangers, "mesh_structure_ids", None)
+    if ids is not None:
+        return list(ids)
+    meshes = model.dangers.meshes
+    return list(meshes.structure_ids) if meshes is not None else []

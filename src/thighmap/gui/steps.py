@@ -106,7 +106,7 @@ def apply_step(win: Any, step: DemoStep, *, camera: bool = True) -> None:
         op = step.opacity.get(sid, scene.DEFAULT_OPACITY.get(st.kind, 1.0))
         if abs(s.opacity.get(sid, -1.0) - op) > 1e-9 or sid in step.opacity:
             layers.set_opacity(sid, op)
-    for st in atlas.danger_structures():
+    for st in scene.zoned_structures(atlas):
         layers.set_checked(f"zone:{st.id}", step.danger_zones and st.id not in step.hidden_zones)
         layers.set_opacity(f"zone:{st.id}", step.opacity.get(f"zone:{st.id}", scene.ZONE_OPACITY))
     if step.trigger_points is not None:

@@ -49,11 +49,11 @@ class DemoRenderer:
         self.zones = {
             st.id: self.pl.add_mesh(
                 scene.surface_to_polydata(model.danger_zone_mesh(st.id)),
-                color=scene.structure_colour(st.kind, st.id),
+                color=scene.zone_colour(st),
                 opacity=scene.ZONE_OPACITY,
                 smooth_shading=True,
             )
-            for st in atlas.danger_structures()
+            for st in scene.zoned_structures(atlas)
         }
         reports = model.check_plan(plan)
         # needles in a layer of their own that shares the camera: never hidden by a muscle

@@ -40,7 +40,7 @@ def approach_legend() -> list[tuple[str, str]]:
     lo = (0.0, *APPROACH_BANDS_MM)
     rows = [
         ("danger zone", scene.STATUS_COLOURS["danger"]),
-        ("caution margin", scene.STATUS_COLOURS["caution"]),
+        ("caution margin or caution structure", scene.STATUS_COLOURS["caution"]),
     ]
     for k, colour in enumerate(_GREENS):
         rows.append(

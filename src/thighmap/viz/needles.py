@@ -1,5 +1,6 @@
 """Drawing a checked needle: shaft coloured by status, the closest point on the nearest
-danger structure joined to the needle, and a marker at the maximum safe depth."""
+danger structure joined to the needle (and, in amber, on a caution structure a caution
+finding names), and a marker at the maximum safe depth."""
 
 from __future__ import annotations
 
@@ -36,6 +37,12 @@ def needle_actors_for_report(
         b = scene.to_display(nd.point_on_structure_mm)
         out.append((pv.Line(a, b), {"color": colour, "line_width": 3}))
         out.append((pv.Sphere(radius=1.2, center=b), {"color": colour}))
+    nc = scene.caution_reached(report)  # a cutaneous nerve or superficial vein reached: amber
+    if nc is not None:
+        a = scene.to_display(nc.point_on_needle_mm)
+        b = scene.to_display(nc.point_on_structure_mm)
+        out.append((pv.Line(a, b), {"color": scene.CAUTION_COLOUR, "line_width": 3}))
+        out.append((pv.Sphere(radius=1.2, center=b), {"color": scene.CAUTION_COLOUR}))
     if report.max_safe_depth_mm < report.needle_length_mm:
         p = scene.to_display(report.entry_mm + report.direction * report.max_safe_depth_mm)
         out.append((pv.Sphere(radius=1.4, center=p), {"color": "#ffffff"}))

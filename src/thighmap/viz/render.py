@@ -34,7 +34,7 @@ def add_atlas(
             poly,
             scalars="colour" if colours is not None else None,
             rgb=colours is not None,
-            color=scene.structure_colour(st.kind, sid),
+            color=scene.structure_colour(st.kind, sid, st.role),
             opacity=op,
             smooth_shading=True,
             specular=0.25 if st.kind in ("muscle", "bone", "nerve") else 0.1,

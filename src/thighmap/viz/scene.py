@@ -32,6 +32,15 @@ KIND_COLOURS: dict[str, str] = {
     "fascia": "#d8d2c4",
 }
 STATUS_COLOURS: dict[str, str] = {"safe": "#1f9e4a", "caution": "#e8a317", "danger": "#d7263d"}
+CAUTION_RULE = "caution_structure"  # the safety engine's finding of a caution structure reached
+CAUTION_COLOUR = STATUS_COLOURS["caution"]  # caution structures' zones, group swatch, labels
+CAUTION_PALE = 0.5  # a caution structure's colour: its kind's colour this far towards white
+ROLE_COLOURS: dict[str, str] = {
+    "danger": STATUS_COLOURS["danger"],
+    "caution": STATUS_COLOURS["caution"],
+    "target": "#4a7bd0",
+    "context": "#9aa3ad",
+}
 MUSCLE_TINTS: dict[str, str] = {
     "biceps_femoris_long_head": "#a3483a",
     "biceps_femoris_short_head": "#8f3b30",
@@ -47,7 +56,7 @@ TRIGGER_POINT_COLOURS: dict[str, str] = {
     "adductor_magnus": "#e377c2",
 }
 DEFAULT_OPACITY: dict[str, float] = {"skin": 0.18, "fat": 0.12}
-ZONE_OPACITY = 0.13  # danger zones: an envelope to see through
+ZONE_OPACITY = 0.13  # danger and caution zones: an envelope to see through
 SPREAD_OPACITY = 0.22  # a trigger point's spread sphere
 
 
@@ -176,10 +185,67 @@ def _hex_rgb(colour: str) -> np.ndarray:
     return np.array([int(h[i : i + 2], 16) for i in (0, 2, 4)], float)
 
 
-def structure_colour(kind: str, sid: str) -> str:
+def structure_colour(kind: str, sid: str, role: str | None = None) -> str:
+    """A structure's colour: its kind's (a muscle's own tint); a caution structure (a
+    cutaneous nerve, a superficial vein) is its kind's colour paled towards white, so that
+    it stands apart from the danger nerves and vessels of the same kind."""
     if kind == "muscle":
         return MUSCLE_TINTS.get(sid, KIND_COLOURS["muscle"])
-    return KIND_COLOURS.get(kind, "#cccccc")
+    colour = KIND_COLOURS.get(kind, "#cccccc")
+    if role == "caution":
+        return _paler(colour, CAUTION_PALE)
+    return colour
+
+
+def colour_of(structure: Any) -> str:
+    """``structure_colour`` of an atlas structure (by its kind, id and role)."""
+    return structure_colour(structure.kind, structure.id, getattr(structure, "role", None))
+
+
+def zone_colour(structure: Any) -> str:
+    """The colour of a structure's zone: a danger structure's zone takes the structure's
+    colour, a caution structure's the caution colour (amber)."""
+    if getattr(structure, "role", None) == "caution":
+        return CAUTION_COLOUR
+    return colour_of(structure)
+
+
+def role_colour(role: str) -> str:
+    """The colour that marks a role in lists and tables (danger red, caution amber)."""
+    return ROLE_COLOURS.get(role, "#9aa3ad")
+
+
+def caution_reached(report: Any) -> Any | None:
+    """A needle report's nearest caution structure (its ``nearest_caution``), when a
+    caution finding names it; None otherwise (and for a report without caution checks)."""
+    nc = getattr(report, "nearest_caution", None)
+    if nc is None:
+        return None
+    named = any(f.rule == CAUTION_RULE and f.structure == nc.structure for f in report.findings)
+    return nc if named else None
+
+
+def structures_with_role(atlas: Any, role: str) -> list[Any]:
+    """The atlas's structures of a role, in atlas order (from ``atlas.structures``, so a
+    mirrored atlas answers the same)."""
+    return [st for st in atlas.structures.values() if st.role == role]
+
+
+def zoned_structures(atlas: Any) -> list[Any]:
+    """The structures drawn with a zone (the structure grown by its positional
+    uncertainty): the danger structures, then the caution structures, those with a safety
+    block (an atlas without caution structures has danger zones only)."""
+    return [
+        st
+        for role in ("danger", "caution")
+        for st in structures_with_role(atlas, role)
+        if getattr(st, "safety", None) is not None
+    ]
+
+
+def _paler(colour: str, amount: float) -> str:
+    r, g, b = _hex_rgb(colour)
+    return "#" + "".join(f"{round(c + (255 - c) * amount):02x}" for c in (r, g, b))
 
 
 # Camera presets, in the drawing frame (x already mirrored): position direction, view-up.

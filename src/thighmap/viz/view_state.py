@@ -4,7 +4,7 @@ Every layer has a key, the same in the Layers tree, the 3D scene, the cross-sect
 demonstration steps:
 
 - a structure id (``"sciatic_nerve"``): the structure itself;
-- ``"zone:<id>"``: a danger structure's zone; ``"tp:<id>"``: one trigger point;
+- ``"zone:<id>"``: a danger or caution structure's zone; ``"tp:<id>"``: one trigger point;
 - ``"needles"``, ``"labels"`` (structure labels), ``"landmarks"``, ``"tp_labels"``,
   ``"zones"`` (every zone at once), ``"trigger_points"`` (every trigger point at once).
 
@@ -53,7 +53,7 @@ class ViewState:
 
     def __init__(self) -> None:
         self.hidden: set[str] = set()  # structures switched off
-        self.hidden_zones: set[str] = set()  # danger zones switched off one by one
+        self.hidden_zones: set[str] = set()  # danger and caution zones switched off one by one
         self.hidden_tps: set[str] = set()  # trigger points switched off one by one
         self.hidden_needles: frozenset[str] = frozenset()  # needles hidden by id (a step)
         self.switches: dict[str, bool] = dict(SWITCHES)
