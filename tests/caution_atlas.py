@@ -29,7 +29,12 @@ def _reparsed(atlas: Atlas, doc: dict) -> Atlas:
 def without_caution_structures(atlas: Atlas) -> Atlas:
     """A copy of the atlas with every structure whose role is caution removed (and any
     rule or trigger point that names one)."""
-    gone = {st.id for st in atlas.caution_structures()}
+    return without_structures(atlas, [st.id for st in atlas.caution_structures()])
+
+
+def without_structures(atlas: Atlas, ids: Sequence[str]) -> Atlas:
+    """A copy of the atlas without the named structures (and any trigger point in one)."""
+    gone = set(ids)
     doc = copy.deepcopy(atlas.document)
     if not gone:
         return _reparsed(atlas, doc)
