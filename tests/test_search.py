@@ -53,6 +53,7 @@ def test_groups(structures) -> None:  # type: ignore[no-untyped-def]
     assert set(_ids(structures, "vessels")) == {s for s, k in kinds.items() if k in ("artery", "vein")}
     assert set(_ids(structures, "nerves")) == {s for s, k in kinds.items() if k == "nerve"}
     assert set(_ids(structures, "quadriceps")) == {
+        "rectus_femoris",
         "vastus_lateralis",
         "vastus_intermedius",
         "vastus_medialis",
@@ -96,3 +97,21 @@ def test_search_never_fails_and_ranks_in_order(text: str) -> None:
     assert normalise(normalise(text)) == normalise(text)
     if not normalise(text):
         assert hits == []
+
+
+def test_the_groups_of_issue_11_find_their_own_kind_only(structures) -> None:  # type: ignore[no-untyped-def]
+    """"superficial veins" finds the saphenous veins and no cutaneous nerve; "cutaneous
+    nerves" the reverse; "nerves" no vein; the perforating arteries' group its five."""
+    veins = set(_ids(structures, "superficial veins"))
+    assert {"great_saphenous_vein", "small_saphenous_vein"} <= veins
+    assert "posterior_femoral_cutaneous_nerve" not in veins
+    nerves = set(_ids(structures, "cutaneous nerves"))
+    assert {"posterior_femoral_cutaneous_nerve", "medial_sural_cutaneous_nerve"} <= nerves
+    assert "great_saphenous_vein" not in nerves
+    assert not {"great_saphenous_vein", "small_saphenous_vein"} & set(_ids(structures, "nerves"))
+    assert set(_ids(structures, "perforating arteries")) >= {
+        "profunda_femoris_artery",
+        "perforating_artery_first",
+        "perforating_artery_fourth",
+    }
+    assert _ids(structures, "deep femoral artery")[0] == "profunda_femoris_artery"

@@ -147,10 +147,10 @@ def test_a_caution_structure_is_paler_than_a_danger_one_of_its_kind(caution_atla
     assert zoned[-1] == SID and "sciatic_nerve" in zoned
 
 
-@pytest.mark.parametrize("query", ["caution", "cutaneous", "superficial vein", "cutaneous nerves", "PFCN"])
+@pytest.mark.parametrize("query", ["caution", "cutaneous", "cutaneous nerves", "PFCN"])
 def test_search_finds_the_caution_structures(caution_atlas, query: str) -> None:  # type: ignore[no-untyped-def]
-    """The caution group is "Cutaneous nerves and superficial veins": a caution nerve
-    answers to "superficial vein" through it; a danger nerve does not."""
+    """A caution nerve answers to its role ("caution structures") and to the group of its
+    kind within the role ("cutaneous nerves"); a danger nerve does not."""
     found = [h.structure_id for h in search_structures(caution_atlas.structures.values(), query)]
     assert SID in found
     assert "sciatic_nerve" not in found

@@ -39,7 +39,6 @@ SYNONYMS: dict[str, tuple[str, ...]] = {
     "semimembranosus": ("SM", "medial hamstring"),
     "adductor_magnus": ("AM", "great adductor", "ischiocondylar part"),
     "gluteus_maximus": ("glute max", "gluteal muscle"),
-    "vastus_intermedius": ("rectus femoris",),
     "sciatic_nerve": ("ischiadic nerve",),
     "tibial_nerve": ("medial popliteal nerve",),
     "common_fibular_nerve": (
@@ -61,13 +60,27 @@ SYNONYMS: dict[str, tuple[str, ...]] = {
     "medial_sural_cutaneous_nerve": ("medial sural nerve", "MSCN"),
     "great_saphenous_vein": ("long saphenous vein", "greater saphenous vein", "GSV"),
     "small_saphenous_vein": ("short saphenous vein", "lesser saphenous vein", "SSV"),
+    # the deep arteries of issue #11
+    "profunda_femoris_artery": ("deep femoral artery", "deep artery of the thigh", "PFA"),
+    "perforating_artery_first": ("first perforator",),
+    "perforating_artery_second": ("second perforator",),
+    "perforating_artery_third": ("third perforator",),
+    "perforating_artery_fourth": ("fourth perforator",),
+    "inferior_gluteal_artery": ("sciatic artery", "IGA"),
 }
 
 GROUPS: dict[str, tuple[str, ...]] = {
     "Hamstrings": HAMSTRINGS,
-    "Quadriceps": ("vastus_lateralis", "vastus_intermedius", "vastus_medialis"),
-    "Adductors": ("adductor_magnus", "adductor_longus", "gracilis"),
+    "Quadriceps": ("rectus_femoris", "vastus_lateralis", "vastus_intermedius", "vastus_medialis"),
+    "Adductors": ("adductor_magnus", "adductor_longus", "adductor_brevis", "gracilis"),
     "Popliteal vessels": ("popliteal_artery", "popliteal_vein"),
+    "Perforating arteries": (
+        "profunda_femoris_artery",
+        "perforating_artery_first",
+        "perforating_artery_second",
+        "perforating_artery_third",
+        "perforating_artery_fourth",
+    ),
     "Femoral vessels": ("femoral_artery", "femoral_vein"),
     "Sciatic nerve and branches": ("sciatic_nerve", "tibial_nerve", "common_fibular_nerve"),
 }
@@ -86,7 +99,7 @@ KIND_GROUPS: dict[str, tuple[str, ...]] = {  # groups every structure of a kind 
 ROLE_GROUPS: dict[str, tuple[str, ...]] = {
     "target": ("Targets", "Needling targets"),
     "danger": ("Danger structures",),
-    "caution": ("Caution structures", "Cutaneous nerves and superficial veins"),
+    "caution": ("Caution structures",),
 }
 ROLE_KIND_GROUPS: dict[tuple[str, str], tuple[str, ...]] = {  # groups of a kind within a role
     ("caution", "nerve"): ("Cutaneous nerves",),
