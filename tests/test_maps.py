@@ -17,7 +17,7 @@ def model(atlas):
 
 
 def _zone_margin_clearance(model, report) -> float:
-    margins = {s.id: s.safety.caution_margin_mm for s in model.atlas.danger_structures()}
+    margins = {s.id: s.safety.caution_margin_mm for s in model.atlas.guarded_structures()}
     return min(z - margins[sid] for sid, z in report.zone_clearances_mm.items())
 
 
@@ -37,7 +37,11 @@ def test_approach_map_agrees_with_single_checks(model, atlas):
             gauge_mm=0.25,
         )
         rep = model.check_needle(needle)
-        tube = [f.severity for f in rep.findings if f.rule in ("danger_zone", "caution_margin")]
+        tube = [
+            f.severity
+            for f in rep.findings
+            if f.rule in ("danger_zone", "caution_margin", "caution_structure")
+        ]
         assert amap.status[i] == (2 if "danger" in tube else 1 if "caution" in tube else 0)
         assert amap.caution_clearance_mm[i] == pytest.approx(_zone_margin_clearance(model, rep), abs=1e-9)
 

@@ -98,7 +98,13 @@ def test_clearances_agree_within_the_triangulation(tube_model, mesh_model, atlas
     assert statuses == {"safe", "caution", "danger"}  # every kind of outcome was compared
 
 
-def test_max_safe_depth_agrees_for_a_needle_into_the_popliteal_fossa(tube_model, mesh_model, atlas):
+def test_max_safe_depth_agrees_for_a_needle_into_the_popliteal_fossa(atlas):
+    from tests.caution_atlas import without_caution_structures
+
+    # without the caution structures: over the fossa the posterior femoral cutaneous nerve,
+    # in the fascia's plane, would limit the depth before the tibial nerve
+    base = without_caution_structures(atlas)
+    tube_model, mesh_model = SafetyModel(base), SafetyModel(base, mesh_only=AS_MESH)
     tube = atlas.tube("tibial_nerve")
     centre = tube.centres_mm[int(np.argmin(np.abs(tube.centres_mm[:, 2] - 30.0)))]
     entry, inward = tube_model.skin_surface_frame(centre + np.array([0.0, 100.0, 0.0]))

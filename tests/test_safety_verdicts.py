@@ -245,7 +245,8 @@ def test_an_outward_needle_from_the_command_line_exits_2(tmp_path):
 
 # ---------------------------------------------------------------------- maximum safe depth
 def test_a_needle_to_the_hub_is_limited_by_the_shaft_rule(model):
-    needle = _needle([3.0, 91.3, 215.3], [0, -1, 0], 40.0, length=40.0)
+    # 12 mm lateral of the midline, clear of the posterior femoral cutaneous nerve's margin
+    needle = _needle([12.0, 82.3, 215.3], [0, -1, 0], 40.0, length=40.0)
     report = model.check_needle(needle)
     assert report.max_safe_depth_mm == pytest.approx(30.0)
     assert report.limiting_rule == "shaft_outside_skin"

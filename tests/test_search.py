@@ -100,7 +100,7 @@ def test_search_never_fails_and_ranks_in_order(text: str) -> None:
 
 
 def test_the_groups_of_issue_11_find_their_own_kind_only(structures) -> None:  # type: ignore[no-untyped-def]
-    """"superficial veins" finds the saphenous veins and no cutaneous nerve; "cutaneous
+    """ "superficial veins" finds the saphenous veins and no cutaneous nerve; "cutaneous
     nerves" the reverse; "nerves" no vein; the perforating arteries' group its five."""
     veins = set(_ids(structures, "superficial veins"))
     assert {"great_saphenous_vein", "small_saphenous_vein"} <= veins
@@ -115,3 +115,11 @@ def test_the_groups_of_issue_11_find_their_own_kind_only(structures) -> None:  #
         "perforating_artery_fourth",
     }
     assert _ids(structures, "deep femoral artery")[0] == "profunda_femoris_artery"
+
+
+def test_a_short_whole_abbreviation_means_that_structure_only(structures) -> None:  # type: ignore[no-untyped-def]
+    """ "SM" is semimembranosus, not also the small saphenous vein or the "small sciatic
+    nerve" (a synonym of the posterior femoral cutaneous nerve) that start with "sm"; a
+    short query that is no whole name or abbreviation still finds names by their start."""
+    assert _ids(structures, "SM") == ["semimembranosus"]
+    assert "sartorius" in _ids(structures, "sa")

@@ -388,6 +388,17 @@ def test_layer_groups_for_danger_zones_and_trigger_points(window) -> None:  # ty
         if tree.topLevelItem(i).text(0) == "Danger zones"
     )
     group.setCheckState(0, Qt.CheckState.Unchecked)
+    roles = {sid: window.scene.atlas.structures[sid].role for sid in window.scene.zone_actors}
+    assert not any(a.GetVisibility() for sid, a in window.scene.zone_actors.items() if roles[sid] == "danger")
+    # the caution structures' zones have a group of their own, which stays on until it too
+    # is switched off; then the toolbar's switch (which shows both kinds) is off
+    assert all(a.GetVisibility() for sid, a in window.scene.zone_actors.items() if roles[sid] == "caution")
+    caution_group = next(
+        tree.topLevelItem(i)
+        for i in range(tree.topLevelItemCount())
+        if tree.topLevelItem(i).text(0) == "Caution zones"
+    )
+    caution_group.setCheckState(0, Qt.CheckState.Unchecked)
     assert not any(a.GetVisibility() for a in window.scene.zone_actors.values())
     assert not window.act_zones.isChecked()
     window.act_zones.trigger()

@@ -193,4 +193,9 @@ def search_structures(structures: Iterable[Any], query: str, limit: int | None =
             hits.append((-best.score, order, best))
     hits.sort(key=lambda h: (h[0], h[1]))
     found = [h[2] for h in hits]
+    if len(q) < MIN_GROUP_QUERY:
+        # a query this short that is a whole abbreviation or name means that one ("SM"
+        # is semimembranosus), not every name that starts with those letters ("small ...")
+        exact = [h for h in found if h.score >= _MATCH_SCORE["exact"]]
+        found = exact or found
     return found if limit is None else found[:limit]
