@@ -125,7 +125,7 @@ def _grid_membership(built):
     ys = np.sort(rng.uniform(-40, 40, 60))
     zs = np.sort(rng.uniform(5, 85, 12))
     inside = packing.domain_mask(LIMB, xs, ys, zs)
-    meshes = {**surfaces, **exact, "subcutaneous_fat": limb_meshes(LIMB)["subcutaneous_fat"]}
+    meshes = {**surfaces, **exact, "subcutaneous_fat": limb_meshes(LIMB)["fat"]}
     member = {sid: inside_grid(mesh, xs, ys, zs) for sid, mesh in meshes.items()}
     return (xs, ys, zs), inside, meshes, member
 

@@ -35,9 +35,23 @@ def build_structure(atlas: Atlas, sid: str) -> SurfaceMesh:
 
         return skeleton.read_bone(atlas.skeleton_dir, st.recipe["bone"])
     if kind == "limb":
-        layers = meshgen.limb_meshes(atlas.document["limb"])
-        return layers["skin" if st.recipe["layer"] == "skin" else "subcutaneous_fat"]
+        return _limb_layer(meshgen.limb_meshes(atlas.document["limb"]), sid, st.recipe)
     raise ValueError(f"structure {sid!r}: unknown recipe type {kind!r}")
+
+
+LIMB_LAYERS = ("skin", "fat", "fascia")
+
+
+def _limb_layer(layers: dict[str, SurfaceMesh], sid: str, recipe: dict) -> SurfaceMesh:
+    layer = recipe.get("layer")
+    if layer not in LIMB_LAYERS:
+        raise ValueError(f"structure {sid!r}: field 'recipe.layer': value {layer!r}: one of {', '.join(LIMB_LAYERS)}")
+    if layer not in layers:
+        raise ValueError(
+            f"structure {sid!r}: field 'recipe.layer': value {layer!r}: the limb has no 'fascia' block "
+            "giving the deep fascia's thickness"
+        )
+    return layers[layer]
 
 
 def build_packed(atlas: Atlas, exact: dict[str, SurfaceMesh] | None = None) -> dict[str, SurfaceMesh]:
@@ -59,7 +73,7 @@ def build_all(atlas: Atlas) -> dict[str, SurfaceMesh]:
         if st.recipe["type"] == "limb":
             if limb is None:
                 limb = meshgen.limb_meshes(atlas.document["limb"])
-            out[sid] = limb["skin" if st.recipe["layer"] == "skin" else "subcutaneous_fat"]
+            out[sid] = _limb_layer(limb, sid, st.recipe)
         else:
             out[sid] = build_structure(atlas, sid)
     if packing.packed_ids(atlas):

@@ -9,7 +9,8 @@ Recipes:
 - ``loft``   muscles and tendons: a smooth centreline with superelliptic cross-sections
              (half-width, half-depth, angle, offset) interpolated between levels,
              ellipsoidal end caps.
-- ``limb``   skin and subcutaneous fat: shells between offsets of the limb envelope.
+- ``limb``   skin, subcutaneous fat and the deep fascia (fascia lata with the
+             iliotibial tract): shells between offsets of the limb envelope.
 - ``bone``   the femur: a smooth union of simple solids (signed distance functions),
              contoured on a grid and smoothed.
 
@@ -284,6 +285,61 @@ def loft_mesh(recipe: Mapping[str, Any]) -> SurfaceMesh:
 
 
 @dataclass(frozen=True)
+class FasciaLayer:
+    """The deep fascia's thickness round the section (limb recipe ``fascia``).
+
+    A base thickness in the four directions (medial, lateral, anterior, posterior),
+    blended round the section like the fat, plus the iliotibial tract: a band of greater
+    thickness centred on an angle, with soft edges round the section and at its ends.
+    """
+
+    thickness_mm: FloatArray  # (4,) medial, lateral, anterior, posterior
+    tract_thickness_mm: float
+    tract_centre_rad: float
+    tract_half_width_rad: float
+    tract_edge_rad: float
+    tract_z_mm: tuple[float, float]  # lowest and highest level of the full thickness
+    tract_z_edge_mm: float
+
+    @classmethod
+    def from_recipe(cls, fascia: Mapping[str, Any] | None) -> FasciaLayer | None:
+        if fascia is None:
+            return None
+        keys = ("medial", "lateral", "anterior", "posterior")
+        tract = fascia["iliotibial_tract"]
+        return cls(
+            thickness_mm=np.array([float(fascia["thickness_mm"][k]) for k in keys]),
+            tract_thickness_mm=float(tract["thickness_mm"]),
+            tract_centre_rad=np.deg2rad(float(tract["centre_deg"])),
+            tract_half_width_rad=np.deg2rad(float(tract["half_width_deg"])),
+            tract_edge_rad=np.deg2rad(float(tract["edge_deg"])),
+            tract_z_mm=(float(tract["z_range_mm"][0]), float(tract["z_range_mm"][1])),
+            tract_z_edge_mm=float(tract["z_edge_mm"]),
+        )
+
+    def thickness_at(self, z: FloatArray, theta: FloatArray) -> FloatArray:
+        """(len(z), len(theta)) thickness in mm; theta about the section's centre, 0 = +x."""
+        c, s = np.cos(theta), np.sin(theta)
+        t = self.thickness_mm
+        base = np.where(c >= 0, t[1], t[0]) * c**2 + np.where(s >= 0, t[3], t[2]) * s**2
+        off = np.abs(np.angle(np.exp(1j * (theta - self.tract_centre_rad))))
+        across = _smooth_step((self.tract_half_width_rad + self.tract_edge_rad - off) / self.tract_edge_rad)
+        lo, hi = self.tract_z_mm
+        zz = np.asarray(z, float)
+        along = _smooth_step((zz - (lo - self.tract_z_edge_mm)) / self.tract_z_edge_mm) * _smooth_step(
+            (hi + self.tract_z_edge_mm - zz) / self.tract_z_edge_mm
+        )
+        band = along[:, None] * across[None, :]
+        return base[None, :] + band * np.clip(self.tract_thickness_mm - base[None, :], 0.0, None)
+
+
+def _smooth_step(u: FloatArray) -> FloatArray:
+    """0 below 0, 1 above 1, a smooth (C1) rise between."""
+    u = np.clip(u, 0.0, 1.0)
+    return u * u * (3.0 - 2.0 * u)
+
+
+@dataclass(frozen=True)
 class LimbEnvelope:
     """The outer surface of the thigh as a stack of asymmetric superellipses.
 
@@ -299,6 +355,7 @@ class LimbEnvelope:
     fat_mm: FloatArray  # (K,4)
     skin_thickness_mm: float
     squareness: float
+    fascia: FasciaLayer | None = None  # the deep fascia beneath the fat, where the recipe has one
 
     @classmethod
     def from_recipe(cls, limb: Mapping[str, Any]) -> LimbEnvelope:
@@ -311,6 +368,7 @@ class LimbEnvelope:
             fat_mm=np.array([[s["fat_mm"][k] for k in keys] for s in secs], float),
             skin_thickness_mm=float(limb["skin_thickness_mm"]),
             squareness=float(limb.get("squareness", 2.2)),
+            fascia=FasciaLayer.from_recipe(limb.get("fascia")),
         )
 
     def at_levels(self, z: FloatArray) -> tuple[FloatArray, FloatArray, FloatArray]:
@@ -320,9 +378,12 @@ class LimbEnvelope:
     def surface_points(self, z: FloatArray, theta: FloatArray, inset: str | float = 0.0) -> FloatArray:
         """Points of the envelope (or an inset surface) on a (len(z), len(theta)) grid.
 
-        inset: a distance in mm inward from the skin surface, or "fascia" for the deep
-        surface of the subcutaneous fat (skin thickness + local fat thickness).
-        Insets follow the section's radial direction about its centre.
+        inset: a distance in mm inward from the skin surface; "fascia" for the deep
+        surface of the subcutaneous fat, which is the deep fascia's outer surface (skin
+        thickness + local fat thickness); "beneath_fascia" for the deep fascia's inner
+        surface, where the muscles begin (the same, plus the fascia's local thickness;
+        the same as "fascia" in a limb without one). Insets follow the section's radial
+        direction about its centre.
         """
         centre, ext, fat = self.at_levels(z)
         c, s = np.cos(theta), np.sin(theta)
@@ -335,6 +396,10 @@ class LimbEnvelope:
             fx = np.where(c[None, :] >= 0, fat[:, 1:2], fat[:, 0:1])
             fy = np.where(s[None, :] >= 0, fat[:, 3:4], fat[:, 2:3])
             depth = self.skin_thickness_mm + fx * c[None, :] ** 2 + fy * s[None, :] ** 2
+            if inset == "beneath_fascia" and self.fascia is not None:
+                depth = depth + self.fascia.thickness_at(z, theta)
+            elif inset not in ("fascia", "beneath_fascia"):
+                raise ValueError(f"inset {inset!r}: a distance in mm, 'fascia' or 'beneath_fascia'")
         else:
             depth = np.full_like(x, float(inset))
         rad = np.hypot(x, y)
@@ -397,7 +462,10 @@ def shell_mesh(outer: FloatArray, inner: FloatArray) -> SurfaceMesh:
 
 
 def limb_meshes(limb: Mapping[str, Any]) -> dict[str, SurfaceMesh]:
-    """Skin (outer surface to skin thickness) and subcutaneous fat (to the fascia)."""
+    """The limb's layers by their recipe ``layer`` name: skin (outer surface to skin
+    thickness), fat (to the deep fascia), fascia (the deep fascia, where the recipe gives
+    its thickness), and beneath_skin, not a structure: everything from under the skin to
+    beneath the fascia, whose inner wall is where the muscles begin."""
     env = LimbEnvelope.from_recipe(limb)
     z0, z1 = limb["z_range_mm"]
     nz = int(np.ceil((z1 - z0) / float(limb.get("level_spacing_mm", 6.0)))) + 1
@@ -406,10 +474,14 @@ def limb_meshes(limb: Mapping[str, Any]) -> dict[str, SurfaceMesh]:
     outer = env.surface_points(z, theta, 0.0)
     under_skin = env.surface_points(z, theta, env.skin_thickness_mm)
     fascia = env.surface_points(z, theta, "fascia")
-    return {
-        "skin": shell_mesh(outer, under_skin),
-        "subcutaneous_fat": shell_mesh(under_skin, fascia),
-    }
+    layers = {"skin": shell_mesh(outer, under_skin), "fat": shell_mesh(under_skin, fascia)}
+    if env.fascia is not None:
+        beneath = env.surface_points(z, theta, "beneath_fascia")
+        layers["fascia"] = shell_mesh(fascia, beneath)
+        layers["beneath_skin"] = shell_mesh(under_skin, beneath)
+    else:
+        layers["beneath_skin"] = layers["fat"]
+    return layers
 
 
 # --------------------------------------------------------------------------- bone (SDF)

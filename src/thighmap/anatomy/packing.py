@@ -3,8 +3,8 @@ belongs to exactly one structure, and the surfaces of its muscles and fat region
 
 How the volume is made, level by level (axial slices, z):
 
-1. The domain is the inside of the deep fascia (the deep surface of the subcutaneous
-   fat of the limb envelope): the voxels whose centres lie inside it.
+1. The domain is the inside of the deep fascia (the fascia lata's inner surface, beneath
+   the subcutaneous fat of the limb envelope): the voxels whose centres lie inside it.
 2. Bones, nerves and vessels are carved first, from their own exact surfaces (the
    skeleton's bones, the nerves' and vessels' tubes).
 3. Named fat sleeves surround the nerves that run in fat, a few millimetres thick.
@@ -160,10 +160,11 @@ def member_from_recipe(sid: str, recipe: Mapping[str, Any], step_mm: float = 2.0
 
 
 def fascia_polygons(limb: Mapping[str, Any], z: FloatArray, n_theta: int = 180) -> FloatArray:
-    """(len(z), n_theta, 2) the deep fascia's outline at each level."""
+    """(len(z), n_theta, 2) the outline of the deep fascia's inner surface (where the
+    muscles begin) at each level."""
     env = LimbEnvelope.from_recipe(limb)
     theta = np.linspace(0.0, 2.0 * np.pi, n_theta, endpoint=False)
-    pts = env.surface_points(np.asarray(z, float), theta, inset="fascia")
+    pts = env.surface_points(np.asarray(z, float), theta, inset="beneath_fascia")
     return pts[..., :2]
 
 
@@ -656,7 +657,7 @@ def snap_to_exact(
     """The network's points moved onto the surfaces its voxels only approximate: a point
     on a face bordering a bone, nerve or vessel onto that structure's exact surface (the
     nearest, where it borders several), a point bordering the outside of the deep fascia
-    onto the fascia (the deep surface of the subcutaneous fat), or onto the limb's cut end
+    onto the fascia (its inner surface, where the muscles begin), or onto the limb's cut end
     at the first and last levels.
 
     Where moving points onto a curved surface turns a face over (the voxels' staircase
@@ -893,7 +894,9 @@ def surfaces_from_volume(
         if np.array_equal(before, labels):
             break
     net = label_network(volume, labels)
-    fascia = limb_meshes(limb)["subcutaneous_fat"]
+    # the layers outside the domain as one shell, whose inner wall is the domain's border
+    # (the deep fascia's inner surface) and whose outer wall is far from it
+    fascia = limb_meshes(limb)["beneath_skin"]
     # the cut ends 1 mm inside the limb's, as the bones' are (anatomy/skeleton.py)
     z_ends = (float(limb["z_range_mm"][0]) + END_INSET_MM, float(limb["z_range_mm"][1]) - END_INSET_MM)
     net.points = snap_to_exact(net, volume, exact_meshes, fascia, z_ends)

@@ -55,7 +55,7 @@ TRIGGER_POINT_COLOURS: dict[str, str] = {
     "semimembranosus": "#2ca02c",
     "adductor_magnus": "#e377c2",
 }
-DEFAULT_OPACITY: dict[str, float] = {"skin": 0.18, "fat": 0.12}
+DEFAULT_OPACITY: dict[str, float] = {"skin": 0.18, "fat": 0.12, "fascia": 0.07}
 ZONE_OPACITY = 0.13  # danger and caution zones: an envelope to see through
 SPREAD_OPACITY = 0.22  # a trigger point's spread sphere
 
