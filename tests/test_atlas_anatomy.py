@@ -398,7 +398,7 @@ def test_femoral_vessels_pass_through_the_adductor_hiatus(atlas, upper, lower):
 
 def test_every_committed_mesh_is_closed_manifold_and_outward(atlas):
     """Every surface closed, consistently wound, outward and in one piece. Generated
-    tubes and bones are spheres (Euler characteristic 2), the skin and fat shells tori; a
+    tubes and bones are spheres (Euler characteristic 2), the skin, fat and fascia shells tori; a
     packed muscle or fat region may have tunnels (where a nerve or vessel passes through
     it, as the femoral vessels pass through adductor magnus at the hiatus), so its Euler
     characteristic is not fixed."""
@@ -410,7 +410,7 @@ def test_every_committed_mesh_is_closed_manifold_and_outward(atlas):
         assert tm.body_count == 1, sid
         if st.recipe["type"] in ("packed", "sleeve"):
             continue
-        expected_euler = 0 if sid in ("skin", "subcutaneous_fat") else 2  # shells are tori
+        expected_euler = 0 if st.recipe["type"] == "limb" else 2  # the limb's shells are tori
         assert tm.euler_number == expected_euler, sid
 
 
@@ -418,8 +418,9 @@ def test_every_vertex_of_every_inner_structure_lies_under_the_skin(atlas):
     """Exact, not sampled: a horizontal ray from each vertex, pointing away from the skin
     ring's centre at its level, must cross the skin shell twice (its inner surface, then
     its outer surface). One crossing would put the vertex inside the 2 mm skin itself,
-    none outside the body."""
-    inner = [s for s in atlas.structures if s not in ("skin", "subcutaneous_fat")]
+    none outside the body. The limb's layers (skin, fat, fascia) are the shells the others
+    lie in."""
+    inner = [s for s, st in atlas.structures.items() if st.recipe["type"] != "limb"]
     points = np.vstack([atlas.mesh(s).vertices for s in inner])
     owner = np.concatenate([[s] * len(atlas.mesh(s).vertices) for s in inner])
     skin_z = atlas.mesh("skin").vertices[:, 2]

@@ -278,3 +278,69 @@ def test_gastrocnemius_heads_bound_the_fossa_below_the_crease(atlas, meshes, z):
     for head in ("gastrocnemius_medial_head", "gastrocnemius_lateral_head"):
         verts = meshes(head).vertices
         assert np.median(verts[:, 2]) < crease  # their bellies lie below the crease
+
+
+# ------------------------------------------------------------------ the deep fascia
+
+
+def _crossings_outward(mesh: trimesh.Trimesh, centre: np.ndarray, theta: float, z: float) -> np.ndarray:
+    """Distances from the section's centre at which a ray outward along theta crosses the mesh."""
+    origin = np.array([[centre[0], centre[1], z]])
+    direction = np.array([[np.cos(theta), np.sin(theta), 0.0]])
+    hits, _, _ = mesh.ray.intersects_location(origin, direction, multiple_hits=True)
+    hits = np.asarray(hits, float).reshape(-1, 3)
+    return np.sort(np.unique(np.round(np.hypot(*(hits[:, :2] - origin[0, :2]).T), 4)))
+
+
+def _fascia_walls(meshes, envelope, theta: float, z: float) -> tuple[float, float, np.ndarray]:
+    centre = envelope.at_levels(np.array([z]))[0][0]
+    walls = _crossings_outward(meshes("fascia_lata"), centre, theta, z)
+    assert len(walls) == 2, (theta, z, walls)
+    return float(walls[0]), float(walls[1]), centre
+
+
+POSTERIOR, LATERAL = np.pi / 2, 0.0
+
+
+def test_fascia_lata_is_a_named_structure_with_its_sources(atlas):
+    st = atlas.structures["fascia_lata"]
+    assert (st.kind, st.role, st.recipe["type"]) == ("fascia", "context", "limb")
+    text = atlas.document["limb"]["fascia"]["source"]
+    for key in ("otsuka2021", "pirri2021", "goh2003", "texts_fascia_lata"):
+        assert key in text and key in atlas.document["sources"], key
+
+
+@pytest.mark.parametrize("z", [60.0, 215.0, 300.0])
+def test_fascia_lata_lies_between_the_fat_and_the_muscles_behind(atlas, meshes, envelope, z):
+    """On the posterior midline: the fat ends where the fascia begins, the fascia is as thick
+    as otsuka2021 measured over the hamstrings (0.56-0.69 mm), and the muscle or the fat of
+    the popliteal fossa beneath begins at its inner surface (within the 1 mm a packed
+    surface may cover an exact one)."""
+    inner, outer, centre = _fascia_walls(meshes, envelope, POSTERIOR, z)
+    fat = _crossings_outward(meshes("subcutaneous_fat"), centre, POSTERIOR, z)
+    assert abs(fat[0] - outer) < 0.05
+    assert 0.56 <= outer - inner <= 0.69
+    packed_outer = max(
+        float(_crossings_outward(meshes(sid), centre, POSTERIOR, z).max(initial=0.0))
+        for sid, s in atlas.structures.items()
+        if s.recipe["type"] == "packed"
+    )
+    assert abs(packed_outer - inner) <= 1.0, (packed_outer, inner)
+
+
+@pytest.mark.parametrize("z", [20.0, 120.0, 300.0])
+def test_iliotibial_tract_thickens_the_fascia_on_the_lateral_side(meshes, envelope, z):
+    """goh2003: 1.95 +/- 0.3 mm at the femoral condyle; the posterior fascia (otsuka2021)
+    is a third of that."""
+    inner, outer, _ = _fascia_walls(meshes, envelope, LATERAL, z)
+    assert abs((outer - inner) - 1.95) <= 0.15
+    back_inner, back_outer, _ = _fascia_walls(meshes, envelope, POSTERIOR, z)
+    assert (back_outer - back_inner) < 0.4 * (outer - inner)
+
+
+def test_iliotibial_tract_ends_at_gerdys_tubercle(meshes, envelope, atlas):
+    """Below the tract's insertion on the lateral tibial condyle (about the level of the
+    fibular head) the lateral fascia is the thinner deep fascia of the leg."""
+    below = float(atlas.landmark("fibular_head")[2]) - 20.0
+    inner, outer, _ = _fascia_walls(meshes, envelope, LATERAL, below)
+    assert (outer - inner) < 1.2

@@ -27,7 +27,7 @@ from thighmap.viz.section_cut import atlas_polydata, cut_loops
 from thighmap.viz.section_layout import grid_in_loops
 
 LEVELS = (0.25, 0.50, 0.75)
-HIDDEN = ("skin", "subcutaneous_fat")
+HIDDEN = ("skin", "subcutaneous_fat", "fascia_lata")
 GRID_MM = 0.5
 INSIDE_LABEL_MM = 3.5  # a label goes inside a region whose inscribed circle is at least this wide
 
@@ -51,7 +51,7 @@ def _level_z(atlas: Atlas, fraction: float) -> float:
 
 def _draw_order(atlas: Atlas) -> list[str]:
     """Outer layers first, so that what lies inside them is drawn over them."""
-    first = [s for s in ("skin", "subcutaneous_fat") if s in atlas.structures]
+    first = [s for s in ("skin", "subcutaneous_fat", "fascia_lata") if s in atlas.structures]
     rest = [s for s in atlas.structures if s not in first]
     return first + rest
 

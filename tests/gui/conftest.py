@@ -88,7 +88,7 @@ def seen_back_point(atlas, sid: str, clear_of_markers_mm: float = 15.0) -> np.nd
     import trimesh
 
     markers = np.array([tp.position_mm for tp in atlas.trigger_points.values()])
-    under_skin = [o for o in atlas.structures if o not in ("skin", "subcutaneous_fat")]
+    under_skin = [o for o, st in atlas.structures.items() if st.recipe["type"] != "limb"]
     meshes = {
         o: trimesh.Trimesh(atlas.mesh(o).vertices, atlas.mesh(o).faces, process=False) for o in under_skin
     }

@@ -293,7 +293,7 @@ def test_click_through_the_translucent_skin_picks_what_is_seen(window) -> None: 
     x, y, _ = ren.GetDisplayPoint()
     hit = window.scene.pick(round(x), round(y))
     assert hit is not None and hit.kind == "structure"
-    assert hit.ident not in ("skin", "subcutaneous_fat"), hit.ident
+    assert hit.ident not in ("skin", "subcutaneous_fat", "fascia_lata"), hit.ident
     # placing an entry still picks the skin itself
     skin = window.scene.pick(round(x), round(y), skin_only=True)
     assert skin is not None and skin.ident == "skin"
@@ -325,7 +325,7 @@ def test_hover_outlines_and_names_what_is_under_the_mouse(window, qtbot) -> None
     QTest.mouseMove(window.pl, pos)
     qtbot.waitUntil(lambda: window.scene.focused is not None, timeout=3000)
     sid = window.scene.focused
-    assert sid not in ("skin", "subcutaneous_fat")
+    assert sid not in ("skin", "subcutaneous_fat", "fascia_lata")
     assert window.scene.atlas.structures[sid].name in window.statusBar().currentMessage()
     assert window.scene.focus_actor is not None
 

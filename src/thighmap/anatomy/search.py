@@ -67,6 +67,7 @@ SYNONYMS: dict[str, tuple[str, ...]] = {
     "perforating_artery_third": ("third perforator",),
     "perforating_artery_fourth": ("fourth perforator",),
     "inferior_gluteal_artery": ("sciatic artery", "IGA"),
+    "fascia_lata": ("deep fascia", "iliotibial tract", "iliotibial band", "ITB", "IT band", "ITT"),
 }
 
 GROUPS: dict[str, tuple[str, ...]] = {
