@@ -45,7 +45,9 @@ LIMB_LAYERS = ("skin", "fat", "fascia")
 def _limb_layer(layers: dict[str, SurfaceMesh], sid: str, recipe: dict) -> SurfaceMesh:
     layer = recipe.get("layer")
     if layer not in LIMB_LAYERS:
-        raise ValueError(f"structure {sid!r}: field 'recipe.layer': value {layer!r}: one of {', '.join(LIMB_LAYERS)}")
+        raise ValueError(
+            f"structure {sid!r}: field 'recipe.layer': value {layer!r}: one of {', '.join(LIMB_LAYERS)}"
+        )
     if layer not in layers:
         raise ValueError(
             f"structure {sid!r}: field 'recipe.layer': value {layer!r}: the limb has no 'fascia' block "
