@@ -54,7 +54,7 @@ FOCUS_COLOUR = "#ffffff"
 
 # Layer groups of the layers panel: group name -> structure kinds.
 GROUPS: dict[str, tuple[str, ...]] = {
-    "Skin and fat": ("skin", "fat", "fascia"),
+    "Skin, fat and fascia": ("skin", "fat", "fascia"),
     "Muscles": ("muscle", "tendon"),
     "Bone": ("bone",),
     "Nerves": ("nerve",),
