@@ -23,7 +23,7 @@ PERFORATORS = (
     "perforating_artery_third",
     "perforating_artery_fourth",
 )
-NEW_DANGER = ("profunda_femoris_artery", *PERFORATORS, "inferior_gluteal_artery")
+NEW_DANGER = ("profunda_femoris_artery", *PERFORATORS, "inferior_gluteal_artery", "sciatic_companion_artery")
 
 
 @pytest.fixture(scope="module")
@@ -278,3 +278,23 @@ def test_gastrocnemius_heads_bound_the_fossa_below_the_crease(atlas, meshes, z):
     for head in ("gastrocnemius_medial_head", "gastrocnemius_lateral_head"):
         verts = meshes(head).vertices
         assert np.median(verts[:, 2]) < crease  # their bellies lie below the crease
+
+
+def test_the_companion_artery_leaves_the_inferior_gluteal_artery_and_lies_on_the_sciatic_nerve(atlas, meshes):
+    """gray_comitans: a slender branch of the inferior gluteal artery on the back of the
+    sciatic nerve: it lies on the nerve (its surface within 1.5 mm of the nerve's) without
+    entering it (by more than 0.3 mm, the triangulation's chord)."""
+    tube = atlas.tube("sciatic_companion_artery")
+    iga_end = atlas.tube("inferior_gluteal_artery").centres_mm[-1]
+    assert np.linalg.norm(tube.centres_mm[0] - iga_end) <= 5.0
+    nerve = meshes("sciatic_nerve")
+    on = (tube.centres_mm[:, 2] <= 380.0) & (tube.centres_mm[:, 2] >= 255.0)
+    assert on.sum() >= 20
+    c, r = tube.centres_mm[on], tube.radii_mm[on]
+    _, gap, _ = trimesh.proximity.closest_point(nerve, c)
+    assert not nerve.contains(c).any()
+    assert np.all(gap - r >= -0.3) and np.all(gap - r <= 1.5), (gap - r).round(2)
+    for z in (350.0, 300.0, 260.0):
+        a, _ = _centre_at(atlas, "sciatic_companion_artery", z)
+        n, _ = _centre_at(atlas, "sciatic_nerve", z)
+        assert a[1] > n[1]  # on its back
