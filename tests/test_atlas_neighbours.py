@@ -23,7 +23,13 @@ PERFORATORS = (
     "perforating_artery_third",
     "perforating_artery_fourth",
 )
-NEW_DANGER = ("profunda_femoris_artery", *PERFORATORS, "inferior_gluteal_artery")
+NEW_DANGER = (
+    "profunda_femoris_artery",
+    *PERFORATORS,
+    "inferior_gluteal_artery",
+    "sciatic_companion_artery",
+    "sciatic_companion_vein",
+)
 
 
 @pytest.fixture(scope="module")
@@ -344,3 +350,51 @@ def test_iliotibial_tract_ends_at_gerdys_tubercle(meshes, envelope, atlas):
     below = float(atlas.landmark("fibular_head")[2]) - 20.0
     inner, outer, _ = _fascia_walls(meshes, envelope, LATERAL, below)
     assert (outer - inner) < 1.2
+def test_the_companion_artery_leaves_the_inferior_gluteal_artery_and_lies_on_the_sciatic_nerve(atlas, meshes):
+    """gray_comitans: a slender branch of the inferior gluteal artery on the back of the
+    sciatic nerve: it lies on the nerve (its surface within 1.5 mm of the nerve's) without
+    entering it (by more than 0.3 mm, the triangulation's chord)."""
+    tube = atlas.tube("sciatic_companion_artery")
+    iga_end = atlas.tube("inferior_gluteal_artery").centres_mm[-1]
+    assert np.linalg.norm(tube.centres_mm[0] - iga_end) <= 5.0
+    nerve = meshes("sciatic_nerve")
+    on = (tube.centres_mm[:, 2] <= 380.0) & (tube.centres_mm[:, 2] >= 255.0)
+    assert on.sum() >= 20
+    c, r = tube.centres_mm[on], tube.radii_mm[on]
+    _, gap, _ = trimesh.proximity.closest_point(nerve, c)
+    assert not nerve.contains(c).any()
+    assert np.all(gap - r >= -0.3) and np.all(gap - r <= 1.5), (gap - r).round(2)
+    for z in (350.0, 300.0, 260.0):
+        a, _ = _centre_at(atlas, "sciatic_companion_artery", z)
+        n, _ = _centre_at(atlas, "sciatic_nerve", z)
+        assert a[1] > n[1]  # on its back
+
+
+def test_the_companion_vein_lies_beside_the_artery_on_the_sciatic_nerve(atlas, meshes):
+    """gray_veins: the smaller arteries have a vena comitans on either side; the one drawn
+    lies lateral to the companion artery on the back of the sciatic nerve, touching the
+    nerve (its surface within 1.5 mm of the nerve's) without entering it (by more than
+    0.3 mm, the triangulation's chord), and clear of the artery."""
+    vein = atlas.tube("sciatic_companion_vein")
+    artery = atlas.tube("sciatic_companion_artery")
+    # it starts beside the artery's start, at the end of the inferior gluteal artery
+    assert np.linalg.norm(vein.centres_mm[0] - artery.centres_mm[0]) <= 5.0
+    nerve = meshes("sciatic_nerve")
+    on = (vein.centres_mm[:, 2] <= 380.0) & (vein.centres_mm[:, 2] >= 255.0)
+    assert on.sum() >= 20
+    c, r = vein.centres_mm[on], vein.radii_mm[on]
+    _, gap, _ = trimesh.proximity.closest_point(nerve, c)
+    assert not nerve.contains(c).any()
+    assert np.all(gap - r >= -0.3) and np.all(gap - r <= 1.5), (gap - r).round(2)
+    # it never touches the artery: the least gap between their surfaces
+    between = np.linalg.norm(vein.centres_mm[:, None, :] - artery.centres_mm[None, :, :], axis=2)
+    assert float(np.min(between - vein.radii_mm[:, None] - artery.radii_mm[None, :])) > 0.2
+    assert not meshes("sciatic_companion_artery").contains(vein.centres_mm).any()
+    for z in (350.0, 300.0, 260.0):
+        v, _ = _centre_at(atlas, "sciatic_companion_vein", z)
+        a, _ = _centre_at(atlas, "sciatic_companion_artery", z)
+        n, _ = _centre_at(atlas, "sciatic_nerve", z)
+        assert v[1] > n[1]  # on the nerve's back
+        assert v[0] > a[0]  # lateral to the artery
+    # a vein at least as wide as the artery it accompanies (chosen)
+    assert np.all(vein.radii_mm[[0, -1]] >= artery.radii_mm[[0, -1]])

@@ -117,6 +117,24 @@ def test_the_groups_of_issue_11_find_their_own_kind_only(structures) -> None:  #
     assert _ids(structures, "deep femoral artery")[0] == "profunda_femoris_artery"
 
 
+def test_the_companion_vessels_of_the_sciatic_nerve_are_found_by_their_names(structures) -> None:  # type: ignore[no-untyped-def]
+    """The companion artery and vein of the sciatic nerve answer to their English and
+    Latin names and to their group; "sciatic" still means the nerve and "sciatic artery"
+    (Gray's other name for it) the inferior gluteal artery."""
+    assert _ids(structures, "companion artery")[0] == "sciatic_companion_artery"
+    assert _ids(structures, "arteria comitans")[0] == "sciatic_companion_artery"
+    assert _ids(structures, "companion vein")[0] == "sciatic_companion_vein"
+    assert _ids(structures, "venae comitantes")[0] == "sciatic_companion_vein"
+    assert set(_ids(structures, "companion vessels")) == {
+        "sciatic_companion_artery",
+        "sciatic_companion_vein",
+    }
+    assert _ids(structures, "sciatic")[0] == "sciatic_nerve"
+    assert _ids(structures, "sciatic artery")[0] == "inferior_gluteal_artery"
+    # a deep vein: not among the superficial veins
+    assert "sciatic_companion_vein" not in _ids(structures, "superficial veins")
+
+
 def test_a_short_whole_abbreviation_means_that_structure_only(structures) -> None:  # type: ignore[no-untyped-def]
     """ "SM" is semimembranosus, not also the small saphenous vein or the "small sciatic
     nerve" (a synonym of the posterior femoral cutaneous nerve) that start with "sm"; a

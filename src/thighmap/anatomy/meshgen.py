@@ -125,11 +125,24 @@ def segments_for_radius(radius_mm: float, chord_error_mm: float, minimum: int = 
     return max(minimum, n + (n % 2))
 
 
+# The drawn surface of a tube is set this far inside its radius, so that the committed
+# mesh, whose vertices are stored as float32 (meshio.write_ply: half a unit in the last
+# place is at most 3.1e-5 mm per coordinate below 1024 mm, 5.3e-5 mm as a vector), still
+# lies within the safety engine's capsules (a vertex exactly on a capsule could otherwise
+# be stored a few 1e-5 mm outside it).
+STORE_MARGIN_MM = 1e-4
+
+
+def _drawn_radii(radii_mm: FloatArray) -> FloatArray:
+    r = np.asarray(radii_mm, float)
+    return np.maximum(r - STORE_MARGIN_MM, 0.5 * r)
+
+
 def tube_mesh(samples: shapes.TubeSamples, chord_error_mm: float = 0.012) -> SurfaceMesh:
     if samples.is_band:
         return _band_mesh(samples, chord_error_mm)
     c = samples.centres_mm
-    r = samples.radii_mm
+    r = _drawn_radii(samples.radii_mm)
     t = shapes.tangents(c)
     u, v = shapes.section_frames(t)
     n = segments_for_radius(float(r.max()), chord_error_mm)
@@ -169,7 +182,7 @@ def _band_mesh(samples: shapes.TubeSamples, chord_error_mm: float) -> SurfaceMes
     """The swept stadium of a flat band, its ends closed by half-capsules round the end
     segments (each end's points within r of its flat part, on the outer side)."""
     c = samples.centres_mm
-    r = np.asarray(samples.radii_mm, float)
+    r = _drawn_radii(samples.radii_mm)
     h = samples.flat_half_widths
     t = shapes.tangents(c)
     u, v = shapes.section_frames(t)

@@ -68,6 +68,14 @@ SYNONYMS: dict[str, tuple[str, ...]] = {
     "perforating_artery_fourth": ("fourth perforator",),
     "inferior_gluteal_artery": ("sciatic artery", "IGA"),
     "fascia_lata": ("deep fascia", "iliotibial tract", "iliotibial band", "ITB", "IT band", "ITT"),
+    # its branch on the sciatic nerve and a vein beside it ("sciatic artery" is Gray's
+    # other name for the inferior gluteal artery itself)
+    "sciatic_companion_artery": (
+        "arteria comitans nervi ischiadici",
+        "artery of the sciatic nerve",
+        "comitans artery",
+    ),
+    "sciatic_companion_vein": ("vena comitans of the sciatic nerve", "venae comitantes", "comitans vein"),
 }
 
 GROUPS: dict[str, tuple[str, ...]] = {
@@ -83,6 +91,7 @@ GROUPS: dict[str, tuple[str, ...]] = {
         "perforating_artery_fourth",
     ),
     "Femoral vessels": ("femoral_artery", "femoral_vein"),
+    "Companion vessels of the sciatic nerve": ("sciatic_companion_artery", "sciatic_companion_vein"),
     "Sciatic nerve and branches": ("sciatic_nerve", "tibial_nerve", "common_fibular_nerve"),
 }
 
