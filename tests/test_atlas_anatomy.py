@@ -781,6 +781,7 @@ MUSCLES = (
     "sartorius",
     "gracilis",
     "adductor_longus",
+    "plantaris",
 )
 
 
