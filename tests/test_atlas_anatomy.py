@@ -782,6 +782,7 @@ MUSCLES = (
     "sartorius",
     "gracilis",
     "adductor_longus",
+    "plantaris",
 )
 
 

@@ -398,3 +398,72 @@ def test_the_companion_vein_lies_beside_the_artery_on_the_sciatic_nerve(atlas, m
         assert v[0] > a[0]  # lateral to the artery
     # a vein at least as wide as the artery it accompanies (chosen)
     assert np.all(vein.radii_mm[[0, -1]] >= artery.radii_mm[[0, -1]])
+def test_plantaris_is_a_muscle_of_the_tibial_nerve_with_named_sources(atlas):
+    st = atlas.structures["plantaris"]
+    assert st.kind == "muscle" and st.role == "context" and st.recipe["type"] == "packed"
+    doc = next(s for s in atlas.document["structures"] if s["id"] == "plantaris")
+    assert doc["innervation"] == "tibial nerve"
+    assert len(doc["short_name"]) <= 16
+    assert "gray1918" in atlas.document["sources"] and doc["source"].startswith("gray1918")
+    assert doc["recipe"]["volume_cm3"]["source"].startswith("chosen")
+    assert len(atlas.mesh("plantaris").faces) > 0
+    # next to the heads of gastrocnemius in the atlas's order, so in the Layers tree's Muscles
+    ids = list(atlas.structures)
+    assert ids.index("plantaris") == ids.index("gastrocnemius_lateral_head") + 1
+
+
+def test_plantaris_is_one_piece_arising_above_the_lateral_head_and_crossing_the_crease(atlas, meshes):
+    plantaris = meshes("plantaris")
+    assert len(plantaris.split(only_watertight=False)) == 1
+    top = float(plantaris.vertices[:, 2].max())
+    assert top > float(meshes("gastrocnemius_lateral_head").vertices[:, 2].max())
+    # it arises on the femur: its upper end touches the bone
+    upper = plantaris.vertices[plantaris.vertices[:, 2] > top - 3.0]
+    _, dist, _ = trimesh.proximity.closest_point(meshes("femur"), upper)
+    assert float(dist.min()) <= 1.0
+    # a belly 7-10 cm long (gray1918) across the back of the knee: from above the crease
+    # to well below it, most of it below
+    crease = float(atlas.landmark("popliteal_crease")[2])
+    z = plantaris.vertices[:, 2]
+    assert top > crease + 20.0 and float(z.min()) < crease - 60.0
+    assert float(np.median(z)) < crease
+
+
+@pytest.mark.parametrize("z", [0.0, -10.0, -20.0, -30.0, -40.0])
+def test_plantaris_lies_deep_to_and_medial_to_the_lateral_head_of_gastrocnemius(meshes, z):
+    plantaris = _section(meshes("plantaris"), z)
+    lateral_head = _section(meshes("gastrocnemius_lateral_head"), z)
+    # the lateral head reaches farther back, towards the skin: plantaris lies deep to it
+    assert lateral_head[:, 1].max() > plantaris[:, 1].max() + 5.0
+    assert plantaris[:, 0].mean() < lateral_head[:, 0].mean()
+
+
+@pytest.mark.parametrize("z", [0.0, -20.0, -40.0, -60.0])
+def test_plantaris_lies_lateral_to_the_popliteal_vessels_and_tibial_nerve(atlas, meshes, z):
+    centre_x = float(_section(meshes("plantaris"), z)[:, 0].mean())
+    for sid in ("popliteal_artery", "popliteal_vein", "tibial_nerve"):
+        c, _ = _centre_at(atlas, sid, z)
+        assert centre_x > float(c[0]) + 1.0, sid
+    # on the lateral side of the fossa: lateral to the midline between the epicondyles
+    assert centre_x > 0.0
+
+
+def test_plantaris_lies_behind_the_femur_and_tibia(meshes):
+    """At every level, no part of plantaris lies in front of the middle of the bone's
+    section: it stays behind the femur and the knee, never in front of them."""
+    plantaris = meshes("plantaris")
+    z_lo, z_hi = plantaris.vertices[:, 2].min(), plantaris.vertices[:, 2].max()
+    checked = 0
+    for z in np.arange(z_lo + 1.0, z_hi - 1.0, 3.0):
+        sec = _section(plantaris, float(z))
+        bone = [
+            cut
+            for sid in ("femur", "tibia")
+            if (cut := meshes(sid).section(plane_origin=[0, 0, z], plane_normal=[0, 0, 1])) is not None
+        ]
+        if not bone:
+            continue
+        ys = np.concatenate([np.asarray(c.vertices)[:, 1] for c in bone])
+        assert sec[:, 1].min() > 0.5 * (ys.min() + ys.max()), f"z = {z:.0f}"
+        checked += 1
+    assert checked >= 20

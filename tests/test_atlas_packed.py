@@ -108,6 +108,7 @@ ATTACHMENTS = [
     ("gluteus_maximus", "femur"),
     ("gastrocnemius_medial_head", "femur"),
     ("gastrocnemius_lateral_head", "femur"),
+    ("plantaris", "femur"),
     ("biceps_femoris_long_head", "fibula"),
     ("semimembranosus", "tibia"),
     ("semitendinosus", "tibia"),

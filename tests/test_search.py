@@ -141,3 +141,11 @@ def test_a_short_whole_abbreviation_means_that_structure_only(structures) -> Non
     short query that is no whole name or abbreviation still finds names by their start."""
     assert _ids(structures, "SM") == ["semimembranosus"]
     assert "sartorius" in _ids(structures, "sa")
+
+
+def test_calf_muscles_finds_the_heads_of_gastrocnemius_and_plantaris(structures) -> None:  # type: ignore[no-untyped-def]
+    calf = {"gastrocnemius_medial_head", "gastrocnemius_lateral_head", "plantaris"}
+    assert set(_ids(structures, "calf muscles")) == calf
+    assert set(_ids(structures, "calf")) == calf
+    assert _ids(structures, "plantaris")[0] == "plantaris"
+    assert "plantaris" in _ids(structures, "muscles")

@@ -82,6 +82,8 @@ GROUPS: dict[str, tuple[str, ...]] = {
     "Hamstrings": HAMSTRINGS,
     "Quadriceps": ("rectus_femoris", "vastus_lateralis", "vastus_intermedius", "vastus_medialis"),
     "Adductors": ("adductor_magnus", "adductor_longus", "adductor_brevis", "gracilis"),
+    # the muscles of the calf whose upper parts lie in the model, below the popliteal fossa
+    "Calf muscles": ("gastrocnemius_medial_head", "gastrocnemius_lateral_head", "plantaris"),
     "Popliteal vessels": ("popliteal_artery", "popliteal_vein"),
     "Perforating arteries": (
         "profunda_femoris_artery",
