@@ -192,8 +192,8 @@ def test_share_level_gives_each_member_its_share_and_its_seed(seeds, raw):
     """On a disk of pixels: the solved diagram keeps the pixel at each member's own seed,
     every cell is star-shaped about its seed (no member wraps round another: the pixels
     on the way from a cell's seed to any of its pixels are its own), and, where the
-    seeds lie far enough apart for the shares to be met without wrapping, every member
-    gets its target share within 2 points."""
+    seeds lie far enough apart for the shares to be met without wrapping and no weight is
+    held at its cap, every member gets its target share within 2 points."""
     xs = np.arange(-50.0, 50.0, 1.5)
     gx, gy = np.meshgrid(xs, xs, indexing="ij")
     disk = gx**2 + gy**2 < 50.0**2
@@ -205,7 +205,7 @@ def test_share_level_gives_each_member_its_share_and_its_seed(seeds, raw):
     share = np.array(raw[: len(s)])
     share /= share.sum()
     metric = np.tile(np.eye(2), (len(s), 1, 1))
-    owner, _ = packing.share_level(pix, 2.25, s, metric, share, np.full(len(s), np.nan), 150)
+    owner, weights = packing.share_level(pix, 2.25, s, metric, share, np.full(len(s), np.nan), 150)
     grid = np.full(gx.shape, -1)
     grid[disk] = owner
     for k, seed in enumerate(s):
@@ -227,9 +227,18 @@ def test_share_level_gives_each_member_its_share_and_its_seed(seeds, raw):
                 for dj in (0, 1, 2):
                     near |= padded[i[off] + di, j[off] + dj] == k
             assert near.all(), (k, way[off][~near][:3])
-    if gaps.min() >= 20.0:
-        got = np.bincount(owner, minlength=len(s)) / len(owner)
+    # a weight held at its cap (no more than a neighbour's plus their seeds' distance less
+    # SEED_MARGIN_MM, so that the neighbour keeps its seed) cannot reach a large share
+    # next to a close neighbour: e.g. 2/3 of the disk for the third of three seeds 20 mm
+    # apart; the shares are then not all met, but the capped member is the one short
+    between = gaps - np.minimum(packing.SEED_MARGIN_MM, 0.25 * gaps)
+    cap = np.min(weights[None, :] + between, axis=1)
+    capped = weights >= cap - 1e-6
+    got = np.bincount(owner, minlength=len(s)) / len(owner)
+    if gaps.min() >= 20.0 and not capped.any():
         assert np.all(np.abs(got - share) <= 0.02), (got, share)
+    elif gaps.min() >= 20.0:
+        assert np.all(got[capped] <= share[capped] + 0.02), (got, share, capped)
 
 
 def test_a_footprint_takes_its_muscle_to_the_bone(built):
