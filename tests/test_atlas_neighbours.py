@@ -350,6 +350,8 @@ def test_iliotibial_tract_ends_at_gerdys_tubercle(meshes, envelope, atlas):
     below = float(atlas.landmark("fibular_head")[2]) - 20.0
     inner, outer, _ = _fascia_walls(meshes, envelope, LATERAL, below)
     assert (outer - inner) < 1.2
+
+
 def test_the_companion_artery_leaves_the_inferior_gluteal_artery_and_lies_on_the_sciatic_nerve(atlas, meshes):
     """gray_comitans: a slender branch of the inferior gluteal artery on the back of the
     sciatic nerve: it lies on the nerve (its surface within 1.5 mm of the nerve's) without
@@ -398,6 +400,8 @@ def test_the_companion_vein_lies_beside_the_artery_on_the_sciatic_nerve(atlas, m
         assert v[0] > a[0]  # lateral to the artery
     # a vein at least as wide as the artery it accompanies (chosen)
     assert np.all(vein.radii_mm[[0, -1]] >= artery.radii_mm[[0, -1]])
+
+
 def test_plantaris_is_a_muscle_of_the_tibial_nerve_with_named_sources(atlas):
     st = atlas.structures["plantaris"]
     assert st.kind == "muscle" and st.role == "context" and st.recipe["type"] == "packed"

@@ -370,7 +370,15 @@ def test_layer_groups_for_danger_zones_and_trigger_points(window) -> None:  # ty
     engine_or_skip()
     tree = window.layers.tree
     groups = [tree.topLevelItem(i).text(0) for i in range(tree.topLevelItemCount())]
-    for g in ("Skin, fat and fascia", "Muscles", "Bone", "Nerves", "Vessels", "Danger zones", "Trigger points"):
+    for g in (
+        "Skin, fat and fascia",
+        "Muscles",
+        "Bone",
+        "Nerves",
+        "Vessels",
+        "Danger zones",
+        "Trigger points",
+    ):
         assert g in groups
     zone = window.scene.zone_actors["sciatic_nerve"]
     assert zone.GetVisibility()
