@@ -7,6 +7,8 @@ shared/anatomy-references.md; the measured values are printed with -s.
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 import trimesh
@@ -175,6 +177,47 @@ def test_fitting_constants_are_validated_and_required_for_fitting(atlas, tmp_pat
     bare = parse_atlas(doc, path)
     with pytest.raises(ValueError, match=r"field 'fitting'"):
         fit_atlas(bare, PatientProfile(thigh_length_mm=400.0))
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        (
+            lambda d: d["limb"]["fascia"]["thickness_mm"].update(medial="abc"),
+            "limb.fascia.thickness_mm.medial",
+        ),
+        (
+            lambda d: d["limb"]["fascia"]["thickness_mm"].update(posterior=-5),
+            "limb.fascia.thickness_mm.posterior",
+        ),
+        (lambda d: d["limb"]["fascia"].pop("iliotibial_tract"), "limb.fascia.iliotibial_tract"),
+        (
+            lambda d: d["limb"]["fascia"]["iliotibial_tract"].update(thickness_mm=1950),
+            "iliotibial_tract.thickness_mm",
+        ),
+        (lambda d: d["limb"]["fascia"]["iliotibial_tract"].update(edge_deg=0), "iliotibial_tract.edge_deg"),
+        (lambda d: d["limb"]["fascia"]["iliotibial_tract"].update(z_range_mm=[495, -60]), "z_range_mm"),
+        (lambda d: d["limb"].pop("fascia"), "structures.fascia_lata.recipe.layer"),
+        (
+            lambda d: next(s for s in d["structures"] if s["id"] == "fascia_lata")["recipe"].update(
+                layer="lata"
+            ),
+            "structures.fascia_lata.recipe.layer",
+        ),
+    ],
+)
+def test_a_broken_fascia_block_is_refused_naming_its_field(atlas, tmp_path, change, field):
+    """limb.fascia and the limb layers are read before anything is built from them: a
+    thickness that is not a number, negative or in micrometres, a missing tract, an edge of
+    0 degrees, an upside-down range or a fascia layer without its block, each named."""
+    import copy
+
+    from thighmap.anatomy.atlas import AtlasError, parse_atlas
+
+    doc = copy.deepcopy(atlas.document)
+    change(doc)
+    with pytest.raises(AtlasError, match=re.escape(field)):
+        parse_atlas(doc, tmp_path / "landmarks.json")
 
 
 # --------------------------------------------------------------------------- literature figures

@@ -262,6 +262,47 @@ def _text(path: Path, where: str, value: Any) -> str:
     return fields.text(AtlasError, path, where, value)
 
 
+LIMB_LAYERS = ("skin", "fat", "fascia")
+MAX_FASCIA_MM = 10.0  # a deep fascia (or tract) thicker than this is a typing error, not anatomy
+
+
+def _parse_fascia(path: Path, fascia: Any) -> None:
+    """limb.fascia: the deep fascia's thickness round the section and its iliotibial tract
+    (anatomy/meshgen.py FasciaLayer)."""
+    where = "limb.fascia"
+    if not isinstance(fascia, dict):
+        raise _err(path, where, fascia, "expected an object with thickness_mm and iliotibial_tract")
+
+    def thickness(w: str, value: Any) -> None:
+        t = _number(path, w, value)
+        if not 0.0 <= t <= MAX_FASCIA_MM:
+            raise _err(path, w, value, f"a thickness in mm, 0 to {MAX_FASCIA_MM:g}")
+
+    sides = fascia.get("thickness_mm")
+    if not isinstance(sides, dict):
+        raise _err(path, f"{where}.thickness_mm", sides, "expected medial, lateral, anterior and posterior")
+    for key in ("medial", "lateral", "anterior", "posterior"):
+        thickness(f"{where}.thickness_mm.{key}", sides.get(key))
+    tract = fascia.get("iliotibial_tract")
+    tw = f"{where}.iliotibial_tract"
+    if not isinstance(tract, dict):
+        raise _err(path, tw, tract, "expected an object (thickness_mm, centre_deg, half_width_deg, ...)")
+    thickness(f"{tw}.thickness_mm", tract.get("thickness_mm"))
+    _number(path, f"{tw}.centre_deg", tract.get("centre_deg"))
+    for key in ("half_width_deg", "edge_deg"):
+        angle = _number(path, f"{tw}.{key}", tract.get(key), positive=key == "edge_deg")
+        if not 0.0 <= angle <= 90.0:
+            raise _err(path, f"{tw}.{key}", tract.get(key), "an angle in degrees, 0 to 90")
+    _number(path, f"{tw}.z_edge_mm", tract.get("z_edge_mm"), positive=True)
+    z = tract.get("z_range_mm")
+    if not (isinstance(z, list) and len(z) == 2):
+        raise _err(path, f"{tw}.z_range_mm", z, "expected [lowest, highest] in mm")
+    lo = _number(path, f"{tw}.z_range_mm[0]", z[0])
+    hi = _number(path, f"{tw}.z_range_mm[1]", z[1])
+    if lo >= hi:
+        raise _err(path, f"{tw}.z_range_mm", z, "the lowest level must lie below the highest")
+
+
 def load_atlas(path: Path | str | None = None) -> Atlas:
     """Read and validate landmarks.json (the bundled one by default)."""
     path = Path(path) if path is not None else paths.landmarks_path()
@@ -360,6 +401,23 @@ def parse_atlas(doc: Any, path: Path) -> Atlas:
         if st.recipe["type"] == "sleeve" and st.recipe["around"] not in structures:
             raise _err(
                 path, f"structures.{sid}.recipe.around", st.recipe["around"], "no structure of that id"
+            )
+    limb = doc.get("limb")
+    fascia = limb.get("fascia") if isinstance(limb, dict) else None
+    if fascia is not None:
+        _parse_fascia(path, fascia)
+    for sid, st in structures.items():
+        if st.recipe["type"] != "limb":
+            continue
+        layer = st.recipe.get("layer")
+        if layer not in LIMB_LAYERS:
+            raise _err(path, f"structures.{sid}.recipe.layer", layer, f"one of {', '.join(LIMB_LAYERS)}")
+        if layer == "fascia" and fascia is None:
+            raise _err(
+                path,
+                f"structures.{sid}.recipe.layer",
+                layer,
+                "a fascia layer needs limb.fascia, which gives the deep fascia's thickness",
             )
 
     try:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from thighmap.anatomy import meshgen, packing
-from thighmap.anatomy.atlas import Atlas
+from thighmap.anatomy.atlas import LIMB_LAYERS, Atlas
 from thighmap.anatomy.meshgen import SurfaceMesh
 
 
@@ -37,9 +37,6 @@ def build_structure(atlas: Atlas, sid: str) -> SurfaceMesh:
     if kind == "limb":
         return _limb_layer(meshgen.limb_meshes(atlas.document["limb"]), sid, st.recipe)
     raise ValueError(f"structure {sid!r}: unknown recipe type {kind!r}")
-
-
-LIMB_LAYERS = ("skin", "fat", "fascia")
 
 
 def _limb_layer(layers: dict[str, SurfaceMesh], sid: str, recipe: dict) -> SurfaceMesh:
