@@ -29,6 +29,7 @@ NEW_DANGER = (
     "inferior_gluteal_artery",
     "sciatic_companion_artery",
     "sciatic_companion_vein",
+    "sciatic_companion_vein_medial",
 )
 
 
@@ -400,6 +401,29 @@ def test_the_companion_vein_lies_beside_the_artery_on_the_sciatic_nerve(atlas, m
         assert v[0] > a[0]  # lateral to the artery
     # a vein at least as wide as the artery it accompanies (chosen)
     assert np.all(vein.radii_mm[[0, -1]] >= artery.radii_mm[[0, -1]])
+
+
+def test_the_medial_companion_vein_mirrors_the_lateral_one_about_the_artery(atlas, meshes):
+    """gray_veins: a vena comitans on either side of the companion artery; the medial one
+    on the nerve's back like the lateral one, medial to the artery and clear of it."""
+    vein = atlas.tube("sciatic_companion_vein_medial")
+    artery = atlas.tube("sciatic_companion_artery")
+    nerve = meshes("sciatic_nerve")
+    on = (vein.centres_mm[:, 2] <= 380.0) & (vein.centres_mm[:, 2] >= 255.0)
+    assert on.sum() >= 20
+    c, r = vein.centres_mm[on], vein.radii_mm[on]
+    _, gap, _ = trimesh.proximity.closest_point(nerve, c)
+    assert not nerve.contains(c).any()
+    assert np.all(gap - r >= -0.3) and np.all(gap - r <= 1.5), (gap - r).round(2)
+    between = np.linalg.norm(vein.centres_mm[:, None, :] - artery.centres_mm[None, :, :], axis=2)
+    assert float(np.min(between - vein.radii_mm[:, None] - artery.radii_mm[None, :])) > 0.2
+    for z in (350.0, 300.0, 260.0):
+        medial, _ = _centre_at(atlas, "sciatic_companion_vein_medial", z)
+        lateral, _ = _centre_at(atlas, "sciatic_companion_vein", z)
+        a, _ = _centre_at(atlas, "sciatic_companion_artery", z)
+        n, _ = _centre_at(atlas, "sciatic_nerve", z)
+        assert medial[1] > n[1]  # on the nerve's back
+        assert medial[0] < a[0] < lateral[0]  # the artery between its two veins
 
 
 def test_plantaris_is_a_muscle_of_the_tibial_nerve_with_named_sources(atlas):

@@ -123,16 +123,14 @@ def test_the_companion_vessels_of_the_sciatic_nerve_are_found_by_their_names(str
     (Gray's other name for it) the inferior gluteal artery."""
     assert _ids(structures, "companion artery")[0] == "sciatic_companion_artery"
     assert _ids(structures, "arteria comitans")[0] == "sciatic_companion_artery"
-    assert _ids(structures, "companion vein")[0] == "sciatic_companion_vein"
-    assert _ids(structures, "venae comitantes")[0] == "sciatic_companion_vein"
-    assert set(_ids(structures, "companion vessels")) == {
-        "sciatic_companion_artery",
-        "sciatic_companion_vein",
-    }
+    veins = {"sciatic_companion_vein", "sciatic_companion_vein_medial"}
+    assert set(_ids(structures, "companion vein")[:2]) == veins
+    assert set(_ids(structures, "venae comitantes")[:2]) == veins
+    assert set(_ids(structures, "companion vessels")) == {"sciatic_companion_artery", *veins}
     assert _ids(structures, "sciatic")[0] == "sciatic_nerve"
     assert _ids(structures, "sciatic artery")[0] == "inferior_gluteal_artery"
     # a deep vein: not among the superficial veins
-    assert "sciatic_companion_vein" not in _ids(structures, "superficial veins")
+    assert not veins & set(_ids(structures, "superficial veins"))
 
 
 def test_a_short_whole_abbreviation_means_that_structure_only(structures) -> None:  # type: ignore[no-untyped-def]

@@ -76,6 +76,11 @@ SYNONYMS: dict[str, tuple[str, ...]] = {
         "comitans artery",
     ),
     "sciatic_companion_vein": ("vena comitans of the sciatic nerve", "venae comitantes", "comitans vein"),
+    "sciatic_companion_vein_medial": (
+        "vena comitans of the sciatic nerve",
+        "venae comitantes",
+        "comitans vein",
+    ),
 }
 
 GROUPS: dict[str, tuple[str, ...]] = {
@@ -93,7 +98,11 @@ GROUPS: dict[str, tuple[str, ...]] = {
         "perforating_artery_fourth",
     ),
     "Femoral vessels": ("femoral_artery", "femoral_vein"),
-    "Companion vessels of the sciatic nerve": ("sciatic_companion_artery", "sciatic_companion_vein"),
+    "Companion vessels of the sciatic nerve": (
+        "sciatic_companion_artery",
+        "sciatic_companion_vein",
+        "sciatic_companion_vein_medial",
+    ),
     "Sciatic nerve and branches": ("sciatic_nerve", "tibial_nerve", "common_fibular_nerve"),
 }
 
