@@ -198,6 +198,15 @@ def test_fitting_constants_are_validated_and_required_for_fitting(atlas, tmp_pat
         (lambda d: d["limb"]["fascia"]["iliotibial_tract"].update(edge_deg=0), "iliotibial_tract.edge_deg"),
         (lambda d: d["limb"]["fascia"]["iliotibial_tract"].update(z_range_mm=[495, -60]), "z_range_mm"),
         (lambda d: d["limb"].pop("fascia"), "structures.fascia_lata.recipe.layer"),
+        (lambda d: d["limb"]["sections"][2]["fat_mm"].update(medial="abc"), "limb.sections[2].fat_mm.medial"),
+        (lambda d: d["limb"]["sections"][2]["fat_mm"].update(medial=-4), "limb.sections[2].fat_mm.medial"),
+        (lambda d: d["limb"]["sections"][1]["fat_mm"].update(lateral=500), "limb.sections[1].fat_mm.lateral"),
+        (lambda d: d["limb"]["sections"][0].pop("half_extent_mm"), "limb.sections[0].half_extent_mm"),
+        (lambda d: d["limb"]["sections"][0].update(centre_mm=[0]), "limb.sections[0].centre_mm"),
+        (lambda d: d["limb"].update(sections=d["limb"]["sections"][:1]), "limb.sections"),
+        (lambda d: d["limb"].update(segments=3.5), "limb.segments"),
+        (lambda d: d["limb"].update(skin_thickness_mm=0), "limb.skin_thickness_mm"),
+        (lambda d: d["limb"].update(z_range_mm=[495, -95]), "limb.z_range_mm"),
         (
             lambda d: next(s for s in d["structures"] if s["id"] == "fascia_lata")["recipe"].update(
                 layer="lata"
@@ -206,10 +215,11 @@ def test_fitting_constants_are_validated_and_required_for_fitting(atlas, tmp_pat
         ),
     ],
 )
-def test_a_broken_fascia_block_is_refused_naming_its_field(atlas, tmp_path, change, field):
-    """limb.fascia and the limb layers are read before anything is built from them: a
-    thickness that is not a number, negative or in micrometres, a missing tract, an edge of
-    0 degrees, an upside-down range or a fascia layer without its block, each named."""
+def test_a_broken_limb_or_fascia_block_is_refused_naming_its_field(atlas, tmp_path, change, field):
+    """The limb, its fascia and the limb layers are read before anything is built from
+    them: a thickness that is not a number, negative, in micrometres or larger than the
+    limb, a missing block, an edge of 0 degrees, an upside-down range, a single section or
+    a fascia layer without its block, each named."""
     import copy
 
     from thighmap.anatomy.atlas import AtlasError, parse_atlas

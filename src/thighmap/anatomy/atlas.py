@@ -303,6 +303,62 @@ def _parse_fascia(path: Path, fascia: Any) -> None:
         raise _err(path, f"{tw}.z_range_mm", z, "the lowest level must lie below the highest")
 
 
+LIMB_DIRECTIONS = ("medial", "lateral", "anterior", "posterior")
+MAX_LIMB_SECTIONS = 1000
+
+
+def _parse_limb(path: Path, limb: Any) -> None:
+    """limb: the envelope the skin, fat and fascia are built from (anatomy/meshgen.py
+    LimbEnvelope), read before anything is built from it."""
+    if not isinstance(limb, dict):
+        raise _err(path, "limb", limb, "expected an object (z_range_mm, skin_thickness_mm, sections)")
+    z = limb.get("z_range_mm")
+    if not (isinstance(z, list) and len(z) == 2):
+        raise _err(path, "limb.z_range_mm", z, "expected [lowest, highest] in mm")
+    if _number(path, "limb.z_range_mm[0]", z[0]) >= _number(path, "limb.z_range_mm[1]", z[1]):
+        raise _err(path, "limb.z_range_mm", z, "the lowest level must lie below the highest")
+    skin = _number(path, "limb.skin_thickness_mm", limb.get("skin_thickness_mm"), positive=True)
+    for key in ("squareness", "level_spacing_mm"):
+        if key in limb:
+            _number(path, f"limb.{key}", limb[key], positive=True)
+    segments = limb.get("segments", 96)
+    if not isinstance(segments, int) or isinstance(segments, bool) or not 8 <= segments <= 4096:
+        raise _err(path, "limb.segments", segments, "a whole number of points round a section, 8 to 4096")
+    sections = limb.get("sections")
+    if not isinstance(sections, list) or not 2 <= len(sections) <= MAX_LIMB_SECTIONS:
+        raise _err(path, "limb.sections", sections, f"expected a list of 2 to {MAX_LIMB_SECTIONS} sections")
+    levels = []
+    for i, sec in enumerate(sections):
+        where = f"limb.sections[{i}]"
+        if not isinstance(sec, dict):
+            raise _err(path, where, sec, "expected an object (z_mm, centre_mm, half_extent_mm, fat_mm)")
+        levels.append(_number(path, f"{where}.z_mm", sec.get("z_mm")))
+        centre = sec.get("centre_mm")
+        if not (isinstance(centre, list) and len(centre) == 2):
+            raise _err(path, f"{where}.centre_mm", centre, "expected [x, y] in mm")
+        for k, v in enumerate(centre):
+            _number(path, f"{where}.centre_mm[{k}]", v)
+        extent, fat = sec.get("half_extent_mm"), sec.get("fat_mm")
+        for name, block in (("half_extent_mm", extent), ("fat_mm", fat)):
+            if not isinstance(block, dict):
+                raise _err(path, f"{where}.{name}", block, "expected medial, lateral, anterior and posterior")
+        for key in LIMB_DIRECTIONS:
+            e = _number(path, f"{where}.half_extent_mm.{key}", extent.get(key), positive=True)
+            f = _number(path, f"{where}.fat_mm.{key}", fat.get(key))
+            if f < 0:
+                raise _err(path, f"{where}.fat_mm.{key}", fat.get(key), "a thickness cannot be negative")
+            if skin + f + MAX_FASCIA_MM >= e:
+                raise _err(
+                    path,
+                    f"{where}.fat_mm.{key}",
+                    fat.get(key),
+                    f"the skin ({skin:g} mm) and fat leave less than {MAX_FASCIA_MM:g} mm inside them "
+                    f"(half extent {e:g} mm)",
+                )
+    if len(set(levels)) != len(levels):
+        raise _err(path, "limb.sections", [s.get("z_mm") for s in sections], "two sections at one level")
+
+
 def load_atlas(path: Path | str | None = None) -> Atlas:
     """Read and validate landmarks.json (the bundled one by default)."""
     path = Path(path) if path is not None else paths.landmarks_path()
@@ -403,6 +459,8 @@ def parse_atlas(doc: Any, path: Path) -> Atlas:
                 path, f"structures.{sid}.recipe.around", st.recipe["around"], "no structure of that id"
             )
     limb = doc.get("limb")
+    if limb is not None:
+        _parse_limb(path, limb)
     fascia = limb.get("fascia") if isinstance(limb, dict) else None
     if fascia is not None:
         _parse_fascia(path, fascia)
