@@ -353,13 +353,10 @@ def test_iliotibial_tract_ends_at_gerdys_tubercle(meshes, envelope, atlas):
     assert (outer - inner) < 1.2
 
 
-def test_the_companion_artery_leaves_the_inferior_gluteal_artery_and_lies_on_the_sciatic_nerve(atlas, meshes):
-    """gray_comitans: a slender branch of the inferior gluteal artery on the back of the
-    sciatic nerve: it lies on the nerve (its surface within 1.5 mm of the nerve's) without
-    entering it (by more than 0.3 mm, the triangulation's chord)."""
-    tube = atlas.tube("sciatic_companion_artery")
-    iga_end = atlas.tube("inferior_gluteal_artery").centres_mm[-1]
-    assert np.linalg.norm(tube.centres_mm[0] - iga_end) <= 5.0
+def _assert_lies_on_the_sciatic_nerve(meshes, tube) -> None:
+    """Between z = 255 and 380 mm the tube touches the sciatic nerve (its surface within
+    1.5 mm of the nerve's) without entering it (by more than 0.3 mm, the triangulation's
+    chord)."""
     nerve = meshes("sciatic_nerve")
     on = (tube.centres_mm[:, 2] <= 380.0) & (tube.centres_mm[:, 2] >= 255.0)
     assert on.sum() >= 20
@@ -367,6 +364,22 @@ def test_the_companion_artery_leaves_the_inferior_gluteal_artery_and_lies_on_the
     _, gap, _ = trimesh.proximity.closest_point(nerve, c)
     assert not nerve.contains(c).any()
     assert np.all(gap - r >= -0.3) and np.all(gap - r <= 1.5), (gap - r).round(2)
+
+
+def _assert_clear_of(vein, artery) -> None:
+    """The least gap between the two tubes' surfaces is more than 0.2 mm."""
+    between = np.linalg.norm(vein.centres_mm[:, None, :] - artery.centres_mm[None, :, :], axis=2)
+    assert float(np.min(between - vein.radii_mm[:, None] - artery.radii_mm[None, :])) > 0.2
+
+
+def test_the_companion_artery_leaves_the_inferior_gluteal_artery_and_lies_on_the_sciatic_nerve(atlas, meshes):
+    """gray_comitans: a slender branch of the inferior gluteal artery on the back of the
+    sciatic nerve: it lies on the nerve (its surface within 1.5 mm of the nerve's) without
+    entering it (by more than 0.3 mm, the triangulation's chord)."""
+    tube = atlas.tube("sciatic_companion_artery")
+    iga_end = atlas.tube("inferior_gluteal_artery").centres_mm[-1]
+    assert np.linalg.norm(tube.centres_mm[0] - iga_end) <= 5.0
+    _assert_lies_on_the_sciatic_nerve(meshes, tube)
     for z in (350.0, 300.0, 260.0):
         a, _ = _centre_at(atlas, "sciatic_companion_artery", z)
         n, _ = _centre_at(atlas, "sciatic_nerve", z)
@@ -382,16 +395,8 @@ def test_the_companion_vein_lies_beside_the_artery_on_the_sciatic_nerve(atlas, m
     artery = atlas.tube("sciatic_companion_artery")
     # it starts beside the artery's start, at the end of the inferior gluteal artery
     assert np.linalg.norm(vein.centres_mm[0] - artery.centres_mm[0]) <= 5.0
-    nerve = meshes("sciatic_nerve")
-    on = (vein.centres_mm[:, 2] <= 380.0) & (vein.centres_mm[:, 2] >= 255.0)
-    assert on.sum() >= 20
-    c, r = vein.centres_mm[on], vein.radii_mm[on]
-    _, gap, _ = trimesh.proximity.closest_point(nerve, c)
-    assert not nerve.contains(c).any()
-    assert np.all(gap - r >= -0.3) and np.all(gap - r <= 1.5), (gap - r).round(2)
-    # it never touches the artery: the least gap between their surfaces
-    between = np.linalg.norm(vein.centres_mm[:, None, :] - artery.centres_mm[None, :, :], axis=2)
-    assert float(np.min(between - vein.radii_mm[:, None] - artery.radii_mm[None, :])) > 0.2
+    _assert_lies_on_the_sciatic_nerve(meshes, vein)
+    _assert_clear_of(vein, artery)
     assert not meshes("sciatic_companion_artery").contains(vein.centres_mm).any()
     for z in (350.0, 300.0, 260.0):
         v, _ = _centre_at(atlas, "sciatic_companion_vein", z)
@@ -408,15 +413,8 @@ def test_the_medial_companion_vein_mirrors_the_lateral_one_about_the_artery(atla
     on the nerve's back like the lateral one, medial to the artery and clear of it."""
     vein = atlas.tube("sciatic_companion_vein_medial")
     artery = atlas.tube("sciatic_companion_artery")
-    nerve = meshes("sciatic_nerve")
-    on = (vein.centres_mm[:, 2] <= 380.0) & (vein.centres_mm[:, 2] >= 255.0)
-    assert on.sum() >= 20
-    c, r = vein.centres_mm[on], vein.radii_mm[on]
-    _, gap, _ = trimesh.proximity.closest_point(nerve, c)
-    assert not nerve.contains(c).any()
-    assert np.all(gap - r >= -0.3) and np.all(gap - r <= 1.5), (gap - r).round(2)
-    between = np.linalg.norm(vein.centres_mm[:, None, :] - artery.centres_mm[None, :, :], axis=2)
-    assert float(np.min(between - vein.radii_mm[:, None] - artery.radii_mm[None, :])) > 0.2
+    _assert_lies_on_the_sciatic_nerve(meshes, vein)
+    _assert_clear_of(vein, artery)
     for z in (350.0, 300.0, 260.0):
         medial, _ = _centre_at(atlas, "sciatic_companion_vein_medial", z)
         lateral, _ = _centre_at(atlas, "sciatic_companion_vein", z)
